@@ -1,0 +1,201 @@
+"""The gateway as an ASGI app: wires the stages, stores and background tasks, and answers the
+routes that are not the pipeline (health, model list, CORS preflight, unknown paths).
+
+Raw ASGI rather than a framework: the route table is six entries, and on the measured stack a
+framework's request/response objects cost a visible share of the ~0.3 ms per-request budget
+(shared/bench/RESULTS.md). Built by a factory; importing this module does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from seawall import __version__
+from seawall.config import ResolvedDeployment, Settings
+from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
+from seawall.decide.routes import diagnose_route
+from seawall.errors import SeawallError, error
+from seawall.observe.log import RequestLogWriter
+from seawall.pipeline.auth import Authenticator
+from seawall.pipeline.context import RequestContext, new_request_id, read_headers
+from seawall.pipeline.egress import send_error, send_json, stream_error_event
+from seawall.pipeline.flow import Pipeline
+from seawall.pipeline.ingress import ClientGone
+from seawall.pipeline.record import record
+from seawall.pipeline.route import Router
+from seawall.providers.transport import Transport
+from seawall.store.base import Store
+
+log = logging.getLogger("seawall")
+
+Provision = Callable[[Store], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+
+class Gateway:
+    def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
+                 secret: bytes, provision: Provision | None = None):
+        self.settings, self.store, self._provision = settings, store, provision
+        self.router = Router(routes)
+        self.transport = Transport()
+        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s)
+        self.writer = RequestLogWriter(store, settings.request_log)
+        self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport)
+        self.ready = False
+        self.started_at = int(time.time())
+        self._origins = settings.server.cors_allowed_origins
+        self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings"}
+        self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
+                       ("GET", "/v1/models"): self._models}
+        self._paths = {path: method for method, path in (*self._api, *self._plain)}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -- lifespan --------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        await self.store.open()
+        if self._provision:
+            await self._provision(self.store)
+        await self.auth.load()
+        self.auth.start()
+        self.writer.start()
+        self.ready = True
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        await self.auth.stop()
+        await self.writer.stop()
+        await self.transport.close()
+        await self.store.close()
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as e:  # noqa: BLE001 - reported to the server, which stops
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    async def _http(self, scope, receive, send) -> None:
+        client = scope.get("client")
+        ctx = RequestContext(new_request_id(), scope["method"], scope["path"], read_headers(scope["headers"]),
+                             client[0] if client else None)
+        origin = ctx.headers.get("origin")
+        cors = cors_headers(origin, self._origins) if origin else []
+        key = (ctx.method, ctx.path)
+        operation = self._api.get(key)
+        try:
+            if operation is not None:
+                if not self.ready:
+                    raise error("not_ready")
+                await self.pipeline.handle(ctx, operation, receive, send, cors)
+            elif key in self._plain:
+                await self._plain[key](ctx, send, cors)
+                return  # probes and listings are not request-log material
+            elif ctx.method == "OPTIONS":
+                await self._preflight(ctx, send)
+                return
+            elif ctx.method == "GET" and ctx.path.startswith("/v1/models/"):
+                await self._model(ctx, send, cors)
+                return
+            else:
+                raise self._unknown_route(ctx)
+        except SeawallError as e:
+            if ctx.status:  # the response has started: only a stream can still be ended well
+                await self._end_stream(send, ctx, e)
+            else:
+                await send_error(send, ctx, e, cors)
+        except ClientGone:
+            ctx.client_gone, ctx.status = True, 499  # nginx's code for "client closed the request"
+        except asyncio.CancelledError:
+            if not ctx.client_gone:
+                raise  # the server is stopping: not ours to swallow
+            asyncio.current_task().uncancel()
+            ctx.status = ctx.status or 499
+            if ctx.streamed:
+                ctx.stream_end = "client_disconnect"
+        except Exception:  # noqa: BLE001 - the last line: never a stack trace to the client
+            log.exception("request %s failed", ctx.request_id)
+            err = error("internal_error")
+            if ctx.status:
+                await self._end_stream(send, ctx, err)
+            else:
+                await send_error(send, ctx, err, cors)
+        record(self.writer, ctx)
+
+    def _unknown_route(self, ctx: RequestContext) -> SeawallError:
+        allowed = self._paths.get(ctx.path)
+        if allowed:
+            return error("method_not_allowed", method=ctx.method, path=ctx.path, allowed=allowed)
+        diagnosis = diagnose_route(ctx.path)
+        return error(diagnosis.code, method=ctx.method, path=ctx.path, hint=diagnosis.hint)
+
+    async def _end_stream(self, send, ctx: RequestContext, err: SeawallError) -> None:
+        ctx.category, ctx.error_code, ctx.stream_end = err.category, err.code, "interrupted"
+        await send({"type": "http.response.body", "body": stream_error_event(err, ctx.request_id), "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _preflight(self, ctx: RequestContext, send) -> None:
+        origin = ctx.headers.get("origin")
+        if origin and self._origins and origin_allowed(origin, self._origins):
+            headers = preflight_headers(origin, self._origins, ctx.headers.get("access-control-request-headers"))
+            ctx.status = 204
+            await send({"type": "http.response.start", "status": 204,
+                        "headers": [(b"x-request-id", ctx.request_id.encode()), *headers]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = orjson.dumps({"error": {
+            "message": f"Origin {origin!r} may not call this gateway from a browser.",
+            "type": "invalid_request_error", "param": None, "code": "cors_origin_not_allowed",
+            "request_id": ctx.request_id, "category": "network.cors",
+            "hint": "Add the page's origin to server.cors_allowed_origins in the gateway config."}})
+        await send_json(send, ctx, 403, body, [])
+
+    # -- plain routes ----------------------------------------------------------------------------
+    async def _healthz(self, ctx: RequestContext, send, cors: Headers) -> None:
+        await send_json(send, ctx, 200, orjson.dumps({"status": "ok", "version": __version__}), cors)
+
+    async def _readyz(self, ctx: RequestContext, send, cors: Headers) -> None:
+        body = {"status": "ready" if self.ready else "starting", "models": len(self.router.model_names),
+                "request_log": self.writer.stats()}
+        await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
+
+    def _model_entry(self, name: str) -> dict:
+        return {"id": name, "object": "model", "created": self.started_at, "owned_by": "seawall"}
+
+    async def _models(self, ctx: RequestContext, send, cors: Headers) -> None:
+        try:
+            ctx.principal = self.auth.authenticate(ctx.headers)
+        except SeawallError as e:
+            await send_error(send, ctx, e, cors)
+            return
+        data = [self._model_entry(name) for name in self.router.model_names]
+        await send_json(send, ctx, 200, orjson.dumps({"object": "list", "data": data}), cors)
+
+    async def _model(self, ctx: RequestContext, send, cors: Headers) -> None:
+        try:
+            ctx.principal = self.auth.authenticate(ctx.headers)
+            name = ctx.path.removeprefix("/v1/models/")
+            self.router.require(name)
+        except SeawallError as e:
+            await send_error(send, ctx, e, cors)
+            return
+        await send_json(send, ctx, 200, orjson.dumps(self._model_entry(name)), cors)

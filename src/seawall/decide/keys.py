@@ -1,0 +1,99 @@
+"""Pure judgements about keys: a provider key read from config, or a client's Authorization header.
+
+Most 401s people lose hours to are a key that is almost right: a trailing newline from an env
+file, quotes kept from a shell line, a doubled "Bearer", another platform's key. These functions
+name the mistake instead of answering "invalid key".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEAWALL_PREFIX = "sk-sw-"
+
+# Longest prefix first: "sk-ant-" must win over "sk-". Sources: shared/reference/provider-errors.md
+# §1.6 (OpenAI), §3.6 (Anthropic), §4.5 (Google), §5.3 (one-api/new-api).
+PLATFORM_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("sk-ant-", "an Anthropic"),
+    ("sk-proj-", "an OpenAI project"),
+    ("sk-svcacct-", "an OpenAI service-account"),
+    ("sk-admin-", "an OpenAI admin"),
+    ("sk-or-", "an OpenRouter"),
+    ("AIza", "a Google (Gemini) API"),
+    ("AQ.", "a Google Vertex AI express"),
+    ("xai-", "an xAI"),
+    ("gsk_", "a Groq"),
+)
+
+_QUOTES = "\"'`\u201c\u201d\u2018\u2019"
+
+
+def secret_problem(value: str) -> str | None:
+    """What is wrong with a secret as stored, or None. Used for provider keys at start-up."""
+    if value == "":
+        return "is empty"
+    found = whitespace_problem(value)
+    if found:
+        return f"has {found} — remove it (a copy-paste or env-file artefact)"
+    return None
+
+
+def whitespace_problem(value: str) -> str | None:
+    """Describe stray characters around or inside a key, or None when it is clean."""
+    if value[:1] in _QUOTES or value[-1:] in _QUOTES:
+        return "quotes around it"
+    if "\\n" in value or "\\r" in value:
+        return "an escaped newline (\\n) in it"
+    if value != value.strip():
+        lead, trail = value[: len(value) - len(value.lstrip())], value[len(value.rstrip()):]
+        where = " and ".join(w for w, s in (("leading", lead), ("trailing", trail)) if s)
+        what = "a newline" if "\n" in lead + trail or "\r" in lead + trail else "whitespace"
+        return f"{where} {what}"
+    if any(c.isspace() for c in value):
+        return "whitespace inside it"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyProblem:
+    code: str  # an errors.CATALOG code
+    detail: str = ""
+    platform: str = ""
+
+
+def bearer_token(header: str | None) -> tuple[str | None, KeyProblem | None]:
+    """Split an Authorization header into the key, or say what is wrong with its shape."""
+    if header is None or header.strip() == "":
+        return None, KeyProblem("missing_api_key")
+    scheme, _, rest = header.partition(" ")
+    if scheme.lower() != "bearer":
+        if header.startswith(("sk-", "AIza")):
+            return None, KeyProblem("malformed_auth_header", "the key was sent without 'Bearer ' in front")
+        return None, KeyProblem("malformed_auth_header", f"scheme '{scheme[:20]}' instead of 'Bearer'")
+    token = rest.lstrip(" ")
+    if token.lower().startswith("bearer"):
+        return None, KeyProblem("malformed_auth_header", "'Bearer' appears twice")
+    if token == "":
+        return None, KeyProblem("missing_api_key")
+    return token, None
+
+
+def diagnose_key(token: str) -> KeyProblem | None:
+    """Shape problems of a client key, before any lookup. None means: look it up."""
+    stray = whitespace_problem(token)
+    if stray:
+        return KeyProblem("key_whitespace", stray)
+    if not token.startswith(SEAWALL_PREFIX):
+        for prefix, platform in PLATFORM_PREFIXES:
+            if token.startswith(prefix):
+                return KeyProblem("wrong_platform_key", platform=platform)
+        if token.startswith("sk-") and len(token) == 51:
+            return KeyProblem("wrong_platform_key", platform="an OpenAI (legacy) or one-api/new-api")
+    return None
+
+
+def mask_key(token: str) -> str:
+    """How OpenAI shows a rejected key: the first characters, stars, the last four."""
+    if len(token) <= 10:
+        return "*" * len(token)
+    return token[:6] + "*" * min(len(token) - 10, 40) + token[-4:]

@@ -1,0 +1,224 @@
+"""Every error Seawall returns, in one catalog.
+
+    SeawallError            an ErrorKind from CATALOG + the values for its message template
+      .kind.status          the HTTP status it answers with
+      .kind.type            OpenAI's `error.type` (what the official SDKs read)
+      .kind.code            Seawall's own stable `error.code`
+      .kind.category        the failure category (shared/reference/error-taxonomy.md)
+      .kind.hint            what to check first, one sentence
+
+The gateway renders a SeawallError in the caller's dialect (pipeline/egress.py); `explain` and
+`doctor` read the same entries, so a client's error, `explain` and `doctor` never disagree.
+Foreign exceptions become SeawallErrors in exactly one place per boundary: the upstream transport
+(providers/transport.py) and the attempt stage (pipeline/attempt.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorKind:
+    code: str
+    status: int
+    type: str
+    category: str
+    message: str  # str.format template
+    hint: str  # str.format template too: hints may name the value that is wrong
+
+
+def _kinds(*kinds: ErrorKind) -> dict[str, ErrorKind]:
+    return {k.code: k for k in kinds}
+
+
+_BAD = "invalid_request_error"
+
+CATALOG: dict[str, ErrorKind] = _kinds(
+    # -- the request itself ------------------------------------------------------------------
+    ErrorKind("empty_body", 400, _BAD, "request.invalid",
+              "The request body is empty.",
+              "Send a JSON object as the body, with Content-Type: application/json."),
+    ErrorKind("invalid_json", 400, _BAD, "request.invalid",
+              "The request body is not valid JSON: {detail}.",
+              "Check the JSON the client sends (quoting, trailing commas, a body cut short by a proxy)."),
+    ErrorKind("invalid_utf8", 400, _BAD, "request.invalid",
+              "The request body is not valid UTF-8 text.",
+              "Encode the JSON body as UTF-8; binary data belongs in base64 strings."),
+    ErrorKind("body_not_object", 400, _BAD, "request.invalid",
+              "The request body must be a JSON object, not {got}.",
+              "Wrap the parameters in one JSON object: {{\"model\": ..., \"messages\": [...]}}."),
+    ErrorKind("missing_field", 400, _BAD, "request.invalid",
+              "Missing required parameter: '{param}'.",
+              "Add '{param}' to the request body; see the API reference for {endpoint}."),
+    ErrorKind("invalid_field", 400, _BAD, "request.invalid",
+              "Invalid type for '{param}': expected {expected}, but got {got}.",
+              "Send '{param}' as {expected}."),
+    ErrorKind("unsupported_content_type", 415, _BAD, "request.invalid",
+              "Unsupported Content-Type '{got}': this endpoint takes application/json.",
+              "Set the header Content-Type: application/json (form posts and text/plain are not read)."),
+    ErrorKind("body_too_large", 413, _BAD, "request.too_large",
+              "The request body is larger than this gateway accepts ({limit} bytes).",
+              "Send less per request (split documents, shrink or link images), or raise "
+              "server.max_body_bytes in the gateway config."),
+    ErrorKind("body_timeout", 408, _BAD, "network.timeout",
+              "The request body did not arrive within {seconds} seconds.",
+              "Check the client's network and any proxy buffering the upload; the body must "
+              "follow the headers without pause."),
+    # -- routes and models ---------------------------------------------------------------------
+    ErrorKind("route_not_found", 404, _BAD, "route.not_found",
+              "Invalid URL ({method} {path}).",
+              "{hint}"),
+    ErrorKind("route_base_url", 404, _BAD, "route.base_url",
+              "Invalid URL ({method} {path}).",
+              "{hint}"),
+    ErrorKind("method_not_allowed", 405, _BAD, "route.not_found",
+              "Method {method} is not allowed on {path}; use {allowed}.",
+              "Call {path} with {allowed}."),
+    ErrorKind("model_not_found", 404, _BAD, "model.not_found",
+              "The model `{model}` does not exist or you do not have access to it.",
+              "{hint}"),
+    ErrorKind("operation_not_supported", 400, _BAD, "request.invalid",
+              "The model `{model}` does not support {operation}.",
+              "Use a model configured for {operation}; GET /v1/models lists them."),
+    # -- credentials (diagnosed in decide/keys.py) ----------------------------------------------
+    ErrorKind("missing_api_key", 401, _BAD, "auth.missing",
+              "You didn't provide an API key. Send it as 'Authorization: Bearer sk-sw-...'.",
+              "Check that the client sets its API key and that no proxy strips the Authorization header."),
+    ErrorKind("malformed_auth_header", 401, _BAD, "auth.malformed",
+              "The Authorization header is malformed: {detail}.",
+              "Send exactly 'Authorization: Bearer <key>': one 'Bearer', one space, then the key."),
+    ErrorKind("key_whitespace", 401, _BAD, "auth.key_whitespace",
+              "The API key has {detail}; keys never contain those.",
+              "Copy the key again and strip surrounding spaces, newlines and quotes (env files, copy-paste)."),
+    ErrorKind("wrong_platform_key", 401, _BAD, "auth.wrong_platform",
+              "This is {platform} key, not a Seawall key.",
+              "Seawall issues its own keys (sk-sw-...); keep provider keys in the gateway config only."),
+    ErrorKind("invalid_api_key", 401, _BAD, "auth.key_invalid",
+              "Incorrect API key provided: {masked}.",
+              "Check that the key was copied whole, from this gateway, and has not been rotated."),
+    # -- upstream --------------------------------------------------------------------------------
+    ErrorKind("upstream_error", 502, "upstream_error", "upstream.server_error",
+              "{message}",
+              "{hint}"),
+    ErrorKind("upstream_auth_failed", 502, "upstream_error", "auth.key_invalid",
+              "The upstream {deployment} rejected the gateway's provider key: {message}",
+              "Nothing on your side: the gateway operator must check the provider key configured "
+              "for {deployment} (api_key_env / api_key_file)."),
+    ErrorKind("upstream_unreachable", 502, "upstream_error", "network.connect",
+              "Could not reach the upstream {deployment}: {detail}.",
+              "Nothing on your side: the gateway cannot connect to {deployment}; check its base_url, "
+              "DNS and firewall."),
+    ErrorKind("upstream_timeout", 504, "upstream_error", "upstream.timeout",
+              "The upstream {deployment} did not answer within {seconds} seconds.",
+              "Retry with backoff; for long generations use streaming or a larger timeout."),
+    ErrorKind("upstream_malformed", 502, "upstream_error", "upstream.malformed",
+              "The upstream {deployment} sent a reply that could not be read: {detail}.",
+              "Retry with backoff; an HTML or truncated body usually means a proxy or CDN answered."),
+    ErrorKind("stream_interrupted", 502, "upstream_error", "stream.interrupted",
+              "The upstream stream from {deployment} ended before it was complete: {detail}.",
+              "The answer is incomplete: retry the request; if it repeats, check proxy and "
+              "gateway timeouts between you and the provider."),
+    # -- the gateway itself ----------------------------------------------------------------------
+    ErrorKind("internal_error", 500, "server_error", "upstream.server_error",
+              "The gateway failed while handling this request.",
+              "Retry with backoff and keep the request ID; the gateway's log has the details."),
+    ErrorKind("not_ready", 503, "server_error", "upstream.unavailable",
+              "The gateway is starting or stopping.",
+              "Retry in a few seconds."),
+)
+
+
+# What to check first for an upstream failure, per taxonomy category (error-taxonomy.md's column).
+CHECK_FIRST: dict[str, str] = {
+    "auth.missing": "The upstream got no key: check the provider key configured for this deployment.",
+    "auth.key_invalid": "The upstream rejected the key: check the provider key configured for this deployment.",
+    "auth.org_mismatch": "The organization or project header does not match the provider key's.",
+    "permission.model": "This provider account may not use this model; ask for access or pick another model.",
+    "permission.ip": "The provider refuses the gateway's IP address; check the provider's IP allowlist.",
+    "permission.region": "The provider does not serve the gateway's country or region.",
+    "permission.service_disabled": "Enable the API for the cloud project the provider key belongs to.",
+    "permission.policy": "An account or organization policy refuses this; check the provider console.",
+    "route.not_found": "The deployment's base_url or path is wrong for this provider (check /v1).",
+    "model.not_found": "The deployment's upstream model id is wrong or not available to this account.",
+    "rate_limit.requests": "The provider's requests-per-minute limit: honour Retry-After, lower concurrency.",
+    "rate_limit.tokens": "The provider's tokens-per-minute limit: shorter prompts, lower max_tokens, spread requests.",
+    "rate_limit.concurrency": "Too many requests in flight at the provider: lower concurrency.",
+    "rate_limit.unspecified": "The provider rate-limited the request: honour Retry-After, then check quota.",
+    "rate_limit.request_too_large": "This one request needs more tokens than the per-minute limit allows: "
+                                    "cut its tokens; waiting won't help.",
+    "quota.exhausted": "The provider account's balance or quota is spent; waiting won't help (billing, plan).",
+    "request.invalid": "The request's JSON shape, field types or parameters for this model.",
+    "request.context_length": "Prompt + max_tokens exceed the model's context window: trim the history.",
+    "request.too_large": "The request body is too large for the provider: split the work.",
+    "request.content_filter": "The provider's content filter blocked the prompt or the output.",
+    "upstream.server_error": "Nothing on your side: retry with backoff and keep the request ID.",
+    "upstream.bad_gateway": "A proxy between the gateway and the provider could not reach it; retry with backoff.",
+    "upstream.unavailable": "The provider is down or in maintenance; retry with backoff.",
+    "upstream.overloaded": "The provider is overloaded; back off and retry, or use another model.",
+    "upstream.timeout": "The provider or a proxy timed out; retry, stream, or shorten the output.",
+    "upstream.malformed": "The upstream reply could not be read (an HTML page or cut JSON): a proxy or CDN "
+                          "likely answered; retry with backoff.",
+    "network.dns": "The provider's host name does not resolve from the gateway.",
+    "network.connect": "The gateway can't connect to the provider: host, port, firewall.",
+    "network.tls": "TLS to the provider failed: certificates, an intercepting proxy, the clock.",
+    "stream.interrupted": "The stream ended early; retry, and check proxy timeouts on the way.",
+    "stream.stalled": "The stream stalled past the idle timeout; retry.",
+}
+
+
+@dataclass(slots=True)
+class SeawallError(Exception):
+    """A catalog error with its values. `headers` go on the response (Retry-After, …)."""
+
+    code: str
+    values: dict[str, object] = field(default_factory=dict)
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    status_override: int | None = None  # upstream errors keep the upstream's status
+    type_override: str | None = None
+    category_override: str | None = None
+    provider_code: str | None = None  # an upstream's own error.code, passed through to the client
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.code)
+
+    @property
+    def kind(self) -> ErrorKind:
+        return CATALOG[self.code]
+
+    @property
+    def status(self) -> int:
+        return self.status_override or self.kind.status
+
+    @property
+    def type(self) -> str:
+        return self.type_override or self.kind.type
+
+    @property
+    def category(self) -> str:
+        return self.category_override or self.kind.category
+
+    @property
+    def message(self) -> str:
+        return self.kind.message.format_map(_Blank(self.values))
+
+    @property
+    def hint(self) -> str:
+        return self.kind.hint.format_map(_Blank(self.values))
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class _Blank(dict):
+    """format_map mapping that leaves a missing value visible instead of raising KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def error(code: str, param: str | None = None, **values: object) -> SeawallError:
+    if param is not None:
+        values["param"] = param
+    return SeawallError(code, values, param=param)

@@ -1,0 +1,51 @@
+"""Gateway keys: how they are made, and the keyed hash that is all the store ever holds.
+
+Keys are `sk-sw-` + 40 base62 characters (238 bits). The store keeps HMAC-SHA256(server secret,
+key), so a leaked database alone can't be used to check guesses. The server secret lives in a
+0600 file in the data directory (or comes from the operator), never in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import string
+import time
+import uuid
+
+from seawall.decide.keys import SEAWALL_PREFIX
+from seawall.store.base import KeyRecord
+
+_ALPHABET = string.ascii_letters + string.digits
+KEY_BODY_LENGTH = 40
+
+
+def new_key() -> str:
+    return SEAWALL_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(KEY_BODY_LENGTH))
+
+
+def hash_key(secret: bytes, key: str) -> str:
+    return hmac.new(secret, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def key_record(secret: bytes, key: str, name: str, **fields: object) -> KeyRecord:
+    return KeyRecord(id="key_" + uuid.uuid4().hex[:16], name=name, key_hash=hash_key(secret, key),
+                     key_prefix=key[:10], last4=key[-4:], created_at=time.time(), **fields)  # type: ignore[arg-type]
+
+
+def load_or_create_secret(data_dir: str) -> bytes:
+    """The server secret for key hashes; created once, 0600, beside the database."""
+    path = os.path.join(data_dir, "server.secret")
+    try:
+        with open(path, "rb") as f:
+            return bytes.fromhex(f.read().decode().strip())
+    except FileNotFoundError:
+        pass
+    os.makedirs(data_dir, exist_ok=True)
+    secret = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret.hex())
+    return secret

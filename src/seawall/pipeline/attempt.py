@@ -1,0 +1,169 @@
+"""Attempt: call the deployments in order until one answers, recording every attempt.
+
+This is the boundary where upstream outcomes (HTTP errors, transport failures, unreadable
+replies) become catalog errors. A stream is committed only once its first event has arrived, so
+a deployment that fails before that can still be replaced by the next one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from seawall.config import ResolvedDeployment
+from seawall.decide.classify import ADVICE, Classification, classify_reply, classify_transport, read_error_fields
+from seawall.decide.retry import falls_back
+from seawall.errors import CHECK_FIRST, SeawallError
+from seawall.pipeline.context import RequestContext
+from seawall.providers.base import (AttemptRecord, CanonicalRequest, MalformedReply, Reply, StreamDecoder,
+                                    StreamEvent)
+from seawall.providers.registry import adapter_for
+from seawall.providers.transport import Transport, UpstreamFailure, UpstreamResponse
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id")
+
+
+@dataclass(slots=True)
+class Completed:
+    reply: Reply
+    target: ResolvedDeployment
+
+
+@dataclass(slots=True)
+class Streaming:
+    target: ResolvedDeployment
+    response: UpstreamResponse
+    decoder: StreamDecoder
+    chunks: AsyncIterator[bytes]
+    first: list[StreamEvent]  # events read before committing; at least one
+
+
+async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[ResolvedDeployment],
+                  transport: Transport) -> Completed | Streaming:
+    last: SeawallError | None = None
+    for i, target in enumerate(candidates):
+        is_last = i == len(candidates) - 1
+        record = AttemptRecord(target.label)
+        ctx.attempts.append(record)
+        started = time.perf_counter()
+        try:
+            outcome = await _one(req, target, transport, record)
+        except _Failed as failed:
+            last = failed.error
+            record.category = failed.error.category
+            record.detail = failed.detail
+            if is_last or not falls_back(record.category):
+                raise failed.error from None
+            continue
+        finally:
+            record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        return outcome
+    assert last is not None  # candidates is never empty: route() refuses that
+    raise last
+
+
+class _Failed(Exception):
+    def __init__(self, error: SeawallError, detail: str):
+        self.error, self.detail = error, detail
+
+
+async def _one(req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
+               record: AttemptRecord) -> Completed | Streaming:
+    adapter = adapter_for(target.spec.provider)
+    try:
+        response = await transport.open(adapter.build_request(req, target), target.spec.timeouts)
+    except UpstreamFailure as f:
+        raise _Failed(transport_error(target, f), f.detail) from None
+    record.status = response.status
+    record.upstream_request_id = next((response.headers[h] for h in _REQUEST_ID_HEADERS
+                                       if h in response.headers), None)
+    if response.status >= 300:
+        body = await _read(response, target)
+        cls = classify_reply(response.status, response.headers, body, now=time.time())
+        raise _Failed(upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body),
+                      f"HTTP {response.status}")
+    if not req.stream:
+        body = await _read(response, target)
+        try:
+            return Completed(adapter.read_reply(req, body), target)
+        except MalformedReply as e:
+            raise _Failed(malformed(target, str(e)), str(e)) from None
+    if "event-stream" not in response.content_type:
+        body = await _read(response, target)
+        detail = f"a stream was asked for, the reply is {response.content_type or 'untyped'}: {body[:100]!r}"
+        raise _Failed(malformed(target, detail), detail)
+    return await _first_events(target, response, adapter.stream_decoder())
+
+
+async def _read(response: UpstreamResponse, target: ResolvedDeployment) -> bytes:
+    try:
+        return await response.read()
+    except UpstreamFailure as f:
+        raise _Failed(transport_error(target, f), f.detail) from None
+
+
+async def _first_events(target: ResolvedDeployment, response: UpstreamResponse,
+                        decoder: StreamDecoder) -> Streaming:
+    chunks = response.chunks()
+    try:
+        async for data in chunks:
+            events = decoder.feed(data)
+            if events:
+                first_error = events[0].error
+                if first_error is not None:  # failed before any content: another deployment may do
+                    response.close()
+                    message = str(first_error.get("message") or "an error event")
+                    raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": message}),
+                                  message)
+                return Streaming(target, response, decoder, chunks, events)
+    except UpstreamFailure as f:
+        response.close()
+        raise _Failed(transport_error(target, f), f.detail) from None
+    except MalformedReply as e:
+        response.close()
+        raise _Failed(malformed(target, str(e)), str(e)) from None
+    response.close()
+    detail = "the stream closed before its first event"
+    raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": detail}), detail)
+
+
+# -- upstream outcome -> catalog error --------------------------------------------------------------
+
+def transport_error(target: ResolvedDeployment, failure: UpstreamFailure) -> SeawallError:
+    cls = classify_transport(failure.kind, failure.detail)
+    if failure.kind == "timeout":
+        return SeawallError("upstream_timeout", {"deployment": target.label,
+                                                 "seconds": f"{target.spec.timeouts.read_s:g}"})
+    return SeawallError("upstream_unreachable", {"deployment": target.label, "detail": failure.detail},
+                        category_override=cls.category)
+
+
+def malformed(target: ResolvedDeployment, detail: str) -> SeawallError:
+    return SeawallError("upstream_malformed", {"deployment": target.label, "detail": detail})
+
+
+def upstream_error(target: ResolvedDeployment, status: int, body, cls: Classification, raw: bytes) -> SeawallError:
+    """An upstream's error reply, shown to the client with its own status, message and code, plus
+    what to check first. The upstream refusing the gateway's own provider key is not the client's
+    401: it becomes a 502 that says whose key to check."""
+    if cls.category.startswith("auth."):
+        return SeawallError("upstream_auth_failed", {"deployment": target.label, "message": body.message},
+                            category_override=cls.category, provider_code=body.code)
+    fields = read_error_fields(raw)
+    message = body.message
+    if fields.is_html or fields.is_empty:
+        what = f"an HTML page ({fields.message})" if fields.is_html else "an empty body"
+        message = (f"The upstream {target.label} answered HTTP {status} with {what}: "
+                   f"a proxy or CDN answered, not the provider.")
+    headers: dict[str, str] = {}
+    if cls.wait_s is not None:
+        headers["retry-after"] = str(max(1, math.ceil(cls.wait_s)))
+        headers["retry-after-ms"] = str(int(cls.wait_s * 1000))
+    if ADVICE[cls.category] == "no" and (status == 429 or status >= 500):
+        headers["x-should-retry"] = "false"  # SDKs retry 429/5xx by status; this one won't succeed
+    return SeawallError("upstream_error", {"message": message, "hint": CHECK_FIRST.get(cls.category, "")},
+                        param=body.param, headers=headers, status_override=status if 400 <= status <= 599 else 502,
+                        type_override=body.type or ("upstream_error" if status >= 500 else "invalid_request_error"),
+                        category_override=cls.category, provider_code=body.code)

@@ -1,0 +1,69 @@
+"""Auth: the Authorization header -> a Principal, from an in-memory cache (no store round trip).
+
+The cache maps HMAC(secret, key) -> Principal. A dict lookup on a keyed hash needs no
+constant-time comparison: the attacker controls the key, not the hash, and can't learn hash
+bytes from lookup timing without the secret. The cache is reloaded from the store every
+`refresh_interval_s`, which bounds how long a change made by another instance takes to apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from seawall.decide.keys import bearer_token, diagnose_key, mask_key
+from seawall.errors import SeawallError, error
+from seawall.keyring import hash_key
+from seawall.pipeline.context import Principal
+from seawall.store.base import KeyRecord, Store
+
+log = logging.getLogger("seawall.auth")
+
+
+class Authenticator:
+    def __init__(self, store: Store, secret: bytes, refresh_interval_s: float):
+        self._store, self._secret, self._interval = store, secret, refresh_interval_s
+        self._by_hash: dict[str, Principal] = {}
+        self._task: asyncio.Task | None = None
+
+    async def load(self) -> None:
+        self._by_hash = active_principals(await self._store.load_keys(), time.time())
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._refresh_forever(), name="key-cache-refresh")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.load()
+            except Exception:  # noqa: BLE001 - keep serving from the last good cache
+                log.exception("reloading keys failed; serving from the cached set")
+
+    def authenticate(self, headers: dict[str, str]) -> Principal:
+        token, problem = bearer_token(headers.get("authorization"))
+        if problem is not None:
+            if problem.code == "missing_api_key" and "x-api-key" in headers:
+                raise error("malformed_auth_header",
+                            detail="the key was sent as 'x-api-key'; the OpenAI API takes "
+                                   "'Authorization: Bearer <key>'")
+            raise SeawallError(problem.code, {"detail": problem.detail})
+        shape = diagnose_key(token)
+        if shape is not None:
+            raise SeawallError(shape.code, {"detail": shape.detail, "platform": shape.platform})
+        principal = self._by_hash.get(hash_key(self._secret, token))
+        if principal is None:
+            raise error("invalid_api_key", masked=mask_key(token))
+        return principal
+
+
+def active_principals(keys: list[KeyRecord], now: float) -> dict[str, Principal]:
+    """Keys that may call right now. Revoked, disabled and expired ones get their own diagnoses
+    when key management lands; until then they are simply not in the cache."""
+    return {k.key_hash: Principal(k.id, k.name, k.tenant, k.group) for k in keys
+            if k.enabled and k.revoked_at is None and (k.expires_at is None or k.expires_at > now)}

@@ -1,0 +1,108 @@
+"""Ingress: read the body (bounded in size and time) and parse the client's dialect into a
+CanonicalRequest. Only the shape needed to route is checked here; schema and context checks are
+the validate stage's job."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from seawall.errors import SeawallError, error
+from seawall.providers.base import CanonicalRequest
+
+ENDPOINT_NAMES = {"chat": "POST /v1/chat/completions", "embeddings": "POST /v1/embeddings"}
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: nobody is left to answer."""
+
+
+async def read_body(receive, headers: dict[str, str], limit: int, timeout_s: float) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise error("body_too_large", limit=limit)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone()
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise error("body_too_large", limit=limit)
+                    parts.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise error("body_timeout", seconds=f"{timeout_s:g}") from None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def parse_json_object(body: bytes, headers: dict[str, str]) -> dict:
+    ctype = headers.get("content-type", "")
+    media = ctype.split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise error("unsupported_content_type", got=ctype[:100])
+    if not body.strip():
+        raise error("empty_body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        if "utf-8" in e.msg.lower():
+            raise error("invalid_utf8") from None
+        raise error("invalid_json", detail=f"{e.msg} at line {e.lineno}, column {e.colno}") from None
+    if not isinstance(data, dict):
+        raise error("body_not_object", got=_json_kind(data))
+    return data
+
+
+def parse_openai(operation: str, body: bytes, headers: dict[str, str]) -> CanonicalRequest:
+    data = parse_json_object(body, headers)
+    endpoint = ENDPOINT_NAMES[operation]
+    model = _required(data, "model", str, "a string such as \"gpt-4o-mini\"", endpoint)
+    if operation == "chat":
+        messages = _required(data, "messages", list, "an array of message objects", endpoint)
+        if not messages:
+            raise SeawallError("invalid_field", {"param": "messages", "expected": "a non-empty array",
+                                                 "got": "an empty array"}, param="messages")
+    else:
+        if "input" not in data or data["input"] is None:
+            raise error("missing_field", param="input", endpoint=endpoint)
+    stream = data.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise error("invalid_field", param="stream", expected="a boolean", got=_json_kind(stream))
+    if operation == "embeddings" and stream:
+        raise error("invalid_field", param="stream", expected="absent (embeddings do not stream)", got="true")
+    options = data.get("stream_options")
+    wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+    return CanonicalRequest(operation, model, data, stream, "openai", wants_usage)
+
+
+def _required(data: dict, name: str, kind: type, expected: str, endpoint: str):
+    value = data.get(name)
+    if value is None:
+        raise error("missing_field", param=name, endpoint=endpoint)
+    if not isinstance(value, kind):
+        raise error("invalid_field", param=name, expected=expected, got=_json_kind(value))
+    return value
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

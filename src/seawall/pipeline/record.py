@@ -1,0 +1,33 @@
+"""Record: every request, whatever its outcome, becomes one request-log row, handed to the
+batched writer without waiting."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from seawall.observe.log import RequestLogWriter
+from seawall.pipeline.context import RequestContext
+from seawall.store.base import RequestRecord
+
+
+def to_record(ctx: RequestContext) -> RequestRecord:
+    req = ctx.request
+    usage = ctx.usage
+    last = ctx.attempts[-1] if ctx.attempts else None
+    return RequestRecord(
+        request_id=ctx.request_id, ts=ctx.received_at, method=ctx.method, path=ctx.path, status=ctx.status,
+        latency_ms=round(ctx.elapsed_ms(), 3), dialect=ctx.dialect, operation=req.operation if req else None,
+        key_id=ctx.principal.key_id if ctx.principal else None,
+        tenant=ctx.principal.tenant if ctx.principal else None,
+        model_requested=req.model if req else None, model_served=ctx.model_served, deployment=ctx.deployment,
+        category=ctx.category, error_code=ctx.error_code, attempts=len(ctx.attempts),
+        attempts_detail=[dataclasses.asdict(a) for a in ctx.attempts],
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        ttfb_ms=round(ctx.ttfb_ms, 3) if ctx.ttfb_ms is not None else None, streamed=ctx.streamed,
+        stream_end=ctx.stream_end, client_ip=ctx.client_ip,
+        upstream_request_id=last.upstream_request_id if last else None)
+
+
+def record(writer: RequestLogWriter, ctx: RequestContext) -> None:
+    writer.submit(to_record(ctx))

@@ -1,0 +1,120 @@
+"""The shared upstream transport: one pooled keep-alive aiohttp session per upstream origin.
+
+aiohttp because it measured fastest of the Python clients on this machine (shared/bench/RESULTS.md:
+uvicorn + raw ASGI + aiohttp adds ~0.27 ms; FastAPI + httpx ~1.1 ms). This is the one place where
+the client library's exceptions become Seawall's: every failure leaves as UpstreamFailure with a
+kind that decide/classify.py maps to the taxonomy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from seawall.config import Timeouts
+from seawall.providers.base import UpstreamRequest
+
+
+class UpstreamFailure(Exception):
+    """No usable HTTP exchange: kind is dns | connect | tls | timeout | reset."""
+
+    def __init__(self, kind: str, detail: str):
+        super().__init__(f"{kind}: {detail}")
+        self.kind, self.detail = kind, detail
+
+
+def translate(exc: BaseException, timeouts: Timeouts) -> UpstreamFailure:
+    """aiohttp / OS exception -> UpstreamFailure. Most specific class first."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return UpstreamFailure("dns", f"the host name does not resolve ({exc.os_error})")
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+        return UpstreamFailure("tls", f"TLS failed ({exc})")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return UpstreamFailure("connect", f"connecting timed out after {timeouts.connect_s:g} s")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamFailure("connect", f"connection refused or unreachable ({exc.os_error})")
+    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError, TimeoutError)):
+        return UpstreamFailure("timeout", f"no data for {timeouts.read_s:g} s")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return UpstreamFailure("reset", "the upstream closed the connection")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamFailure("reset", "the upstream's body ended before it was complete")
+    if isinstance(exc, (aiohttp.ClientOSError, ConnectionError, OSError)):
+        return UpstreamFailure("reset", f"connection error ({exc})")
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamFailure("reset", f"{type(exc).__name__}: {exc}")
+    raise exc
+
+
+class UpstreamResponse:
+    """An open upstream reply: status and headers are in; the body is read or iterated once."""
+
+    __slots__ = ("_resp", "_timeouts", "status", "headers")
+
+    def __init__(self, resp: aiohttp.ClientResponse, timeouts: Timeouts):
+        self._resp, self._timeouts = resp, timeouts
+        self.status: int = resp.status
+        self.headers: Mapping[str, str] = resp.headers  # case-insensitive
+
+    @property
+    def content_type(self) -> str:
+        return self._resp.content_type
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except BaseException as e:  # noqa: BLE001 - translated or re-raised
+            raise translate(e, self._timeouts) from e
+        finally:
+            self._resp.release()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (no buffering); ends at EOF, raises UpstreamFailure on a cut."""
+        try:
+            async for data in self._resp.content.iter_any():
+                yield data
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            raise translate(e, self._timeouts) from e
+
+    def close(self) -> None:
+        """Drop the connection (an unfinished body can't go back to the pool)."""
+        self._resp.close()
+
+    def release(self) -> None:
+        self._resp.release()
+
+
+class Transport:
+    def __init__(self, pool_size: int = 1000):
+        self._pool_size = pool_size
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def _session(self, url: str) -> aiohttp.ClientSession:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        session = self._sessions.get(origin)
+        if session is None:  # created lazily, inside the server's running loop
+            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=60, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
+                                            skip_auto_headers=("User-Agent",))
+            self._sessions[origin] = session
+        return session
+
+    async def open(self, req: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
+        """Send the request and wait for the status line and headers."""
+        timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_s, sock_read=timeouts.read_s)
+        try:
+            resp = await self._session(req.url).request(req.method, req.url, data=req.body, headers=req.headers,
+                                                        timeout=timeout, allow_redirects=False)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            raise translate(e, timeouts) from e
+        return UpstreamResponse(resp, timeouts)
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()

@@ -1,0 +1,180 @@
+"""Run the gateway process: bind the port, start the embedded simulator when the config uses it,
+provision a key, serve with uvicorn (uvloop + httptools), print how to call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+
+import uvicorn
+
+from seawall.app import Gateway
+from seawall.config import ConfigError, Settings, resolve_secrets
+from seawall.keyring import key_record, load_or_create_secret, new_key
+from seawall.providers.registry import adapter_for
+from seawall.store.base import Store
+from seawall.store.sqlite import SQLiteStore
+
+log = logging.getLogger("seawall")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str
+    port: int
+    data_dir: str
+    demo: bool  # no config file: the embedded default
+    bootstrap_key: str | None  # SEAWALL_BOOTSTRAP_KEY: a known first key for automation
+
+
+class StartError(Exception):
+    """The gateway can't start; the message says why and what to do."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise StartError(f"cannot listen on {host}:{port}: {e.strerror} — is another process (another "
+                         f"seawall?) using it? Pick another port with --port.") from None
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
+def check_providers(settings: Settings) -> None:
+    missing = sorted({d.provider for m in settings.models for d in m.deployments if adapter_for(d.provider) is None})
+    if missing:
+        raise StartError(f"provider(s) {', '.join(missing)} are accepted by the config but not available in this "
+                         f"version; use provider: openai (any OpenAI-compatible API) for now")
+
+
+async def serve(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> None:
+    check_providers(settings)
+    sock = bind(options.host, options.port)
+    sim_task, sim_url = None, None
+    if settings.uses_embedded_simulator:
+        sim_task, sim_url = start_embedded_simulator(settings)
+    try:
+        routes = resolve_secrets(settings, environ, sim_url)
+    except ConfigError as e:
+        sock.close()
+        raise StartError(e.render()) from None
+    os.makedirs(options.data_dir, exist_ok=True)
+    printed_key: list[str] = []
+
+    async def provision(store: Store) -> None:
+        key = await provision_key(store, load_or_create_secret(options.data_dir), options)
+        if key:
+            printed_key.append(key)
+
+    app = Gateway(settings, routes, SQLiteStore(os.path.join(options.data_dir, "seawall.db")),
+                  load_or_create_secret(options.data_dir), provision)
+    config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,
+                            log_level="warning", timeout_keep_alive=75, server_header=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        host, port = sock.getsockname()[:2]
+        print(banner(f"http://{host}:{port}/v1", printed_key[0] if printed_key else None, options, settings),
+              flush=True)
+    try:
+        await task
+    finally:
+        if sim_task:
+            sim_task.cancel()
+    if not server.started:
+        raise StartError("the gateway failed to start; see the log lines above")
+
+
+def start_embedded_simulator(settings: Settings) -> tuple[asyncio.Task, str]:
+    from seawall.simulator.config import SimulatorSettings
+    from seawall.simulator.server import serve_on_socket
+
+    sock = bind("127.0.0.1", 0)
+    sim = SimulatorSettings(stream_interval_ms=settings.simulator.stream_interval_ms)
+    task = asyncio.create_task(serve_on_socket(sim, sock), name="embedded-simulator")
+    return task, f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+async def provision_key(store: Store, secret: bytes, options: ServeOptions) -> str | None:
+    """Make sure someone can call the gateway; return a key to print, if one was made.
+
+    Demo mode mints a fresh `demo` key at every start (the old one is revoked), since keys are
+    stored only as hashes and can't be shown again. Otherwise a first key is made only while the
+    store has none: SEAWALL_BOOTSTRAP_KEY's value if set (not printed: the operator knows it),
+    else a new `default` key printed once.
+    """
+    if options.demo:
+        await store.revoke_keys_named("demo", time.time())
+        key = new_key()
+        await store.insert_key(key_record(secret, key, "demo"))
+        return key
+    if await store.load_keys():
+        return None
+    if options.bootstrap_key:
+        await store.insert_key(key_record(secret, options.bootstrap_key, "bootstrap"))
+        return None
+    key = new_key()
+    await store.insert_key(key_record(secret, key, "default"))
+    return key
+
+
+def banner(base_url: str, key: str | None, options: ServeOptions, settings: Settings) -> str:
+    models = [m.name for m in settings.models]
+    chat_model = next((m for m in models if "embedding" not in m), models[0])
+    shown_key = key or "<your sk-sw- key>"
+    mode = "embedded default: the built-in simulator plays the provider" if options.demo else "config"
+    lines = [f"Seawall is listening on {base_url}  ({mode})",
+             f"Models: {', '.join(models)}"]
+    if key:
+        lines.append(f"API key ({'new demo key, valid until the next start' if options.demo else 'shown only once: store it now'}): {key}")
+    elif options.bootstrap_key:
+        lines.append("API key: the value of SEAWALL_BOOTSTRAP_KEY")
+    lines += [
+        "",
+        "Try it:",
+        f"  curl {base_url}/chat/completions -H 'Authorization: Bearer {shown_key}' \\",
+        "    -H 'Content-Type: application/json' \\",
+        f"    -d '{{\"model\": \"{chat_model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'",
+        "",
+        "  from openai import OpenAI",
+        f"  client = OpenAI(base_url=\"{base_url}\", api_key=\"{shown_key}\")",
+        f"  print(client.chat.completions.create(model=\"{chat_model}\", "
+        "messages=[{\"role\": \"user\", \"content\": \"Hello!\"}]).choices[0].message.content)",
+        "",
+        f"Request log: seawall logs --data-dir {options.data_dir}     Stop: Ctrl+C",
+    ]
+    return "\n".join(lines)
+
+
+def run(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # uvloop has no Windows build
+        runner = asyncio.Runner()
+    try:
+        with runner:
+            runner.run(serve(settings, options, environ))
+    except StartError as e:
+        print(f"seawall: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

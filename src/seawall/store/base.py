@@ -1,0 +1,82 @@
+"""The store interface: keys and the request log. SQLite (sqlite.py) is the embedded default; a
+PostgreSQL implementation for many instances shares this interface.
+
+Nothing on the request hot path calls the store: keys are served from an in-memory cache
+(pipeline/auth.py) and log rows go through a batched writer (observe/log.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class KeyRecord:
+    id: str
+    name: str
+    key_hash: str
+    key_prefix: str
+    last4: str
+    created_at: float
+    tenant: str | None = None
+    group: str | None = None
+    enabled: bool = True
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One row of the request log: one per client request, whatever its outcome."""
+
+    request_id: str
+    ts: float
+    method: str
+    path: str
+    status: int
+    latency_ms: float
+    dialect: str | None = None
+    operation: str | None = None
+    key_id: str | None = None
+    tenant: str | None = None
+    model_requested: str | None = None
+    model_served: str | None = None
+    deployment: str | None = None
+    category: str | None = None
+    error_code: str | None = None
+    attempts: int = 0
+    attempts_detail: list[dict] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttfb_ms: float | None = None
+    streamed: bool = False
+    stream_end: str | None = None
+    client_ip: str | None = None
+    upstream_request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    since: float | None = None  # epoch seconds
+    status: str | None = None  # "429", "4xx", "5xx", "error" (any >= 400), "ok"
+    request_id: str | None = None
+    model: str | None = None
+    limit: int = 100
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def load_keys(self) -> list[KeyRecord]: ...
+
+    async def insert_key(self, key: KeyRecord) -> None: ...
+
+    async def revoke_keys_named(self, name: str, when: float) -> int: ...
+
+    async def write_requests(self, rows: list[RequestRecord]) -> None: ...
+
+    async def query_requests(self, query: LogQuery) -> list[RequestRecord]: ...

@@ -1,0 +1,79 @@
+import pytest
+
+from seawall.config import ConfigError, default_settings, example_config, parse_settings, resolve_secrets
+import yaml
+
+BASE = {"models": [{"name": "gpt-4o-mini", "deployments": [
+    {"provider": "openai", "base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"}]}]}
+
+
+def problems(raw):
+    with pytest.raises(ConfigError) as e:
+        parse_settings(raw)
+    return e.value.problems
+
+
+def test_minimal_config_is_valid():
+    s = parse_settings(BASE)
+    assert s.server.port == 8100 and s.models[0].deployments[0].label == "openai/gpt-4o-mini@api.openai.com"
+
+
+def test_unknown_field_gets_did_you_mean():
+    raw = {**BASE, "server": {"prot": 9000}}
+    assert problems(raw) == ["server.prot: unknown field — did you mean 'port'?"]
+
+
+def test_unknown_provider_names_the_field():
+    raw = {"models": [{"name": "m", "deployments": [{"provider": "openia", "base_url": "https://x/v1", "model": "m",
+                                                     "api_key_env": "K"}]}]}
+    (p,) = problems(raw)
+    assert p.startswith("models.0.deployments.0.provider:") and "'openia'" in p
+
+
+def test_bad_url_is_named():
+    raw = {"models": [{"name": "m", "deployments": [{"provider": "openai", "base_url": "api.openai.com", "model": "m",
+                                                     "api_key_env": "K"}]}]}
+    assert problems(raw) == ["models.0.deployments.0.base_url: must be an http(s) URL such as "
+                             "https://api.openai.com/v1, got 'api.openai.com'"]
+
+
+def test_missing_key_source_is_named():
+    raw = {"models": [{"name": "m", "deployments": [{"provider": "openai", "base_url": "https://x/v1", "model": "m"}]}]}
+    (p,) = problems(raw)
+    assert p.startswith("models.0.deployments.0: set api_key_env")
+
+
+def test_duplicate_model_names_are_refused():
+    raw = {"models": BASE["models"] * 2}
+    assert "listed twice" in problems(raw)[0]
+
+
+def test_models_are_required():
+    assert problems({}) == ["models: required field is missing"]
+
+
+@pytest.mark.parametrize("value,fragment", [
+    (None, "is not set"), ("", "is empty"), ("sk-abc\n", "trailing a newline"), ('"sk-abc"', "quotes"),
+    ("sk-abc ", "trailing whitespace"),
+])
+def test_provider_key_problems_refuse_start(value, fragment):
+    env = {} if value is None else {"OPENAI_API_KEY": value}
+    with pytest.raises(ConfigError) as e:
+        resolve_secrets(parse_settings(BASE), env, None)
+    (p,) = e.value.problems
+    assert p.startswith("models.0.deployments.0 (gpt-4o-mini):") and fragment in p
+
+
+def test_key_file_single_trailing_newline_is_fine(tmp_path):
+    f = tmp_path / "key"
+    f.write_text("sk-abc\n")
+    raw = {"models": [{"name": "m", "deployments": [{"provider": "openai", "base_url": "https://x/v1", "model": "m",
+                                                     "api_key_file": str(f)}]}]}
+    (d,) = resolve_secrets(parse_settings(raw), {}, None)["m"]
+    assert d.api_key == "sk-abc"
+
+
+def test_example_config_parses_and_default_uses_simulator():
+    s = parse_settings(yaml.safe_load(example_config()))
+    assert [m.name for m in s.models] == ["gpt-4o-mini", "demo"]
+    assert default_settings().uses_embedded_simulator
