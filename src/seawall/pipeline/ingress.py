@@ -44,15 +44,17 @@ async def read_body(receive, headers: dict[str, str], limit: int, timeout_s: flo
 
 
 def parse_json_object(body: bytes, headers: dict[str, str]) -> dict:
-    ctype = headers.get("content-type", "")
-    media = ctype.split(";", 1)[0].strip().lower()
-    if media and media != "application/json" and not media.endswith("+json"):
-        raise error("unsupported_content_type", got=ctype[:100])
     if not body.strip():
         raise error("empty_body")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as e:
+        # A JSON body is read whatever its label (curl -d sends form-urlencoded by default); only
+        # a body that is neither JSON nor labelled JSON is blamed on its Content-Type.
+        ctype = headers.get("content-type", "")
+        media = ctype.split(";", 1)[0].strip().lower()
+        if media and media != "application/json" and not media.endswith("+json"):
+            raise error("unsupported_content_type", got=ctype[:100]) from None
         if "utf-8" in e.msg.lower():
             raise error("invalid_utf8") from None
         raise error("invalid_json", detail=f"{e.msg} at line {e.lineno}, column {e.colno}") from None

@@ -1,0 +1,117 @@
+"""Bad input over raw HTTP: each gets a specific 4xx in OpenAI's envelope, with a hint and a
+request ID; never a 500, a stack trace or a hang."""
+
+import json
+import socket
+import time
+
+import pytest
+
+from conftest import http
+
+CHAT = "/v1/chat/completions"
+GOOD = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def call(gateway, method, path, body=None, headers=None):
+    h = {"authorization": f"Bearer {gateway.key}", **(headers or {})}
+    status, headers, raw = http(method, gateway.url + path, body, h)
+    return status, headers, json.loads(raw) if raw else None
+
+
+CASES = [  # id, method, path, body, extra headers, status, code, message fragment
+    ("malformed json", "POST", CHAT, b'{"model": "gpt-4o-mini", "messages": [}', {"content-type": "application/json"},
+     400, "invalid_json", "not valid JSON"),
+    ("wrong content type", "POST", CHAT, b"model=gpt-4o-mini", {"content-type": "application/x-www-form-urlencoded"},
+     415, "unsupported_content_type", "application/json"),
+    ("empty body", "POST", CHAT, b"", {"content-type": "application/json"}, 400, "empty_body", "empty"),
+    ("json array, not object", "POST", CHAT, b"[1, 2]", {"content-type": "application/json"},
+     400, "body_not_object", "not an array"),
+    ("invalid utf-8", "POST", CHAT, b'{"model": "\xff\xfe"}', {"content-type": "application/json"},
+     400, "invalid_utf8", "UTF-8"),
+    ("model missing", "POST", CHAT, {"messages": [{"role": "user", "content": "x"}]}, {},
+     400, "missing_field", "'model'"),
+    ("model not a string", "POST", CHAT, {"model": 4, "messages": []}, {}, 400, "invalid_field", "got a number"),
+    ("messages missing", "POST", CHAT, {"model": "gpt-4o-mini"}, {}, 400, "missing_field", "'messages'"),
+    ("stream not a boolean", "POST", CHAT, {**GOOD, "stream": "yes"}, {}, 400, "invalid_field", "'stream'"),
+    ("wrong method", "GET", CHAT, None, {}, 405, "method_not_allowed", "use POST"),
+    ("missing /v1", "POST", "/chat/completions", GOOD, {}, 404, "route_base_url", "Invalid URL"),
+    ("doubled /v1", "POST", "/v1/v1/chat/completions", GOOD, {}, 404, "route_base_url", "Invalid URL"),
+    ("unknown model", "POST", CHAT, {**GOOD, "model": "gpt-4o-mini-typo"}, {}, 404, "model_not_found", "does not exist"),
+    ("no key", "POST", CHAT, GOOD, {"authorization": ""}, 401, "missing_api_key", "didn't provide"),
+    ("key with trailing newline escaped", "POST", CHAT, GOOD,
+     {"authorization": "Bearer sk-sw-e2eBootstrapKey0000000000000000000000\\n"}, 401, "key_whitespace", "newline"),
+]
+
+
+@pytest.mark.parametrize("method,path,body,headers,status,code,fragment", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_input_gets_a_specific_error(gateway, method, path, body, headers, status, code, fragment):
+    got, resp_headers, payload = call(gateway, method, path, body, headers)
+    assert got == status, payload
+    err = payload["error"]
+    assert err["code"] == code and fragment in err["message"]
+    assert err["hint"] and err["type"] and err["category"]
+    assert err["request_id"] == resp_headers["x-request-id"]
+
+
+def test_20_megabyte_body_is_413_before_it_is_read(gateway):
+    body = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "' + b"x" * (20 * 1024 * 1024) + b'"}]}'
+    status, _, payload = call(gateway, "POST", CHAT, body, {"content-type": "application/json"})
+    assert status == 413 and payload["error"]["code"] == "body_too_large"
+    assert payload["error"]["category"] == "request.too_large"
+
+
+def test_chunked_body_over_the_limit_is_413(gateway):
+    """No content-length: the limit is enforced while reading."""
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as s:
+        s.sendall(f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gateway.key}\r\n"
+                  "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        chunk = b"x" * 65536
+        try:
+            for _ in range(40):  # 2.5 MiB against a 1 MiB limit
+                s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:
+            pass  # the gateway answered and closed while we were still sending
+        reply = s.recv(65536).decode("latin-1")
+    assert reply.startswith("HTTP/1.1 413")
+
+
+def test_client_that_stalls_after_headers_gets_408_and_frees_the_worker(gateway):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as s:
+        s.sendall(f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gateway.key}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\"".encode())
+        started = time.monotonic()
+        reply = s.recv(65536).decode("latin-1")
+        waited = time.monotonic() - started
+    assert reply.startswith("HTTP/1.1 408"), reply
+    assert '"code":"body_timeout"' in reply
+    assert waited < 8  # body_timeout_s is 2 in the test config; the socket timeout is 10
+    status, _, _ = http("GET", gateway.url + "/healthz")
+    assert status == 200
+
+
+def test_cors_preflight_and_headers_on_errors(gateway):
+    origin = "https://chat.example.com"
+    status, headers, _ = http("OPTIONS", gateway.url + CHAT, None, {
+        "origin": origin, "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type"})
+    assert status == 204
+    assert headers["access-control-allow-origin"] == origin
+    assert "authorization" in headers["access-control-allow-headers"]
+    status, headers, _ = call(gateway, "POST", CHAT, {**GOOD, "model": "nope"}, {"origin": origin})
+    assert status == 404 and headers["access-control-allow-origin"] == origin
+    assert "x-request-id" in headers["access-control-expose-headers"]
+
+
+def test_cors_refuses_unlisted_origin(gateway):
+    status, headers, raw = http("OPTIONS", gateway.url + CHAT, None, {
+        "origin": "https://evil.example", "access-control-request-method": "POST"})
+    assert status == 403 and "access-control-allow-origin" not in headers
+    assert json.loads(raw)["error"]["category"] == "network.cors"
+
+
+def test_bad_requests_are_logged_with_their_category(gateway):
+    _, headers, _ = call(gateway, "POST", CHAT, b"{", {"content-type": "application/json"})
+    row = gateway.log_row(headers["x-request-id"])
+    assert row["status"] == 400 and row["category"] == "request.invalid" and row["error_code"] == "invalid_json"
