@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from seawall.decide.keys import secret_problem
 
 PROVIDERS = ("openai", "anthropic", "gemini", "azure", "simulator")
+# The simulator, like the providers it plays, wants some key; it accepts any unless told otherwise.
+SIMULATOR_KEY = "sk-seawall-simulator"
 
 
 class _Strict(BaseModel):
@@ -255,8 +257,10 @@ def _read_key(dep: Deployment, environ: dict[str, str]) -> tuple[str | None, str
         # A file written by `echo key > file` ends in one newline; that one is not a mistake.
         value = value[:-1] if value.endswith("\n") and not value.endswith("\n\n") else value
         source = f"file {dep.api_key_file}"
+    elif dep.provider == "simulator":
+        return SIMULATOR_KEY, None
     else:
-        return None, None  # the simulator needs no key
+        return None, None
     problem = secret_problem(value)
     if problem:
         return None, f"the key in {source} {problem}"

@@ -180,6 +180,7 @@ def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
         f"  - name: all-down\n    deployments:\n{dep(dead_port, name='dead')}"
         f"  - name: victim\n    deployments:\n{dep(victim_port, name='victim-sim')}"
         f"  - name: slow\n    deployments:\n{dep(sim_port, name='sim-slow', read_s=1)}"
+        f"  - name: two-sims\n    deployments:\n{dep(sim_port, 'gpt-4.1-mini', 'sim-a')}{dep(sim_port, 'gpt-4o', 'sim-b')}"
     )
 
 

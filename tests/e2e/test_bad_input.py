@@ -71,10 +71,30 @@ def test_chunked_body_over_the_limit_is_413(gateway):
         try:
             for _ in range(40):  # 2.5 MiB against a 1 MiB limit
                 s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            s.sendall(b"0\r\n\r\n")  # end of the chunked body
         except OSError:
             pass  # the gateway answered and closed while we were still sending
-        reply = s.recv(65536).decode("latin-1")
+        reply = recv_response(s)
     assert reply.startswith("HTTP/1.1 413")
+
+
+def recv_response(s: socket.socket) -> str:
+    """Read one whole HTTP response (headers, then content-length bytes) from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = s.recv(65536)
+        if not part:
+            break
+        data += part
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        part = s.recv(65536)
+        if not part:
+            break
+        body += part
+    return (head + b"\r\n\r\n" + body).decode("latin-1")
 
 
 def test_client_that_stalls_after_headers_gets_408_and_frees_the_worker(gateway):
@@ -82,7 +102,7 @@ def test_client_that_stalls_after_headers_gets_408_and_frees_the_worker(gateway)
         s.sendall(f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gateway.key}\r\n"
                   "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\"".encode())
         started = time.monotonic()
-        reply = s.recv(65536).decode("latin-1")
+        reply = recv_response(s)
         waited = time.monotonic() - started
     assert reply.startswith("HTTP/1.1 408"), reply
     assert '"code":"body_timeout"' in reply

@@ -18,14 +18,21 @@ class ClientGone(Exception):
     """The client disconnected before its body arrived: nobody is left to answer."""
 
 
+# Past the limit, the rest of an oversized body is read and discarded (up to this much) before
+# answering 413: closing on a client that is still sending makes the kernel reset the connection,
+# and the client then sees "connection reset" instead of the 413 (nginx's lingering_close, same idea).
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
 async def read_body(receive, headers: dict[str, str], limit: int, timeout_s: float) -> bytes:
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise error("body_too_large", limit=limit)
     parts: list[bytes] = []
     size = 0
     try:
         async with asyncio.timeout(timeout_s):
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await _drain(receive, int(declared))
+                raise error("body_too_large", limit=limit)
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -34,6 +41,8 @@ async def read_body(receive, headers: dict[str, str], limit: int, timeout_s: flo
                 if chunk:
                     size += len(chunk)
                     if size > limit:
+                        if message.get("more_body", False):
+                            await _drain(receive, DRAIN_LIMIT)
                         raise error("body_too_large", limit=limit)
                     parts.append(chunk)
                 if not message.get("more_body", False):
@@ -41,6 +50,20 @@ async def read_body(receive, headers: dict[str, str], limit: int, timeout_s: flo
     except TimeoutError:
         raise error("body_timeout", seconds=f"{timeout_s:g}") from None
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def _drain(receive, expected: int) -> None:
+    """Read and drop the body, at most DRAIN_LIMIT bytes (the caller's timeout bounds the time)."""
+    if expected > DRAIN_LIMIT:
+        return
+    seen = 0
+    while seen <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def parse_json_object(body: bytes, headers: dict[str, str]) -> dict:
