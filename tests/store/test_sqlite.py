@@ -1,0 +1,68 @@
+import sqlite3
+import time
+
+import pytest
+
+from seawall.keyring import hash_key, key_record, new_key
+from seawall.store.base import LogQuery, RequestRecord
+from seawall.store.sqlite import SQLiteStore, migrations
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = SQLiteStore(str(tmp_path / "seawall.db"))
+    await s.open()
+    yield s
+    await s.close()
+
+
+def row(request_id: str, status: int = 200, ts: float | None = None, **kw) -> RequestRecord:
+    return RequestRecord(request_id=request_id, ts=ts or time.time(), method="POST", path="/v1/chat/completions",
+                         status=status, latency_ms=1.5, **kw)
+
+
+async def test_migrations_apply_once_and_use_wal(tmp_path, store):
+    assert await store.migrate() == []  # already applied at open
+    db = sqlite3.connect(tmp_path / "seawall.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    versions = [v for (v,) in db.execute("SELECT version FROM schema_migrations")]
+    assert versions == [v for v, _ in migrations()]
+
+
+async def test_keys_are_stored_as_hashes_only(tmp_path, store):
+    secret, key = b"s" * 32, new_key()
+    await store.insert_key(key_record(secret, key, "ci", tenant="acme"))
+    (k,) = await store.load_keys()
+    assert k.key_hash == hash_key(secret, key) and k.tenant == "acme" and k.last4 == key[-4:]
+    dump = (tmp_path / "seawall.db").read_bytes() + (tmp_path / "seawall.db-wal").read_bytes()
+    assert key.encode() not in dump and key[10:].encode() not in dump
+
+
+async def test_revoke_by_name(store):
+    secret = b"s" * 32
+    await store.insert_key(key_record(secret, new_key(), "demo"))
+    await store.insert_key(key_record(secret, new_key(), "other"))
+    assert await store.revoke_keys_named("demo", 123.0) == 1
+    revoked = {k.name: k.revoked_at for k in await store.load_keys()}
+    assert revoked == {"demo": 123.0, "other": None}
+
+
+async def test_request_log_round_trip_and_filters(store):
+    now = time.time()
+    await store.write_requests([
+        row("req_a", 200, now - 3600, attempts=2, attempts_detail=[{"deployment": "d1", "status": 503}, {"deployment": "d2"}],
+            streamed=True, stream_end="completed", model_requested="gpt-4o-mini"),
+        row("req_b", 429, now - 10, category="rate_limit.requests", model_requested="gpt-4o"),
+        row("req_c", 502, now - 5, category="upstream.bad_gateway", model_requested="gpt-4o"),
+    ])
+    (a,) = await store.query_requests(LogQuery(request_id="req_a"))
+    assert a.attempts_detail[0]["status"] == 503 and a.streamed is True and a.stream_end == "completed"
+    assert [r.request_id for r in await store.query_requests(LogQuery())] == ["req_c", "req_b", "req_a"]
+    assert [r.request_id for r in await store.query_requests(LogQuery(status="4xx"))] == ["req_b"]
+    assert [r.request_id for r in await store.query_requests(LogQuery(status="error"))] == ["req_c", "req_b"]
+    assert [r.request_id for r in await store.query_requests(LogQuery(status="502"))] == ["req_c"]
+    assert [r.request_id for r in await store.query_requests(LogQuery(since=now - 60, model="gpt-4o"))] == ["req_c", "req_b"]
+    with pytest.raises(ValueError, match="use a code"):
+        await store.query_requests(LogQuery(status="bad"))
+
+
