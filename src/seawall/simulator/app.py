@@ -1,0 +1,241 @@
+"""The simulator's ASGI app: routing, the order in which faults and checks apply, lifespan.
+
+For a provider endpoint the order is what a client would meet on the real path:
+
+1. the fault: the ``x-sim-fault`` header, else the first scripted rule that fires;
+2. latency (settings ``latency_ms`` + the fault's);
+3. connection and edge faults, before the provider sees anything: ``reset``, ``hang``, ``html``;
+4. the API key (missing: 401; not in ``api_keys``: 401 ``invalid_api_key``);
+5. an injected ``status`` / ``error`` reply in the fault's dialect;
+6. request validation (400 / 404, OpenAI's wording), then the rate limits (429);
+7. the reply, with body and stream faults (``malformed``, ``cut_after``, ``stall_after``,
+   ``stream_error``, ``interval_ms``).
+
+Unknown paths get OpenAI's ``Invalid URL`` 404 with no checks at all; ``/_sim/`` is the
+control API (``control.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+import orjson
+
+from seawall.simulator import control, wire
+from seawall.simulator.chat import plan_chat, render_events, render_reply
+from seawall.simulator.config import ModelSpec, SimulatorSettings
+from seawall.simulator.dialects import ErrorContext, UnknownVariant, render_fault
+from seawall.simulator.dialects import openai as oai
+from seawall.simulator.duration import ceil_ms
+from seawall.simulator.embeddings import plan_embeddings, render_embeddings
+from seawall.simulator.exchange import Exchange
+from seawall.simulator.faults import parse_fault
+from seawall.simulator.headers import new_completion_id
+from seawall.simulator.state import SimState
+
+_UNPARSABLE = object()
+_MODEL_PREFIX = "/v1/models/"
+
+
+def build_app(settings: SimulatorSettings) -> Simulator:
+    """The ASGI 3 app for ``settings``; it handles ``http`` and ``lifespan`` scopes."""
+    return Simulator(settings)
+
+
+class Simulator:
+    def __init__(self, settings: SimulatorSettings) -> None:
+        self.state = SimState(settings)
+        self._routes = {
+            ("POST", "/v1/chat/completions"): self._chat,
+            ("POST", "/v1/embeddings"): self._embeddings,
+            ("GET", "/v1/models"): self._models,
+        }
+
+    async def __call__(self, scope: dict[str, Any], receive: wire.Receive, send: wire.Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    @staticmethod
+    async def _lifespan(receive: wire.Receive, send: wire.Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: dict[str, Any], receive: wire.Receive, send: wire.Send) -> None:
+        path = scope["path"]
+        if path.startswith("/_sim/"):
+            await control.handle(self.state, scope["method"], path, receive, send)
+            return
+        exchange = Exchange(self.state, scope, receive, send)
+        handler, route = self._routes.get((exchange.method, path)), path
+        if handler is None and exchange.method == "GET" and path.startswith(_MODEL_PREFIX):
+            handler, route = self._model, _MODEL_PREFIX + "{model}"
+        stats = self.state.stats
+        # Counted by route, so a client probing random paths cannot grow the counters.
+        stats.begin(route if handler is not None else "(unknown)")
+        try:
+            if handler is None:
+                await exchange.reply_error(oai.invalid_url(exchange.method, path))
+            else:
+                await handler(exchange)
+        except asyncio.CancelledError:
+            exchange.outcome = "disconnected"
+            raise
+        except wire.ConnectionCut:
+            raise
+        except Exception:
+            exchange.outcome = "error"
+            raise
+        finally:
+            stats.end(exchange.outcome)
+
+    # --- the shared front half: fault, latency, edge faults, key, injected status ----------
+
+    def _context(self, exchange: Exchange, model_name: str | None) -> ErrorContext:
+        spec = exchange.model
+        limits = self.state.limits_for(spec)
+        fault = exchange.fault
+        retry_after = fault.retry_after
+        if retry_after is None and fault.retry_after_ms is not None:
+            retry_after = fault.retry_after_ms / 1000
+        key = (exchange.authorization or "").partition(" ")[2].strip()
+        return ErrorContext(
+            request_id=exchange.request_id, organization=self.state.settings.organization,
+            project=self.state.settings.project, model=spec.id if spec else (model_name or ""),
+            method=exchange.method, path=exchange.path, key=key, rpm=limits.rpm, tpm=limits.tpm,
+            context_window=spec.context_window if spec else 128_000, retry_after=retry_after, now=time.time(),
+        )
+
+    def _key_problem(self, exchange: Exchange) -> oai.ApiError | None:
+        scheme, _, key = (exchange.authorization or "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return oai.missing_key()
+        allowed = self.state.settings.api_keys
+        if allowed is not None and key not in allowed:
+            return oai.invalid_key(key)
+        return None
+
+    async def _admit(self, exchange: Exchange, model_name: str | None) -> bool:
+        """Steps 1-5 of the module docstring. False when the exchange has been answered."""
+        state = self.state
+        if model_name is not None:
+            exchange.model = state.catalog.find(model_name)
+        if exchange.fault_header is not None:
+            try:
+                exchange.fault = parse_fault(exchange.fault_header)
+            except ValueError as exc:
+                await exchange.reply_error(oai.sim_fault_invalid(str(exc)))
+                return False
+        elif state.script.rules:
+            exchange.fault = state.script.pick(model_name, exchange.path) or exchange.fault
+        fault = exchange.fault
+        delay = state.settings.latency_ms + fault.latency_ms
+        if delay > 0:
+            await asyncio.sleep(delay / 1000)
+        if fault.reset:
+            await exchange.reset()
+            return False
+        if fault.hang:
+            await exchange.hang()
+            return False
+        if fault.html is not None:
+            await exchange.reply_html(fault.html)
+            return False
+        problem = self._key_problem(exchange)
+        if problem is not None:
+            await exchange.reply_error(problem)
+            return False
+        if fault.status is not None or fault.error is not None:
+            try:
+                reply = render_fault(fault.dialect, fault.status, fault.error, self._context(exchange, model_name))
+            except UnknownVariant as exc:
+                await exchange.reply_error(oai.sim_fault_invalid(str(exc)))
+                return False
+            await exchange.reply_error(reply)
+            return False
+        return True
+
+    async def _charge(self, exchange: Exchange, spec: ModelSpec, cost: int) -> bool:
+        """Step 6's rate limits. False when the exchange has been answered with a 429."""
+        state = self.state
+        verdict = state.limiter.admit(spec.id, cost, state.limits_for(spec), time.monotonic())
+        if verdict.allowed:
+            return True
+        assert verdict.kind is not None
+        error = oai.rate_limited(verdict.kind, spec.id, self._context(exchange, spec.id), verdict.limit,
+                                 verdict.used, verdict.requested, verdict.wait)
+        headers: tuple[tuple[bytes, bytes], ...] = ()
+        if verdict.kind != "request_too_large":  # waiting cannot help that one
+            headers = ((b"retry-after", b"%d" % max(1, math.ceil(verdict.wait))),
+                       (b"retry-after-ms", b"%d" % ceil_ms(verdict.wait)))
+        await exchange.reply_error(error.reply(headers))
+        return False
+
+    @staticmethod
+    def _parse(raw: bytes) -> tuple[Any, str | None]:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return _UNPARSABLE, None
+        model = body.get("model") if isinstance(body, dict) else None
+        return body, model if isinstance(model, str) else None
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    async def _chat(self, exchange: Exchange) -> None:
+        body, model_name = self._parse(await wire.read_body(exchange.receive))
+        if not await self._admit(exchange, model_name):
+            return
+        catalog = self.state.catalog
+        plan = oai.unparsable_json() if body is _UNPARSABLE else plan_chat(body, catalog, exchange.fault.tokens)
+        if isinstance(plan, oai.ApiError):
+            await exchange.reply_error(plan)
+            return
+        if not await self._charge(exchange, plan.model, plan.cost):
+            return
+        completion_id, created = new_completion_id(), int(time.time())
+        if plan.stream:
+            interval_ms = exchange.fault.interval_ms
+            if interval_ms is None:
+                interval_ms = self.state.settings.stream_interval_ms
+            await exchange.stream(render_events(plan, completion_id, created, self.state.padding), interval_ms / 1000)
+        else:
+            await exchange.reply(render_reply(plan, completion_id, created))
+
+    async def _embeddings(self, exchange: Exchange) -> None:
+        body, model_name = self._parse(await wire.read_body(exchange.receive))
+        if not await self._admit(exchange, model_name):
+            return
+        plan = oai.unparsable_json() if body is _UNPARSABLE else plan_embeddings(body, self.state.catalog)
+        if isinstance(plan, oai.ApiError):
+            await exchange.reply_error(plan)
+            return
+        if not await self._charge(exchange, plan.model, plan.prompt_tokens):
+            return
+        await exchange.reply(render_embeddings(plan))
+
+    async def _models(self, exchange: Exchange) -> None:
+        await wire.read_body(exchange.receive)
+        if await self._admit(exchange, None):
+            await exchange.reply(self.state.catalog.list_body)
+
+    async def _model(self, exchange: Exchange) -> None:
+        await wire.read_body(exchange.receive)
+        name = exchange.path[len(_MODEL_PREFIX):]
+        if not await self._admit(exchange, name):
+            return
+        body = self.state.catalog.model_body(name)
+        if body is None:
+            await exchange.reply_error(oai.model_not_found(name))
+        else:
+            await exchange.reply(body)

@@ -1,0 +1,260 @@
+"""Chat completions: validate a request the way OpenAI does, plan the reply, render it.
+
+Everything here is pure: ``plan_chat`` turns the parsed JSON body into a ``ChatPlan`` (or the
+``ApiError`` OpenAI would send), and ``render_reply`` / ``render_events`` turn a plan into
+the exact bytes of a ``chat.completion`` body or of the ``text/event-stream`` events.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from seawall.simulator.catalog import Catalog
+from seawall.simulator.config import ModelSpec
+from seawall.simulator.dialects import openai as oai
+from seawall.simulator.text import (
+    REPLY_PRIMER_TOKENS,
+    TOKENS_PER_MESSAGE,
+    compose,
+    count_tokens,
+    reasoning_tokens,
+    seed_of,
+)
+
+# Request fields the Chat Completions API accepts (2025); anything else is "Unrecognized
+# request argument supplied", as OpenAI answers, so a gateway that leaks its own fields upstream
+# is caught by its tests.
+KNOWN_FIELDS = frozenset({
+    "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
+    "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "n",
+    "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier", "seed",
+    "service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice",
+    "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+})
+ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+MAX_N = 128
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPlan:
+    model: ModelSpec
+    stream: bool
+    include_usage: bool
+    include_obfuscation: bool
+    choices: tuple[tuple[tuple[str, ...], str], ...]  # (pieces, finish_reason) per choice
+    prompt_tokens: int
+    reasoning_tokens: int
+    completion_tokens: int  # visible pieces of every choice plus reasoning
+
+    @property
+    def cost(self) -> int:
+        """Tokens charged against the TPM limit: prompt plus completion, both known up front."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict)
+                        and isinstance(part.get("text"), str))
+    return ""
+
+
+def _check_messages(messages: Any) -> oai.ApiError | list[str]:
+    if not isinstance(messages, list):
+        return oai.invalid_type("messages", "an array", messages)
+    if not messages:
+        return oai.ApiError(
+            400, "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
+            "empty array instead.", param="messages", code="empty_array",
+        )
+    texts = []
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            return oai.invalid_type(where, "an object", message)
+        role = message.get("role")
+        if role is None:
+            return oai.missing_parameter(f"{where}.role")
+        if role not in ROLES:
+            return oai.invalid_value(f"{where}.role", role, ROLES)
+        if role in ("system", "developer", "user", "tool") and "content" not in message:
+            return oai.missing_parameter(f"{where}.content")
+        name = message.get("name")
+        texts.append(_message_text(message) + (" " + name if isinstance(name, str) else ""))
+    return texts
+
+
+def _check_int(body: dict[str, Any], name: str, low: int, high: int | None) -> oai.ApiError | int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return oai.invalid_type(name, "an integer", value)
+    if value < low or (high is not None and value > high):
+        return oai.integer_out_of_range(name, value, low, high)
+    return value
+
+
+def plan_chat(body: Any, catalog: Catalog, reply_tokens: int | None = None) -> ChatPlan | oai.ApiError:
+    """Validate ``body`` (the parsed JSON) and decide the reply. ``reply_tokens`` forces the
+    visible completion length (the ``tokens=`` fault option), still bounded by max tokens."""
+    model_name = oai.check_request(body, KNOWN_FIELDS, "messages")
+    if isinstance(model_name, oai.ApiError):
+        return model_name
+    texts = _check_messages(body["messages"])
+    if isinstance(texts, oai.ApiError):
+        return texts
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        return oai.invalid_type("stream", "a boolean", stream)
+    options = body.get("stream_options")
+    if options is not None:
+        if not stream:
+            return oai.stream_options_without_stream()
+        if not isinstance(options, dict):
+            return oai.invalid_type("stream_options", "an object", options)
+    spec = catalog.find(model_name)
+    if spec is None:
+        return oai.model_not_found(model_name)
+    if spec.kind == "embedding":
+        return oai.not_a_chat_model()
+    if spec.kind == "reasoning" and body.get("max_tokens") is not None:
+        return oai.unsupported_parameter("max_tokens", "max_completion_tokens")
+    n, max_completion, max_tokens = (
+        _check_int(body, "n", 1, MAX_N), _check_int(body, "max_completion_tokens", 1, None),
+        _check_int(body, "max_tokens", 1, None),
+    )
+    for value in (n, max_completion, max_tokens):
+        if isinstance(value, oai.ApiError):
+            return value
+    limit_name = "max_completion_tokens" if max_completion is not None else "max_tokens"
+    limit = max_completion if max_completion is not None else max_tokens
+    if limit is not None and limit > spec.max_output:
+        return oai.too_many_tokens(limit_name, limit, spec.max_output)
+
+    prompt_tokens = sum(count_tokens(text) + TOKENS_PER_MESSAGE for text in texts) + REPLY_PRIMER_TOKENS
+    if prompt_tokens + (limit or 0) > spec.context_window:
+        return oai.context_length(spec.context_window, prompt_tokens, limit)
+
+    seed = seed_of("\n".join(texts)) ^ (body["seed"] if isinstance(body.get("seed"), int) else 0)
+    hidden = reasoning_tokens(seed) if spec.kind == "reasoning" else 0
+    # Without max tokens the model's own output cap still applies (it matters for tokens=N).
+    budget = limit if limit is not None else spec.max_output
+    hidden = min(hidden, budget)  # reasoning comes first and can eat the whole budget
+    visible_limit = budget - hidden
+    # A forced length is composed only one past the budget: enough to know it was cut.
+    length = None if reply_tokens is None else min(reply_tokens, visible_limit + 1)
+    choices = []
+    for index in range(n or 1):
+        pieces = compose(seed + index, length)
+        finish = "stop"
+        if len(pieces) > visible_limit:
+            pieces, finish = pieces[:visible_limit], "length"
+        choices.append((pieces, finish))
+    options = options or {}
+    reasoning = hidden * len(choices)
+    return ChatPlan(
+        model=spec,
+        stream=bool(stream),
+        include_usage=options.get("include_usage") is True,
+        include_obfuscation=options.get("include_obfuscation") is not False,
+        choices=tuple(choices),
+        prompt_tokens=prompt_tokens,
+        reasoning_tokens=reasoning,
+        completion_tokens=sum(len(pieces) for pieces, _ in choices) + reasoning,
+    )
+
+
+def fingerprint(spec: ModelSpec) -> str:
+    """A stable per-model ``system_fingerprint`` (``fp_`` + 10 hex, like OpenAI's)."""
+    return _fingerprint(spec.reported)
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(name: str) -> str:
+    return "fp_" + hashlib.blake2b(name.encode(), digest_size=5).hexdigest()
+
+
+def usage(plan: ChatPlan) -> dict[str, Any]:
+    return {
+        "prompt_tokens": plan.prompt_tokens,
+        "completion_tokens": plan.completion_tokens,
+        "total_tokens": plan.prompt_tokens + plan.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": plan.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def render_reply(plan: ChatPlan, completion_id: str, created: int) -> bytes:
+    return orjson.dumps({
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": plan.model.reported,
+        "choices": [
+            {
+                "index": index,
+                "message": {"role": "assistant", "content": "".join(pieces), "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": finish,
+            }
+            for index, (pieces, finish) in enumerate(plan.choices)
+        ],
+        "usage": usage(plan),
+        "service_tier": "default",
+        "system_fingerprint": fingerprint(plan.model),
+    })
+
+
+def render_events(plan: ChatPlan, completion_id: str, created: int, padding: tuple[bytes, ...]) -> list[bytes]:
+    """Every SSE event of the stream, ``data: [DONE]`` last. Chunk order follows OpenAI: a role
+    chunk, one chunk per token (choices interleaved when ``n`` > 1), a finish chunk per choice,
+    the usage chunk when asked for. ``padding`` feeds the ``obfuscation`` field in turn."""
+    head = (
+        b'data: {"id":"' + completion_id.encode() + b'","object":"chat.completion.chunk","created":'
+        + str(created).encode() + b',"model":' + orjson.dumps(plan.model.reported)
+        + b',"service_tier":"default","system_fingerprint":"' + fingerprint(plan.model).encode() + b'","choices":['
+    )
+    usage_null = b',"usage":null' if plan.include_usage else b""
+    events: list[bytes] = []
+
+    def add(choice: bytes) -> None:
+        tail = b"]" + usage_null
+        if plan.include_obfuscation:
+            tail += b',"obfuscation":"' + padding[len(events) % len(padding)] + b'"'
+        events.append(head + choice + tail + b"}\n\n")
+
+    for index in range(len(plan.choices)):
+        add(b'{"index":%d,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,'
+            b'"finish_reason":null}' % index)
+    longest = max(len(pieces) for pieces, _ in plan.choices)
+    for position in range(longest):
+        for index, (pieces, _) in enumerate(plan.choices):
+            if position < len(pieces):
+                add(b'{"index":%d,"delta":{"content":%s},"logprobs":null,"finish_reason":null}'
+                    % (index, orjson.dumps(pieces[position])))
+    for index, (_, finish) in enumerate(plan.choices):
+        add(b'{"index":%d,"delta":{},"logprobs":null,"finish_reason":"%s"}' % (index, finish.encode()))
+    if plan.include_usage:
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                "model": plan.model.reported, "service_tier": "default",
+                "system_fingerprint": fingerprint(plan.model), "choices": [], "usage": usage(plan)}
+        if plan.include_obfuscation:
+            body["obfuscation"] = padding[len(events) % len(padding)].decode()
+        events.append(b"data: " + orjson.dumps(body) + b"\n\n")
+    events.append(b"data: [DONE]\n\n")
+    return events

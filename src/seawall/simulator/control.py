@@ -1,0 +1,54 @@
+"""The control API for tests, under ``/_sim/`` and without a key.
+
+``GET /_sim/health`` → ``{"ok": true}``; ``GET /_sim/faults`` → the scripted rules in
+canonical form; ``PUT /_sim/faults`` with a JSON list of rules (``[{"match": {...},
+"fault": "status=503"}]``) replaces them and restarts their counters; ``GET /_sim/stats`` →
+counters; ``POST /_sim/reset`` clears counters and rate-limit state.
+"""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from seawall.simulator import wire
+from seawall.simulator.config import FaultRuleSpec, describe_validation_error
+from seawall.simulator.state import SimState
+
+_RULES = TypeAdapter(list[FaultRuleSpec])
+_OK = orjson.dumps({"ok": True})
+
+
+async def _send(send: wire.Send, status: int, payload: object) -> None:
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _problem(message: str) -> dict[str, object]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+
+
+async def handle(state: SimState, method: str, path: str, receive: wire.Receive, send: wire.Send) -> None:
+    route = (method, path.rstrip("/"))
+    if route == ("GET", "/_sim/health"):
+        await _send(send, 200, _OK)
+    elif route == ("GET", "/_sim/stats"):
+        await _send(send, 200, state.stats.as_dict())
+    elif route == ("GET", "/_sim/faults"):
+        await _send(send, 200, [spec.model_dump() for spec in state.fault_specs])
+    elif route == ("PUT", "/_sim/faults"):
+        body = await wire.read_body(receive)
+        try:
+            specs = _RULES.validate_json(body or b"[]")
+        except ValidationError as exc:
+            await _send(send, 400, _problem(f"fault rules: {describe_validation_error(exc)}"))
+            return
+        state.replace_faults(specs)
+        await _send(send, 200, [spec.model_dump() for spec in state.fault_specs])
+    elif route == ("POST", "/_sim/reset"):
+        state.reset()
+        await _send(send, 200, _OK)
+    else:
+        await _send(send, 404, _problem(f"Invalid URL ({method} {path})"))
