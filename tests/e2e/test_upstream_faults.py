@@ -1,6 +1,5 @@
 """Upstream failures, injected by the simulator, as the official SDK sees them through the gateway."""
 
-import threading
 import time
 
 import openai

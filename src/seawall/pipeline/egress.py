@@ -57,12 +57,14 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     ctx.streamed, ctx.status = True, 200
     await send({"type": "http.response.start", "status": 200, "headers": base_headers(ctx, _SSE_HEADERS + headers)})
     wants_usage = ctx.request.client_wants_usage if ctx.request else False
-    if await _forward(send, ctx, stream.first, wants_usage):
-        return
     label = stream.target.label
     try:
+        if await _forward(send, ctx, stream.first, wants_usage):
+            await stream.response.finish()
+            return
         async for data in stream.chunks:
             if await _forward(send, ctx, stream.decoder.feed(data), wants_usage):
+                await stream.response.finish()
                 return
         end, detail = "interrupted", "the upstream closed the stream without its end event"
     except UpstreamFailure as f:
@@ -70,8 +72,10 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
         detail = f"no chunk for {stream.target.spec.timeouts.read_s:g} s" if end == "stalled" else f.detail
     except MalformedReply as e:
         end, detail = "interrupted", str(e)
-    finally:
+    except BaseException:  # the client left (cancellation) or the gateway failed: drop the upstream
         stream.response.close()
+        raise
+    stream.response.close()
     ctx.stream_end = end
     err = SeawallError("stream_interrupted", {"deployment": label, "detail": detail},
                        category_override=f"stream.{end}")

@@ -10,7 +10,7 @@ calling a stub.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from seawall.config import ResolvedDeployment
@@ -115,4 +115,3 @@ class AttemptRecord:
     latency_ms: float = 0.0
     upstream_request_id: str | None = None
     detail: str = ""
-    extra: dict = field(default_factory=dict)

@@ -80,6 +80,19 @@ class UpstreamResponse:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             raise translate(e, self._timeouts) from e
 
+    async def finish(self, grace_s: float = 1.0) -> None:
+        """After a stream's last event: read the body's end (the chunked terminator usually came
+        with it) so the connection goes back to the pool instead of being dropped."""
+        if not self._resp.content.at_eof():
+            try:
+                async with asyncio.timeout(grace_s):
+                    while await self._resp.content.readany():
+                        pass
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                self._resp.close()
+                return
+        self._resp.release()
+
     def close(self) -> None:
         """Drop the connection (an unfinished body can't go back to the pool)."""
         self._resp.close()
