@@ -9,6 +9,7 @@ framework's request/response objects cost a visible share of the ~0.3 ms per-req
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,16 @@ log = logging.getLogger("seawall")
 
 Provision = Callable[[Store], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+
+
+def tune_gc() -> None:
+    """Keep the cyclic GC off the hot path. Everything alive after start-up (modules, config,
+    pools) is frozen out of collections, and the young generation is collected less often: the
+    per-request objects are freed by reference counting anyway. Measured: without this, CPU per
+    request grew ~20 % from 32 to 128 connections (more live objects for every collection)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 class Gateway:
@@ -68,6 +79,7 @@ class Gateway:
         await self.auth.load()
         self.auth.start()
         self.writer.start()
+        tune_gc()
         self.ready = True
 
     async def shutdown(self) -> None:
@@ -130,7 +142,7 @@ class Gateway:
                 raise  # the server is stopping: not ours to swallow
             asyncio.current_task().uncancel()
             ctx.status = ctx.status or 499
-            if ctx.streamed:
+            if ctx.streamed and ctx.stream_end is None:
                 ctx.stream_end = "client_disconnect"
         except Exception:  # noqa: BLE001 - the last line: never a stack trace to the client
             log.exception("request %s failed", ctx.request_id)

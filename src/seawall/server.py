@@ -81,7 +81,10 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     app = Gateway(settings, routes, SQLiteStore(os.path.join(options.data_dir, "seawall.db")),
                   load_or_create_secret(options.data_dir), provision)
     config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,
-                            log_level="warning", timeout_keep_alive=75, server_header=False)
+                            log_level="warning", timeout_keep_alive=75, server_header=False,
+                            # X-Forwarded-For is judged by the access stage against configured
+                            # trusted proxies, not rewritten blindly for every request.
+                            proxy_headers=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():

@@ -65,3 +65,16 @@ def test_read_error_takes_openai_fields_and_survives_html():
     assert (e.message, e.type, e.code, e.param) == ("bad", "invalid_request_error", "x", "messages")
     assert P.read_error(502, b"<html><title>502 Bad Gateway</title></html>").message == "502 Bad Gateway"
     assert "empty body" in P.read_error(503, b"").message
+
+
+def test_plain_content_chunks_skip_parsing_but_everything_that_matters_is_read():
+    d = P.stream_decoder()
+    first, plain, spaced, final = d.feed(
+        b'data: {"model":"m-1","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":null}\n\n'
+        b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\n')
+    assert first.model == "m-1" and first.data is not None
+    assert plain.data is None and plain.raw.startswith(b"data: ") and plain.finish_reason is None
+    assert spaced.finish_reason == "length"  # another server's spacing: parsed, not skipped
+    assert final.usage.completion_tokens == 2  # usage on a chunk with finish_reason null: parsed

@@ -66,3 +66,11 @@ async def test_request_log_round_trip_and_filters(store):
         await store.query_requests(LogQuery(status="bad"))
 
 
+
+
+async def test_batches_across_insert_chunks_are_written_whole(store):
+    rows = [row(f"req_{i:04d}", 200 + i % 3, ts=1000.0 + i) for i in range(150)]  # 64 + 64 + 22
+    await store.write_requests(rows)
+    got = await store.query_requests(LogQuery(limit=1000))
+    assert len(got) == 150 and got[0].request_id == "req_0149" and got[-1].request_id == "req_0000"
+    assert {r.status for r in got} == {200, 201, 202}

@@ -53,13 +53,15 @@ class Authenticator:
                             detail="the key was sent as 'x-api-key'; the OpenAI API takes "
                                    "'Authorization: Bearer <key>'")
             raise SeawallError(problem.code, {"detail": problem.detail})
+        principal = self._by_hash.get(hash_key(self._secret, token))
+        if principal is not None:
+            return principal
+        # Only a key that failed the lookup is worth diagnosing (a clean key is looked up first,
+        # so the common path pays for one HMAC and one dict lookup).
         shape = diagnose_key(token)
         if shape is not None:
             raise SeawallError(shape.code, {"detail": shape.detail, "platform": shape.platform})
-        principal = self._by_hash.get(hash_key(self._secret, token))
-        if principal is None:
-            raise error("invalid_api_key", masked=mask_key(token))
-        return principal
+        raise error("invalid_api_key", masked=mask_key(token))
 
 
 def active_principals(keys: list[KeyRecord], now: float) -> dict[str, Principal]:

@@ -6,6 +6,7 @@ One per request, owned by the task serving it: not shared, not thread-safe.
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -52,8 +53,16 @@ class RequestContext:
         return (time.perf_counter() - self.t0) * 1000
 
 
+# Request IDs need to be unique and sortable, not secret. They start with the time in ms (like
+# ULID / UUIDv7), so the request log's key index grows at its right edge instead of at random
+# pages (measured: random IDs made each log insert ~7x dearer once the table outgrew the cache),
+# then 48 random bits from a PRNG seeded once from the OS (a getrandom() syscall per ID cost
+# 5.6 % of a request's CPU).
+_ids = random.Random(os.urandom(32))
+
+
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    return f"req_{int(time.time() * 1000):012x}{_ids.getrandbits(48):012x}"
 
 
 def read_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

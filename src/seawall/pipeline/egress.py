@@ -38,6 +38,7 @@ async def send_json(send, ctx: RequestContext, status: int, body: bytes,
     await send({"type": "http.response.start", "status": status,
                 "headers": base_headers(ctx, [JSON, (b"content-length", str(len(body)).encode()), *headers])})
     await send({"type": "http.response.body", "body": body})
+    ctx.finished = True
     if ctx.ttfb_ms is None:
         ctx.ttfb_ms = ctx.elapsed_ms()
 
@@ -82,6 +83,7 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     ctx.category, ctx.error_code = err.category, err.code
     await send({"type": "http.response.body", "body": stream_error_event(err, ctx.request_id), "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+    ctx.finished = True
 
 
 async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_usage: bool) -> bool:
@@ -114,4 +116,5 @@ async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_u
         await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
     if ended:
         await send({"type": "http.response.body", "body": b""})
+        ctx.finished = True  # the client has it all: a disconnect from here on is not news
     return ended

@@ -12,7 +12,7 @@ import asyncio
 
 from seawall.config import ServerSettings
 from seawall.pipeline.access import check_access
-from seawall.pipeline.admit import admission
+from seawall.pipeline.admit import Admission
 from seawall.pipeline.attempt import Completed, attempt
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
@@ -36,11 +36,12 @@ class Pipeline:
             req = ctx.request = parse_openai(operation, body, ctx.headers)
             check_access(ctx.principal, req, ctx.client_ip)
             req = ctx.request = validate(req)
-            async with admission(ctx) as limit_headers:
+            async with Admission(ctx) as limit_headers:
                 candidates = self.router.candidates(req.model, req.operation)
                 outcome = await attempt(ctx, req, candidates, self.transport)
                 ctx.deployment = outcome.target.label
-                headers = cors + [(k.encode(), v.encode()) for k, v in limit_headers.items()]
+                headers = cors + [(k.encode(), v.encode()) for k, v in limit_headers.items()] if limit_headers \
+                    else cors
                 if isinstance(outcome, Completed):
                     ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
                     await send_json(send, ctx, 200, outcome.reply.body, headers)

@@ -16,6 +16,9 @@ from seawall.providers.registry import adapter_for
 class Router:
     def __init__(self, routes: dict[str, list[ResolvedDeployment]]):
         self._routes = routes
+        # (model, operation) -> deployments able to serve it, computed once: routes are static.
+        self._usable = {(name, op): [d for d in deps if op in adapter_for(d.spec.provider).supports]
+                        for name, deps in routes.items() for op in ("chat", "embeddings")}
 
     @property
     def model_names(self) -> list[str]:
@@ -29,8 +32,9 @@ class Router:
         return deployments
 
     def candidates(self, model: str, operation: str) -> list[ResolvedDeployment]:
-        deployments = self.require(model)
-        usable = [d for d in deployments if operation in adapter_for(d.spec.provider).supports]
+        usable = self._usable.get((model, operation))
+        if usable is None:
+            self.require(model)
         if not usable:
             raise error("operation_not_supported", param="model", model=model, operation=operation)
         return usable

@@ -105,6 +105,7 @@ class Transport:
     def __init__(self, pool_size: int = 1000):
         self._pool_size = pool_size
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
 
     def _session(self, url: str) -> aiohttp.ClientSession:
         parts = urlsplit(url)
@@ -119,7 +120,10 @@ class Transport:
 
     async def open(self, req: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
         """Send the request and wait for the status line and headers."""
-        timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_s, sock_read=timeouts.read_s)
+        timeout = self._timeouts.get(timeouts)
+        if timeout is None:  # per deployment, built once: Timeouts are frozen and hashable
+            timeout = self._timeouts[timeouts] = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_s,
+                                                                        sock_read=timeouts.read_s)
         try:
             resp = await self._session(req.url).request(req.method, req.url, data=req.body, headers=req.headers,
                                                         timeout=timeout, allow_redirects=False)

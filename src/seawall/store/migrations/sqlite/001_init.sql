@@ -46,4 +46,3 @@ CREATE TABLE request_log (
   upstream_request_id TEXT
 );
 CREATE INDEX request_log_ts ON request_log (ts);
-CREATE INDEX request_log_status ON request_log (status, ts);
