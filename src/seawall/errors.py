@@ -105,6 +105,10 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The upstream {deployment} rejected the gateway's provider key: {message}",
               "Nothing on your side: the gateway operator must check the provider key configured "
               "for {deployment} (api_key_env / api_key_file)."),
+    ErrorKind("upstream_refused", 502, "upstream_error", "permission.policy",
+              "The upstream {deployment} refused the gateway's request: {message}",
+              "Nothing your key can fix: the gateway operator must check the provider account behind "
+              "{deployment} ({check})"),
     ErrorKind("upstream_unreachable", 502, "upstream_error", "network.connect",
               "Could not reach the upstream {deployment}: {detail}.",
               "Nothing on your side: the gateway cannot connect to {deployment}; check its base_url, "
@@ -164,6 +168,12 @@ CHECK_FIRST: dict[str, str] = {
     "network.tls": "TLS to the provider failed: certificates, an intercepting proxy, the clock.",
     "stream.interrupted": "The stream ended early; retry, and check proxy timeouts on the way.",
     "stream.stalled": "The stream stalled past the idle timeout; retry.",
+    # Categories the classifier can also give an upstream's reply (decide/reply_rules.py).
+    "route.base_url": "The deployment's base_url is wrong for this provider: it must end in /v1, once.",
+    "permission.key_disabled": "The provider (or gateway upstream) disabled the key configured for this deployment.",
+    "permission.channel": "The Discord account behind the Midjourney deployment cannot use its channel.",
+    "capacity.queue_full": "The upstream's queue is full: honour Retry-After, lower concurrency.",
+    "capacity.circuit_open": "The upstream has no working account or key left for this model; retry later.",
 }
 
 

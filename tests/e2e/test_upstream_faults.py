@@ -149,3 +149,11 @@ def test_client_timing_out_cancels_a_hung_upstream_call(gateway, sim):
         with pytest.raises(openai.APITimeoutError):
             c.chat.completions.create(model="gpt-4o-mini", messages=HI)
     assert wait_until(lambda: sim.stats()["in_flight"] == 0, timeout=3)
+
+
+def test_upstream_403_is_the_gateways_problem_not_the_clients(client, sim):
+    sim.set_faults([rule("status=403")])
+    with pytest.raises(openai.InternalServerError) as e:
+        client.chat.completions.create(model="gpt-4o-mini", messages=HI)
+    assert e.value.status_code == 502 and e.value.body["category"] == "permission.region"
+    assert "sim-primary" in e.value.body["message"] and "operator" in e.value.body["hint"]

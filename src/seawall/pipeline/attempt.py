@@ -146,10 +146,16 @@ def malformed(target: ResolvedDeployment, detail: str) -> SeawallError:
 
 def upstream_error(target: ResolvedDeployment, status: int, body, cls: Classification, raw: bytes) -> SeawallError:
     """An upstream's error reply, shown to the client with its own status, message and code, plus
-    what to check first. The upstream refusing the gateway's own provider key is not the client's
-    401: it becomes a 502 that says whose key to check."""
+    what to check first. An upstream 401 or 403 is about the gateway's provider key or account,
+    never the client's Seawall key, so it becomes a 502 that says whose credentials to check
+    (passed through, the client's SDK would raise AuthenticationError about the wrong key)."""
     if cls.category.startswith("auth."):
         return SeawallError("upstream_auth_failed", {"deployment": target.label, "message": body.message},
+                            category_override=cls.category, provider_code=body.code)
+    if status in (401, 403):
+        check = CHECK_FIRST.get(cls.category, "its permissions, region and balance").rstrip(".")
+        return SeawallError("upstream_refused", {"deployment": target.label, "message": body.message,
+                                                 "check": check[0].lower() + check[1:]},
                             category_override=cls.category, provider_code=body.code)
     fields = read_error_fields(raw)
     message = body.message
