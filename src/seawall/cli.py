@@ -105,6 +105,22 @@ def config_example() -> None:
 
 
 @main.command()
+@click.argument("file", required=False, default="-")
+@click.option("--status", type=int, help="the reply's HTTP status, when FILE is a bare body")
+@click.option("--header", "headers", multiple=True, help="a reply header, 'Name: value' (repeatable)")
+@click.option("--provider", help="openai, azure, anthropic, gemini, one-api, new-api, midjourney-proxy, discord")
+@click.option("--url", help="the URL that was called (its host names the provider, its path the base URL)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable result")
+def explain(file: str, status: int | None, headers: tuple[str, ...], provider: str | None, url: str | None,
+            as_json: bool) -> None:
+    """Explain one failure: a `curl -i` dump, a reply body, an SSE stream or a client's error text
+    (FILE, or '-' / nothing for stdin). Says the category, whether to retry, and what to check first."""
+    from seawall.tools.explain import run
+
+    sys.exit(run(file, status, headers, provider, url, as_json))
+
+
+@main.command()
 @click.option("--since", help="e.g. 10m, 2h, 1d, or an ISO 8601 time")
 @click.option("--status", help="a code (429), a class (4xx, 5xx), 'error' or 'ok'")
 @click.option("--request-id", help="one request")

@@ -4,16 +4,30 @@ Pure: status, headers and body in, a Classification out; no I/O, no clock. The a
 request log, `seawall explain` and `seawall doctor` all use it. Rules are read in order and the
 order matters (shared/reference/provider-errors.md §0): quota before rate limit, context length
 before a generic 400, and the body before the status (a 429 is not always a rate limit).
+
+    decide/bodies.py       any provider's error body -> ErrorFields; whose dialect it is
+    decide/reply_rules.py  the ordered rules: ErrorFields + status + headers -> category
+    decide/classify.py     the entry points, retry advice and the wait the reply names
+    decide/client_errors.py  the text of a client-side failure (SDK exception, browser, OS) -> category
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Mapping
 
-import orjson
+from seawall.decide.bodies import (
+    ErrorFields,
+    guess_provider,
+    implied_status,
+    normal_provider,
+    read_error_fields,
+)
+from seawall.decide.reply_rules import Reply, first_match
 
 # Retry advice per category, as in shared/reference/error-taxonomy.md.
 ADVICE: dict[str, str] = {
@@ -46,123 +60,61 @@ class Classification:
     wait_s: float | None = None  # the wait the reply names, if any
     provider_code: str | None = None  # the provider's own code, kept as evidence
     evidence: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorFields:
-    """The error fields every dialect has in some form, normalised for the rules."""
-
-    message: str = ""
-    type: str = ""
-    code: str = ""
-    status_name: str = ""  # Google's canonical status (RESOURCE_EXHAUSTED, …)
-    is_html: bool = False
-    is_empty: bool = False
-    parsed: bool = False
-
-
-def read_error_fields(body: bytes | str | dict | None) -> ErrorFields:
-    """Find message/type/code in an OpenAI, Azure, Anthropic, Google or gateway error body."""
-    if body is None or body == b"" or body == "":
-        return ErrorFields(is_empty=True)
-    if isinstance(body, (bytes, str)):
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        head = text.lstrip()[:200].lower()
-        if head.startswith(("<!doctype html", "<html", "<head", "<body")) or "<html" in head:
-            return ErrorFields(message=_html_title(text), is_html=True)
-        try:
-            body = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return ErrorFields(message=text[:300])
-    if isinstance(body, list) and body and isinstance(body[0], dict):  # Gemini's streamed JSON array
-        body = body[0]
-    if not isinstance(body, dict):
-        return ErrorFields(message=str(body)[:300])
-    err = body.get("error")
-    if isinstance(err, dict):
-        code = err.get("code")
-        status_name = err.get("status") if isinstance(err.get("status"), str) else ""
-        return ErrorFields(message=str(err.get("message") or ""), type=str(err.get("type") or ""),
-                           code="" if code is None else str(code), status_name=status_name, parsed=True)
-    if isinstance(err, str):  # {"error": "..."} from some gateways
-        return ErrorFields(message=err, parsed=True)
-    return ErrorFields(message=str(body.get("message") or body.get("detail") or ""),
-                       code=str(body.get("code") or ""), parsed=True)
-
-
-def _html_title(text: str) -> str:
-    m = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
-    return (m.group(1).strip() if m else "HTML page")[:200]
+    provider: str | None = None  # who wrote the reply: stated by the caller or guessed from it
 
 
 def classify_reply(status: int, headers: Mapping[str, str], body: bytes | str | dict | None,
-                   now: float = 0.0) -> Classification:
+                   now: float = 0.0, provider: str | None = None) -> Classification:
     """Classify an upstream HTTP error reply. `headers` keys are lower-case; `now` (epoch seconds)
-    turns an HTTP-date Retry-After into a wait."""
+    turns an HTTP-date Retry-After into a wait; `provider` settles shapes two providers share
+    (guessed from the reply when not given)."""
+    found = classify_failure(status, headers, body, now, provider)
+    if found is not None:
+        return found
+    category = _by_status(status)  # a 2xx the gateway still calls a failure
+    return Classification(category, ADVICE[category], None, None, (f"HTTP {status}",), normal_provider(provider))
+
+
+def classify_failure(status: int, headers: Mapping[str, str], body: bytes | str | dict | list | None,
+                     now: float = 0.0, provider: str | None = None) -> Classification | None:
+    """Like classify_reply, but None when the reply is not a failure (a 2xx whose body reports no
+    error). `status` 0 means unknown: the body's own codes then imply it (an SDK message, a
+    pasted body, an in-stream error event at HTTP 200)."""
     f = read_error_fields(body)
-    category, why = _category(status, f)
-    code = f.code or f.type or f.status_name or None
-    evidence = [f"HTTP {status}"]
+    provider = normal_provider(provider) or guess_provider(headers, f)[0]
+    if 200 <= status < 300 and not (f.failed or f.is_html or f.page_by or (f.is_empty and status != 204)):
+        return None
+    effective = status if status >= 300 or f.is_html or f.is_empty else implied_status(f) or status
+    wait = named_wait(headers, f, effective, now)
+    found = first_match(Reply(effective, headers, f, provider, wait))
+    if found is None:
+        if not effective:
+            return None
+        found = _by_status(effective), ""
+    category, why = found
+    code = own_code(f)
+    evidence = [f"HTTP {status}"] if status else []
+    if effective != status:
+        evidence.append(f"the body implies HTTP {effective}")
     if code:
         evidence.append(f"code {code}")
     if why:
         evidence.append(why)
-    wait = retry_wait(headers, status, now) if ADVICE[category] == "wait" else None
-    return Classification(category, ADVICE[category], wait, code, tuple(evidence))
+    advice = ADVICE[category]
+    return Classification(category, advice, wait if advice == "wait" else None, code or None, tuple(evidence),
+                          provider)
 
 
-def _category(status: int, f: ErrorFields) -> tuple[str, str]:
-    msg = f.message.lower()
-    if (f.is_html or f.is_empty) and status >= 400:
-        source = "an HTML page" if f.is_html else "an empty body"
-        why = f"{source}: a proxy or CDN answered, not the provider"
-        if status == 502:
-            return "upstream.bad_gateway", why
-        if status in (504, 524, 408):
-            return "upstream.timeout", why
-        if status == 413:
-            return "request.too_large", why
-        if status < 500 and f.is_empty:
-            return _by_status(status), "an empty body"
-        return "upstream.malformed", why
-    if f.type == "insufficient_quota" or f.code in ("insufficient_quota", "credit_balance_exhausted"):
-        return "quota.exhausted", "the provider's quota or balance is spent"
-    if "request too large" in msg and "per min" in msg:
-        return "rate_limit.request_too_large", "one request needs more tokens than the per-minute limit"
-    if f.code == "context_length_exceeded" or "maximum context length" in msg:
-        return "request.context_length", "prompt + max_tokens exceed the context window"
-    if f.code == "content_filter":
-        return "request.content_filter", "the provider's content filter"
-    if status == 429:
-        if f.type == "tokens" or "(tpm)" in msg or "token rate limit" in msg:
-            return "rate_limit.tokens", "tokens-per-minute limit"
-        if f.type == "requests" or "(rpm)" in msg or "call rate limit" in msg:
-            return "rate_limit.requests", "requests-per-minute limit"
-        if "concurrency" in f.code:
-            return "rate_limit.concurrency", "too many requests in flight"
-        return "rate_limit.unspecified", ""
-    if status == 401:
-        if "didn't provide an api key" in msg:
-            return "auth.missing", ""
-        if f.code in ("mismatched_organization", "mismatched_project"):
-            return "auth.org_mismatch", ""
-        if "ip not authorized" in msg:
-            return "permission.ip", ""
-        return "auth.key_invalid", ""
-    if status == 403:
-        if f.code == "unsupported_country_region_territory" or "country, region" in msg:
-            return "permission.region", ""
-        if "model" in msg and "access" in msg:
-            return "permission.model", ""
-        return "permission.policy", ""
-    if status == 404:
-        if f.code in ("model_not_found", "DeploymentNotFound") or "model" in msg and "not exist" in msg:
-            return "model.not_found", ""
-        if msg.startswith("invalid url"):
-            return "route.not_found", ""
-    if status == 503 and "overloaded" in msg:
-        return "upstream.overloaded", ""
-    return _by_status(status), ""
+def own_code(f: ErrorFields) -> str:
+    """The provider's own code, the one its docs and support know: Gemini's ErrorInfo reason or
+    canonical status (its `code` is only the HTTP status), Anthropic's spend-cap code or type."""
+    if f.shape == "gemini":
+        return (f.reasons[0] if f.reasons else "") or f.status_name or f.code
+    if f.shape == "anthropic":
+        return f.detail_code or f.type or f.code
+    if f.shape == "midjourney-proxy" and f.status_name:
+        return f.status_name
+    return f.code or f.type or f.status_name or f.detail_code
 
 
 def _by_status(status: int) -> str:
@@ -170,8 +122,9 @@ def _by_status(status: int) -> str:
             404: "route.not_found", 408: "upstream.timeout", 413: "request.too_large",
             422: "request.invalid", 429: "rate_limit.unspecified", 500: "upstream.server_error",
             502: "upstream.bad_gateway", 503: "upstream.unavailable", 504: "upstream.timeout",
-            524: "upstream.timeout", 529: "upstream.overloaded"}.get(
-        status, "upstream.server_error" if status >= 500 else "request.invalid")
+            524: "upstream.timeout", 529: "upstream.overloaded", 402: "quota.exhausted", 407: "network.proxy"}.get(
+        status, "upstream.server_error" if status >= 500 else "route.base_url" if 300 <= status < 400
+        else "request.invalid")
 
 
 # -- waits ----------------------------------------------------------------------------------------
@@ -212,6 +165,78 @@ def retry_wait(headers: Mapping[str, str], status: int, now: float) -> float | N
         if resets:
             return min(resets)
     return None
+
+
+# "Please try again in 20s." (OpenAI, §1.2), "Please retry in 38.2s." (Gemini, §4.2),
+# "Please retry after 60 seconds." (Azure, §2).
+_WAIT_IN_MESSAGE = re.compile(r"(?:try again|retry) (?:in|after) (\d[\d.hms]*)(?: ?(seconds?|secs?|minutes?|milliseconds?))?",
+                              re.IGNORECASE)
+_UNIT = {"sec": 1.0, "second": 1.0, "minute": 60.0, "millisecond": 0.001}
+
+
+def wait_in_message(message: str) -> float | None:
+    m = _WAIT_IN_MESSAGE.search(message)
+    if not m:
+        return None
+    number, unit = m.group(1).rstrip("."), m.group(2)
+    if unit:
+        try:
+            return float(number) * _UNIT[unit.lower().rstrip("s") if unit.lower() != "secs" else "sec"]
+        except (ValueError, KeyError):
+            return None
+    return parse_go_duration(number)
+
+
+def named_wait(headers: Mapping[str, str], f: ErrorFields, status: int, now: float) -> float | None:
+    wait = _named_wait(headers, f, status, now)
+    return wait if wait is not None and math.isfinite(wait) else None
+
+
+def _named_wait(headers: Mapping[str, str], f: ErrorFields, status: int, now: float) -> float | None:
+    """The wait a reply names, whichever way its provider names it, most precise first:
+    retry-after-ms (OpenAI/Azure, §1.4), the body's own wait (Gemini RetryInfo.retryDelay, Discord
+    retry_after, §4.2/§6.3), Retry-After (seconds or HTTP date), the message ("try again in 20s"),
+    Discord's X-RateLimit-Reset-After, then the reset of an exhausted bucket (Anthropic RFC 3339
+    timestamps, §3.4; OpenAI Go durations, which say when the bucket is full again, §1.4)."""
+    ms = _seconds(headers.get("retry-after-ms"), 1000.0)
+    if ms is not None:
+        return ms
+    if f.wait_s is not None:
+        return f.wait_s
+    if headers.get("retry-after"):
+        after = retry_wait({"retry-after": headers["retry-after"]}, status, now)
+        if after is not None:
+            return after
+    said = wait_in_message(f.message[:8192])
+    if said is not None:
+        return said
+    reset_after = _seconds(headers.get("x-ratelimit-reset-after"), 1.0)
+    if reset_after is not None:
+        return reset_after
+    resets = [_until(headers.get(f"anthropic-ratelimit-{bucket}-reset"), now)
+              for bucket in ("requests", "tokens", "input-tokens", "output-tokens")
+              if headers.get(f"anthropic-ratelimit-{bucket}-remaining") == "0"]
+    resets = [r for r in resets if r is not None]
+    if resets:
+        return max(resets)
+    return retry_wait({k: v for k, v in headers.items() if k.startswith("x-ratelimit-reset-")}, status, now)
+
+
+def _seconds(value: str | None, per_second: float) -> float | None:
+    try:
+        return max(float(value) / per_second, 0.0) if value else None
+    except ValueError:
+        return None
+
+
+def _until(stamp: str | None, now: float) -> float | None:
+    if not stamp:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(stamp)  # 3.11+ reads the trailing Z
+    except ValueError:
+        return None
+    return max(when.timestamp() - now, 0.0) if when.tzinfo else None
 
 
 def classify_transport(kind: str, detail: str) -> Classification:
