@@ -74,3 +74,11 @@ async def test_batches_across_insert_chunks_are_written_whole(store):
     got = await store.query_requests(LogQuery(limit=1000))
     assert len(got) == 150 and got[0].request_id == "req_0149" and got[-1].request_id == "req_0000"
     assert {r.status for r in got} == {200, 201, 202}
+
+
+def test_batches_use_a_fixed_set_of_statement_sizes():
+    from seawall.store.sqlite import _chunks
+
+    assert _chunks(537) == [500, 20, 5, 5, 5, 1, 1]
+    assert all(sum(_chunks(n)) == n for n in range(0, 2000, 7))
+    assert {size for n in range(1, 1200) for size in _chunks(n)} == {500, 100, 20, 5, 1}
