@@ -62,3 +62,30 @@ def test_clean_secret_has_no_problem():
 def test_mask_key_keeps_prefix_and_last_four_only():
     masked = mask_key("sk-sw-SECRETSECRETSECRET1234")
     assert masked.startswith("sk-sw-") and masked.endswith("1234") and "SECRET" not in masked
+
+
+KEY_STATE_CASES = [  # id, enabled, revoked_at, expires_at, code
+    ("fine", True, None, None, None),
+    ("expires later", True, None, 2000.0, None),
+    ("revoked", True, 500.0, None, "key_revoked"),
+    ("expired", True, None, 999.0, "key_expired"),
+    ("expires exactly now", True, None, 1000.0, "key_expired"),
+    ("disabled", False, None, None, "key_disabled"),
+    ("revoked wins over expired and disabled", False, 500.0, 900.0, "key_revoked"),
+    ("expired wins over disabled", False, None, 900.0, "key_expired"),
+]
+
+
+@pytest.mark.parametrize("enabled,revoked_at,expires_at,code", [c[1:] for c in KEY_STATE_CASES],
+                         ids=[c[0] for c in KEY_STATE_CASES])
+def test_key_state(enabled, revoked_at, expires_at, code):
+    from seawall.decide.keys import key_state
+
+    problem = key_state(enabled, revoked_at, expires_at, now=1000.0)
+    assert (problem.code if problem else None) == code
+
+
+def test_key_state_says_when_in_utc():
+    from seawall.decide.keys import key_state
+
+    assert key_state(True, 0.0, None, now=1.0).detail == "1970-01-01 00:00:00 UTC"

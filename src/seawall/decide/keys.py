@@ -7,6 +7,7 @@ name the mistake instead of answering "invalid key".
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 SEAWALL_PREFIX = "sk-sw-"
@@ -97,3 +98,19 @@ def mask_key(token: str) -> str:
     if len(token) <= 10:
         return "*" * len(token)
     return token[:6] + "*" * min(len(token) - 10, 40) + token[-4:]
+
+
+def key_state(enabled: bool, revoked_at: float | None, expires_at: float | None, now: float) -> KeyProblem | None:
+    """Why a known key may not call now, or None. Revoked wins over expired over disabled: the
+    first is final, the second needs a new key, the third only an admin's switch."""
+    if revoked_at is not None:
+        return KeyProblem("key_revoked", detail=_utc(revoked_at))
+    if expires_at is not None and expires_at <= now:
+        return KeyProblem("key_expired", detail=_utc(expires_at))
+    if not enabled:
+        return KeyProblem("key_disabled")
+    return None
+
+
+def _utc(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 
-from seawall.decide.keys import bearer_token, diagnose_key, mask_key
+from seawall.decide.keys import bearer_token, diagnose_key, key_state, mask_key
 from seawall.errors import SeawallError, error
 from seawall.keyring import hash_key
 from seawall.pipeline.context import Principal
@@ -25,10 +25,11 @@ class Authenticator:
     def __init__(self, store: Store, secret: bytes, refresh_interval_s: float):
         self._store, self._secret, self._interval = store, secret, refresh_interval_s
         self._by_hash: dict[str, Principal] = {}
+        self._inactive: dict[str, KeyRecord] = {}  # known keys that may not call: to say why
         self._task: asyncio.Task | None = None
 
     async def load(self) -> None:
-        self._by_hash = active_principals(await self._store.load_keys(), time.time())
+        self._by_hash, self._inactive = split_keys(await self._store.load_keys(), time.time())
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_forever(), name="key-cache-refresh")
@@ -53,9 +54,17 @@ class Authenticator:
                             detail="the key was sent as 'x-api-key'; the OpenAI API takes "
                                    "'Authorization: Bearer <key>'")
             raise SeawallError(problem.code, {"detail": problem.detail})
-        principal = self._by_hash.get(hash_key(self._secret, token))
+        digest = hash_key(self._secret, token)
+        principal = self._by_hash.get(digest)
         if principal is not None:
-            return principal
+            if principal.expires_at is None or principal.expires_at > time.time():
+                return principal
+            self._inactive[digest] = _expired(principal)
+        inactive = self._inactive.get(digest)
+        if inactive is not None:
+            state = key_state(inactive.enabled, inactive.revoked_at, inactive.expires_at, time.time())
+            if state is not None:
+                raise SeawallError(state.code, {"masked": mask_key(token), "when": state.detail})
         # Only a key that failed the lookup is worth diagnosing (a clean key is looked up first,
         # so the common path pays for one HMAC and one dict lookup).
         shape = diagnose_key(token)
@@ -64,8 +73,19 @@ class Authenticator:
         raise error("invalid_api_key", masked=mask_key(token))
 
 
-def active_principals(keys: list[KeyRecord], now: float) -> dict[str, Principal]:
-    """Keys that may call right now. Revoked, disabled and expired ones get their own diagnoses
-    when key management lands; until then they are simply not in the cache."""
-    return {k.key_hash: Principal(k.id, k.name, k.tenant, k.group) for k in keys
-            if k.enabled and k.revoked_at is None and (k.expires_at is None or k.expires_at > now)}
+def split_keys(keys: list[KeyRecord], now: float) -> tuple[dict[str, Principal], dict[str, KeyRecord]]:
+    """hash -> Principal for keys that may call now; hash -> record for the others (revoked,
+    expired, disabled), kept so a refusal can say which."""
+    active: dict[str, Principal] = {}
+    inactive: dict[str, KeyRecord] = {}
+    for k in keys:
+        if key_state(k.enabled, k.revoked_at, k.expires_at, now) is None:
+            active[k.key_hash] = Principal(k.id, k.name, k.tenant, k.group, k.expires_at)
+        else:
+            inactive[k.key_hash] = k
+    return active, inactive
+
+
+def _expired(p: Principal) -> KeyRecord:
+    return KeyRecord(id=p.key_id, name=p.name, key_hash="", key_prefix="", last4="", created_at=0.0,
+                     expires_at=p.expires_at)

@@ -21,6 +21,7 @@ class Principal:
     name: str
     tenant: str | None = None
     group: str | None = None
+    expires_at: float | None = None  # checked per request: a key may expire between cache reloads
 
 
 @dataclass(slots=True)
