@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from seawall.decide.keys import secret_problem
 
-PROVIDERS = ("openai", "anthropic", "gemini", "azure", "simulator")
 # The simulator, like the providers it plays, wants some key; it accepts any unless told otherwise.
 SIMULATOR_KEY = "sk-seawall-simulator"
 
