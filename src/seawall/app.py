@@ -79,11 +79,13 @@ class Gateway:
         await self.auth.load()
         self.auth.start()
         self.writer.start()
+        self.pipeline.deadlines.start()
         tune_gc()
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
+        await self.pipeline.deadlines.stop()
         await self.auth.stop()
         await self.writer.stop()
         await self.transport.close()

@@ -1,6 +1,6 @@
 """Auth: the Authorization header -> a Principal, from an in-memory cache (no store round trip).
 
-The cache maps HMAC(secret, key) -> Principal. A dict lookup on a keyed hash needs no
+The cache maps a keyed hash of the key (keyring.hash_key) -> Principal. A dict lookup on a keyed hash needs no
 constant-time comparison: the attacker controls the key, not the hash, and can't learn hash
 bytes from lookup timing without the secret. The cache is reloaded from the store every
 `refresh_interval_s`, which bounds how long a change made by another instance takes to apply.
@@ -66,7 +66,7 @@ class Authenticator:
             if state is not None:
                 raise SeawallError(state.code, {"masked": mask_key(token), "when": state.detail})
         # Only a key that failed the lookup is worth diagnosing (a clean key is looked up first,
-        # so the common path pays for one HMAC and one dict lookup).
+        # so the common path pays for one keyed hash and one dict lookup).
         shape = diagnose_key(token)
         if shape is not None:
             raise SeawallError(shape.code, {"detail": shape.detail, "platform": shape.platform})

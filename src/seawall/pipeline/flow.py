@@ -16,6 +16,7 @@ from seawall.pipeline.admit import Admission
 from seawall.pipeline.attempt import Completed, attempt
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
+from seawall.pipeline.deadlines import BodyDeadlines
 from seawall.pipeline.egress import relay_stream, send_json
 from seawall.pipeline.ingress import parse_openai, read_body
 from seawall.pipeline.route import Router
@@ -26,11 +27,12 @@ from seawall.providers.transport import Transport
 class Pipeline:
     def __init__(self, server: ServerSettings, auth: Authenticator, router: Router, transport: Transport):
         self.server, self.auth, self.router, self.transport = server, auth, router, transport
+        self.deadlines = BodyDeadlines(server.body_timeout_s)
 
     async def handle(self, ctx: RequestContext, operation: str, receive, send,
                      cors: list[tuple[bytes, bytes]]) -> None:
         ctx.principal = self.auth.authenticate(ctx.headers)
-        body = await read_body(receive, ctx.headers, self.server.max_body_bytes, self.server.body_timeout_s)
+        body = await self.deadlines.bounded(lambda: read_body(receive, ctx.headers, self.server.max_body_bytes))
         watcher = watch_disconnect(receive, ctx)
         try:
             req = ctx.request = parse_openai(operation, body, ctx.headers)

@@ -4,7 +4,6 @@ the validate stage's job."""
 
 from __future__ import annotations
 
-import asyncio
 
 import orjson
 
@@ -24,36 +23,34 @@ class ClientGone(Exception):
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 
-async def read_body(receive, headers: dict[str, str], limit: int, timeout_s: float) -> bytes:
+async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
+    """The whole body, refused past `limit` bytes. Unbounded in time: the caller bounds it
+    (pipeline/deadlines.py)."""
     declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        await _drain(receive, int(declared))
+        raise error("body_too_large", limit=limit)
     parts: list[bytes] = []
     size = 0
-    try:
-        async with asyncio.timeout(timeout_s):
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                await _drain(receive, int(declared))
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                if message.get("more_body", False):
+                    await _drain(receive, DRAIN_LIMIT)
                 raise error("body_too_large", limit=limit)
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone()
-                chunk = message.get("body", b"")
-                if chunk:
-                    size += len(chunk)
-                    if size > limit:
-                        if message.get("more_body", False):
-                            await _drain(receive, DRAIN_LIMIT)
-                        raise error("body_too_large", limit=limit)
-                    parts.append(chunk)
-                if not message.get("more_body", False):
-                    break
-    except TimeoutError:
-        raise error("body_timeout", seconds=f"{timeout_s:g}") from None
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            break
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def _drain(receive, expected: int) -> None:
-    """Read and drop the body, at most DRAIN_LIMIT bytes (the caller's timeout bounds the time)."""
+    """Read and drop the body, at most DRAIN_LIMIT bytes (the caller's deadline bounds the time)."""
     if expected > DRAIN_LIMIT:
         return
     seen = 0
