@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from seawall.config import ResolvedDeployment
@@ -36,7 +35,6 @@ class Streaming:
     target: ResolvedDeployment
     response: UpstreamResponse
     decoder: StreamDecoder
-    chunks: AsyncIterator[bytes]
     first: list[StreamEvent]  # events read before committing; at least one
 
 
@@ -106,9 +104,8 @@ async def _read(response: UpstreamResponse, target: ResolvedDeployment) -> bytes
 
 async def _first_events(target: ResolvedDeployment, response: UpstreamResponse,
                         decoder: StreamDecoder) -> Streaming:
-    chunks = response.chunks()
     try:
-        async for data in chunks:
+        while data := await response.next_chunk():
             events = decoder.feed(data)
             if events:
                 first_error = events[0].error
@@ -117,7 +114,7 @@ async def _first_events(target: ResolvedDeployment, response: UpstreamResponse,
                     message = str(first_error.get("message") or "an error event")
                     raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": message}),
                                   message)
-                return Streaming(target, response, decoder, chunks, events)
+                return Streaming(target, response, decoder, events)
     except UpstreamFailure as f:
         response.close()
         raise _Failed(transport_error(target, f), f.detail) from None

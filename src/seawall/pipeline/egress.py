@@ -63,7 +63,7 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
         if await _forward(send, ctx, stream.first, wants_usage):
             await stream.response.finish()
             return
-        async for data in stream.chunks:
+        while data := await stream.response.next_chunk():
             if await _forward(send, ctx, stream.decoder.feed(data), wants_usage):
                 await stream.response.finish()
                 return
