@@ -14,11 +14,13 @@ def rule(fault: str, model: str = "*") -> dict:
     return {"match": {"model": model}, "fault": fault}
 
 
-def test_upstream_429_keeps_its_wait_and_says_which_limit(client, gateway, sim):
-    sim.set_faults([rule("status=429;retry_after=7")])
+def test_upstream_429_with_a_long_wait_is_handed_back_at_once(client, gateway, sim):
+    sim.set_faults([rule("status=429;retry_after=30")])
+    started = time.monotonic()
     with pytest.raises(openai.RateLimitError) as e:
         client.chat.completions.create(model="gpt-4o-mini", messages=HI)
-    assert e.value.response.headers["retry-after"] == "7"
+    assert time.monotonic() - started < 3  # 30 s is past the gateway's 10 s cap: not slept here
+    assert e.value.response.headers["retry-after"] == "30"
     assert e.value.body["category"].startswith("rate_limit.") and e.value.code == "rate_limit_exceeded"
     assert e.value.body["hint"]
 
@@ -157,3 +159,32 @@ def test_upstream_403_is_the_gateways_problem_not_the_clients(client, sim):
         client.chat.completions.create(model="gpt-4o-mini", messages=HI)
     assert e.value.status_code == 502 and e.value.body["category"] == "permission.region"
     assert "sim-primary" in e.value.body["message"] and "operator" in e.value.body["hint"]
+
+
+def test_a_passing_failure_is_retried_and_succeeds(client, gateway, sim):
+    sim.set_faults([{"match": {"model": "gpt-4o-mini", "first_n": 1}, "fault": "status=500"}])
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HI)
+    assert raw.parse().choices[0].message.content
+    row = gateway.log_row(raw.headers["x-request-id"])
+    assert [a["deployment"] for a in row["attempts_detail"]] == ["sim-primary", "sim-primary"]
+    assert row["attempts_detail"][0]["category"] == "upstream.server_error" and row["status"] == 200
+
+
+def test_a_short_retry_after_is_honoured(client, gateway, sim):
+    sim.set_faults([{"match": {"model": "gpt-4o-mini", "first_n": 1}, "fault": "status=429;retry_after=1"}])
+    started = time.monotonic()
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HI)
+    assert raw.parse().choices[0].message.content
+    assert 1.0 <= time.monotonic() - started < 3
+
+
+def test_full_outage_does_not_multiply_upstream_traffic(gateway, sim):
+    sim.set_faults([rule("status=503")])
+    client_requests = 60
+    with openai.OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0, timeout=20) as c:
+        for _ in range(client_requests):
+            with pytest.raises(openai.InternalServerError):
+                c.chat.completions.create(model="gpt-4o-mini", messages=HI)
+    upstream = sim.stats()["requests"]["by_outcome"].get("503", 0)
+    # The budget allows retries of 10 % of recent requests plus a floor of 3 per window.
+    assert client_requests <= upstream <= client_requests * 1.1 + 3

@@ -1,15 +1,126 @@
-"""Whether a failed attempt should move on to the next deployment.
+"""What to do after a failed upstream attempt: retry the same deployment, fall back to the next,
+or give up. Pure: the history, policy, budget state, clock and jitter are all arguments.
 
-The resilience issue grows this into `next_attempt(history, policy, budget, now)` with backoff,
-Retry-After and a retry budget; the rule below is the part every version keeps: a request the
-upstream refused *as a request* fails the same way everywhere, anything else may succeed on
-another deployment (another key, region or provider).
+    next_attempt(history, deployments_left, policy, retry_allowed, elapsed, rand) -> Retry | Fallback | GiveUp
+
+Rules, in order (provider-errors.md §7 and the seeds: "retry with exponential backoff, respect
+Retry-After, cap attempts; retry storms cause more outages than the original failure").
+`retry_allowed` is the deployment's RetryBudget answer, asked by the caller, which owns it:
+1. A request the upstream refused *as a request* (`request.*`, a single request over the TPM
+   limit) fails the same way everywhere: give up.
+2. Another deployment is left: fall back at once. A healthy alternative beats waiting, and it
+   costs the failing deployment nothing.
+3. The category is retryable (advice wait/backoff) and this deployment has attempts left: retry
+   after the provider's own wait when it names one, else exponential backoff with full jitter;
+   but only if the wait fits the request's deadline and the cap, and the retry budget allows.
+   A wait that is too long gives up at once, with that wait in the error.
+4. Otherwise give up.
 """
 
 from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from seawall.decide.classify import ADVICE
 
 NEVER_FALL_BACK = ("request.", "rate_limit.request_too_large")
 
 
 def falls_back(category: str) -> bool:
     return not category.startswith(NEVER_FALL_BACK)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts_per_deployment: int = 2  # the first try and one retry
+    backoff_base_s: float = 0.25
+    backoff_cap_s: float = 4.0
+    max_wait_s: float = 10.0  # a provider wait beyond this is returned to the client, not slept
+    deadline_s: float = 60.0  # from the request's start to its first byte
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed attempt, as the attempt loop saw it."""
+
+    deployment: int  # index in the request's candidate list
+    category: str
+    wait_s: float | None = None  # the wait the reply named (Retry-After, …)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    reason: str
+    wait_s: float | None = None  # when the provider named a wait too long to sleep here
+
+
+@dataclass(slots=True)
+class RetryBudget:
+    """Retries allowed per deployment: `ratio` of its recent requests plus `floor`, over a sliding
+    window, so that in a full outage upstream traffic stays near 1 + ratio times client traffic
+    (the gRPC / Finagle retry-budget idea). Mutated by the attempt loop; decisions only read it."""
+
+    ratio: float = 0.1
+    floor: int = 3
+    window_s: float = 10.0
+    requests: deque[float] = field(default_factory=deque)
+    retries: deque[float] = field(default_factory=deque)
+
+    def _trim(self, now: float) -> None:
+        for q in (self.requests, self.retries):
+            while q and q[0] <= now - self.window_s:
+                q.popleft()
+
+    def allows(self, now: float) -> bool:
+        self._trim(now)
+        return len(self.retries) < self.floor + self.ratio * len(self.requests)
+
+    def record_request(self, now: float) -> None:
+        self.requests.append(now)
+
+    def record_retry(self, now: float) -> None:
+        self.retries.append(now)
+
+
+def backoff(retry_number: int, policy: RetryPolicy, rand: float) -> float:
+    """Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): uniform in
+    [0, min(cap, base * 2^n)); `rand` is a uniform draw in [0, 1)."""
+    return rand * min(policy.backoff_cap_s, policy.backoff_base_s * 2 ** retry_number)
+
+
+def next_attempt(history: list[Failure], deployments_left: int, policy: RetryPolicy, retry_allowed: bool,
+                 elapsed: float, rand: float) -> Retry | Fallback | GiveUp:
+    """`elapsed`: seconds since the request started (its deadline counts from there)."""
+    last = history[-1]
+    if not falls_back(last.category):
+        return GiveUp(f"{last.category}: the same request fails everywhere")
+    if deployments_left > 0:
+        return Fallback()
+    if ADVICE.get(last.category) not in ("wait", "backoff"):
+        return GiveUp(f"{last.category}: retrying will not help")
+    tries_here = sum(1 for f in history if f.deployment == last.deployment)
+    if tries_here >= policy.attempts_per_deployment:
+        return GiveUp(f"{tries_here} attempts on this deployment")
+    remaining = policy.deadline_s - elapsed
+    if last.wait_s is not None:
+        if last.wait_s > policy.max_wait_s or last.wait_s > remaining:
+            return GiveUp("the provider's wait is longer than this request may wait", last.wait_s)
+        wait = last.wait_s
+    else:
+        wait = backoff(tries_here - 1, policy, rand)
+        if wait > remaining:
+            return GiveUp("no time left before the request's deadline")
+    if not retry_allowed:
+        return GiveUp("the retry budget of this deployment is spent (an outage, not a blip)")
+    return Retry(wait)

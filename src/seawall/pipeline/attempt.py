@@ -1,4 +1,6 @@
-"""Attempt: call the deployments in order until one answers, recording every attempt.
+"""Attempt: call the deployments in order until one answers, recording every attempt; after a
+failure, decide/retry.py says whether to fall back, retry (after the provider's wait or a
+jittered backoff, within the deadline and the deployment's retry budget) or give up.
 
 This is the boundary where upstream outcomes (HTTP errors, transport failures, unreadable
 replies) become catalog errors. A stream is committed only once its first event has arrived, so
@@ -7,13 +9,15 @@ a deployment that fails before that can still be replaced by the next one.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import random
 import time
 from dataclasses import dataclass
 
 from seawall.config import ResolvedDeployment
 from seawall.decide.classify import ADVICE, Classification, classify_reply, classify_transport, read_error_fields
-from seawall.decide.retry import falls_back
+from seawall.decide.retry import Failure, Fallback, GiveUp, RetryBudget, RetryPolicy, next_attempt
 from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import (AttemptRecord, CanonicalRequest, MalformedReply, Reply, StreamDecoder,
@@ -38,33 +42,55 @@ class Streaming:
     first: list[StreamEvent]  # events read before committing; at least one
 
 
+class Retrier:
+    """Retry policy and one retry budget per deployment, shared by every request of the gateway
+    (decide/retry.py decides; this holds the state and the clock)."""
+
+    def __init__(self, policy: RetryPolicy | None = None):
+        self.policy = policy or RetryPolicy()
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def budget(self, deployment: str) -> RetryBudget:
+        found = self._budgets.get(deployment)
+        if found is None:
+            found = self._budgets[deployment] = RetryBudget()
+        return found
+
+
 async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[ResolvedDeployment],
-                  transport: Transport) -> Completed | Streaming:
-    last: SeawallError | None = None
-    for i, target in enumerate(candidates):
-        is_last = i == len(candidates) - 1
+                  transport: Transport, retrier: Retrier) -> Completed | Streaming:
+    history: list[Failure] = []
+    i = 0
+    while True:
+        target = candidates[i]
+        budget = retrier.budget(target.label)
+        now = time.monotonic()
+        budget.record_request(now)
         record = AttemptRecord(target.label)
         ctx.attempts.append(record)
         started = time.perf_counter()
         try:
-            outcome = await _one(req, target, transport, record)
+            return await _one(req, target, transport, record)
         except _Failed as failed:
-            last = failed.error
-            record.category = failed.error.category
-            record.detail = failed.detail
-            if is_last or not falls_back(record.category):
+            record.category, record.detail = failed.error.category, failed.detail
+            history.append(Failure(i, failed.error.category, failed.wait_s))
+            decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, budget.allows(now),
+                                    ctx.elapsed_ms() / 1000, random.random())
+            if isinstance(decision, GiveUp):
                 raise failed.error from None
-            continue
+            if isinstance(decision, Fallback):
+                i += 1
+            else:
+                budget.record_retry(now)
+                record.detail += f"; retrying in {decision.wait_s:.3g} s"
+                await asyncio.sleep(decision.wait_s)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        return outcome
-    assert last is not None  # candidates is never empty: route() refuses that
-    raise last
 
 
 class _Failed(Exception):
-    def __init__(self, error: SeawallError, detail: str):
-        self.error, self.detail = error, detail
+    def __init__(self, error: SeawallError, detail: str, wait_s: float | None = None):
+        self.error, self.detail, self.wait_s = error, detail, wait_s
 
 
 async def _one(req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
@@ -81,7 +107,7 @@ async def _one(req: CanonicalRequest, target: ResolvedDeployment, transport: Tra
         body = await _read(response, target)
         cls = classify_reply(response.status, response.headers, body, now=time.time())
         raise _Failed(upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body),
-                      f"HTTP {response.status}")
+                      f"HTTP {response.status}", cls.wait_s)
     if not req.stream:
         body = await _read(response, target)
         try:

@@ -13,7 +13,7 @@ import asyncio
 from seawall.config import ServerSettings
 from seawall.pipeline.access import check_access
 from seawall.pipeline.admit import Admission
-from seawall.pipeline.attempt import Completed, attempt
+from seawall.pipeline.attempt import Completed, Retrier, attempt
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.deadlines import BodyDeadlines
@@ -28,6 +28,7 @@ class Pipeline:
     def __init__(self, server: ServerSettings, auth: Authenticator, router: Router, transport: Transport):
         self.server, self.auth, self.router, self.transport = server, auth, router, transport
         self.deadlines = BodyDeadlines(server.body_timeout_s)
+        self.retrier = Retrier()
 
     async def handle(self, ctx: RequestContext, operation: str, receive, send,
                      cors: list[tuple[bytes, bytes]]) -> None:
@@ -40,7 +41,7 @@ class Pipeline:
             req = ctx.request = validate(req)
             async with Admission(ctx) as limit_headers:
                 candidates = self.router.candidates(req.model, req.operation)
-                outcome = await attempt(ctx, req, candidates, self.transport)
+                outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
                 ctx.deployment = outcome.target.label
                 headers = cors + [(k.encode(), v.encode()) for k, v in limit_headers.items()] if limit_headers \
                     else cors

@@ -1,0 +1,77 @@
+import pytest
+
+from seawall.decide.retry import (Failure, Fallback, GiveUp, Retry, RetryBudget, RetryPolicy, backoff,
+                                  falls_back, next_attempt)
+
+POLICY = RetryPolicy(attempts_per_deployment=2, backoff_base_s=0.25, backoff_cap_s=4.0, max_wait_s=10.0,
+                     deadline_s=60.0)
+
+
+def f(category: str, deployment: int = 0, wait: float | None = None) -> Failure:
+    return Failure(deployment, category, wait)
+
+
+CASES = [  # id, history, deployments left, now, expected
+    ("bad request never retries", [f("request.invalid")], 1, 1.0, GiveUp),
+    ("request too large for the TPM limit", [f("rate_limit.request_too_large")], 1, 1.0, GiveUp),
+    ("5xx with another deployment: fall back at once", [f("upstream.server_error")], 1, 1.0, Fallback()),
+    ("quota with another deployment: fall back", [f("quota.exhausted")], 2, 1.0, Fallback()),
+    ("quota on the last deployment: give up", [f("quota.exhausted")], 0, 1.0, GiveUp),
+    ("5xx on the last deployment: backoff retry", [f("upstream.server_error")], 0, 1.0, Retry(0.125)),
+    ("429 honours retry-after", [f("rate_limit.requests", wait=2.0)], 0, 1.0, Retry(2.0)),
+    ("retry-after beyond the cap: give up with the wait", [f("rate_limit.tokens", wait=30.0)], 0, 1.0, GiveUp),
+    ("retry-after beyond the deadline", [f("rate_limit.requests", wait=5.0)], 0, 57.0, GiveUp),
+    ("second failure on the same deployment: give up",
+     [f("upstream.overloaded"), f("upstream.overloaded")], 0, 2.0, GiveUp),
+    ("fell back, the fallback fails: retry it once",
+     [f("upstream.overloaded", 0), f("network.connect", 1)], 0, 2.0, Retry(0.125)),
+]
+
+
+@pytest.mark.parametrize("history,left,now,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_next_attempt(history, left, now, expected):
+    got = next_attempt(history, left, POLICY, True, elapsed=now, rand=0.5)
+    if isinstance(expected, type):
+        assert isinstance(got, expected)
+    else:
+        assert got == expected
+
+
+def test_a_wait_too_long_is_handed_back():
+    got = next_attempt([f("rate_limit.tokens", wait=30.0)], 0, POLICY, True, elapsed=1.0, rand=0.5)
+    assert got == GiveUp("the provider's wait is longer than this request may wait", 30.0)
+
+
+@pytest.mark.parametrize("n,rand,expected", [(0, 1.0, 0.25), (1, 1.0, 0.5), (4, 1.0, 4.0), (10, 1.0, 4.0),
+                                             (3, 0.0, 0.0), (2, 0.5, 0.5)])
+def test_full_jitter_backoff(n, rand, expected):
+    assert backoff(n, POLICY, rand) == pytest.approx(expected)
+
+
+def test_budget_caps_retries_at_a_tenth_of_requests_plus_a_floor():
+    budget = RetryBudget(ratio=0.1, floor=3, window_s=10.0)
+    for i in range(100):
+        budget.record_request(now=i * 0.01)
+    granted = 0
+    for _ in range(50):
+        if budget.allows(now=1.0):
+            budget.record_retry(now=1.0)
+            granted += 1
+    assert granted == 13  # 3 + 10 % of 100
+
+
+def test_budget_window_slides():
+    budget = RetryBudget(ratio=0.0, floor=1, window_s=10.0)
+    budget.record_retry(now=0.0)
+    assert not budget.allows(now=5.0)
+    assert budget.allows(now=10.5)
+
+
+def test_spent_budget_gives_up():
+    got = next_attempt([f("upstream.server_error")], 0, POLICY, False, elapsed=1.0, rand=0.5)
+    assert isinstance(got, GiveUp) and "budget" in got.reason
+
+
+def test_falls_back():
+    assert falls_back("upstream.timeout") and falls_back("permission.model")
+    assert not falls_back("request.context_length")
