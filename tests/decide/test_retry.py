@@ -48,7 +48,7 @@ def test_full_jitter_backoff(n, rand, expected):
     assert backoff(n, POLICY, rand) == pytest.approx(expected)
 
 
-def test_budget_caps_retries_at_a_tenth_of_requests_plus_a_floor():
+def test_budget_caps_retries_at_a_tenth_of_requests_with_a_floor():
     budget = RetryBudget(ratio=0.1, floor=3, window_s=10.0)
     for i in range(100):
         budget.record_request(now=i * 0.01)
@@ -57,7 +57,17 @@ def test_budget_caps_retries_at_a_tenth_of_requests_plus_a_floor():
         if budget.allows(now=1.0):
             budget.record_retry(now=1.0)
             granted += 1
-    assert granted == 13  # 3 + 10 % of 100
+    assert granted == 10  # 10 % of 100 (the floor of 3 is a minimum, not an addition)
+
+
+def test_budget_floor_lets_a_quiet_deployment_retry():
+    budget = RetryBudget(ratio=0.1, floor=3, window_s=10.0)
+    budget.record_request(now=0.0)
+    granted = 0
+    while budget.allows(now=1.0):
+        budget.record_retry(now=1.0)
+        granted += 1
+    assert granted == 3
 
 
 def test_budget_window_slides():

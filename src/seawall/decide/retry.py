@@ -67,9 +67,11 @@ class GiveUp:
 
 @dataclass(slots=True)
 class RetryBudget:
-    """Retries allowed per deployment: `ratio` of its recent requests plus `floor`, over a sliding
-    window, so that in a full outage upstream traffic stays near 1 + ratio times client traffic
-    (the gRPC / Finagle retry-budget idea). Mutated by the attempt loop; decisions only read it."""
+    """Retries allowed per deployment over a sliding window: `ratio` of the requests it was sent
+    (first attempts only: retries must not grow their own allowance), and at least `floor` so a
+    quiet deployment can still ride out a blip. In a full outage upstream traffic therefore stays
+    within 1 + ratio times client traffic (the gRPC / Finagle retry-budget idea). Mutated by the
+    attempt loop; decisions only read its answer."""
 
     ratio: float = 0.1
     floor: int = 3
@@ -84,7 +86,7 @@ class RetryBudget:
 
     def allows(self, now: float) -> bool:
         self._trim(now)
-        return len(self.retries) < self.floor + self.ratio * len(self.requests)
+        return len(self.retries) < max(self.floor, self.ratio * len(self.requests))
 
     def record_request(self, now: float) -> None:
         self.requests.append(now)

@@ -65,7 +65,8 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
         target = candidates[i]
         budget = retrier.budget(target.label)
         now = time.monotonic()
-        budget.record_request(now)
+        if not any(f.deployment == i for f in history):  # a retry is not a new request
+            budget.record_request(now)
         record = AttemptRecord(target.label)
         ctx.attempts.append(record)
         started = time.perf_counter()
