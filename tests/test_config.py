@@ -77,3 +77,11 @@ def test_example_config_parses_and_default_uses_simulator():
     s = parse_settings(yaml.safe_load(example_config()))
     assert [m.name for m in s.models] == ["gpt-4o-mini", "demo"]
     assert default_settings().uses_embedded_simulator
+
+
+def test_trusted_proxies_must_be_cidrs():
+    assert default_settings(server={"trusted_proxies": ["10.0.0.0/8", "::1/128"]}).server.trusted_proxies
+    with pytest.raises(ConfigError) as e:
+        parse_settings({"models": default_settings().model_dump()["models"],
+                        "server": {"trusted_proxies": ["10.0.0.1/8"]}})
+    assert "server.trusted_proxies" in str(e.value) and "not a CIDR" in str(e.value)

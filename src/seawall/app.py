@@ -18,10 +18,13 @@ import orjson
 
 from seawall import __version__
 from seawall.config import ResolvedDeployment, Settings
+from seawall.console.admin import AdminConsole
+from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.routes import diagnose_route
 from seawall.errors import SeawallError, error
 from seawall.observe.log import RequestLogWriter
+from seawall.pipeline.access import check_ip, check_model, may_use
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext, new_request_id, read_headers
 from seawall.pipeline.egress import send_error, send_json, stream_error_event
@@ -50,11 +53,13 @@ def tune_gc() -> None:
 
 class Gateway:
     def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
-                 secret: bytes, provision: Provision | None = None):
-        self.settings, self.store, self._provision = settings, store, provision
+                 secret: bytes, provision: Provision | None = None, admin_key: str | None = None):
+        self.settings, self.store, self._provision, self._admin_key = settings, store, provision, admin_key
         self.router = Router(routes)
         self.transport = Transport()
-        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s)
+        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes))
+        self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s)
+        self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport)
         self.ready = False
@@ -77,6 +82,7 @@ class Gateway:
         if self._provision:
             await self._provision(self.store)
         await self.auth.load()
+        await self.admin.load(self._admin_key)
         self.auth.start()
         self.writer.start()
         self.pipeline.deadlines.start()
@@ -110,8 +116,11 @@ class Gateway:
     # -- HTTP ------------------------------------------------------------------------------------
     async def _http(self, scope, receive, send) -> None:
         client = scope.get("client")
-        ctx = RequestContext(new_request_id(), scope["method"], scope["path"], read_headers(scope["headers"]),
-                             client[0] if client else None)
+        peer = client[0] if client else None
+        ctx = RequestContext(new_request_id(), scope["method"], scope["path"], read_headers(scope["headers"]), peer)
+        forwarded = ctx.headers.get("x-forwarded-for")
+        if forwarded is not None:  # judged, not believed: only a trusted proxy's header counts
+            ctx.client_ip = client_address(peer, forwarded, self._trusted).ip
         origin = ctx.headers.get("origin")
         cors = cors_headers(origin, self._origins) if origin else []
         key = (ctx.method, ctx.path)
@@ -124,6 +133,9 @@ class Gateway:
             elif key in self._plain:
                 await self._plain[key](ctx, send, cors)
                 return  # probes and listings are not request-log material
+            elif ctx.path.startswith("/admin/"):
+                await self.admin.handle(ctx, receive, send)
+                return  # admin calls are not API traffic
             elif ctx.method == "OPTIONS":
                 await self._preflight(ctx, send)
                 return
@@ -133,6 +145,8 @@ class Gateway:
             else:
                 raise self._unknown_route(ctx)
         except SeawallError as e:
+            if e.code == "ip_not_allowed":  # the edge resolved the address, so the edge says how
+                e.values["via"] = client_address(peer, forwarded, self._trusted).explain(peer)
             if ctx.status:  # the response has started: only a stream can still be ended well
                 await self._end_stream(send, ctx, e)
             else:
@@ -196,20 +210,16 @@ class Gateway:
         return {"id": name, "object": "model", "created": self.started_at, "owned_by": "seawall"}
 
     async def _models(self, ctx: RequestContext, send, cors: Headers) -> None:
-        try:
-            ctx.principal = self.auth.authenticate(ctx.headers)
-        except SeawallError as e:
-            await send_error(send, ctx, e, cors)
-            return
-        data = [self._model_entry(name) for name in self.router.model_names]
+        # A refusal propagates to _http, which renders it (and knows how the address was found).
+        principal = ctx.principal = self.auth.authenticate(ctx.headers)
+        check_ip(principal, ctx.client_ip)
+        data = [self._model_entry(name) for name in self.router.model_names if may_use(principal, name)]
         await send_json(send, ctx, 200, orjson.dumps({"object": "list", "data": data}), cors)
 
     async def _model(self, ctx: RequestContext, send, cors: Headers) -> None:
-        try:
-            ctx.principal = self.auth.authenticate(ctx.headers)
-            name = ctx.path.removeprefix("/v1/models/")
-            self.router.require(name)
-        except SeawallError as e:
-            await send_error(send, ctx, e, cors)
-            return
+        principal = ctx.principal = self.auth.authenticate(ctx.headers)
+        check_ip(principal, ctx.client_ip)
+        name = ctx.path.removeprefix("/v1/models/")
+        check_model(principal, name)
+        self.router.require(name)
         await send_json(send, ctx, 200, orjson.dumps(self._model_entry(name)), cors)

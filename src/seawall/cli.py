@@ -13,6 +13,7 @@ import sys
 import click
 
 from seawall import __version__
+from seawall.cli_admin import groups, keys
 from seawall.config import ConfigError, Settings, default_settings, environ_snapshot, example_config, load_settings
 
 DEFAULT_DATA_DIR = "./seawall-data"
@@ -49,7 +50,8 @@ def serve(config: str | None, host: str | None, port: int | None, data_dir: str 
     options = ServeOptions(host=host or settings.server.host,
                            port=settings.server.port if port is None else port,
                            data_dir=_data_dir(data_dir, settings), demo=config is None,
-                           bootstrap_key=environ.get("SEAWALL_BOOTSTRAP_KEY") or None)
+                           bootstrap_key=environ.get("SEAWALL_BOOTSTRAP_KEY") or None,
+                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None)
     sys.exit(run(settings, options, environ))
 
 
@@ -189,3 +191,7 @@ def render_log_table(rows) -> str:
                       (r.stream_end or "?") if r.streamed else "", r.category or ""))
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+
+
+main.add_command(keys)
+main.add_command(groups)

@@ -8,6 +8,7 @@ whitespace-wrapped key refuses the start, because that is where most upstream 40
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -84,6 +85,19 @@ class ServerSettings(_Strict):
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     body_timeout_s: float = Field(30.0, gt=0)
     cors_allowed_origins: list[str] = Field(default_factory=list)  # ["*"] allows any origin
+    # Peers (CIDRs) whose X-Forwarded-For is believed; from anyone else the header is ignored,
+    # since any client can send it. Empty: judge every request by the connection's address.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as e:
+                raise ValueError(f"{cidr!r} is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32 ({e})") from None
+        return v
 
     @field_validator("cors_allowed_origins")
     @classmethod

@@ -106,6 +106,35 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("key_disabled", 403, "permission_error", "permission.key_disabled",
               "This API key ({masked}) is disabled.",
               "The key exists but was disabled by an admin: ask them to enable it."),
+    # -- access (decide/access.py) ------------------------------------------------------------------
+    ErrorKind("model_not_permitted", 403, "permission_error", "permission.model",
+              "This API key may not use the model `{model}`. Models it may use: {allowed}.",
+              "Pick one of those models, or ask the gateway's admin to allow `{model}` for this key or its "
+              "group ({group})."),
+    ErrorKind("ip_not_allowed", 403, "permission_error", "permission.ip",
+              "This API key may not be used from {ip} ({via}). Its IP allowlist is: {allowlist}.",
+              "Call from an allowed network or ask the admin to add {ip} to the key's allowlist; behind a "
+              "proxy or load balancer, add its address to server.trusted_proxies so X-Forwarded-For is read."),
+    # -- admin API (console/admin.py) ---------------------------------------------------------------
+    ErrorKind("admin_unauthorized", 401, _BAD, "auth.key_invalid",
+              "The admin API needs a valid admin key.",
+              "Send 'Authorization: Bearer <admin key>': the value of SEAWALL_ADMIN_KEY, or the admin key "
+              "`seawall serve` printed at its first start."),
+    ErrorKind("admin_invalid_value", 400, _BAD, "request.invalid",
+              "Invalid value for '{param}': {detail}.",
+              "{fix}"),
+    ErrorKind("admin_unknown_field", 400, _BAD, "request.invalid",
+              "Unknown field '{param}'.",
+              "Fields accepted here: {known}."),
+    ErrorKind("unknown_group", 400, _BAD, "request.invalid",
+              "The group '{group}' does not exist.",
+              "Create it first (seawall groups create --name {group}); seawall groups list shows the groups."),
+    ErrorKind("duplicate_name", 409, _BAD, "request.invalid",
+              "A {thing} named '{name}' already exists.",
+              "Pick another name, or change the existing {thing} with update."),
+    ErrorKind("admin_not_found", 404, _BAD, "route.not_found",
+              "No {thing} '{ref}'.",
+              "{fix}"),
     # -- upstream --------------------------------------------------------------------------------
     ErrorKind("upstream_error", 502, "upstream_error", "upstream.server_error",
               "{message}",

@@ -27,6 +27,11 @@ def new_key() -> str:
     return SEAWALL_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(KEY_BODY_LENGTH))
 
 
+def new_admin_key() -> str:
+    # Not sk-sw-: an admin key must never pass for an API key, nor an API key for it.
+    return "sw-admin-" + "".join(secrets.choice(_ALPHABET) for _ in range(KEY_BODY_LENGTH))
+
+
 def hash_key(secret: bytes, key: str) -> str:
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), key=secret, digest_size=32).hexdigest()
 

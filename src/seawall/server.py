@@ -16,7 +16,8 @@ import uvicorn
 
 from seawall.app import Gateway
 from seawall.config import ConfigError, Settings, resolve_secrets
-from seawall.keyring import key_record, load_or_create_secret, new_key
+from seawall.console.admin import ADMIN_HASH_META
+from seawall.keyring import hash_key, key_record, load_or_create_secret, new_admin_key, new_key
 from seawall.providers.registry import adapter_for
 from seawall.store.base import Store
 from seawall.store.sqlite import SQLiteStore
@@ -31,6 +32,7 @@ class ServeOptions:
     data_dir: str
     demo: bool  # no config file: the embedded default
     bootstrap_key: str | None  # SEAWALL_BOOTSTRAP_KEY: a known first key for automation
+    admin_key: str | None = None  # SEAWALL_ADMIN_KEY: the admin API's key; else one made at first start
 
 
 class StartError(Exception):
@@ -72,14 +74,19 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
         raise StartError(e.render()) from None
     os.makedirs(options.data_dir, exist_ok=True)
     printed_key: list[str] = []
+    printed_admin_key: list[str] = []
 
     async def provision(store: Store) -> None:
-        key = await provision_key(store, load_or_create_secret(options.data_dir), options)
+        secret = load_or_create_secret(options.data_dir)
+        key = await provision_key(store, secret, options)
         if key:
             printed_key.append(key)
+        admin_key = await provision_admin_key(store, secret, options)
+        if admin_key:
+            printed_admin_key.append(admin_key)
 
     app = Gateway(settings, routes, SQLiteStore(os.path.join(options.data_dir, "seawall.db")),
-                  load_or_create_secret(options.data_dir), provision)
+                  load_or_create_secret(options.data_dir), provision, admin_key=options.admin_key)
     config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,
                             log_level="warning", timeout_keep_alive=75, server_header=False,
                             # X-Forwarded-For is judged by the access stage against configured
@@ -91,8 +98,8 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
         await asyncio.sleep(0.02)
     if server.started:
         host, port = sock.getsockname()[:2]
-        print(banner(f"http://{host}:{port}/v1", printed_key[0] if printed_key else None, options, settings),
-              flush=True)
+        print(banner(f"http://{host}:{port}/v1", printed_key[0] if printed_key else None, options, settings,
+                     printed_admin_key[0] if printed_admin_key else None), flush=True)
     try:
         await task
     finally:
@@ -135,7 +142,18 @@ async def provision_key(store: Store, secret: bytes, options: ServeOptions) -> s
     return key
 
 
-def banner(base_url: str, key: str | None, options: ServeOptions, settings: Settings) -> str:
+async def provision_admin_key(store: Store, secret: bytes, options: ServeOptions) -> str | None:
+    """Without SEAWALL_ADMIN_KEY, make an admin key at the first start and return it to print
+    once; only its keyed hash is kept (in the store's meta table)."""
+    if options.admin_key or await store.get_meta(ADMIN_HASH_META):
+        return None
+    admin_key = new_admin_key()
+    await store.set_meta(ADMIN_HASH_META, hash_key(secret, admin_key))
+    return admin_key
+
+
+def banner(base_url: str, key: str | None, options: ServeOptions, settings: Settings,
+           admin_key: str | None = None) -> str:
     models = [m.name for m in settings.models]
     chat_model = next((m for m in models if "embedding" not in m), models[0])
     shown_key = key or "<your sk-sw- key>"
@@ -146,6 +164,10 @@ def banner(base_url: str, key: str | None, options: ServeOptions, settings: Sett
         lines.append(f"API key ({'new demo key, valid until the next start' if options.demo else 'shown only once: store it now'}): {key}")
     elif options.bootstrap_key:
         lines.append("API key: the value of SEAWALL_BOOTSTRAP_KEY")
+    if admin_key:
+        lines.append(f"Admin key (for seawall keys / groups; shown only once: store it now): {admin_key}")
+    elif options.admin_key:
+        lines.append("Admin key: the value of SEAWALL_ADMIN_KEY")
     lines += [
         "",
         "Try it:",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 
 BOOTSTRAP_KEY = "sk-sw-e2eBootstrapKey0000000000000000000000"
+ADMIN_KEY = "sw-admin-e2eAdminKey000000000000000000000000"
 
 
 def free_port() -> int:
@@ -124,6 +125,7 @@ class Gateway:
     port: int
     data_dir: str
     key: str = BOOTSTRAP_KEY
+    admin_key: str = ADMIN_KEY
 
     @property
     def url(self) -> str:
@@ -158,7 +160,7 @@ def start_gateway(tmp_path_factory, config: str, name: str = "gateway", env: dic
     data_dir = str(folder / "data")
     proc = Proc(name, ["serve", "--config", str(cfg), "--port", str(port), "--data-dir", data_dir],
                 str(folder / "out.log"), env={"SEAWALL_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "SIM_KEY": "sk-sim-upstream",
-                                              **(env or {})}).start()
+                                              "SEAWALL_ADMIN_KEY": ADMIN_KEY, **(env or {})}).start()
     proc.wait_http(f"http://127.0.0.1:{port}/readyz")
     return Gateway(proc, port, data_dir)
 
@@ -181,6 +183,8 @@ def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
         f"  - name: victim\n    deployments:\n{dep(victim_port, name='victim-sim')}"
         f"  - name: slow\n    deployments:\n{dep(sim_port, name='sim-slow', read_s=1)}"
         f"  - name: two-sims\n    deployments:\n{dep(sim_port, 'gpt-4.1-mini', 'sim-a')}{dep(sim_port, 'gpt-4o', 'sim-b')}"
+        # its own deployment, so its retry budget is not spent by other tests' failures
+        f"  - name: retryable\n    deployments:\n{dep(sim_port, 'gpt-4.1-nano', 'sim-retry')}"
     )
 
 

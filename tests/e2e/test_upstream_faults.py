@@ -162,18 +162,18 @@ def test_upstream_403_is_the_gateways_problem_not_the_clients(client, sim):
 
 
 def test_a_passing_failure_is_retried_and_succeeds(client, gateway, sim):
-    sim.set_faults([{"match": {"model": "gpt-4o-mini", "first_n": 1}, "fault": "status=500"}])
-    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HI)
+    sim.set_faults([{"match": {"model": "gpt-4.1-nano", "first_n": 1}, "fault": "status=500"}])
+    raw = client.chat.completions.with_raw_response.create(model="retryable", messages=HI)
     assert raw.parse().choices[0].message.content
     row = gateway.log_row(raw.headers["x-request-id"])
-    assert [a["deployment"] for a in row["attempts_detail"]] == ["sim-primary", "sim-primary"]
+    assert [a["deployment"] for a in row["attempts_detail"]] == ["sim-retry", "sim-retry"]
     assert row["attempts_detail"][0]["category"] == "upstream.server_error" and row["status"] == 200
 
 
 def test_a_short_retry_after_is_honoured(client, gateway, sim):
-    sim.set_faults([{"match": {"model": "gpt-4o-mini", "first_n": 1}, "fault": "status=429;retry_after=1"}])
+    sim.set_faults([{"match": {"model": "gpt-4.1-nano", "first_n": 1}, "fault": "status=429;retry_after=1"}])
     started = time.monotonic()
-    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HI)
+    raw = client.chat.completions.with_raw_response.create(model="retryable", messages=HI)
     assert raw.parse().choices[0].message.content
     assert 1.0 <= time.monotonic() - started < 3
 

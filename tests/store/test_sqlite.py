@@ -47,6 +47,29 @@ async def test_revoke_by_name(store):
     assert revoked == {"demo": 123.0, "other": None}
 
 
+async def test_key_fields_groups_and_meta_round_trip(store):
+    import dataclasses
+
+    from seawall.store.base import GroupRecord
+
+    secret = b"s" * 32
+    record = key_record(secret, new_key(), "svc", group="team", models=["gpt-4o*"], ip_allowlist=["10.0.0.0/8"],
+                        quota_tokens=100, quota_usd=1.5, metadata={"owner": "ana"})
+    await store.insert_key(record)
+    assert await store.load_keys() == [record]
+    changed = dataclasses.replace(record, models=[], enabled=False, revoked_at=5.0, updated_at=6.0)
+    await store.update_key(changed)
+    assert await store.load_keys() == [changed]
+    group = GroupRecord(name="team", created_at=1.0, models=["gpt-*"], quota_tokens=10, metadata={"a": 1})
+    await store.insert_group(group)
+    await store.update_group(dataclasses.replace(group, quota_usd=2.0))
+    assert await store.load_groups() == [dataclasses.replace(group, quota_usd=2.0)]
+    assert await store.get_meta("admin_key_hash") is None
+    await store.set_meta("admin_key_hash", "abc")
+    await store.set_meta("admin_key_hash", "def")
+    assert await store.get_meta("admin_key_hash") == "def"
+
+
 async def test_request_log_round_trip_and_filters(store):
     now = time.time()
     await store.write_requests([

@@ -11,25 +11,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 
+from seawall.decide.access import parse_cidr, permitted_models
 from seawall.decide.keys import bearer_token, diagnose_key, key_state, mask_key
 from seawall.errors import SeawallError, error
 from seawall.keyring import hash_key
 from seawall.pipeline.context import Principal
-from seawall.store.base import KeyRecord, Store
+from seawall.store.base import GroupRecord, KeyRecord, Store
 
 log = logging.getLogger("seawall.auth")
 
 
 class Authenticator:
-    def __init__(self, store: Store, secret: bytes, refresh_interval_s: float):
+    def __init__(self, store: Store, secret: bytes, refresh_interval_s: float, model_names: Iterable[str] = ()):
         self._store, self._secret, self._interval = store, secret, refresh_interval_s
+        self._catalog = frozenset(model_names)
+        # Loads run one at a time, so a load that began before an admin write can't finish after
+        # the write's own reload and put the old keys back (a revocation would be undone for up
+        # to refresh_interval_s).
+        self._loading = asyncio.Lock()
         self._by_hash: dict[str, Principal] = {}
         self._inactive: dict[str, KeyRecord] = {}  # known keys that may not call: to say why
         self._task: asyncio.Task | None = None
 
     async def load(self) -> None:
-        self._by_hash, self._inactive = split_keys(await self._store.load_keys(), time.time())
+        async with self._loading:
+            keys, groups = await self._store.load_keys(), await self._store.load_groups()
+            self._by_hash, self._inactive = split_keys(keys, time.time(), groups, self._catalog)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_forever(), name="key-cache-refresh")
@@ -73,17 +82,40 @@ class Authenticator:
         raise error("invalid_api_key", masked=mask_key(token))
 
 
-def split_keys(keys: list[KeyRecord], now: float) -> tuple[dict[str, Principal], dict[str, KeyRecord]]:
+def split_keys(keys: list[KeyRecord], now: float, groups: list[GroupRecord] = (),
+               catalog: frozenset[str] = frozenset()) -> tuple[dict[str, Principal], dict[str, KeyRecord]]:
     """hash -> Principal for keys that may call now; hash -> record for the others (revoked,
     expired, disabled), kept so a refusal can say which."""
+    group_models = {g.name: g.models for g in groups}
     active: dict[str, Principal] = {}
     inactive: dict[str, KeyRecord] = {}
     for k in keys:
         if key_state(k.enabled, k.revoked_at, k.expires_at, now) is None:
-            active[k.key_hash] = Principal(k.id, k.name, k.tenant, k.group, k.expires_at)
+            active[k.key_hash] = principal_for(k, group_models, catalog)
         else:
             inactive[k.key_hash] = k
     return active, inactive
+
+
+# No client connects from the unspecified address: an allowlist of only this admits nobody.
+_NOBODY = parse_cidr("0.0.0.0/32")
+
+
+def principal_for(k: KeyRecord, group_models: dict[str, list[str]], catalog: frozenset[str]) -> Principal:
+    if k.group is not None and k.group not in group_models:
+        models: frozenset[str] | None = frozenset()  # a group the store no longer has: fail closed
+    else:
+        models = permitted_models(k.models, group_models.get(k.group) if k.group else None, catalog)
+    networks = []
+    for cidr in k.ip_allowlist:
+        try:
+            networks.append(parse_cidr(cidr))
+        except ValueError:  # the admin API refuses these; a hand-edited row must not open the key
+            log.warning("key %s: ignoring invalid allowlist entry %r", k.id, cidr)
+    if k.ip_allowlist and not networks:
+        networks.append(_NOBODY)  # entries listed but none valid: closed, not open to every address
+    return Principal(k.id, k.name, k.tenant, k.group, k.expires_at, models=models, catalog=catalog,
+                     networks=tuple(networks))
 
 
 def _expired(p: Principal) -> KeyRecord:

@@ -10,6 +10,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from seawall.decide.access import Network
 from seawall.providers.base import AttemptRecord, CanonicalRequest, Usage
 
 
@@ -22,6 +23,10 @@ class Principal:
     tenant: str | None = None
     group: str | None = None
     expires_at: float | None = None  # checked per request: a key may expire between cache reloads
+    # Built when the cache loads, so access is a set lookup and a few network tests per request:
+    models: frozenset[str] | None = None  # configured models this key may use; None = all
+    catalog: frozenset[str] = frozenset()  # every configured model (shared): tells forbidden from unknown
+    networks: tuple[Network, ...] = ()  # the IP allowlist, parsed; () = any address
 
 
 @dataclass(slots=True)

@@ -25,6 +25,24 @@ class KeyRecord:
     expires_at: float | None = None
     revoked_at: float | None = None
     metadata: dict = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)  # glob patterns; empty = whatever the group allows
+    ip_allowlist: list[str] = field(default_factory=list)  # CIDRs; empty = any address
+    quota_tokens: int | None = None  # stored now, enforced by the quota slice
+    quota_usd: float | None = None
+    updated_at: float | None = None
+
+
+@dataclass(slots=True)
+class GroupRecord:
+    """Keys in a group may use only the group's models (a key's own list narrows it further)."""
+
+    name: str
+    created_at: float
+    models: list[str] = field(default_factory=list)  # glob patterns; empty = every model
+    quota_tokens: int | None = None  # default limits for the group's keys
+    quota_usd: float | None = None
+    metadata: dict = field(default_factory=dict)
+    updated_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -76,6 +94,18 @@ class Store(Protocol):
     async def insert_key(self, key: KeyRecord) -> None: ...
 
     async def revoke_keys_named(self, name: str, when: float) -> int: ...
+
+    async def update_key(self, key: KeyRecord) -> None: ...
+
+    async def load_groups(self) -> list[GroupRecord]: ...
+
+    async def insert_group(self, group: GroupRecord) -> None: ...
+
+    async def update_group(self, group: GroupRecord) -> None: ...
+
+    async def get_meta(self, name: str) -> str | None: ...
+
+    async def set_meta(self, name: str, value: str) -> None: ...
 
     async def write_requests(self, rows: list[RequestRecord]) -> None: ...
 

@@ -23,12 +23,14 @@ from typing import Callable, TypeVar
 
 import orjson
 
-from seawall.store.base import KeyRecord, LogQuery, RequestRecord
+from seawall.store.base import GroupRecord, KeyRecord, LogQuery, RequestRecord
 
 T = TypeVar("T")
 
 _KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
-                "expires_at", "revoked_at", "metadata")
+                "expires_at", "revoked_at", "metadata", "models", "ip_allowlist", "quota_tokens", "quota_usd",
+                "updated_at")
+_GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at")
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 _DETAIL, _STREAMED = _LOG_COLUMNS.index("attempts_detail"), _LOG_COLUMNS.index("streamed")
 _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # dataclasses.astuple deep-copies: 5x slower
@@ -96,19 +98,44 @@ class SQLiteStore:
     # -- keys -------------------------------------------------------------------------------------
     async def load_keys(self) -> list[KeyRecord]:
         rows = await self._run(lambda db: db.execute(f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys").fetchall())
-        return [KeyRecord(id=r[0], name=r[1], key_hash=r[2], key_prefix=r[3], last4=r[4], created_at=r[5],
-                          tenant=r[6], group=r[7], enabled=bool(r[8]), expires_at=r[9], revoked_at=r[10],
-                          metadata=orjson.loads(r[11] or "{}")) for r in rows]
+        return [_key_from_row(r) for r in rows]
 
     async def insert_key(self, key: KeyRecord) -> None:
-        values = (key.id, key.name, key.key_hash, key.key_prefix, key.last4, key.created_at, key.tenant, key.group,
-                  int(key.enabled), key.expires_at, key.revoked_at, orjson.dumps(key.metadata).decode())
         sql = f"INSERT INTO api_keys ({', '.join(_KEY_COLUMNS)}) VALUES ({', '.join('?' for _ in _KEY_COLUMNS)})"
-        await self._run(lambda db: _commit(db, sql, values))
+        await self._run(lambda db: _commit(db, sql, _key_values(key)))
+
+    async def update_key(self, key: KeyRecord) -> None:
+        """Write every field of the key with this id (the hash and creation time never change)."""
+        columns = _KEY_COLUMNS[1:]
+        sql = f"UPDATE api_keys SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?"
+        await self._run(lambda db: _commit(db, sql, (*_key_values(key)[1:], key.id)))
 
     async def revoke_keys_named(self, name: str, when: float) -> int:
         sql = "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL"
         return await self._run(lambda db: _commit(db, sql, (when, name)))
+
+    # -- groups and meta --------------------------------------------------------------------------
+    async def load_groups(self) -> list[GroupRecord]:
+        sql = f"SELECT {', '.join(_GROUP_COLUMNS)} FROM key_groups ORDER BY name"
+        rows = await self._run(lambda db: db.execute(sql).fetchall())
+        return [GroupRecord(name=r[0], created_at=r[1], models=orjson.loads(r[2]), quota_tokens=r[3], quota_usd=r[4],
+                            metadata=orjson.loads(r[5]), updated_at=r[6]) for r in rows]
+
+    async def insert_group(self, group: GroupRecord) -> None:
+        sql = f"INSERT INTO key_groups ({', '.join(_GROUP_COLUMNS)}) VALUES ({', '.join('?' for _ in _GROUP_COLUMNS)})"
+        await self._run(lambda db: _commit(db, sql, _group_values(group)))
+
+    async def update_group(self, group: GroupRecord) -> None:
+        sql = f"UPDATE key_groups SET {', '.join(c + ' = ?' for c in _GROUP_COLUMNS[1:])} WHERE name = ?"
+        await self._run(lambda db: _commit(db, sql, (*_group_values(group)[1:], group.name)))
+
+    async def get_meta(self, name: str) -> str | None:
+        row = await self._run(lambda db: db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone())
+        return row[0] if row else None
+
+    async def set_meta(self, name: str, value: str) -> None:
+        sql = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        await self._run(lambda db: _commit(db, sql, (name, value)))
 
     # -- request log ------------------------------------------------------------------------------
     async def write_requests(self, rows: list[RequestRecord]) -> None:
@@ -130,6 +157,27 @@ class SQLiteStore:
             rec["streamed"] = bool(rec["streamed"])
             out.append(RequestRecord(**rec))
         return out
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _key_values(key: KeyRecord) -> tuple:
+    return (key.id, key.name, key.key_hash, key.key_prefix, key.last4, key.created_at, key.tenant, key.group,
+            int(key.enabled), key.expires_at, key.revoked_at, _json(key.metadata), _json(key.models),
+            _json(key.ip_allowlist), key.quota_tokens, key.quota_usd, key.updated_at)
+
+
+def _key_from_row(r: tuple) -> KeyRecord:
+    return KeyRecord(id=r[0], name=r[1], key_hash=r[2], key_prefix=r[3], last4=r[4], created_at=r[5], tenant=r[6],
+                     group=r[7], enabled=bool(r[8]), expires_at=r[9], revoked_at=r[10],
+                     metadata=orjson.loads(r[11] or "{}"), models=orjson.loads(r[12] or "[]"),
+                     ip_allowlist=orjson.loads(r[13] or "[]"), quota_tokens=r[14], quota_usd=r[15], updated_at=r[16])
+
+
+def _group_values(g: GroupRecord) -> tuple:
+    return (g.name, g.created_at, _json(g.models), g.quota_tokens, g.quota_usd, _json(g.metadata), g.updated_at)
 
 
 # -- on the store's thread ------------------------------------------------------------------------

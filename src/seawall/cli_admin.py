@@ -1,0 +1,208 @@
+"""`seawall keys …` and `seawall groups …`: parse, call the admin API, print. Scripts depend on
+these spellings (issue 5), so options are added, never renamed."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from seawall.console.client import (
+    DEFAULT_URL,
+    AdminCallFailed,
+    AdminClient,
+    quote,
+    render_groups,
+    render_keys,
+    render_record,
+)
+
+
+def _connection(command):
+    """--url, --admin-key and --json on every command, so they can follow the subcommand."""
+    @click.option("--url", envvar="SEAWALL_URL", default=DEFAULT_URL, show_default=True,
+                  help="the gateway (or SEAWALL_URL)")
+    @click.option("--admin-key", envvar="SEAWALL_ADMIN_KEY", help="the admin key (or SEAWALL_ADMIN_KEY)")
+    @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+    @functools.wraps(command)
+    def wrapper(url: str, admin_key: str | None, as_json: bool, **kwargs):
+        client = AdminClient(url, admin_key)
+        try:
+            result, text = command(client, **kwargs)
+        except AdminCallFailed as e:
+            if as_json and e.payload is not None:
+                click.echo(json.dumps(e.payload))
+            click.echo(f"seawall: {e.message}", err=True)
+            sys.exit(e.exit_code)
+        click.echo(json.dumps(result) if as_json else text)
+    return wrapper
+
+
+def _models(text: str | None) -> list[str] | None:
+    return None if text is None else [m.strip() for m in text.split(",") if m.strip()]
+
+
+def _metadata(pairs: tuple[str, ...]) -> dict | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: write it as name=value", param_hint="--meta")
+        out[name] = value
+    return out
+
+
+def _body(**values) -> dict:
+    """Only what was given: an update changes nothing it was not told to."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _key_options(command):
+    for decorator in reversed([
+        click.option("--tenant", help="who the key belongs to (reports, limits)"),
+        click.option("--group", help="a group made with `seawall groups create`"),
+        click.option("--models", help="allowed models, comma-separated globs: 'gpt-4o*,claude-*'"),
+        click.option("--ip", "ips", multiple=True, help="allowed client network (CIDR), repeatable"),
+        click.option("--expires", help="ISO 8601 time or a duration: 30d, 12h, 2w"),
+        click.option("--quota-tokens", type=int, help="token quota (stored; enforced in a later release)"),
+        click.option("--quota-usd", type=float, help="cost quota in USD (stored; enforced later)"),
+        click.option("--meta", "meta", multiple=True, help="metadata name=value, repeatable"),
+    ]):
+        command = decorator(command)
+    return command
+
+
+@click.group("keys")
+def keys() -> None:
+    """Create, list, change, revoke and rotate API keys (through the gateway's admin API)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="a name unique among live keys")
+@_key_options
+@_connection
+def keys_create(client: AdminClient, name: str, tenant, group, models, ips, expires, quota_tokens, quota_usd, meta):
+    """Issue a key. It is printed once, here: store it now."""
+    body = _body(name=name, tenant=tenant, group=group, models=_models(models), ip_allowlist=list(ips) or None,
+                 expires_at=expires, quota_tokens=quota_tokens, quota_usd=quota_usd, metadata=_metadata(meta))
+    made = client.call("POST", "/admin/keys", body)
+    text = f"{made['key']}\n(key {made['id']}, '{made['name']}': shown only once; store it now)"
+    return {"key": made["key"], "id": made["id"], "name": made["name"]}, text
+
+
+@keys.command("list")
+@_connection
+def keys_list(client: AdminClient):
+    """Every key with its state (active, revoked, expired, disabled); never the key itself."""
+    data = client.call("GET", "/admin/keys")["data"]
+    return data, render_keys(data)
+
+
+@keys.command("show")
+@click.argument("ref")
+@_connection
+def keys_show(client: AdminClient, ref: str):
+    """One key, by id or name."""
+    record = client.call("GET", f"/admin/keys/{quote(ref)}")
+    return record, render_record(record)
+
+
+@keys.command("update")
+@click.argument("ref")
+@click.option("--name", help="rename the key")
+@_key_options
+@click.option("--clear-ips", is_flag=True, help="allow any client address again")
+@click.option("--no-expiry", is_flag=True, help="remove the expiry")
+@click.option("--enable/--disable", "enabled", default=None, help="switch the key on or off")
+@_connection
+def keys_update(client: AdminClient, ref: str, name, tenant, group, models, ips, expires, quota_tokens, quota_usd,
+                meta, clear_ips: bool, no_expiry: bool, enabled):
+    """Change the fields given (by id or name); --models '' returns to the group's models."""
+    body = _body(name=name, tenant=tenant, group=group, models=_models(models), ip_allowlist=list(ips) or None,
+                 expires_at=expires, quota_tokens=quota_tokens, quota_usd=quota_usd, metadata=_metadata(meta),
+                 enabled=enabled)
+    if clear_ips:
+        body["ip_allowlist"] = []
+    if no_expiry:
+        body["expires_at"] = None
+    record = client.call("PATCH", f"/admin/keys/{quote(ref)}", body)
+    return record, render_record(record)
+
+
+@keys.command("revoke")
+@click.argument("ref")
+@_connection
+def keys_revoke(client: AdminClient, ref: str):
+    """Revoke a key (by id or name): refused at once by this gateway, soon by the others."""
+    record = client.call("POST", f"/admin/keys/{quote(ref)}/revoke")
+    return record, f"revoked {record['id']} ('{record['name']}', {record['display']}) at {record['revoked_at']}"
+
+
+@keys.command("rotate")
+@click.argument("ref")
+@_connection
+def keys_rotate(client: AdminClient, ref: str):
+    """Revoke a key and issue its replacement with the same settings; printed once."""
+    made = client.call("POST", f"/admin/keys/{quote(ref)}/rotate")
+    text = f"{made['key']}\n(key {made['id']} replaces {made['replaces']}, now revoked; shown only once)"
+    return {"key": made["key"], "id": made["id"], "name": made["name"], "replaces": made["replaces"]}, text
+
+
+@click.group("groups")
+def groups() -> None:
+    """Key groups: the models their keys may use, and default quotas."""
+
+
+def _group_options(command):
+    for decorator in reversed([
+        click.option("--models", help="allowed models, comma-separated globs; '' = all"),
+        click.option("--quota-tokens", type=int, help="default token quota for the group's keys"),
+        click.option("--quota-usd", type=float, help="default cost quota in USD"),
+        click.option("--meta", "meta", multiple=True, help="metadata name=value, repeatable"),
+    ]):
+        command = decorator(command)
+    return command
+
+
+@groups.command("create")
+@click.option("--name", required=True)
+@_group_options
+@_connection
+def groups_create(client: AdminClient, name: str, models, quota_tokens, quota_usd, meta):
+    """Make a group."""
+    body = _body(name=name, models=_models(models), quota_tokens=quota_tokens, quota_usd=quota_usd,
+                 metadata=_metadata(meta))
+    record = client.call("POST", "/admin/groups", body)
+    return record, render_record(record)
+
+
+@groups.command("list")
+@_connection
+def groups_list(client: AdminClient):
+    """Every group."""
+    data = client.call("GET", "/admin/groups")["data"]
+    return data, render_groups(data)
+
+
+@groups.command("show")
+@click.argument("name")
+@_connection
+def groups_show(client: AdminClient, name: str):
+    """One group."""
+    record = client.call("GET", f"/admin/groups/{quote(name)}")
+    return record, render_record(record)
+
+
+@groups.command("update")
+@click.argument("name")
+@_group_options
+@_connection
+def groups_update(client: AdminClient, name: str, models, quota_tokens, quota_usd, meta):
+    """Change the fields given; a narrower model list applies to the group's keys at once."""
+    body = _body(models=_models(models), quota_tokens=quota_tokens, quota_usd=quota_usd, metadata=_metadata(meta))
+    record = client.call("PATCH", f"/admin/groups/{quote(name)}", body)
+    return record, render_record(record)

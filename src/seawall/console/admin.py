@@ -1,0 +1,216 @@
+"""The admin API: JSON under /admin/… for keys and groups, authenticated by the admin key.
+
+    GET   /admin/keys                   list (every key, with its state)
+    POST  /admin/keys                   create: the new key is in this reply and nowhere else, ever
+    GET   /admin/keys/{id|name}         show
+    PATCH /admin/keys/{id|name}         update the fields sent
+    POST  /admin/keys/{id|name}/revoke  revoke: refused at once here, within auth.refresh_interval_s elsewhere
+    POST  /admin/keys/{id|name}/rotate  revoke, and issue a new key with the same settings
+    GET   /admin/groups   POST /admin/groups   GET|PATCH /admin/groups/{name}
+
+Every write reloads this instance's key cache before answering, so the caller's next request
+already sees it. A wrong or missing admin key gets the same 401 as any other: nothing says
+whether a key, a group or even a route exists before the admin key is right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hmac
+import time
+from urllib.parse import unquote
+
+import orjson
+
+from seawall.console import fields
+from seawall.decide.keys import bearer_token, key_state
+from seawall.errors import SeawallError, error
+from seawall.keyring import hash_key, key_record, new_key
+from seawall.pipeline.auth import Authenticator
+from seawall.pipeline.context import RequestContext
+from seawall.pipeline.egress import send_error, send_json
+from seawall.pipeline.ingress import read_body
+from seawall.store.base import GroupRecord, KeyRecord, Store
+
+ADMIN_HASH_META = "admin_key_hash"
+_MAX_BODY = 64 * 1024  # a key or group is a few hundred bytes; metadata has room, not megabytes
+
+
+class AdminConsole:
+    def __init__(self, store: Store, secret: bytes, auth: Authenticator, body_timeout_s: float):
+        self._store, self._secret, self._auth, self._timeout = store, secret, auth, body_timeout_s
+        self._admin_hash: str | None = None
+
+    async def load(self, admin_key: str | None) -> None:
+        """The admin key from the environment wins; else the hash made at first start."""
+        if admin_key:
+            self._admin_hash = hash_key(self._secret, admin_key)
+        else:
+            self._admin_hash = await self._store.get_meta(ADMIN_HASH_META)
+
+    async def handle(self, ctx: RequestContext, receive, send) -> None:
+        try:
+            self._authorize(ctx.headers.get("authorization"))
+            status, payload = await self._route(ctx, receive)
+        except SeawallError as e:
+            await send_error(send, ctx, e, [])
+            return
+        await send_json(send, ctx, status, orjson.dumps(payload), [(b"cache-control", b"no-store")])
+
+    def _authorize(self, header: str | None) -> None:
+        token, problem = bearer_token(header)
+        given = hash_key(self._secret, token) if token else ""
+        # compare_digest on equal-length hex digests: no timing hint about the stored hash.
+        if problem is not None or self._admin_hash is None or not hmac.compare_digest(given, self._admin_hash):
+            raise error("admin_unauthorized")
+
+    async def _route(self, ctx: RequestContext, receive) -> tuple[int, object]:
+        parts = [unquote(p) for p in ctx.path.strip("/").split("/")[1:]]
+        method = ctx.method
+        if parts == ["keys"]:
+            if method == "GET":
+                return 200, {"object": "list", "data": [key_view(k) for k in await self._store.load_keys()]}
+            if method == "POST":
+                return await self._create_key(await self._json(ctx, receive))
+        elif len(parts) == 2 and parts[0] == "keys":
+            if method == "GET":
+                return 200, key_view(await self._find_key(parts[1]))
+            if method == "PATCH":
+                return await self._update_key(await self._find_key(parts[1]), await self._json(ctx, receive))
+        elif len(parts) == 3 and parts[0] == "keys" and parts[2] in ("revoke", "rotate") and method == "POST":
+            key = await self._find_key(parts[1])
+            return await (self._revoke_key(key) if parts[2] == "revoke" else self._rotate_key(key))
+        elif parts == ["groups"]:
+            if method == "GET":
+                return 200, {"object": "list", "data": [group_view(g) for g in await self._store.load_groups()]}
+            if method == "POST":
+                return await self._create_group(await self._json(ctx, receive))
+        elif len(parts) == 2 and parts[0] == "groups":
+            if method == "GET":
+                return 200, group_view(await self._find_group(parts[1]))
+            if method == "PATCH":
+                return await self._update_group(await self._find_group(parts[1]), await self._json(ctx, receive))
+        raise error("route_not_found", method=method, path=ctx.path,
+                    hint="Admin routes: /admin/keys, /admin/keys/{id}, /admin/keys/{id}/revoke|rotate, "
+                         "/admin/groups, /admin/groups/{name} (GET, POST, PATCH as listed in the README).")
+
+    async def _json(self, ctx: RequestContext, receive) -> object:
+        try:
+            async with asyncio.timeout(self._timeout):
+                body = await read_body(receive, ctx.headers, _MAX_BODY)
+        except TimeoutError:
+            raise error("body_timeout", seconds=f"{self._timeout:g}") from None
+        if not body.strip():
+            raise error("empty_body")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise error("invalid_json", detail=str(e)) from None
+
+    # -- keys ------------------------------------------------------------------------------------
+    async def _find_key(self, ref: str) -> KeyRecord:
+        """By id, else by name: the live key of that name, else its latest revoked one."""
+        keys = await self._store.load_keys()
+        by_id = [k for k in keys if k.id == ref]
+        named = sorted((k for k in keys if k.name == ref), key=lambda k: (k.revoked_at is None, k.created_at))
+        found = by_id or named
+        if not found:
+            raise error("admin_not_found", thing="key", ref=ref, fix="seawall keys list shows every key's id and name.")
+        return found[-1]
+
+    async def _check_names(self, values: dict, keys: list[KeyRecord] | None, current_id: str | None) -> None:
+        if "name" in values and keys is not None and any(
+                k.name == values["name"] and k.revoked_at is None and k.id != current_id for k in keys):
+            raise error("duplicate_name", param="name", thing="key", name=values["name"])
+        if values.get("group") is not None and values["group"] not in {g.name for g in await self._store.load_groups()}:
+            raise error("unknown_group", param="group", group=values["group"])
+
+    async def _create_key(self, body: object) -> tuple[int, dict]:
+        now = time.time()
+        values = fields.read(body, fields.key_readers(now), ("name",), "POST /admin/keys")
+        await self._check_names(values, await self._store.load_keys(), None)
+        secret_key = new_key()
+        record = key_record(self._secret, secret_key, **values)
+        await self._store.insert_key(record)
+        await self._auth.load()
+        return 201, {"key": secret_key, **key_view(record)}
+
+    async def _update_key(self, key: KeyRecord, body: object) -> tuple[int, dict]:
+        values = fields.read(body, fields.key_readers(time.time()), (), "PATCH /admin/keys/{id}")
+        await self._check_names(values, await self._store.load_keys(), key.id)
+        updated = dataclasses.replace(key, **values, updated_at=time.time())
+        await self._store.update_key(updated)
+        await self._auth.load()
+        return 200, key_view(updated)
+
+    async def _revoke_key(self, key: KeyRecord) -> tuple[int, dict]:
+        if key.revoked_at is None:
+            key = dataclasses.replace(key, revoked_at=time.time(), updated_at=time.time())
+            await self._store.update_key(key)
+            await self._auth.load()  # this instance refuses the key from the next request on
+        return 200, key_view(key)
+
+    async def _rotate_key(self, key: KeyRecord) -> tuple[int, dict]:
+        """A new key with the old one's settings; the old one is revoked (not deleted), so a client
+        still sending it is told 'revoked' rather than 'unknown key'."""
+        if key.revoked_at is not None:
+            raise error("admin_invalid_value", param="key", detail=f"{key.id} is already revoked",
+                        fix="Create a new key instead (seawall keys create).")
+        now = time.time()
+        await self._store.update_key(dataclasses.replace(key, revoked_at=now, updated_at=now))
+        secret_key = new_key()
+        record = key_record(self._secret, secret_key, key.name, tenant=key.tenant, group=key.group,
+                            enabled=key.enabled, expires_at=key.expires_at, metadata=key.metadata, models=key.models,
+                            ip_allowlist=key.ip_allowlist, quota_tokens=key.quota_tokens, quota_usd=key.quota_usd)
+        await self._store.insert_key(record)
+        await self._auth.load()
+        return 200, {"key": secret_key, "replaces": key.id, **key_view(record)}
+
+    # -- groups ----------------------------------------------------------------------------------
+    async def _find_group(self, name: str) -> GroupRecord:
+        for g in await self._store.load_groups():
+            if g.name == name:
+                return g
+        raise error("admin_not_found", thing="group", ref=name, fix="seawall groups list shows the groups.")
+
+    async def _create_group(self, body: object) -> tuple[int, dict]:
+        values = fields.read(body, fields.GROUP_READERS, ("name",), "POST /admin/groups")
+        if any(g.name == values["name"] for g in await self._store.load_groups()):
+            raise error("duplicate_name", param="name", thing="group", name=values["name"])
+        group = GroupRecord(created_at=time.time(), **values)
+        await self._store.insert_group(group)
+        await self._auth.load()
+        return 201, group_view(group)
+
+    async def _update_group(self, group: GroupRecord, body: object) -> tuple[int, dict]:
+        values = fields.read(body, fields.GROUP_READERS, (), "PATCH /admin/groups/{name}")
+        if values.get("name", group.name) != group.name:  # keys refer to groups by name
+            raise error("admin_invalid_value", param="name", detail="a group can't be renamed",
+                        fix="Create a group with the new name and move the keys to it.")
+        updated = dataclasses.replace(group, **values, updated_at=time.time())
+        await self._store.update_group(updated)
+        await self._auth.load()  # a narrower group applies to its keys at once
+        return 200, group_view(updated)
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
+
+
+def key_view(k: KeyRecord) -> dict:
+    """A key as the admin API shows it: never the hash, only the prefix and last four."""
+    problem = key_state(k.enabled, k.revoked_at, k.expires_at, time.time())
+    state = "active" if problem is None else problem.code.removeprefix("key_")
+    return {"object": "key", "id": k.id, "name": k.name, "display": f"{k.key_prefix}…{k.last4}", "state": state,
+            "tenant": k.tenant, "group": k.group, "models": k.models, "ip_allowlist": k.ip_allowlist,
+            "enabled": k.enabled, "expires_at": _iso(k.expires_at), "revoked_at": _iso(k.revoked_at),
+            "quota_tokens": k.quota_tokens, "quota_usd": k.quota_usd, "metadata": k.metadata,
+            "created_at": _iso(k.created_at), "updated_at": _iso(k.updated_at)}
+
+
+def group_view(g: GroupRecord) -> dict:
+    return {"object": "group", "name": g.name, "models": g.models, "quota_tokens": g.quota_tokens,
+            "quota_usd": g.quota_usd, "metadata": g.metadata, "created_at": _iso(g.created_at),
+            "updated_at": _iso(g.updated_at)}
