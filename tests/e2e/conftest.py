@@ -185,6 +185,7 @@ def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
         f"  - name: two-sims\n    deployments:\n{dep(sim_port, 'gpt-4.1-mini', 'sim-a')}{dep(sim_port, 'gpt-4o', 'sim-b')}"
         # its own deployment, so its retry budget is not spent by other tests' failures
         f"  - name: retryable\n    deployments:\n{dep(sim_port, 'gpt-4.1-nano', 'sim-retry')}"
+        f"  - name: strict\n    deployments:\n{dep(sim_port, 'gpt-4o', 'sim-strict')}"
     )
 
 

@@ -188,3 +188,20 @@ def test_full_outage_does_not_multiply_upstream_traffic(gateway, sim):
     upstream = sim.stats()["requests"]["by_outcome"].get("503", 0)
     # The budget allows retries of 10 % of recent requests (at least 3 per window).
     assert client_requests <= upstream <= max(client_requests * 1.1, client_requests + 3)
+
+
+def test_an_upstream_that_refuses_stream_options_is_asked_again_without_it(client, gateway, sim):
+    sim.set_faults([{"match": {"model": "gpt-4o", "first_n": 1}, "fault": "error=unknown_stream_options"}])
+    with client.chat.completions.with_streaming_response.create(model="strict", messages=HI, stream=True) as raw:
+        chunks = list(raw.parse())
+        first_id = raw.headers["x-request-id"]
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    row = gateway.log_row(first_id)
+    assert [a["status"] for a in row["attempts_detail"]] == [400, 200] and row["stream_end"] == "completed"
+    assert "stream_options" in row["attempts_detail"][0]["detail"]
+    # learnt: the next stream to this deployment is sent without it at once (so no usage to log)
+    with client.chat.completions.with_streaming_response.create(model="strict", messages=HI, stream=True) as raw:
+        list(raw.parse())
+        second_id = raw.headers["x-request-id"]
+    row = gateway.log_row(second_id)
+    assert row["attempts"] == 1 and row["completion_tokens"] is None

@@ -49,6 +49,9 @@ class Retrier:
     def __init__(self, policy: RetryPolicy | None = None):
         self.policy = policy or RetryPolicy()
         self._budgets: dict[str, RetryBudget] = {}
+        # Deployments that refused the stream_options the gateway adds to learn a stream's usage
+        # (strict OpenAI-compatible servers reject unknown fields): asked no more.
+        self.refuses_stream_options: set[str] = set()
 
     def budget(self, deployment: str) -> RetryBudget:
         found = self._budgets.get(deployment)
@@ -71,7 +74,11 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
         ctx.attempts.append(record)
         started = time.perf_counter()
         try:
-            return await _one(req, target, transport, record)
+            return await _one(req, target, transport, record, target.label not in retrier.refuses_stream_options)
+        except _StreamOptionsRefused:
+            retrier.refuses_stream_options.add(target.label)
+            record.category = "request.invalid"
+            record.detail = "the upstream refused stream_options; asking again without it"
         except _Failed as failed:
             record.category, record.detail = failed.error.category, failed.detail
             history.append(Failure(i, failed.error.category, failed.wait_s))
@@ -94,11 +101,15 @@ class _Failed(Exception):
         self.error, self.detail, self.wait_s = error, detail, wait_s
 
 
+class _StreamOptionsRefused(Exception):
+    """The upstream rejected the stream_options the gateway added (not the client's request)."""
+
+
 async def _one(req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
-               record: AttemptRecord) -> Completed | Streaming:
+               record: AttemptRecord, ask_usage: bool) -> Completed | Streaming:
     adapter = adapter_for(target.spec.provider)
     try:
-        response = await transport.open(adapter.build_request(req, target), target.spec.timeouts)
+        response = await transport.open(adapter.build_request(req, target, ask_usage), target.spec.timeouts)
     except UpstreamFailure as f:
         raise _Failed(transport_error(target, f), f.detail) from None
     record.status = response.status
@@ -106,6 +117,9 @@ async def _one(req: CanonicalRequest, target: ResolvedDeployment, transport: Tra
                                        if h in response.headers), None)
     if response.status >= 300:
         body = await _read(response, target)
+        if (ask_usage and req.stream and response.status == 400 and b"stream_options" in body
+                and "stream_options" not in req.body):
+            raise _StreamOptionsRefused()
         cls = classify_reply(response.status, response.headers, body, now=time.time())
         raise _Failed(upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body),
                       f"HTTP {response.status}", cls.wait_s)

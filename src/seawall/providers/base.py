@@ -92,7 +92,10 @@ class Provider(Protocol):
     name: str
     supports: frozenset[str]  # operations: "chat", "embeddings"
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment) -> UpstreamRequest: ...
+    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+                      ask_usage: bool = True) -> UpstreamRequest:
+        """`ask_usage`: request the stream's usage even if the client didn't (off for upstreams
+        known to refuse the extra field)."""
 
     def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply: ...
 

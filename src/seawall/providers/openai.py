@@ -27,10 +27,11 @@ class OpenAIProvider:
     name = "openai"
     supports = frozenset({"chat", "embeddings"})
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment) -> UpstreamRequest:
+    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+                      ask_usage: bool = True) -> UpstreamRequest:
         body = dict(req.body)
         body["model"] = target.spec.model
-        if req.stream:
+        if req.stream and ask_usage:
             # Ask for the usage chunk even when the client didn't, so usage settles exactly;
             # egress drops that chunk again for clients that did not ask for it.
             options = dict(body.get("stream_options") or {})

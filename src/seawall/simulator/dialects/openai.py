@@ -274,6 +274,8 @@ _SERVER_ERROR = "The server had an error while processing your request. Sorry ab
 
 VARIANTS: dict[str, tuple[int, Callable[[ErrorContext], ApiError]]] = {
     "invalid_request": (400, lambda ctx: unrecognized_argument("foo")),
+    # what a strict OpenAI-compatible server answers to a field it does not know
+    "unknown_stream_options": (400, lambda ctx: unrecognized_argument("stream_options")),
     "context_length_exceeded": (400, lambda ctx: context_length(ctx.context_window, ctx.context_window + 2412, None)),
     "missing_api_key": (401, lambda ctx: missing_key()),
     "invalid_api_key": (401, lambda ctx: invalid_key(ctx.key or "sk-proj-" + "x" * 152 + "abcd")),
