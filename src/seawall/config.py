@@ -31,6 +31,10 @@ class _Strict(BaseModel):
 class Timeouts(_Strict):
     connect_s: float = Field(10.0, gt=0, description="TCP + TLS connect")
     read_s: float = Field(600.0, gt=0, description="wait for the reply to start, and between stream chunks")
+    # While a stream's first event is slow to come (a model thinking), the client's connection is
+    # kept alive with an SSE comment this often, so proxies and CDNs in front of the gateway don't
+    # cut it (Cloudflare answers 524 after 100 s of silence).
+    keepalive_s: float = Field(15.0, gt=0, description="SSE keep-alive while a stream's first event is slow")
 
 
 class Deployment(_Strict):

@@ -166,10 +166,12 @@ def start_gateway(tmp_path_factory, config: str, name: str = "gateway", env: dic
 
 
 def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
-    def dep(port: int, model: str = "gpt-4o-mini", name: str | None = None, read_s: float = 30) -> str:
+    def dep(port: int, model: str = "gpt-4o-mini", name: str | None = None, read_s: float = 30,
+            keepalive_s: float = 15) -> str:
         label = f"\n        name: {name}" if name else ""
         return (f"      - provider: openai\n        base_url: http://127.0.0.1:{port}/v1\n        model: {model}\n"
-                f"        api_key_env: SIM_KEY{label}\n        timeouts: {{connect_s: 2, read_s: {read_s}}}\n")
+                f"        api_key_env: SIM_KEY{label}\n"
+                f"        timeouts: {{connect_s: 2, read_s: {read_s}, keepalive_s: {keepalive_s}}}\n")
 
     return (
         "server:\n  body_timeout_s: 2\n  max_body_bytes: 1048576\n"
@@ -186,6 +188,7 @@ def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
         # its own deployment, so its retry budget is not spent by other tests' failures
         f"  - name: retryable\n    deployments:\n{dep(sim_port, 'gpt-4.1-nano', 'sim-retry')}"
         f"  - name: strict\n    deployments:\n{dep(sim_port, 'gpt-4o', 'sim-strict')}"
+        f"  - name: thinker\n    deployments:\n{dep(sim_port, 'o4-mini', 'sim-thinker', keepalive_s=0.3)}"
     )
 
 

@@ -5,7 +5,7 @@ import time
 import openai
 import pytest
 
-from conftest import start_simulator
+from conftest import http, start_simulator
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -205,3 +205,19 @@ def test_an_upstream_that_refuses_stream_options_is_asked_again_without_it(clien
         second_id = raw.headers["x-request-id"]
     row = gateway.log_row(second_id)
     assert row["attempts"] == 1 and row["completion_tokens"] is None
+
+
+def test_a_slow_first_token_keeps_the_connection_alive(client, gateway, sim):
+    sim.set_faults([rule("think_ms=1200", model="o4-mini")])
+    body = {"model": "thinker", "messages": HI, "stream": True}
+    status, headers, raw = http("POST", gateway.url + "/v1/chat/completions", body,
+                                {"authorization": f"Bearer {gateway.key}"}, timeout=10)
+    text = raw.decode()
+    assert status == 200 and text.index(": keep-alive") < text.index("data: ")
+    assert text.count(": keep-alive") >= 3  # every 0.3 s for 1.2 s
+    assert text.rstrip().endswith("data: [DONE]")
+    row = gateway.log_row(headers["x-request-id"])
+    assert row["stream_end"] == "completed" and row["ttfb_ms"] >= 1100  # content, not the comments
+    # the official SDK skips the comments and reads a normal answer
+    chunks = list(client.chat.completions.create(model="thinker", messages=HI, stream=True))
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")

@@ -39,7 +39,7 @@ class Streaming:
     target: ResolvedDeployment
     response: UpstreamResponse
     decoder: StreamDecoder
-    first: list[StreamEvent]  # events read before committing; at least one
+    first: list[StreamEvent]  # events read before committing; empty when the first is slow to come
 
 
 class Retrier:
@@ -74,7 +74,7 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
         ctx.attempts.append(record)
         started = time.perf_counter()
         try:
-            return await _one(req, target, transport, record, target.label not in retrier.refuses_stream_options)
+            return await _one(ctx, req, target, transport, record, target.label not in retrier.refuses_stream_options)
         except _StreamOptionsRefused:
             retrier.refuses_stream_options.add(target.label)
             record.category = "request.invalid"
@@ -105,7 +105,7 @@ class _StreamOptionsRefused(Exception):
     """The upstream rejected the stream_options the gateway added (not the client's request)."""
 
 
-async def _one(req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
+async def _one(ctx: RequestContext, req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
                record: AttemptRecord, ask_usage: bool) -> Completed | Streaming:
     adapter = adapter_for(target.spec.provider)
     try:
@@ -133,7 +133,7 @@ async def _one(req: CanonicalRequest, target: ResolvedDeployment, transport: Tra
         body = await _read(response, target)
         detail = f"a stream was asked for, the reply is {response.content_type or 'untyped'}: {body[:100]!r}"
         raise _Failed(malformed(target, detail), detail)
-    return await _first_events(target, response, adapter.stream_decoder())
+    return await _first_events(ctx, target, response, adapter.stream_decoder())
 
 
 async def _read(response: UpstreamResponse, target: ResolvedDeployment) -> bytes:
@@ -143,8 +143,20 @@ async def _read(response: UpstreamResponse, target: ResolvedDeployment) -> bytes
         raise _Failed(transport_error(target, f), f.detail) from None
 
 
-async def _first_events(target: ResolvedDeployment, response: UpstreamResponse,
+async def _first_events(ctx: RequestContext, target: ResolvedDeployment, response: UpstreamResponse,
                         decoder: StreamDecoder) -> Streaming:
+    """Read until the first event, so a deployment that fails before it can still be replaced.
+    If none has come within keepalive_s (a model thinking), commit with no event yet: egress then
+    keeps the client's connection alive until it comes. One timer, not a task per stream: the
+    timer cancels the read, which aiohttp allows without losing data."""
+    task = asyncio.current_task()
+    slow: list[bool] = []
+
+    def thinking() -> None:
+        slow.append(True)
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(target.spec.timeouts.keepalive_s, thinking)
     try:
         while data := await response.next_chunk():
             events = decoder.feed(data)
@@ -156,12 +168,19 @@ async def _first_events(target: ResolvedDeployment, response: UpstreamResponse,
                     raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": message}),
                                   message)
                 return Streaming(target, response, decoder, events)
+    except asyncio.CancelledError:
+        if not slow or ctx.client_gone:
+            raise
+        task.uncancel()
+        return Streaming(target, response, decoder, [])
     except UpstreamFailure as f:
         response.close()
         raise _Failed(transport_error(target, f), f.detail) from None
     except MalformedReply as e:
         response.close()
         raise _Failed(malformed(target, str(e)), str(e)) from None
+    finally:
+        timer.cancel()
     response.close()
     detail = "the stream closed before its first event"
     raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": detail}), detail)

@@ -8,6 +8,8 @@ the SDK raises on, never with silence or a fake `finish_reason`.
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 
 from seawall.decide.classify import classify_reply
@@ -60,7 +62,12 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     wants_usage = ctx.request.client_wants_usage if ctx.request else False
     label = stream.target.label
     try:
-        if await _forward(send, ctx, stream.first, wants_usage):
+        if not stream.first:
+            data = await _first_chunk_keeping_alive(send, stream)
+            if data and await _forward(send, ctx, stream.decoder.feed(data), wants_usage):
+                await stream.response.finish()
+                return
+        elif await _forward(send, ctx, stream.first, wants_usage):
             await stream.response.finish()
             return
         while data := await stream.response.next_chunk():
@@ -84,6 +91,21 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     await send({"type": "http.response.body", "body": stream_error_event(err, ctx.request_id), "more_body": True})
     await send({"type": "http.response.body", "body": b""})
     ctx.finished = True
+
+
+KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: clients skip it, proxies see traffic
+
+
+async def _first_chunk_keeping_alive(send, stream: Streaming) -> bytes:
+    """Wait for the upstream's first bytes, sending a keep-alive comment at once (keepalive_s of
+    silence has passed already) and every keepalive_s after."""
+    interval = stream.target.spec.timeouts.keepalive_s
+    while True:
+        await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+        try:
+            return await asyncio.wait_for(stream.response.next_chunk(), interval)
+        except TimeoutError:
+            pass
 
 
 async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_usage: bool) -> bool:

@@ -146,10 +146,16 @@ class Exchange:
         ``interval`` seconds apart, applying the stream faults."""
         fault = self.fault
         await self._start(200, self.headers(EVENT_STREAM, None))
-        if interval > 0:
+        if interval > 0 or fault.think_ms:
             # Paced streams watch for the client leaving, so a long stream to nobody stops.
             self._watcher = asyncio.ensure_future(wire.wait_for_disconnect(self.receive))
         try:
+            if fault.think_ms:  # headers are out; the first event waits, as a model thinks
+                assert self._watcher is not None
+                await asyncio.wait((self._watcher,), timeout=fault.think_ms / 1000)
+                if self._watcher.done():
+                    self.outcome = "disconnected"
+                    return
             await self._stream_events(events, interval, fault)
         finally:
             if self._watcher is not None:

@@ -11,7 +11,8 @@ A fault comes from the ``x-sim-fault`` request header or from scripted rules (se
 Keys (see ``_KEYS``): ``status`` HTTP status with the dialect's exact error body, ``error``
 its variant, ``dialect`` the body table (openai, oneapi, newapi), ``retry_after`` (seconds)
 and ``retry_after_ms`` headers, ``x_should_retry`` true|false, ``latency_ms`` before the reply,
-``interval_ms`` between stream events, ``hang`` (never answer), ``reset`` (TCP reset, no reply),
+``interval_ms`` between stream events, ``think_ms`` (a stream's headers at once, then silence
+before its first event, as a reasoning model thinks), ``hang`` (never answer), ``reset`` (TCP reset, no reply),
 ``cut_after`` (N stream events, or N body bytes, then drop the connection mid-body; no effect
 when the reply is shorter), ``stall_after`` (N events / bytes, then silence with the connection
 open), ``malformed`` (invalid JSON at 200; in a stream one broken ``data:`` line at event
@@ -52,6 +53,7 @@ class Fault:
     retry_after_ms: int | None = None
     x_should_retry: bool | None = None
     latency_ms: int = 0
+    think_ms: int = 0
     interval_ms: int | None = None
     hang: bool = False
     reset: bool = False
@@ -123,6 +125,7 @@ _KEYS: dict[str, Any] = {
     "retry_after_ms": _non_negative_int,
     "x_should_retry": _boolean,
     "latency_ms": _non_negative_int,
+    "think_ms": _non_negative_int,
     "interval_ms": _non_negative_int,
     "cut_after": _non_negative_int,
     "stall_after": _non_negative_int,
