@@ -61,6 +61,18 @@ def _body(**values) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
+_LIMIT_OPTIONS = [
+    click.option("--rpm", type=int, help="requests per minute (smooth: GCRA, no burst at a minute's edge)"),
+    click.option("--tpm", type=int, help="tokens per minute (prompt estimate + max_tokens, settled with usage)"),
+    click.option("--max-concurrency", type=int, help="requests in flight at once"),
+]
+
+
+def _limits(clear: bool, **given: int | None) -> dict:
+    """The limits to send: those given; with --clear-limits, null for the others (no limit)."""
+    return {k: v for k, v in given.items() if clear or v is not None}
+
+
 def _key_options(command):
     for decorator in reversed([
         click.option("--tenant", help="who the key belongs to (reports, limits)"),
@@ -70,6 +82,7 @@ def _key_options(command):
         click.option("--expires", help="ISO 8601 time or a duration: 30d, 12h, 2w"),
         click.option("--quota-tokens", type=int, help="token quota (stored; enforced in a later release)"),
         click.option("--quota-usd", type=float, help="cost quota in USD (stored; enforced later)"),
+        *_LIMIT_OPTIONS,
         click.option("--meta", "meta", multiple=True, help="metadata name=value, repeatable"),
     ]):
         command = decorator(command)
@@ -85,10 +98,12 @@ def keys() -> None:
 @click.option("--name", required=True, help="a name unique among live keys")
 @_key_options
 @_connection
-def keys_create(client: AdminClient, name: str, tenant, group, models, ips, expires, quota_tokens, quota_usd, meta):
+def keys_create(client: AdminClient, name: str, tenant, group, models, ips, expires, quota_tokens, quota_usd, rpm, tpm,
+                max_concurrency, meta):
     """Issue a key. It is printed once, here: store it now."""
     body = _body(name=name, tenant=tenant, group=group, models=_models(models), ip_allowlist=list(ips) or None,
-                 expires_at=expires, quota_tokens=quota_tokens, quota_usd=quota_usd, metadata=_metadata(meta))
+                 expires_at=expires, quota_tokens=quota_tokens, quota_usd=quota_usd, rpm=rpm, tpm=tpm,
+                 max_concurrency=max_concurrency, metadata=_metadata(meta))
     made = client.call("POST", "/admin/keys", body)
     text = f"{made['key']}\n(key {made['id']}, '{made['name']}': shown only once; store it now)"
     return {"key": made["key"], "id": made["id"], "name": made["name"]}, text
@@ -118,9 +133,10 @@ def keys_show(client: AdminClient, ref: str):
 @click.option("--clear-ips", is_flag=True, help="allow any client address again")
 @click.option("--no-expiry", is_flag=True, help="remove the expiry")
 @click.option("--enable/--disable", "enabled", default=None, help="switch the key on or off")
+@click.option("--clear-limits", is_flag=True, help="remove the key's own rpm, tpm and concurrency limits")
 @_connection
 def keys_update(client: AdminClient, ref: str, name, tenant, group, models, ips, expires, quota_tokens, quota_usd,
-                meta, clear_ips: bool, no_expiry: bool, enabled):
+                rpm, tpm, max_concurrency, meta, clear_ips: bool, no_expiry: bool, enabled, clear_limits: bool):
     """Change the fields given (by id or name); --models '' returns to the group's models."""
     body = _body(name=name, tenant=tenant, group=group, models=_models(models), ip_allowlist=list(ips) or None,
                  expires_at=expires, quota_tokens=quota_tokens, quota_usd=quota_usd, metadata=_metadata(meta),
@@ -129,6 +145,7 @@ def keys_update(client: AdminClient, ref: str, name, tenant, group, models, ips,
         body["ip_allowlist"] = []
     if no_expiry:
         body["expires_at"] = None
+    body.update(_limits(clear_limits, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency))
     record = client.call("PATCH", f"/admin/keys/{quote(ref)}", body)
     return record, render_record(record)
 
@@ -162,6 +179,7 @@ def _group_options(command):
         click.option("--models", help="allowed models, comma-separated globs; '' = all"),
         click.option("--quota-tokens", type=int, help="default token quota for the group's keys"),
         click.option("--quota-usd", type=float, help="default cost quota in USD"),
+        *_LIMIT_OPTIONS,  # for all the group's keys together, on top of each key's own
         click.option("--meta", "meta", multiple=True, help="metadata name=value, repeatable"),
     ]):
         command = decorator(command)
@@ -172,10 +190,10 @@ def _group_options(command):
 @click.option("--name", required=True)
 @_group_options
 @_connection
-def groups_create(client: AdminClient, name: str, models, quota_tokens, quota_usd, meta):
+def groups_create(client: AdminClient, name: str, models, quota_tokens, quota_usd, rpm, tpm, max_concurrency, meta):
     """Make a group."""
-    body = _body(name=name, models=_models(models), quota_tokens=quota_tokens, quota_usd=quota_usd,
-                 metadata=_metadata(meta))
+    body = _body(name=name, models=_models(models), quota_tokens=quota_tokens, quota_usd=quota_usd, rpm=rpm, tpm=tpm,
+                 max_concurrency=max_concurrency, metadata=_metadata(meta))
     record = client.call("POST", "/admin/groups", body)
     return record, render_record(record)
 
@@ -200,9 +218,12 @@ def groups_show(client: AdminClient, name: str):
 @groups.command("update")
 @click.argument("name")
 @_group_options
+@click.option("--clear-limits", is_flag=True, help="remove the group's rpm, tpm and concurrency limits")
 @_connection
-def groups_update(client: AdminClient, name: str, models, quota_tokens, quota_usd, meta):
-    """Change the fields given; a narrower model list applies to the group's keys at once."""
+def groups_update(client: AdminClient, name: str, models, quota_tokens, quota_usd, rpm, tpm, max_concurrency, meta,
+                  clear_limits: bool):
+    """Change the fields given; a narrower model list or a new limit applies to the group's keys at once."""
     body = _body(models=_models(models), quota_tokens=quota_tokens, quota_usd=quota_usd, metadata=_metadata(meta))
+    body.update(_limits(clear_limits, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency))
     record = client.call("PATCH", f"/admin/groups/{quote(name)}", body)
     return record, render_record(record)

@@ -135,6 +135,25 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("admin_not_found", 404, _BAD, "route.not_found",
               "No {thing} '{ref}'.",
               "{fix}"),
+    # -- rate limits (decide/gcra.py, pipeline/admit.py); type as OpenAI's own 429s ---------------
+    ErrorKind("rate_limit_requests", 429, "requests", "rate_limit.requests",
+              "Rate limit reached for {scope} {id} on requests per minute (RPM): limit {limit}. "
+              "Please try again in {wait}.",
+              "The {scope} limit rpm={limit} ({scope} {id}) is spent: wait Retry-After, spread the requests, "
+              "or ask the gateway's admin for a higher rpm."),
+    ErrorKind("rate_limit_tokens", 429, "tokens", "rate_limit.tokens",
+              "Rate limit reached for {scope} {id} on tokens per minute (TPM): limit {limit}, requested {requested}. "
+              "Please try again in {wait}.",
+              "The {scope} limit tpm={limit} ({scope} {id}) is spent; a request counts its prompt (bytes/4) plus "
+              "max_tokens until its real usage is known: wait Retry-After, or send a smaller max_tokens."),
+    ErrorKind("rate_limit_concurrency", 429, "requests", "rate_limit.concurrency",
+              "Too many requests in flight for {scope} {id}: limit {limit} at once.",
+              "The {scope} limit max_concurrency={limit} ({scope} {id}) is reached: wait for a reply before "
+              "sending more, or lower the client's parallelism."),
+    ErrorKind("rate_limit_request_too_large", 429, "tokens", "rate_limit.request_too_large",
+              "Request too large for {scope} {id} on tokens per minute (TPM): limit {limit}, requested {requested}.",
+              "This one request counts more tokens than the {scope} limit tpm={limit} ({scope} {id}) allows in a "
+              "minute, so waiting won't help: lower max_tokens or shorten the prompt."),
     # -- upstream --------------------------------------------------------------------------------
     ErrorKind("upstream_error", 502, "upstream_error", "upstream.server_error",
               "{message}",

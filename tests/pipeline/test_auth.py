@@ -70,3 +70,19 @@ async def test_revocation_by_another_writer_applies_on_reload(store):
     await store.revoke_keys_named("ci", time.time())
     await auth.load()
     assert (await refused(auth, key)).code == "key_revoked"
+
+
+async def test_limits_are_compiled_into_the_principal_and_a_group_scope_is_shared(store):
+    from seawall.store.base import GroupRecord
+
+    await store.insert_group(GroupRecord(name="team", created_at=1.0, rpm=10, max_concurrency=2))
+    own = await add(store, name="own", group="team", tpm=5000)
+    plain = await add(store, name="plain", group="team")
+    free = await add(store, name="free")
+    auth = Authenticator(store, SECRET, 60)
+    await auth.load()
+    a, b = auth.authenticate(bearer(own)), auth.authenticate(bearer(plain))
+    assert [(s.scope, s.rpm and s.rpm.limit, s.tpm and s.tpm.limit) for s in a.limits] == [
+        ("key", None, 5000), ("group", 10, None)]
+    assert b.limits == (a.limits[1],) and b.limits[0] is a.limits[1]  # one group bucket for both keys
+    assert auth.authenticate(bearer(free)).limits == ()  # no limits anywhere: the fast path

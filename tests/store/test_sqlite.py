@@ -105,3 +105,18 @@ def test_batches_use_a_fixed_set_of_statement_sizes():
     assert _chunks(537) == [500, 20, 5, 5, 5, 1, 1]
     assert all(sum(_chunks(n)) == n for n in range(0, 2000, 7))
     assert {size for n in range(1, 1200) for size in _chunks(n)} == {500, 100, 20, 5, 1}
+
+
+async def test_rate_limits_round_trip(store):
+    import dataclasses
+
+    from seawall.store.base import GroupRecord
+
+    record = key_record(b"s" * 32, new_key(), "limited", rpm=60, tpm=10_000, max_concurrency=4)
+    await store.insert_key(record)
+    assert await store.load_keys() == [record]
+    await store.update_key(dataclasses.replace(record, rpm=None))
+    assert (await store.load_keys())[0].rpm is None
+    group = GroupRecord(name="team", created_at=1.0, rpm=5, tpm=None, max_concurrency=2)
+    await store.insert_group(group)
+    assert await store.load_groups() == [group]

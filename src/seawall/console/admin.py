@@ -8,6 +8,9 @@
     POST  /admin/keys/{id|name}/rotate  revoke, and issue a new key with the same settings
     GET   /admin/groups   POST /admin/groups   GET|PATCH /admin/groups/{name}
 
+Keys and groups take `rpm`, `tpm` and `max_concurrency` (whole numbers >= 1, or null); a key is
+held to its own limits and its group's (pipeline/admit.py).
+
 Every write reloads this instance's key cache before answering, so the caller's next request
 already sees it. A wrong or missing admin key gets the same 401 as any other: nothing says
 whether a key, a group or even a route exists before the admin key is right.
@@ -163,7 +166,8 @@ class AdminConsole:
         secret_key = new_key()
         record = key_record(self._secret, secret_key, key.name, tenant=key.tenant, group=key.group,
                             enabled=key.enabled, expires_at=key.expires_at, metadata=key.metadata, models=key.models,
-                            ip_allowlist=key.ip_allowlist, quota_tokens=key.quota_tokens, quota_usd=key.quota_usd)
+                            ip_allowlist=key.ip_allowlist, quota_tokens=key.quota_tokens, quota_usd=key.quota_usd,
+                            rpm=key.rpm, tpm=key.tpm, max_concurrency=key.max_concurrency)
         await self._store.insert_key(record)
         await self._auth.load()
         return 200, {"key": secret_key, "replaces": key.id, **key_view(record)}
@@ -206,11 +210,13 @@ def key_view(k: KeyRecord) -> dict:
     return {"object": "key", "id": k.id, "name": k.name, "display": f"{k.key_prefix}…{k.last4}", "state": state,
             "tenant": k.tenant, "group": k.group, "models": k.models, "ip_allowlist": k.ip_allowlist,
             "enabled": k.enabled, "expires_at": _iso(k.expires_at), "revoked_at": _iso(k.revoked_at),
-            "quota_tokens": k.quota_tokens, "quota_usd": k.quota_usd, "metadata": k.metadata,
+            "quota_tokens": k.quota_tokens, "quota_usd": k.quota_usd, "rpm": k.rpm, "tpm": k.tpm,
+            "max_concurrency": k.max_concurrency, "metadata": k.metadata,
             "created_at": _iso(k.created_at), "updated_at": _iso(k.updated_at)}
 
 
 def group_view(g: GroupRecord) -> dict:
     return {"object": "group", "name": g.name, "models": g.models, "quota_tokens": g.quota_tokens,
-            "quota_usd": g.quota_usd, "metadata": g.metadata, "created_at": _iso(g.created_at),
+            "quota_usd": g.quota_usd, "rpm": g.rpm, "tpm": g.tpm, "max_concurrency": g.max_concurrency,
+            "metadata": g.metadata, "created_at": _iso(g.created_at),
             "updated_at": _iso(g.updated_at)}

@@ -69,18 +69,24 @@ def quote(ref: str) -> str:
 
 
 def render_keys(keys: list[dict]) -> str:
-    head = ("id", "name", "key", "state", "group", "tenant", "models", "ip allowlist", "expires")
+    head = ("id", "name", "key", "state", "group", "tenant", "models", "ip allowlist", "limits", "expires")
     rows = [head] + [(k["id"], k["name"], k["display"], k["state"], k["group"] or "-", k["tenant"] or "-",
                       ",".join(k["models"]) or ("(group's)" if k["group"] else "all"), ",".join(k["ip_allowlist"]) or "any",
-                      k["expires_at"] or "never") for k in keys]
+                      _limits(k), k["expires_at"] or "never") for k in keys]
     return _table(rows) if keys else "no keys"
 
 
 def render_groups(groups: list[dict]) -> str:
-    head = ("name", "models", "quota tokens", "quota usd")
+    head = ("name", "models", "quota tokens", "quota usd", "limits")
     rows = [head] + [(g["name"], ",".join(g["models"]) or "(all)", _or_dash(g["quota_tokens"]),
-                      _or_dash(g["quota_usd"])) for g in groups]
+                      _or_dash(g["quota_usd"]), _limits(g)) for g in groups]
     return _table(rows) if groups else "no groups"
+
+
+def _limits(record: dict) -> str:
+    """rpm=60,tpm=10000 for what is set; '-' for none (a key's group may still limit it)."""
+    names = ("rpm", "tpm", "max_concurrency")
+    return ",".join(f"{n}={record[n]}" for n in names if record.get(n) is not None) or "-"
 
 
 def render_record(record: dict) -> str:

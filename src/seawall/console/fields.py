@@ -81,6 +81,22 @@ def quota(param: str, value: object, integer: bool) -> int | float | None:
     return value
 
 
+def limit(param: str, value: object) -> int | None:
+    """A rate or concurrency limit: a whole number of 1 or more, or null for none. Zero is
+    refused rather than read as "blocked": a key that may never call is disabled instead."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong_type(param, "a whole number", value)
+    if value < 1:
+        raise _invalid(param, f"{value} can never be met", "Give a limit of 1 or more, or null for no limit "
+                       "(to stop a key altogether, disable it).")
+    return value
+
+
+LIMIT_READERS: dict[str, Callable[[str, object], object]] = {"rpm": limit, "tpm": limit, "max_concurrency": limit}
+
+
 def boolean(param: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise _wrong_type(param, "true or false", value)
@@ -141,9 +157,9 @@ def key_readers(now: float) -> dict[str, Reader]:
     return {"name": name, "tenant": optional_name, "group": optional_name, "models": globs, "ip_allowlist": cidrs,
             "expires_at": lambda p, v: expiry(p, v, now), "enabled": boolean,
             "quota_tokens": lambda p, v: quota(p, v, integer=True),
-            "quota_usd": lambda p, v: quota(p, v, integer=False), "metadata": mapping}
+            "quota_usd": lambda p, v: quota(p, v, integer=False), "metadata": mapping, **LIMIT_READERS}
 
 
 GROUP_READERS: dict[str, Reader] = {
     "name": name, "models": globs, "quota_tokens": lambda p, v: quota(p, v, integer=True),
-    "quota_usd": lambda p, v: quota(p, v, integer=False), "metadata": mapping}
+    "quota_usd": lambda p, v: quota(p, v, integer=False), "metadata": mapping, **LIMIT_READERS}

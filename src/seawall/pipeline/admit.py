@@ -1,28 +1,127 @@
-"""Admit: may this request start now? Rate limits, concurrency and quota reservations.
+"""Admit: may this request start now? Rate limits (requests and tokens per minute) and
+concurrency, per key and per group, decided by decide/gcra.py in a limiter backend.
 
-Seam. `Admission` is the shape the limiter and quota stages will fill: reserve at entry
-(`__aenter__`, which yields the x-ratelimit-* headers to send), settle with real usage or release
-at exit. Until they land, every request is admitted and no rate-limit headers are invented.
+`Admission` reserves at entry (`__aenter__` yields the x-ratelimit-* headers to send) and at exit,
+whatever the outcome (reply, error, stream end, client gone, cancellation), gives the
+concurrency slots back and settles the token estimate with the real usage. Quota reservations
+will join here.
+
+Token estimate at admission: the request body's bytes / 4 (OpenAI's rule of thumb of ~4
+characters per token; the JSON around the messages makes it an overestimate, which settlement
+refunds) plus max_completion_tokens / max_tokens, or DEFAULT_COMPLETION_ESTIMATE when the
+client sets neither.
 """
 
 from __future__ import annotations
 
+from seawall.decide.gcra import NS
+from seawall.errors import SeawallError
+from seawall.limits.base import Refused, ScopeLimits, Window
+from seawall.limits.memory import MemoryLimiter
 from seawall.pipeline.context import RequestContext
 
 _NO_HEADERS: dict[str, str] = {}
+_NO_SCOPES: tuple[ScopeLimits, ...] = ()
+# A typical chat reply's length, counted until the real usage settles it: a larger default
+# would refuse small-tpm keys' requests that never set max_tokens.
+DEFAULT_COMPLETION_ESTIMATE = 256
+_MS = 1_000_000
 
 
 class Admission:
     """One per request. A plain class: a generator-based context manager costs more per call."""
 
-    __slots__ = ("ctx",)
+    __slots__ = ("body_bytes", "ctx", "estimate", "headers", "limiter", "scopes")
 
-    def __init__(self, ctx: RequestContext):
-        self.ctx = ctx
+    def __init__(self, ctx: RequestContext, limiter: MemoryLimiter, body_bytes: int):
+        self.ctx, self.limiter, self.body_bytes = ctx, limiter, body_bytes
+        self.scopes = _NO_SCOPES
 
     async def __aenter__(self) -> dict[str, str]:
-        """Raise a SeawallError (rate_limit.*, quota.*) to refuse."""
-        return _NO_HEADERS
+        """Raise a SeawallError (rate_limit.*) to refuse."""
+        scopes = self.ctx.principal.limits if self.ctx.principal is not None else _NO_SCOPES
+        if not scopes:
+            return _NO_HEADERS  # the fast path: a key without limits pays for this test only
+        self.estimate = estimate_tokens(self.ctx, self.body_bytes)
+        outcome = self.limiter.admit(scopes, self.estimate, self.limiter.clock())
+        if isinstance(outcome, Refused):
+            raise refusal(outcome, self.estimate)
+        self.scopes = scopes
+        self.headers = limit_headers(outcome.requests, outcome.tokens)
+        return self.headers
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if not self.scopes:
+            return
+        self.limiter.release(self.scopes)
+        self.limiter.settle(self.scopes, used_tokens(self.ctx, self.estimate) - self.estimate, self.limiter.clock())
+        if isinstance(exc, SeawallError):  # an error reply of a limited key carries the headers too
+            for name, value in self.headers.items():
+                exc.headers.setdefault(name, value)
+
+
+def estimate_tokens(ctx: RequestContext, body_bytes: int) -> int:
+    body = ctx.request.body if ctx.request is not None else {}
+    completion = 0
+    if ctx.request is not None and ctx.request.operation == "chat":
+        completion = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE
+        if not isinstance(completion, int) or isinstance(completion, bool):
+            completion = DEFAULT_COMPLETION_ESTIMATE
+    return body_bytes // 4 + completion
+
+
+def used_tokens(ctx: RequestContext, estimate: int) -> int:
+    """What the request really cost: its usage when the reply said; the estimate when a stream
+    started but its usage never came (the provider counted it all the same); nothing when no
+    reply reached the client (refused upstream, failed, or cancelled before an answer)."""
+    if ctx.usage is not None:
+        return ctx.usage.total_tokens
+    return estimate if ctx.streamed else 0
+
+
+def _ceil(ns: int, unit: int) -> int:
+    return -(-ns // unit)
+
+
+def go_duration(ns: int) -> str:
+    """Go's Duration.String() at millisecond resolution, rounded up, as OpenAI writes resets:
+    120ms, 1s, 1.5s, 6m0s, 1h0m0s. Integer arithmetic: no float can round a wait down."""
+    ms = _ceil(ns, _MS)
+    if ms < 1000:
+        return f"{ms}ms" if ms > 0 else "0s"
+    s, ms = divmod(ms, 1000)
+    m, s = divmod(s, 60)
+    h, m = divmod(m, 60)
+    secs = f"{s}.{ms:03d}".rstrip("0") if ms else str(s)
+    if h:
+        return f"{h}h{m}m{secs}s"
+    return f"{m}m{secs}s" if m else f"{secs}s"
+
+
+def limit_headers(requests: Window | None, tokens: Window | None) -> dict[str, str]:
+    """OpenAI's x-ratelimit-* headers (provider-errors.md §1.4); reset is when the bucket is full again."""
+    out = {}
+    if requests is not None:
+        out["x-ratelimit-limit-requests"] = str(requests.limit)
+        out["x-ratelimit-remaining-requests"] = str(requests.remaining)
+        out["x-ratelimit-reset-requests"] = go_duration(requests.reset_ns)
+    if tokens is not None:
+        out["x-ratelimit-limit-tokens"] = str(tokens.limit)
+        out["x-ratelimit-remaining-tokens"] = str(tokens.remaining)
+        out["x-ratelimit-reset-tokens"] = go_duration(tokens.reset_ns)
+    return out
+
+
+def refusal(r: Refused, estimate: int) -> SeawallError:
+    """The 429: which limit, its value and scope; when to come back (Retry-After in whole seconds,
+    rounded up, and retry-after-ms, which OpenAI's SDKs prefer)."""
+    values = {"scope": r.scope.scope, "id": r.scope.id, "limit": r.limit, "requested": estimate}
+    headers = limit_headers(r.requests, r.tokens)
+    if r.kind == "too_large":
+        headers["x-should-retry"] = "false"  # the OpenAI SDKs read this before the status
+    else:
+        values["wait"] = go_duration(r.retry_after_ns)
+        headers["retry-after"] = str(_ceil(r.retry_after_ns, NS))
+        headers["retry-after-ms"] = str(_ceil(r.retry_after_ns, _MS))
+    code = "rate_limit_request_too_large" if r.kind == "too_large" else f"rate_limit_{r.kind}"
+    return SeawallError(code, values, headers=headers)

@@ -17,6 +17,7 @@ from seawall.decide.access import parse_cidr, permitted_models
 from seawall.decide.keys import bearer_token, diagnose_key, key_state, mask_key
 from seawall.errors import SeawallError, error
 from seawall.keyring import hash_key
+from seawall.limits.base import ScopeLimits, scope_limits
 from seawall.pipeline.context import Principal
 from seawall.store.base import GroupRecord, KeyRecord, Store
 
@@ -87,11 +88,13 @@ def split_keys(keys: list[KeyRecord], now: float, groups: list[GroupRecord] = ()
     """hash -> Principal for keys that may call now; hash -> record for the others (revoked,
     expired, disabled), kept so a refusal can say which."""
     group_models = {g.name: g.models for g in groups}
+    # One ScopeLimits per group, shared by its keys' Principals: the group's buckets are one.
+    group_limits = {g.name: scope_limits("group", g.name, g.rpm, g.tpm, g.max_concurrency) for g in groups}
     active: dict[str, Principal] = {}
     inactive: dict[str, KeyRecord] = {}
     for k in keys:
         if key_state(k.enabled, k.revoked_at, k.expires_at, now) is None:
-            active[k.key_hash] = principal_for(k, group_models, catalog)
+            active[k.key_hash] = principal_for(k, group_models, catalog, group_limits)
         else:
             inactive[k.key_hash] = k
     return active, inactive
@@ -101,7 +104,8 @@ def split_keys(keys: list[KeyRecord], now: float, groups: list[GroupRecord] = ()
 _NOBODY = parse_cidr("0.0.0.0/32")
 
 
-def principal_for(k: KeyRecord, group_models: dict[str, list[str]], catalog: frozenset[str]) -> Principal:
+def principal_for(k: KeyRecord, group_models: dict[str, list[str]], catalog: frozenset[str],
+                  group_limits: dict[str, ScopeLimits | None] | None = None) -> Principal:
     if k.group is not None and k.group not in group_models:
         models: frozenset[str] | None = frozenset()  # a group the store no longer has: fail closed
     else:
@@ -114,8 +118,11 @@ def principal_for(k: KeyRecord, group_models: dict[str, list[str]], catalog: fro
             log.warning("key %s: ignoring invalid allowlist entry %r", k.id, cidr)
     if k.ip_allowlist and not networks:
         networks.append(_NOBODY)  # entries listed but none valid: closed, not open to every address
+    own = scope_limits("key", k.id, k.rpm, k.tpm, k.max_concurrency)
+    inherited = (group_limits or {}).get(k.group) if k.group else None
+    limits = tuple(s for s in (own, inherited) if s is not None)
     return Principal(k.id, k.name, k.tenant, k.group, k.expires_at, models=models, catalog=catalog,
-                     networks=tuple(networks))
+                     networks=tuple(networks), limits=limits)
 
 
 def _expired(p: Principal) -> KeyRecord:

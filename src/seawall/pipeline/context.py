@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from seawall.decide.access import Network
+from seawall.limits.base import ScopeLimits
 from seawall.providers.base import AttemptRecord, CanonicalRequest, Usage
 
 
@@ -27,6 +28,7 @@ class Principal:
     models: frozenset[str] | None = None  # configured models this key may use; None = all
     catalog: frozenset[str] = frozenset()  # every configured model (shared): tells forbidden from unknown
     networks: tuple[Network, ...] = ()  # the IP allowlist, parsed; () = any address
+    limits: tuple[ScopeLimits, ...] = ()  # the key's own, then its group's; () = unlimited (the fast path)
 
 
 @dataclass(slots=True)

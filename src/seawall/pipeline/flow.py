@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from seawall.config import ServerSettings
+from seawall.limits.memory import MemoryLimiter
 from seawall.pipeline.access import check_access
 from seawall.pipeline.admit import Admission
 from seawall.pipeline.attempt import Completed, Retrier, attempt
@@ -29,6 +30,7 @@ class Pipeline:
         self.server, self.auth, self.router, self.transport = server, auth, router, transport
         self.deadlines = BodyDeadlines(server.body_timeout_s)
         self.retrier = Retrier()
+        self.limiter = MemoryLimiter()  # in-process: limits hold per gateway process (Redis: later)
 
     async def handle(self, ctx: RequestContext, operation: str, receive, send,
                      cors: list[tuple[bytes, bytes]]) -> None:
@@ -39,7 +41,7 @@ class Pipeline:
             req = ctx.request = parse_openai(operation, body, ctx.headers)
             check_access(ctx.principal, req, ctx.client_ip)
             req = ctx.request = validate(req)
-            async with Admission(ctx) as limit_headers:
+            async with Admission(ctx, self.limiter, len(body)) as limit_headers:
                 candidates = self.router.candidates(req.model, req.operation)
                 outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
                 ctx.deployment = outcome.target.label

@@ -30,6 +30,9 @@ class KeyRecord:
     quota_tokens: int | None = None  # stored now, enforced by the quota slice
     quota_usd: float | None = None
     updated_at: float | None = None
+    rpm: int | None = None  # rate limits (None = none); the group's apply as well
+    tpm: int | None = None
+    max_concurrency: int | None = None
 
 
 @dataclass(slots=True)
@@ -43,6 +46,9 @@ class GroupRecord:
     quota_usd: float | None = None
     metadata: dict = field(default_factory=dict)
     updated_at: float | None = None
+    rpm: int | None = None  # limits for all the group's keys together, on top of each key's own
+    tpm: int | None = None
+    max_concurrency: int | None = None
 
 
 @dataclass(slots=True)

@@ -29,8 +29,9 @@ T = TypeVar("T")
 
 _KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
                 "expires_at", "revoked_at", "metadata", "models", "ip_allowlist", "quota_tokens", "quota_usd",
-                "updated_at")
-_GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at")
+                "updated_at", "rpm", "tpm", "max_concurrency")
+_GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
+                  "max_concurrency")
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 _DETAIL, _STREAMED = _LOG_COLUMNS.index("attempts_detail"), _LOG_COLUMNS.index("streamed")
 _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # dataclasses.astuple deep-copies: 5x slower
@@ -119,7 +120,8 @@ class SQLiteStore:
         sql = f"SELECT {', '.join(_GROUP_COLUMNS)} FROM key_groups ORDER BY name"
         rows = await self._run(lambda db: db.execute(sql).fetchall())
         return [GroupRecord(name=r[0], created_at=r[1], models=orjson.loads(r[2]), quota_tokens=r[3], quota_usd=r[4],
-                            metadata=orjson.loads(r[5]), updated_at=r[6]) for r in rows]
+                            metadata=orjson.loads(r[5]), updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9])
+                for r in rows]
 
     async def insert_group(self, group: GroupRecord) -> None:
         sql = f"INSERT INTO key_groups ({', '.join(_GROUP_COLUMNS)}) VALUES ({', '.join('?' for _ in _GROUP_COLUMNS)})"
@@ -166,18 +168,21 @@ def _json(value: object) -> str:
 def _key_values(key: KeyRecord) -> tuple:
     return (key.id, key.name, key.key_hash, key.key_prefix, key.last4, key.created_at, key.tenant, key.group,
             int(key.enabled), key.expires_at, key.revoked_at, _json(key.metadata), _json(key.models),
-            _json(key.ip_allowlist), key.quota_tokens, key.quota_usd, key.updated_at)
+            _json(key.ip_allowlist), key.quota_tokens, key.quota_usd, key.updated_at, key.rpm, key.tpm,
+            key.max_concurrency)
 
 
 def _key_from_row(r: tuple) -> KeyRecord:
     return KeyRecord(id=r[0], name=r[1], key_hash=r[2], key_prefix=r[3], last4=r[4], created_at=r[5], tenant=r[6],
                      group=r[7], enabled=bool(r[8]), expires_at=r[9], revoked_at=r[10],
                      metadata=orjson.loads(r[11] or "{}"), models=orjson.loads(r[12] or "[]"),
-                     ip_allowlist=orjson.loads(r[13] or "[]"), quota_tokens=r[14], quota_usd=r[15], updated_at=r[16])
+                     ip_allowlist=orjson.loads(r[13] or "[]"), quota_tokens=r[14], quota_usd=r[15], updated_at=r[16],
+                     rpm=r[17], tpm=r[18], max_concurrency=r[19])
 
 
 def _group_values(g: GroupRecord) -> tuple:
-    return (g.name, g.created_at, _json(g.models), g.quota_tokens, g.quota_usd, _json(g.metadata), g.updated_at)
+    return (g.name, g.created_at, _json(g.models), g.quota_tokens, g.quota_usd, _json(g.metadata), g.updated_at,
+            g.rpm, g.tpm, g.max_concurrency)
 
 
 # -- on the store's thread ------------------------------------------------------------------------

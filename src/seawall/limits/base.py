@@ -1,0 +1,64 @@
+"""What a limiter backend is asked and answers: the limits that apply to a request (precompiled
+per key when the key cache loads) and the outcome of one admission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from seawall.decide.gcra import Rate
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeLimits:
+    """The limits of one scope (a key, or its group), with the bucket names built once: a
+    request pays no string or tuple building. A group's buckets are shared by all its keys."""
+
+    scope: str  # "key" | "group"
+    id: str  # the key's id or the group's name
+    rpm: Rate | None = None
+    tpm: Rate | None = None
+    max_concurrency: int | None = None
+    # Buckets are named by rate too, so a changed limit starts a fresh bucket (a GCRA state is
+    # scaled by its limit; see decide/gcra.py).
+    rpm_bucket: tuple = ()
+    tpm_bucket: tuple = ()
+    slot: tuple = ()
+
+
+def scope_limits(scope: str, id: str, rpm: int | None, tpm: int | None,
+                 max_concurrency: int | None) -> ScopeLimits | None:
+    """None when the scope sets no limit at all, so a key without limits takes the fast path."""
+    if rpm is None and tpm is None and max_concurrency is None:
+        return None
+    r = Rate(rpm) if rpm else None
+    t = Rate(tpm) if tpm else None
+    return ScopeLimits(scope, id, r, t, max_concurrency,
+                       rpm_bucket=(scope, id, "requests", rpm), tpm_bucket=(scope, id, "tokens", tpm),
+                       slot=(scope, id))
+
+
+class Window(NamedTuple):  # built per admission: a NamedTuple is the cheapest immutable record
+    """One dimension (requests or tokens) of the most restrictive scope, for x-ratelimit-* headers."""
+
+    limit: int
+    remaining: int
+    reset_ns: int
+
+
+class Admitted(NamedTuple):
+    requests: Window | None
+    tokens: Window | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Which limit refused: `kind` is requests | tokens | concurrency | too_large (a request whose
+    token estimate exceeds the whole per-minute limit, so waiting can never help)."""
+
+    kind: str
+    scope: ScopeLimits
+    limit: int
+    retry_after_ns: int
+    requests: Window | None
+    tokens: Window | None
