@@ -94,6 +94,10 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("wrong_platform_key", 401, _BAD, "auth.wrong_platform",
               "This is {platform} key, not a Seawall key.",
               "Seawall issues its own keys (sk-sw-...); keep provider keys in the gateway config only."),
+    ErrorKind("key_truncated", 401, _BAD, "auth.key_invalid",
+              "This Seawall key is {detail}: it was cut when it was copied.",
+              "Copy the whole key again (sk-sw- and 40 more characters); a line break or a "
+              "field-length limit may have cut it."),
     ErrorKind("invalid_api_key", 401, _BAD, "auth.key_invalid",
               "Incorrect API key provided: {masked}.",
               "Check that the key was copied whole, from this gateway, and has not been rotated."),

@@ -16,11 +16,11 @@ import string
 import time
 import uuid
 
-from seawall.decide.keys import SEAWALL_PREFIX
+from seawall.decide.keys import SEAWALL_KEY_LENGTH, SEAWALL_PREFIX
 from seawall.store.base import KeyRecord
 
 _ALPHABET = string.ascii_letters + string.digits
-KEY_BODY_LENGTH = 40
+KEY_BODY_LENGTH = SEAWALL_KEY_LENGTH
 
 
 def new_key() -> str:

@@ -36,6 +36,8 @@ DIAGNOSE_CASES = [  # id, token, code, detail or platform fragment
     ("google key", "AIza" + "x" * 35, "wrong_platform_key", "Google"),
     ("legacy 51-char sk- key", "sk-" + "x" * 48, "wrong_platform_key", "legacy"),
     ("unknown shape goes to lookup", "sk-something-else", None, ""),
+    ("truncated seawall key", "sk-sw-abcdef", "key_truncated", "6 characters after sk-sw- instead of 40"),
+    ("whole-length seawall key: just unknown", "sk-sw-" + "q" * 40, None, ""),
 ]
 
 

@@ -39,6 +39,12 @@ CASES = [  # id, method, path, body, extra headers, status, code, message fragme
     ("doubled /v1", "POST", "/v1/v1/chat/completions", GOOD, {}, 404, "route_base_url", "Invalid URL"),
     ("unknown model", "POST", CHAT, {**GOOD, "model": "gpt-4o-mini-typo"}, {}, 404, "model_not_found", "does not exist"),
     ("no key", "POST", CHAT, GOOD, {"authorization": ""}, 401, "missing_api_key", "didn't provide"),
+    ("truncated key", "POST", CHAT, GOOD, {"authorization": "Bearer sk-sw-e2eBoot"}, 401, "key_truncated",
+     "was cut"),
+    ("key sent as x-api-key", "POST", CHAT, GOOD, {"authorization": "", "x-api-key": "sk-sw-" + "x" * 40},
+     401, "malformed_auth_header", "x-api-key"),
+    ("Bearer doubled", "POST", CHAT, GOOD, {"authorization": "Bearer Bearer sk-sw-" + "x" * 40}, 401,
+     "malformed_auth_header", "twice"),
     ("key with trailing newline escaped", "POST", CHAT, GOOD,
      {"authorization": "Bearer sk-sw-e2eBootstrapKey0000000000000000000000\\n"}, 401, "key_whitespace", "newline"),
 ]
@@ -135,3 +141,16 @@ def test_bad_requests_are_logged_with_their_category(gateway):
     _, headers, _ = call(gateway, "POST", CHAT, b"{", {"content-type": "application/json"})
     row = gateway.log_row(headers["x-request-id"])
     assert row["status"] == 400 and row["category"] == "request.invalid" and row["error_code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("path,code,hint", [
+    ("/chat/completions", "route_base_url", "lacks '/v1'"),
+    ("/v1/v1/chat/completions", "route_base_url", "'/v1' twice"),
+    ("/v1/chat/completions/chat/completions", "route_base_url", "full endpoint"),
+    ("/v1beta/models/gemini-2.5-flash:generateContent", "route_not_found", "Gemini"),
+    ("/v1/messages", "route_not_found", "Anthropic"),
+])
+def test_wrong_routes_name_the_likely_mistake(gateway, path, code, hint):
+    status, _, payload = call(gateway, "POST", path, GOOD)
+    assert status == 404 and payload["error"]["code"] == code and hint in payload["error"]["hint"]
+    assert payload["error"]["category"] == code.replace("route_", "route.")

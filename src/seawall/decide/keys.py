@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 SEAWALL_PREFIX = "sk-sw-"
+SEAWALL_KEY_LENGTH = 40  # characters after the prefix (keyring.KEY_BODY_LENGTH)
 
 # Longest prefix first: "sk-ant-" must win over "sk-". Sources: shared/reference/provider-errors.md
 # §1.6 (OpenAI), §3.6 (Anthropic), §4.5 (Google), §5.3 (one-api/new-api).
@@ -80,11 +81,15 @@ def bearer_token(header: str | None) -> tuple[str | None, KeyProblem | None]:
 
 
 def diagnose_key(token: str) -> KeyProblem | None:
-    """Shape problems of a client key, before any lookup. None means: look it up."""
+    """Shape problems of a key the lookup did not find: what went wrong, or None for plainly unknown."""
     stray = whitespace_problem(token)
     if stray:
         return KeyProblem("key_whitespace", stray)
-    if not token.startswith(SEAWALL_PREFIX):
+    if token.startswith(SEAWALL_PREFIX):
+        body = len(token) - len(SEAWALL_PREFIX)
+        if body < SEAWALL_KEY_LENGTH:
+            return KeyProblem("key_truncated", f"{body} characters after sk-sw- instead of {SEAWALL_KEY_LENGTH}")
+    else:
         for prefix, platform in PLATFORM_PREFIXES:
             if token.startswith(prefix):
                 return KeyProblem("wrong_platform_key", platform=platform)
