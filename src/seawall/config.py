@@ -37,6 +37,12 @@ class Timeouts(_Strict):
     keepalive_s: float = Field(15.0, gt=0, description="SSE keep-alive while a stream's first event is slow")
 
 
+class CircuitSettings(_Strict):
+    failures_to_open: int = Field(5, ge=1, description="health failures in a row that open the circuit")
+    cooldown_s: float = Field(10.0, gt=0, description="how long an open circuit skips the deployment")
+    max_cooldown_s: float = Field(120.0, gt=0, description="cap of the cooldown, which doubles on a failed probe")
+
+
 class Deployment(_Strict):
     provider: Literal["openai", "anthropic", "gemini", "azure", "simulator"]
     base_url: str | None = None  # None only for provider: simulator (the embedded one)
@@ -46,6 +52,7 @@ class Deployment(_Strict):
     name: str | None = None  # shown in logs; defaults to provider/model@host
     headers: dict[str, str] = Field(default_factory=dict)  # extra upstream headers (OpenRouter referer, …)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    circuit: CircuitSettings = Field(default_factory=CircuitSettings)
 
     @field_validator("base_url")
     @classmethod

@@ -185,6 +185,11 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The answer is incomplete: retry the request; if it repeats, check proxy and "
               "gateway timeouts between you and the provider."),
     # -- the gateway itself ----------------------------------------------------------------------
+    ErrorKind("circuit_open", 503, "server_error", "capacity.circuit_open",
+              "Every deployment of `{model}` is failing, so the gateway has stopped calling them for "
+              "{seconds} s.",
+              "Retry after Retry-After; check the provider's status page. `seawall logs --status 5xx` "
+              "shows the failures that opened the circuit."),
     ErrorKind("internal_error", 500, "server_error", "upstream.server_error",
               "The gateway failed while handling this request.",
               "Retry with backoff and keep the request ID; the gateway's log has the details."),

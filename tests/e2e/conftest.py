@@ -167,11 +167,14 @@ def start_gateway(tmp_path_factory, config: str, name: str = "gateway", env: dic
 
 def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
     def dep(port: int, model: str = "gpt-4o-mini", name: str | None = None, read_s: float = 30,
-            keepalive_s: float = 15) -> str:
+            keepalive_s: float = 15, failures_to_open: int = 1000, cooldown_s: float = 10) -> str:
+        # Circuits of the shared deployments never open: many tests fail them on purpose, and one
+        # test's failures must not skip another's deployment. Breaker tests use their own.
         label = f"\n        name: {name}" if name else ""
         return (f"      - provider: openai\n        base_url: http://127.0.0.1:{port}/v1\n        model: {model}\n"
                 f"        api_key_env: SIM_KEY{label}\n"
-                f"        timeouts: {{connect_s: 2, read_s: {read_s}, keepalive_s: {keepalive_s}}}\n")
+                f"        timeouts: {{connect_s: 2, read_s: {read_s}, keepalive_s: {keepalive_s}}}\n"
+                f"        circuit: {{failures_to_open: {failures_to_open}, cooldown_s: {cooldown_s}}}\n")
 
     return (
         "server:\n  body_timeout_s: 2\n  max_body_bytes: 1048576\n"
@@ -189,6 +192,14 @@ def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
         f"  - name: retryable\n    deployments:\n{dep(sim_port, 'gpt-4.1-nano', 'sim-retry')}"
         f"  - name: strict\n    deployments:\n{dep(sim_port, 'gpt-4o', 'sim-strict')}"
         f"  - name: thinker\n    deployments:\n{dep(sim_port, 'o4-mini', 'sim-thinker', keepalive_s=0.3)}"
+        # breaker tests: dated model ids keep their fault rules apart from every other test's
+        f"  - name: fragile\n    deployments:\n"
+        f"{dep(sim_port, 'gpt-4o-mini-2024-07-18', 'sim-fragile', failures_to_open=2, cooldown_s=30)}"
+        f"  - name: fragile-pair\n    deployments:\n"
+        f"{dep(sim_port, 'gpt-4.1-mini-2025-04-14', 'sim-fragile-a', failures_to_open=1, cooldown_s=30)}"
+        f"{dep(sim_port, 'gpt-4o-mini', 'sim-steady')}"
+        f"  - name: blip\n    deployments:\n"
+        f"{dep(sim_port, 'gpt-4.1-nano-2025-04-14', 'sim-blip', failures_to_open=1, cooldown_s=1)}"
     )
 
 

@@ -10,12 +10,14 @@ a deployment that fails before that can still be replaced by the next one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 import time
 from dataclasses import dataclass
 
-from seawall.config import ResolvedDeployment
+from seawall.config import CircuitSettings, ResolvedDeployment
+from seawall.decide.breaker import CLOSED, Breaker, BreakerPolicy, after, may_try, reopens_in
 from seawall.decide.classify import ADVICE, Classification, classify_reply, classify_transport, read_error_fields
 from seawall.decide.retry import Failure, Fallback, GiveUp, RetryBudget, RetryPolicy, next_attempt
 from seawall.errors import CHECK_FIRST, SeawallError
@@ -49,6 +51,7 @@ class Retrier:
     def __init__(self, policy: RetryPolicy | None = None):
         self.policy = policy or RetryPolicy()
         self._budgets: dict[str, RetryBudget] = {}
+        self.breakers: dict[str, Breaker] = {}
         # Deployments that refused the stream_options the gateway adds to learn a stream's usage
         # (strict OpenAI-compatible servers reject unknown fields): asked no more.
         self.refuses_stream_options: set[str] = set()
@@ -63,24 +66,49 @@ class Retrier:
 async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[ResolvedDeployment],
                   transport: Transport, retrier: Retrier) -> Completed | Streaming:
     history: list[Failure] = []
+    last_error: SeawallError | None = None
+    waited_for_circuit = False
     i = 0
     while True:
+        if i == len(candidates):  # every deployment left was skipped by its open circuit
+            if last_error is not None:
+                raise last_error
+            wait = min(reopens_in(retrier.breakers[d.label], time.monotonic()) for d in candidates)
+            if waited_for_circuit or wait > retrier.policy.max_wait_s or \
+                    ctx.elapsed_ms() / 1000 + wait > retrier.policy.deadline_s:
+                raise circuit_open(req.model, wait)
+            waited_for_circuit = True  # the first circuit to reopen is near: wait for it, once
+            await asyncio.sleep(wait)
+            i = 0
+            continue
         target = candidates[i]
-        budget = retrier.budget(target.label)
         now = time.monotonic()
+        policy = breaker_policy(target)
+        allowed, state = may_try(retrier.breakers.get(target.label, CLOSED), now, policy)
+        retrier.breakers[target.label] = state
+        if not allowed:
+            i += 1
+            continue
+        budget = retrier.budget(target.label)
         if not any(f.deployment == i for f in history):  # a retry is not a new request
             budget.record_request(now)
         record = AttemptRecord(target.label)
         ctx.attempts.append(record)
         started = time.perf_counter()
         try:
-            return await _one(ctx, req, target, transport, record, target.label not in retrier.refuses_stream_options)
+            outcome = await _one(ctx, req, target, transport, record,
+                                 target.label not in retrier.refuses_stream_options)
+            retrier.breakers[target.label] = after(retrier.breakers[target.label], None, time.monotonic(), policy)
+            return outcome
         except _StreamOptionsRefused:
             retrier.refuses_stream_options.add(target.label)
             record.category = "request.invalid"
             record.detail = "the upstream refused stream_options; asking again without it"
         except _Failed as failed:
+            last_error = failed.error
             record.category, record.detail = failed.error.category, failed.detail
+            retrier.breakers[target.label] = after(retrier.breakers[target.label], failed.error.category,
+                                                   time.monotonic(), policy, failed.wait_s)
             history.append(Failure(i, failed.error.category, failed.wait_s))
             decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, budget.allows(now),
                                     ctx.elapsed_ms() / 1000, random.random())
@@ -88,12 +116,29 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
                 raise failed.error from None
             if isinstance(decision, Fallback):
                 i += 1
+            elif retrier.breakers[target.label].state != "closed":
+                i += 1  # this failure opened the circuit: no retry against it
             else:
                 budget.record_retry(now)
                 record.detail += f"; retrying in {decision.wait_s:.3g} s"
                 await asyncio.sleep(decision.wait_s)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+
+
+def breaker_policy(target: ResolvedDeployment) -> BreakerPolicy:
+    return _breaker_policy(target.spec.circuit)
+
+
+@functools.cache
+def _breaker_policy(c: CircuitSettings) -> BreakerPolicy:  # settings are frozen: one per deployment
+    return BreakerPolicy(c.failures_to_open, c.cooldown_s, c.max_cooldown_s)
+
+
+def circuit_open(model: str, wait_s: float) -> SeawallError:
+    seconds = max(1, math.ceil(wait_s))
+    return SeawallError("circuit_open", {"model": model, "seconds": seconds},
+                        headers={"retry-after": str(seconds), "retry-after-ms": str(int(wait_s * 1000))})
 
 
 class _Failed(Exception):
