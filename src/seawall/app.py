@@ -203,7 +203,8 @@ class Gateway:
 
     async def _readyz(self, ctx: RequestContext, send, cors: Headers) -> None:
         body = {"status": "ready" if self.ready else "starting", "models": len(self.router.model_names),
-                "request_log": self.writer.stats()}
+                "request_log": self.writer.stats(),
+                "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic())}
         await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
 
     def _model_entry(self, name: str) -> dict:

@@ -1,9 +1,12 @@
 """Circuit breakers: a deployment that keeps failing is skipped until its cooldown is over."""
 
+import json
 import time
 
 import openai
 import pytest
+
+from conftest import http
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -24,6 +27,9 @@ def test_an_open_circuit_answers_503_at_once_without_calling_upstream(client, ga
     assert e.value.status_code == 503 and e.value.code == "circuit_open"
     assert e.value.body["category"] == "capacity.circuit_open"
     assert 25 <= int(e.value.response.headers["retry-after"]) <= 30
+    status, _, raw = http("GET", gateway.url + "/readyz")
+    circuit = json.loads(raw)["open_circuits"]["sim-fragile"]
+    assert status == 200 and circuit["state"] == "open" and 20 < circuit["reopens_in_s"] <= 30
 
 
 def test_an_open_circuit_is_skipped_for_the_next_deployment(client, gateway, sim):

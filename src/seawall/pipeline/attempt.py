@@ -56,6 +56,11 @@ class Retrier:
         # (strict OpenAI-compatible servers reject unknown fields): asked no more.
         self.refuses_stream_options: set[str] = set()
 
+    def open_circuits(self, now: float) -> dict[str, dict]:
+        """Deployments being skipped or probed, for /readyz: is it the gateway or the provider?"""
+        return {label: {"state": b.state, "reopens_in_s": round(reopens_in(b, now), 1)}
+                for label, b in self.breakers.items() if b.state != "closed"}
+
     def budget(self, deployment: str) -> RetryBudget:
         found = self._budgets.get(deployment)
         if found is None:
@@ -78,7 +83,8 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
                     ctx.elapsed_ms() / 1000 + wait > retrier.policy.deadline_s:
                 raise circuit_open(req.model, wait)
             waited_for_circuit = True  # the first circuit to reopen is near: wait for it, once
-            await asyncio.sleep(wait)
+            # a hair past it: asyncio's timers may fire up to the clock's resolution early
+            await asyncio.sleep(wait + 0.01)
             i = 0
             continue
         target = candidates[i]
