@@ -53,7 +53,7 @@ def test_models_are_required():
 
 
 @pytest.mark.parametrize("value,fragment", [
-    (None, "is not set"), ("", "is empty"), ("sk-abc\n", "trailing a newline"), ('"sk-abc"', "quotes"),
+    (None, "is not set"), ("", "is empty"), ("sk-abc\n", "a trailing newline"), ('"sk-abc"', "quotes"),
     ("sk-abc ", "trailing whitespace"),
 ])
 def test_provider_key_problems_refuse_start(value, fragment):

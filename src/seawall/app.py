@@ -118,9 +118,11 @@ class Gateway:
         client = scope.get("client")
         peer = client[0] if client else None
         ctx = RequestContext(new_request_id(), scope["method"], scope["path"], read_headers(scope["headers"]), peer)
+        ctx.peer = peer
         forwarded = ctx.headers.get("x-forwarded-for")
         if forwarded is not None:  # judged, not believed: only a trusted proxy's header counts
-            ctx.client_ip = client_address(peer, forwarded, self._trusted).ip
+            ctx.seen = client_address(peer, forwarded, self._trusted)
+            ctx.client_ip = ctx.seen.ip
         origin = ctx.headers.get("origin")
         cors = cors_headers(origin, self._origins) if origin else []
         key = (ctx.method, ctx.path)
@@ -145,8 +147,6 @@ class Gateway:
             else:
                 raise self._unknown_route(ctx)
         except SeawallError as e:
-            if e.code == "ip_not_allowed":  # the edge resolved the address, so the edge says how
-                e.values["via"] = client_address(peer, forwarded, self._trusted).explain(peer)
             if ctx.status:  # the response has started: only a stream can still be ended well
                 await self._end_stream(send, ctx, e)
             else:
@@ -213,13 +213,13 @@ class Gateway:
     async def _models(self, ctx: RequestContext, send, cors: Headers) -> None:
         # A refusal propagates to _http, which renders it (and knows how the address was found).
         principal = ctx.principal = self.auth.authenticate(ctx.headers)
-        check_ip(principal, ctx.client_ip)
+        check_ip(principal, ctx)
         data = [self._model_entry(name) for name in self.router.model_names if may_use(principal, name)]
         await send_json(send, ctx, 200, orjson.dumps({"object": "list", "data": data}), cors)
 
     async def _model(self, ctx: RequestContext, send, cors: Headers) -> None:
         principal = ctx.principal = self.auth.authenticate(ctx.headers)
-        check_ip(principal, ctx.client_ip)
+        check_ip(principal, ctx)
         name = ctx.path.removeprefix("/v1/models/")
         check_model(principal, name)
         self.router.require(name)

@@ -27,7 +27,7 @@ def test_bearer_token(header, key, code, detail):
 
 DIAGNOSE_CASES = [  # id, token, code, detail or platform fragment
     ("a seawall key", GOOD, None, ""),
-    ("trailing newline", GOOD + "\n", "key_whitespace", "trailing a newline"),
+    ("trailing newline", GOOD + "\n", "key_whitespace", "a trailing newline"),
     ("leading space", " " + GOOD, "key_whitespace", "leading whitespace"),
     ("escaped newline from an env file", GOOD + "\\n", "key_whitespace", "escaped newline"),
     ("quotes kept", f'"{GOOD}"', "key_whitespace", "quotes"),
@@ -50,7 +50,7 @@ def test_diagnose_key(token, code, fragment):
 
 
 @pytest.mark.parametrize("value,fragment", [
-    ("", "is empty"), ("key\n", "trailing a newline"), ("'key'", "quotes"), (" key", "leading whitespace"),
+    ("", "is empty"), ("key\n", "a trailing newline"), ("'key'", "quotes"), (" key", "leading whitespace"),
     ("ke y", "whitespace inside"),
 ])
 def test_secret_problem_names_the_mistake(value, fragment):

@@ -52,7 +52,7 @@ MODEL = ("models:\n  - name: m\n    deployments:\n      - provider: openai\n    
 def test_provider_key_with_a_trailing_newline_refuses_the_start(tmp_path):
     code, out = start_and_fail(tmp_path, MODEL, {"OPENAI_API_KEY": "sk-proj-abc\n"})
     assert code == 2
-    assert "models.0.deployments.0 (m): the key in environment variable OPENAI_API_KEY has trailing a newline" in out
+    assert "models.0.deployments.0 (m): the key in environment variable OPENAI_API_KEY has a trailing newline" in out
     assert "Traceback" not in out and "sk-proj-abc" not in out
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from seawall.errors import SeawallError
 from seawall.pipeline.access import check_ip, check_model
+from seawall.pipeline.context import RequestContext
 from seawall.pipeline.auth import principal_for
 from seawall.store.base import KeyRecord
 
@@ -39,12 +40,17 @@ def test_a_group_the_store_no_longer_has_permits_nothing():
     assert "Models it may use: none" in err.message
 
 
+def from_ip(ip: str) -> RequestContext:
+    return RequestContext("req_test", "POST", "/v1/chat/completions", {}, ip, peer=ip)
+
+
 def test_allowlist_parsed_once_and_bad_rows_fail_closed():
     p = principal_for(key(ip_allowlist=["10.0.0.0/8", "bogus"]), {}, CATALOG)
-    check_ip(p, "10.2.3.4")
-    assert refusal(check_ip, p, "192.0.2.1").code == "ip_not_allowed"
+    check_ip(p, from_ip("10.2.3.4"))
+    err = refusal(check_ip, p, from_ip("192.0.2.1"))
+    assert err.code == "ip_not_allowed" and "no X-Forwarded-For" in err.message
     only_bad = principal_for(key(ip_allowlist=["bogus"]), {}, CATALOG)
-    assert refusal(check_ip, only_bad, "10.2.3.4").code == "ip_not_allowed"
+    assert refusal(check_ip, only_bad, from_ip("10.2.3.4")).code == "ip_not_allowed"
     anyone = principal_for(key(), {}, CATALOG)
-    check_ip(anyone, "192.0.2.1")
+    check_ip(anyone, from_ip("192.0.2.1"))
     assert anyone.models is None

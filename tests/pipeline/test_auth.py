@@ -7,17 +7,8 @@ import pytest
 from seawall.errors import SeawallError
 from seawall.keyring import key_record, new_key
 from seawall.pipeline.auth import Authenticator
-from seawall.store.sqlite import SQLiteStore
 
 SECRET = b"k" * 32
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(str(tmp_path / "db"))
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def add(store, **fields) -> str:

@@ -5,15 +5,7 @@ import pytest
 
 from seawall.keyring import hash_key, key_record, new_key
 from seawall.store.base import LogQuery, RequestRecord
-from seawall.store.sqlite import SQLiteStore, migrations
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(str(tmp_path / "seawall.db"))
-    await s.open()
-    yield s
-    await s.close()
+from seawall.store.sqlite import migrations
 
 
 def row(request_id: str, status: int = 200, ts: float | None = None, **kw) -> RequestRecord:

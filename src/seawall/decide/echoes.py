@@ -11,34 +11,28 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from seawall.decide.keys import key_platform, whitespace_problem
+from seawall.decide.routes import base_url_mistake
+
 if TYPE_CHECKING:
     from seawall.decide.reply_rules import Found, Reply
 
 
-# Key prefixes and their platform (§1.6, §3.6, §4.5, §5.3), longest first.
-KEY_PLATFORMS = (("sk-ant-", "anthropic"), ("sk-proj-", "openai"), ("sk-svcacct-", "openai"), ("sk-admin-", "openai"),
-                 ("sk-sw-", "seawall"), ("sk-or-", "openrouter"), ("AIza", "gemini"), ("AQ.", "gemini"),
-                 ("xai-", "xai"), ("gsk_", "groq"))
-_PLATFORM_NAMES = {"anthropic": "an Anthropic", "openai": "an OpenAI", "seawall": "a Seawall", "gemini": "a Google",
-                   "openrouter": "an OpenRouter", "xai": "an xAI", "groq": "a Groq",
-                   "openai or one-api": "an OpenAI (legacy) or one-api"}
 _ACCEPTS = {"openai": {"openai"}, "anthropic": {"anthropic"}, "gemini": {"gemini"}, "seawall": {"seawall"}}
-_QUOTES = "\"'`\u201c\u201d\u2018\u2019"
 
 
 def key_problem(key: str, provider: str | None) -> Found | None:
     """What is wrong with a key as sent (or as a provider echoes it back masked), or None."""
     if key.lower().startswith("bearer"):
         return "auth.malformed", "'Bearer' is part of the key: the header says 'Bearer Bearer …'"
-    if key[:1] in _QUOTES or key[-1:] in _QUOTES:
-        return "auth.key_whitespace", "the key has quotes around it"
-    if key != key.strip() or "\\n" in key or any(c.isspace() for c in key):
-        return "auth.key_whitespace", "the key has a space or newline in or around it"
-    platform = next((p for prefix, p in KEY_PLATFORMS if key.startswith(prefix)), None)
+    stray = whitespace_problem(key)
+    if stray:
+        return "auth.key_whitespace", f"the key has {stray}"
+    platform, name = key_platform(key) or (None, None)
     if platform is None and key.startswith("sk-") and len(key) == 51 and provider in ("anthropic", "gemini"):
-        platform = "openai or one-api"
+        platform, name = "openai or one-api", "an OpenAI (legacy) or one-api"
     if platform and provider and platform not in _ACCEPTS.get(provider, set()):
-        return "auth.wrong_platform", f"{_PLATFORM_NAMES.get(platform, platform)} key was sent to {provider}"
+        return "auth.wrong_platform", f"{name} key was sent to {provider}"
     return None
 
 
@@ -56,24 +50,11 @@ def echoed_key(r: Reply) -> Found | None:
 
 
 _PATH_IN_MESSAGE = re.compile(r"(?:invalid url|unrecognized request url) \((\w+) ([^)\s]+)\)", re.IGNORECASE)
-_ENDPOINTS = ("/chat/completions", "/completions", "/embeddings", "/responses", "/messages", "/models",
-              "/images/generations", "/audio/transcriptions", "/audio/speech", "/moderations")
 
 
 def misrouted_path(path: str) -> str | None:
-    """The base-URL mistake a request path shows, or None (cf. decide/routes.py for Seawall's own)."""
-    p = path.split("?", 1)[0].rstrip("/")
-    if "/v1/v1/" in p + "/":
-        return "'/v1' appears twice: the base URL already ends in /v1 and the client adds it again"
-    for endpoint in _ENDPOINTS:
-        if endpoint + endpoint in p:
-            return f"{endpoint} appears twice: a full endpoint was set as the base URL"
-    if "/openai/deployments/" in p or "/v1" in p or "/mj/" in p:
-        return None  # Azure's classic paths have no /v1; Gemini's /v1beta contains it
-    for endpoint in _ENDPOINTS:
-        if p.endswith(endpoint):
-            return f"the path {p} lacks /v1: the base URL should end in /v1"
-    return None
+    """The base-URL mistake a request path shows, or None: decide/routes.py judges it."""
+    return base_url_mistake(path)
 
 
 def invalid_url(r: Reply) -> Found | None:

@@ -13,19 +13,30 @@ from dataclasses import dataclass
 SEAWALL_PREFIX = "sk-sw-"
 SEAWALL_KEY_LENGTH = 40  # characters after the prefix (keyring.KEY_BODY_LENGTH)
 
-# Longest prefix first: "sk-ant-" must win over "sk-". Sources: shared/reference/provider-errors.md
-# §1.6 (OpenAI), §3.6 (Anthropic), §4.5 (Google), §5.3 (one-api/new-api).
-PLATFORM_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("sk-ant-", "an Anthropic"),
-    ("sk-proj-", "an OpenAI project"),
-    ("sk-svcacct-", "an OpenAI service-account"),
-    ("sk-admin-", "an OpenAI admin"),
-    ("sk-or-", "an OpenRouter"),
-    ("AIza", "a Google (Gemini) API"),
-    ("AQ.", "a Google Vertex AI express"),
-    ("xai-", "an xAI"),
-    ("gsk_", "a Groq"),
+# Key prefixes: (prefix, platform, how to name such a key). Longest first where one prefix starts
+# another. Sources: shared/reference/provider-errors.md §1.6 (OpenAI), §3.6 (Anthropic), §4.5
+# (Google), §5.3 (one-api/new-api). Used by the gateway's 401s and by `explain` alike.
+KEY_PLATFORMS: tuple[tuple[str, str, str], ...] = (
+    ("sk-ant-", "anthropic", "an Anthropic"),
+    ("sk-proj-", "openai", "an OpenAI project"),
+    ("sk-svcacct-", "openai", "an OpenAI service-account"),
+    ("sk-admin-", "openai", "an OpenAI admin"),
+    ("sk-sw-", "seawall", "a Seawall"),
+    ("sk-or-", "openrouter", "an OpenRouter"),
+    ("AIza", "gemini", "a Google (Gemini) API"),
+    ("AQ.", "gemini", "a Google Vertex AI express"),
+    ("xai-", "xai", "an xAI"),
+    ("gsk_", "groq", "a Groq"),
 )
+
+
+def key_platform(key: str) -> tuple[str, str] | None:
+    """(platform, how to name its key) for a recognised prefix, or None."""
+    for prefix, platform, name in KEY_PLATFORMS:
+        if key.startswith(prefix):
+            return platform, name
+    return None
+
 
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019"
 
@@ -49,8 +60,9 @@ def whitespace_problem(value: str) -> str | None:
     if value != value.strip():
         lead, trail = value[: len(value) - len(value.lstrip())], value[len(value.rstrip()):]
         where = " and ".join(w for w, s in (("leading", lead), ("trailing", trail)) if s)
-        what = "a newline" if "\n" in lead + trail or "\r" in lead + trail else "whitespace"
-        return f"{where} {what}"
+        if "\n" in lead + trail or "\r" in lead + trail:
+            return f"a {where} newline"
+        return f"{where} whitespace"
     if any(c.isspace() for c in value):
         return "whitespace inside it"
     return None
@@ -90,9 +102,9 @@ def diagnose_key(token: str) -> KeyProblem | None:
         if body < SEAWALL_KEY_LENGTH:
             return KeyProblem("key_truncated", f"{body} characters after sk-sw- instead of {SEAWALL_KEY_LENGTH}")
     else:
-        for prefix, platform in PLATFORM_PREFIXES:
-            if token.startswith(prefix):
-                return KeyProblem("wrong_platform_key", platform=platform)
+        found = key_platform(token)
+        if found is not None:
+            return KeyProblem("wrong_platform_key", platform=found[1])
         if token.startswith("sk-") and len(token) == 51:
             return KeyProblem("wrong_platform_key", platform="an OpenAI (legacy) or one-api/new-api")
     return None

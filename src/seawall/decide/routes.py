@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Endpoints the OpenAI SDKs build by appending to the base URL.
-ENDPOINTS = ("/chat/completions", "/embeddings", "/models", "/completions", "/responses",
-             "/audio/transcriptions", "/images/generations", "/moderations")
+# Endpoints SDKs build by appending to the base URL (OpenAI's, and Anthropic's /messages).
+ENDPOINTS = ("/chat/completions", "/completions", "/embeddings", "/responses", "/messages", "/models",
+             "/images/generations", "/audio/transcriptions", "/audio/speech", "/moderations")
 SERVED = ("/v1/chat/completions", "/v1/embeddings", "/v1/models")
 
 _GEMINI = re.compile(r"/(v1beta|v1)/models/[^/:]+:(generateContent|streamGenerateContent|countTokens)")
@@ -24,18 +24,29 @@ class RouteDiagnosis:
     hint: str
 
 
+def base_url_mistake(path: str) -> str | None:
+    """The base-URL mistake a request path shows, or None. One judgement for the gateway's own
+    404s and for `explain` reading a provider's "Invalid URL (POST /…)"."""
+    p = path.split("?", 1)[0].rstrip("/")
+    if "/v1/v1/" in p + "/":
+        return ("The path has '/v1' twice: the base URL already ends in /v1 and the client adds it "
+                "again; drop one.")
+    for endpoint in ENDPOINTS:
+        if endpoint + endpoint in p:
+            return (f"A full endpoint was used as the base URL ({endpoint} appears twice): set the base "
+                    f"URL to http(s)://<host>/v1 only.")
+    if "/openai/deployments/" in p or "/v1" in p or "/mj/" in p:
+        return None  # Azure's classic paths have no /v1; Gemini's /v1beta contains it
+    for endpoint in ENDPOINTS:
+        if p.endswith(endpoint):
+            prefix = p[: -len(endpoint)]
+            return (f"The path lacks '/v1': set the client's base URL to http(s)://<host>{prefix}/v1 "
+                    f"(POST {prefix}/v1{endpoint}).")
+    return None
+
+
 def diagnose_route(path: str) -> RouteDiagnosis:
     stripped = path.rstrip("/")
-    if "/v1/v1/" in stripped + "/":
-        return RouteDiagnosis("route_base_url",
-                              "The path has '/v1' twice: the client's base URL already ends in /v1 "
-                              "and the client adds it again; drop one.")
-    for endpoint in ENDPOINTS:
-        doubled = endpoint + endpoint
-        if doubled in stripped:
-            return RouteDiagnosis("route_base_url",
-                                  f"A full endpoint was used as the base URL ({endpoint} appears twice): "
-                                  f"set the base URL to http(s)://<gateway>/v1 only.")
     if _GEMINI.search(stripped):
         return RouteDiagnosis("route_not_found",
                               "This is a Gemini API path; this gateway serves the OpenAI API here: "
@@ -44,13 +55,9 @@ def diagnose_route(path: str) -> RouteDiagnosis:
         return RouteDiagnosis("route_not_found",
                               "This is Anthropic's Messages API path; this gateway serves the OpenAI API "
                               "here: use POST /v1/chat/completions with an OpenAI SDK.")
-    for endpoint in ENDPOINTS:
-        if stripped == endpoint or stripped.endswith(endpoint) and not stripped.startswith("/v1/"):
-            prefix = stripped[: -len(endpoint)]
-            if not prefix.endswith("/v1"):
-                return RouteDiagnosis("route_base_url",
-                                      f"The path lacks '/v1': set the client's base URL to "
-                                      f"http(s)://<gateway>{prefix}/v1 (POST {prefix}/v1{endpoint}).")
+    mistake = base_url_mistake(stripped)
+    if mistake:
+        return RouteDiagnosis("route_base_url", mistake)
     if stripped.startswith("/v1/"):
         return RouteDiagnosis("route_not_found",
                               f"This gateway serves {', '.join(SERVED)}; check the endpoint name "

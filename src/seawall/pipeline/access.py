@@ -2,30 +2,32 @@
 
 Everything needed was precompiled into the Principal when the key cache loaded (pipeline/auth.py),
 so this stage is a set lookup and a few network membership tests, with no store round trip. The
-address it is given is the one the edge resolved (app.py, with server.trusted_proxies); the edge
-also adds to an IP refusal how that address was found.
+address is the one the edge resolved (app.py, with server.trusted_proxies); an IP refusal says
+how it was found.
 """
 
 from __future__ import annotations
 
 from seawall.decide.access import ip_allowed, model_verdict
 from seawall.errors import SeawallError, error
-from seawall.pipeline.context import Principal
+from seawall.pipeline.context import Principal, RequestContext
 from seawall.pipeline.route import suggest_model
 from seawall.providers.base import CanonicalRequest
 
 
-def check_access(principal: Principal, request: CanonicalRequest, client_ip: str | None) -> None:
+def check_access(ctx: RequestContext, request: CanonicalRequest) -> None:
     """Raise a SeawallError (permission.*, or model_not_found) to refuse; return to allow."""
-    check_ip(principal, client_ip)
-    check_model(principal, request.model)
+    check_ip(ctx.principal, ctx)
+    check_model(ctx.principal, request.model)
 
 
-def check_ip(principal: Principal, client_ip: str | None) -> None:
-    if not ip_allowed(client_ip, principal.networks):
-        raise SeawallError("ip_not_allowed", {"ip": client_ip or "an unknown address",
+def check_ip(principal: Principal, ctx: RequestContext) -> None:
+    if not ip_allowed(ctx.client_ip, principal.networks):
+        via = (ctx.seen.explain(ctx.peer) if ctx.seen is not None
+               else "the connection's address; no X-Forwarded-For header was sent")
+        raise SeawallError("ip_not_allowed", {"ip": ctx.client_ip or "an unknown address",
                                               "allowlist": ", ".join(str(n) for n in principal.networks),
-                                              "via": "the connection's address"})
+                                              "via": via})
 
 
 def check_model(principal: Principal, model: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from seawall.decide.access import Network
 from seawall.limits.base import ScopeLimits
+from seawall.decide.access import SeenAddress
 from seawall.providers.base import AttemptRecord, CanonicalRequest, Usage
 
 
@@ -54,6 +55,8 @@ class RequestContext:
     streamed: bool = False
     stream_end: str | None = None
     upstream_request_id: str | None = None
+    peer: str | None = None  # the connection's address (client_ip may come from X-Forwarded-For)
+    seen: SeenAddress | None = None  # how client_ip was found, when an X-Forwarded-For came
     finished: bool = False  # the response is complete: a disconnect now is no longer news
     client_gone: bool = False
 

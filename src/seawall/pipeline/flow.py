@@ -39,7 +39,7 @@ class Pipeline:
         watcher = watch_disconnect(receive, ctx)
         try:
             req = ctx.request = parse_openai(operation, body, ctx.headers)
-            check_access(ctx.principal, req, ctx.client_ip)
+            check_access(ctx, req)
             req = ctx.request = validate(req)
             async with Admission(ctx, self.limiter, len(body)) as limit_headers:
                 candidates = self.router.candidates(req.model, req.operation)
