@@ -9,20 +9,24 @@ framework's request/response objects cost a visible share of the ~0.3 ms per-req
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 
 import orjson
 
 from seawall import __version__
 from seawall.config import ResolvedDeployment, Settings
+from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.routes import diagnose_route
 from seawall.errors import SeawallError, error
+from seawall.limits.quota import QuotaLedger
 from seawall.observe.log import RequestLogWriter
 from seawall.pipeline.access import check_ip, check_model, may_use
 from seawall.pipeline.auth import Authenticator
@@ -51,23 +55,54 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
+_GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/")  # google-genai 3.x calls /v1/…
+_GEMINI_METHODS = ("generateContent", "streamGenerateContent")
+
+
+def gemini_path(path: str) -> str | None:
+    """'gemini-2.5-flash:generateContent' for a Gemini API path, else None."""
+    for prefix in _GEMINI_PREFIXES:
+        if path.startswith(prefix) and ":" in path:
+            return path[len(prefix):]
+    return None
+
+
+def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
+    """Check a Gemini call's method and query; move a ?key= into the header the dialect reads."""
+    model, _, method = path_model.rpartition(":")
+    params = urllib.parse.parse_qs(query.decode("latin-1"))
+    if "key" in params and "x-goog-api-key" not in ctx.headers:
+        ctx.headers["x-goog-api-key"] = params["key"][0]
+    if method not in _GEMINI_METHODS:
+        raise error("route_not_found", method=ctx.method, path=ctx.path,
+                    hint=f"Seawall serves Gemini's {' and '.join(_GEMINI_METHODS)} (POST); '{method}' is not served.")
+    if method == "streamGenerateContent" and params.get("alt", [""])[0] != "sse":
+        raise error("invalid_field", param="alt", expected="'sse' (…:streamGenerateContent?alt=sse)",
+                    got=repr(params.get("alt", [None])[0]))
+    return "chat"
+
+
 class Gateway:
     def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
                  secret: bytes, provision: Provision | None = None, admin_key: str | None = None):
         self.settings, self.store, self._provision, self._admin_key = settings, store, provision, admin_key
         self.router = Router(routes)
         self.transport = Transport()
-        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes))
+        self.quotas = QuotaLedger(store, settings.auth.refresh_interval_s)
+        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas)
         self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
-        self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport)
+        self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
         self.ready = False
         self.started_at = int(time.time())
         self._origins = settings.server.cors_allowed_origins
-        self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings"}
+        self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
+                     ("POST", "/v1/messages"): "chat"}
+        self._dialects = {"/v1/messages": "anthropic"}  # paths whose clients speak another dialect
         self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
-                       ("GET", "/v1/models"): self._models}
+                       ("GET", "/v1/models"): self._models,
+                       ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
         self._paths = {path: method for method, path in (*self._api, *self._plain)}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -85,6 +120,7 @@ class Gateway:
         await self.admin.load(self._admin_key)
         self.auth.start()
         self.writer.start()
+        self.quotas.start()
         self.pipeline.deadlines.start()
         tune_gc()
         self.ready = True
@@ -94,6 +130,7 @@ class Gateway:
         await self.pipeline.deadlines.stop()
         await self.auth.stop()
         await self.writer.stop()
+        await self.quotas.stop()
         await self.transport.close()
         await self.store.close()
 
@@ -127,11 +164,18 @@ class Gateway:
         cors = cors_headers(origin, self._origins) if origin else []
         key = (ctx.method, ctx.path)
         operation = self._api.get(key)
+        path_model = None
+        if operation is not None:
+            ctx.dialect = self._dialects.get(ctx.path, "openai")
+        elif ctx.method == "POST" and (gemini := gemini_path(ctx.path)) is not None:
+            ctx.dialect, operation, path_model = "gemini", "gemini", gemini
         try:
             if operation is not None:
                 if not self.ready:
                     raise error("not_ready")
-                await self.pipeline.handle(ctx, operation, receive, send, cors)
+                if operation == "gemini":
+                    operation = gemini_operation(ctx, path_model, scope.get("query_string", b""))
+                await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
             elif key in self._plain:
                 await self._plain[key](ctx, send, cors)
                 return  # probes and listings are not request-log material
@@ -178,7 +222,7 @@ class Gateway:
 
     async def _end_stream(self, send, ctx: RequestContext, err: SeawallError) -> None:
         ctx.category, ctx.error_code, ctx.stream_end = err.category, err.code, "interrupted"
-        await send({"type": "http.response.body", "body": stream_error_event(err, ctx.request_id), "more_body": True})
+        await send({"type": "http.response.body", "body": stream_error_event(err, ctx), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
     async def _preflight(self, ctx: RequestContext, send) -> None:
@@ -204,7 +248,8 @@ class Gateway:
     async def _readyz(self, ctx: RequestContext, send, cors: Headers) -> None:
         body = {"status": "ready" if self.ready else "starting", "models": len(self.router.model_names),
                 "request_log": self.writer.stats(),
-                "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic())}
+                "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
+                "deployments": self.pipeline.retrier.gates.snapshot()}  # in flight, queued, held (pipeline/gate.py)
         await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
 
     def _model_entry(self, name: str) -> dict:

@@ -14,7 +14,8 @@ import click
 
 from seawall import __version__
 from seawall.cli_admin import groups, keys
-from seawall.config import ConfigError, Settings, default_settings, environ_snapshot, example_config, load_settings
+from seawall.config import (ConfigError, Settings, database_url_problem, default_settings, environ_snapshot,
+                            example_config, load_settings, with_redis_url)
 
 DEFAULT_DATA_DIR = "./seawall-data"
 
@@ -24,6 +25,31 @@ def _settings(config: str | None) -> Settings:
         return load_settings(config) if config else default_settings()
     except ConfigError as e:
         raise click.ClickException(e.render()) from None
+
+
+def _database_options(flag: str | None, environ: dict[str, str], settings: Settings | None) -> dict[str, str | None]:
+    """The PostgreSQL URL, if any, and where it came from: --database-url, else SEAWALL_DATABASE_URL,
+    else the config's store.url. A malformed one stops here, named by its source."""
+    for url, source in ((flag, "--database-url"), (environ.get("SEAWALL_DATABASE_URL"), "SEAWALL_DATABASE_URL"),
+                        (settings.store.url if settings else None, "store.url")):
+        if url:
+            problem = database_url_problem(url)
+            if problem:
+                raise click.ClickException(f"{source}: {problem}")
+            return {"database_url": url, "database_url_source": source}
+    return {"database_url": None}
+
+
+def _with_redis(settings: Settings, flag: str | None, environ: dict[str, str]) -> Settings:
+    """limits.redis_url from --redis, else SEAWALL_REDIS_URL, else the config; a malformed one
+    stops here, named by its source."""
+    for url, source in ((flag, "--redis"), (environ.get("SEAWALL_REDIS_URL"), "SEAWALL_REDIS_URL")):
+        if url:
+            try:
+                return with_redis_url(settings, url, source)
+            except ConfigError as e:
+                raise click.ClickException(e.render()) from None
+    return settings
 
 
 def _data_dir(explicit: str | None, settings: Settings | None) -> str:
@@ -41,17 +67,26 @@ def main() -> None:
 @click.option("--host", default=None, help="listen address (default 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="listen port (default 8100)")
 @click.option("--data-dir", default=None, help="where the SQLite store lives (default ./seawall-data)")
-def serve(config: str | None, host: str | None, port: int | None, data_dir: str | None) -> None:
+@click.option("--database-url", default=None,
+              help="PostgreSQL shared by several gateways, postgresql://user:password@host:5432/db "
+                   "(or SEAWALL_DATABASE_URL, or store.url in the config); default: SQLite in the data dir")
+@click.option("--redis", "redis_url", default=None,
+              help="Redis shared by several gateways for rate limits, redis://host:6379/0 "
+                   "(or SEAWALL_REDIS_URL, or limits.redis_url in the config); default: in this process")
+def serve(config: str | None, host: str | None, port: int | None, data_dir: str | None,
+          database_url: str | None, redis_url: str | None) -> None:
     """Start the gateway. With no --config: demo models served by the built-in simulator."""
     from seawall.server import ServeOptions, run
 
     settings = _settings(config)
     environ = environ_snapshot()
+    settings = _with_redis(settings, redis_url, environ)
     options = ServeOptions(host=host or settings.server.host,
                            port=settings.server.port if port is None else port,
                            data_dir=_data_dir(data_dir, settings), demo=config is None,
                            bootstrap_key=environ.get("SEAWALL_BOOTSTRAP_KEY") or None,
-                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None)
+                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None,
+                           **_database_options(database_url, environ, settings))
     sys.exit(run(settings, options, environ))
 
 
@@ -123,6 +158,33 @@ def explain(file: str, status: int | None, headers: tuple[str, ...], provider: s
 
 
 @main.command()
+@click.option("--base-url", required=True, help="what the client's base_url is, e.g. https://api.openai.com/v1")
+@click.option("--api-key", help="the key itself (visible in your shell history: prefer the next two)")
+@click.option("--api-key-env", metavar="NAME", help="read the key from this environment variable, as stored")
+@click.option("--api-key-file", metavar="PATH", help="read the key from this file, as stored (newlines kept)")
+@click.option("--model", help="the model the client asks for (default: gpt-4o-mini if listed, else the first)")
+@click.option("--provider", help="who serves the base URL (openai, anthropic, gemini, azure, seawall, one-api, …); "
+                                 "default: guessed from the host")
+@click.option("--concurrency", type=click.IntRange(1, 64), help="ramp 1, 2, 4 … N requests at once; report where "
+                                                                "429s or latency start")
+@click.option("--origin", help="a browser app's origin: also try its CORS preflight")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=15.0, show_default=True,
+              help="seconds per request")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable result")
+def doctor(base_url: str, api_key: str | None, api_key_env: str | None, api_key_file: str | None, model: str | None,
+           provider: str | None, concurrency: int | None, origin: str | None, timeout: float, as_json: bool) -> None:
+    """Run the troubleshooting checklist against an endpoint: key shape, base URL, proxy, DNS, TCP,
+    TLS, CORS, model list, model name, a one-token completion, a short stream, rate-limit headers,
+    a concurrency ramp, and a Seawall gateway's own view. With no --api-key*: the provider's
+    variable for a known host (ANTHROPIC_API_KEY, GEMINI_API_KEY, …), then OPENAI_API_KEY.
+    Exit code 1 when a check fails."""
+    from seawall.tools.doctor import run
+
+    sys.exit(run(base_url, api_key, api_key_env, api_key_file, model, provider, concurrency, origin, timeout,
+                 as_json))
+
+
+@main.command()
 @click.option("--since", help="e.g. 10m, 2h, 1d, or an ISO 8601 time")
 @click.option("--status", help="a code (429), a class (4xx, 5xx), 'error' or 'ok'")
 @click.option("--request-id", help="one request")
@@ -131,21 +193,31 @@ def explain(file: str, status: int | None, headers: tuple[str, ...], provider: s
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per request")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="read the data dir from this config")
 @click.option("--data-dir", default=None, help="the gateway's data dir (default ./seawall-data)")
+@click.option("--database-url", default=None, help="the gateways' PostgreSQL (or SEAWALL_DATABASE_URL, or store.url)")
 def logs(since: str | None, status: str | None, request_id: str | None, model: str | None, limit: int,
-         as_json: bool, config: str | None, data_dir: str | None) -> None:
+         as_json: bool, config: str | None, data_dir: str | None, database_url: str | None) -> None:
     """Read the request log, newest first."""
     from seawall.store.base import LogQuery
+    from seawall.store.postgres import PostgresStore, StoreUnavailable
+    from seawall.store.sqlite import SQLiteStore
 
-    directory = _data_dir(data_dir, _settings(config) if config else None)
-    db = os.path.join(directory, "seawall.db")
-    if not os.path.exists(db):
-        raise click.ClickException(f"no request log at {db}: start the gateway first, or pass --data-dir")
+    settings = _settings(config) if config else None
+    database = _database_options(database_url, environ_snapshot(), settings)
+    if database["database_url"]:
+        store = PostgresStore(database["database_url"])
+    else:
+        db = os.path.join(_data_dir(data_dir, settings), "seawall.db")
+        if not os.path.exists(db):
+            raise click.ClickException(f"no request log at {db}: start the gateway first, or pass --data-dir")
+        store = SQLiteStore(db)
     try:
         query = LogQuery(since=parse_since(since) if since else None, status=status, request_id=request_id,
                          model=model, limit=limit)
-        rows = asyncio.run(_query(db, query))
+        rows = asyncio.run(_query(store, query))
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
+    except StoreUnavailable as e:
+        raise click.ClickException(f"{database['database_url_source']}: {e}") from None
     if as_json:
         for row in rows:
             click.echo(json.dumps(dataclasses.asdict(row)))
@@ -153,10 +225,7 @@ def logs(since: str | None, status: str | None, request_id: str | None, model: s
     click.echo(render_log_table(rows))
 
 
-async def _query(db: str, query):
-    from seawall.store.sqlite import SQLiteStore
-
-    store = SQLiteStore(db)
+async def _query(store, query):
     await store.open()
     try:
         return await store.query_requests(query)

@@ -80,8 +80,9 @@ def _key_options(command):
         click.option("--models", help="allowed models, comma-separated globs: 'gpt-4o*,claude-*'"),
         click.option("--ip", "ips", multiple=True, help="allowed client network (CIDR), repeatable"),
         click.option("--expires", help="ISO 8601 time or a duration: 30d, 12h, 2w"),
-        click.option("--quota-tokens", type=int, help="token quota (stored; enforced in a later release)"),
-        click.option("--quota-usd", type=float, help="cost quota in USD (stored; enforced later)"),
+        click.option("--quota-tokens", type=int,
+                     help="tokens the key may spend in all (prompt + completion); default: its group's"),
+        click.option("--quota-usd", type=float, help="USD the key may spend in all, at the models' prices"),
         *_LIMIT_OPTIONS,
         click.option("--meta", "meta", multiple=True, help="metadata name=value, repeatable"),
     ]):

@@ -7,17 +7,21 @@ whitespace-wrapped key refuses the start, because that is where most upstream 40
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from seawall.decide import timeouts as timeout_rules
 from seawall.decide.keys import secret_problem
 
 # The simulator, like the providers it plays, wants some key; it accepts any unless told otherwise.
@@ -29,18 +33,51 @@ class _Strict(BaseModel):
 
 
 class Timeouts(_Strict):
+    """Upstream timeouts (decide/timeouts.py says what each bounds). On a model, defaults for its
+    deployments; a deployment's own block overrides them field by field."""
+
     connect_s: float = Field(10.0, gt=0, description="TCP + TLS connect")
-    read_s: float = Field(600.0, gt=0, description="wait for the reply to start, and between stream chunks")
+    # None: read_s, which bounded the wait for a reply's start before first_byte_s existed.
+    first_byte_s: float | None = Field(None, gt=0, description="from sending to the first byte (a stream: event)")
+    # Idle: the field kept its first name for configs written before first_byte_s; idle_s reads the same.
+    read_s: float = Field(600.0, gt=0, validation_alias=AliasChoices("read_s", "idle_s"),
+                          description="idle: the longest silence between two chunks of a reply")
+    total_s: float | None = Field(None, gt=0, description="the whole upstream exchange, stream included")
     # While a stream's first event is slow to come (a model thinking), the client's connection is
     # kept alive with an SSE comment this often, so proxies and CDNs in front of the gateway don't
     # cut it (Cloudflare answers 524 after 100 s of silence).
     keepalive_s: float = Field(15.0, gt=0, description="SSE keep-alive while a stream's first event is slow")
+
+    @property
+    def first_byte_limit_s(self) -> float:
+        return self.read_s if self.first_byte_s is None else self.first_byte_s
 
 
 class CircuitSettings(_Strict):
     failures_to_open: int = Field(5, ge=1, description="health failures in a row that open the circuit")
     cooldown_s: float = Field(10.0, gt=0, description="how long an open circuit skips the deployment")
     max_cooldown_s: float = Field(120.0, gt=0, description="cap of the cooldown, which doubles on a failed probe")
+
+
+class CatalogOverride(_Strict):
+    """Overrides of the shipped model catalog (seawall/catalog/models.yaml), for a model or one of
+    its deployments; unset fields keep the catalog's value."""
+
+    context_window: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, ge=0)
+    tokenizer: Literal["o200k_base", "cl100k_base", "estimate"] | None = None
+    modalities: list[Literal["text", "image", "audio", "file"]] | None = None
+    price_in: float | None = Field(None, ge=0)  # USD per 1M input tokens
+    price_out: float | None = Field(None, ge=0)  # USD per 1M output tokens
+    reasoning: bool | None = None  # o-series rules: max_completion_tokens only, temperature fixed
+
+
+class RequestLimits(_Strict):
+    """Pre-flight size limits (413 request.too_large), server-wide or per model."""
+
+    max_messages: int = Field(2048, gt=0)
+    max_images: int = Field(500, ge=0)  # OpenAI's documented per-request image limit
+    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)  # decoded size of one data-URL image
 
 
 class Deployment(_Strict):
@@ -53,6 +90,23 @@ class Deployment(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)  # extra upstream headers (OpenRouter referer, …)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     circuit: CircuitSettings = Field(default_factory=CircuitSettings)
+    catalog: CatalogOverride | None = None  # this deployment's window, tokenizer, prices, … if they differ
+    # Azure OpenAI's api-version query (provider: azure only); None: providers/azure.py's default.
+    api_version: str | None = None
+    # Upstream protection (pipeline/gate.py): the provider's limits for this deployment, so
+    # requests beyond them wait in a bounded queue (or fall back) instead of provoking 429s.
+    max_concurrency: int | None = Field(None, gt=0, description="requests in flight to it at once")
+    max_queue: int = Field(100, ge=0, description="requests waiting for it; 0: never wait, fall back at once")
+    max_queue_wait_s: float = Field(5.0, gt=0, description="longest wait for it (also capped by the deadline)")
+    rpm: int | None = Field(None, gt=0, description="the provider's requests per minute")
+    tpm: int | None = Field(None, gt=0, description="the provider's tokens per minute")
+    learn_limits: bool = True  # hold it while its x-ratelimit-remaining-* / anthropic-ratelimit-* say 0
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _api_version(cls, v: object) -> object:
+        # YAML reads an unquoted 2024-10-21 as a date; Azure's api-version is that date as text.
+        return v.isoformat() if isinstance(v, datetime.date) else v
 
     @field_validator("base_url")
     @classmethod
@@ -86,6 +140,44 @@ class Deployment(_Strict):
 class ModelRoute(_Strict):
     name: str = Field(min_length=1)
     deployments: list[Deployment] = Field(min_length=1)
+    catalog: CatalogOverride | None = None  # overrides of the model catalog for every deployment
+    # A prompt + max tokens past the window: reject (400 context_length_exceeded), fallback (serve
+    # it with fallback_model), trim (drop the oldest turns), truncate_output (lower max tokens).
+    context_policy: Literal["reject", "fallback", "trim", "truncate_output"] = "reject"
+    fallback_model: str | None = None
+    trim_keep_first: int = Field(0, ge=0)  # trim: also pin the first N non-system messages
+    request_limits: RequestLimits | None = None  # None: server.request_limits
+    timeouts: Timeouts | None = None  # defaults for every deployment; a deployment's own fields win
+
+    @model_validator(mode="after")
+    def _fallback_named(self) -> ModelRoute:
+        if self.context_policy == "fallback" and not self.fallback_model:
+            raise ValueError("context_policy fallback needs fallback_model: a configured model with a larger window")
+        return self
+
+    @model_validator(mode="after")
+    def _merge_timeouts(self) -> ModelRoute:
+        """Give each deployment its effective timeouts (the model's, overridden by its own) and
+        refuse a merged set whose limits can't all work, naming the field where it was set."""
+        model_set = _set_fields(self.timeouts)
+        deployments, errors = [], []
+        for j, dep in enumerate(self.deployments):
+            own = _set_fields(dep.timeouts)
+            merged = Timeouts.model_validate(timeout_rules.merge(model_set, own)) if model_set else dep.timeouts
+            for name, problem in timeout_rules.problems(merged.model_dump()):
+                loc = ("timeouts", name) if name in model_set and name not in own else \
+                    ("deployments", j, "timeouts", name)
+                if all(e["loc"] != loc for e in errors):  # a model's bad block: once, not per deployment
+                    errors.append(InitErrorDetails(type=PydanticCustomError("timeouts", problem), loc=loc,
+                                                   input=getattr(merged, name)))
+            deployments.append(dep if merged is dep.timeouts else dep.model_copy(update={"timeouts": merged}))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self.model_copy(update={"deployments": deployments}) if model_set else self
+
+
+def _set_fields(timeouts: Timeouts | None) -> dict[str, float | None]:
+    return timeouts.model_dump(include=timeouts.model_fields_set) if timeouts is not None else {}
 
 
 class ServerSettings(_Strict):
@@ -99,6 +191,7 @@ class ServerSettings(_Strict):
     # Peers (CIDRs) whose X-Forwarded-For is believed; from anyone else the header is ignored,
     # since any client can send it. Empty: judge every request by the connection's address.
     trusted_proxies: list[str] = Field(default_factory=list)
+    request_limits: RequestLimits = Field(default_factory=RequestLimits)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -121,6 +214,29 @@ class ServerSettings(_Strict):
 
 class StoreSettings(_Strict):
     data_dir: str = "./seawall-data"  # SQLite file and the server secret live here
+    # PostgreSQL shared by several gateways (postgresql://user:password@host:5432/db); None = SQLite
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        problem = database_url_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
+
+
+def database_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL URL's shape, or None (reaching it is checked at start)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as e:
+        return f"not a valid URL ({e}); write it as postgresql://user:password@host:5432/database"
+    if parts.scheme not in ("postgresql", "postgres"):
+        return (f"must start with postgresql:// (got {parts.scheme + '://' if parts.scheme else 'no scheme'}); "
+                "write it as postgresql://user:password@host:5432/database")
+    return None
 
 
 class RequestLogSettings(_Strict):
@@ -133,6 +249,50 @@ class AuthSettings(_Strict):
     refresh_interval_s: float = Field(1.0, gt=0)  # how soon a change made elsewhere takes effect
 
 
+class LimitSettings(_Strict):
+    """Where rate limits are counted: in this process (no redis_url) or in a Redis shared by
+    every gateway process pointing at it."""
+
+    redis_url: str | None = None  # redis://, rediss:// (TLS) or unix://; --redis and SEAWALL_REDIS_URL override
+    # Redis down or slower than redis_timeout_ms: "open" admits without counting (and without
+    # x-ratelimit-* headers), "closed" refuses with 503 limits_unavailable and Retry-After.
+    on_redis_error: Literal["open", "closed"] = "open"
+    # 50 ms: a loopback or same-zone Redis answers in well under 1 ms; past this it is down or
+    # overloaded, and no request should wait longer on it.
+    redis_timeout_ms: float = Field(50.0, gt=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+            raise ValueError(f"must be a Redis URL such as redis://127.0.0.1:6379/0 (or rediss://, unix://), "
+                             f"got {redact_url(v)!r}")
+        return v
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def with_redis_url(settings: Settings, url: str, source: str) -> Settings:
+    """The settings with limits.redis_url replaced by `url` from `source` (--redis or
+    SEAWALL_REDIS_URL), checked like the config's own."""
+    try:
+        limits = LimitSettings.model_validate({**settings.limits.model_dump(), "redis_url": url})
+    except ValidationError as e:
+        raise ConfigError(source, [_explain(err) for err in e.errors()]) from None
+    return settings.model_copy(update={"limits": limits})
+
+
 class SimulatorSection(_Strict):
     stream_interval_ms: float = Field(15.0, ge=0)  # the embedded simulator's pace: readable demos
 
@@ -143,6 +303,7 @@ class Settings(_Strict):
     request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     simulator: SimulatorSection = Field(default_factory=SimulatorSection)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     models: list[ModelRoute] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -152,6 +313,18 @@ class Settings(_Strict):
             if route.name in seen:
                 raise ValueError(f"model {route.name!r} is listed twice; merge its deployments into one entry")
             seen.add(route.name)
+        return self
+
+    @model_validator(mode="after")
+    def _fallbacks_exist(self) -> Settings:
+        names = [route.name for route in self.models]
+        for i, route in enumerate(self.models):
+            if route.fallback_model is not None and (route.fallback_model not in names
+                                                     or route.fallback_model == route.name):
+                close = difflib.get_close_matches(route.fallback_model, names, n=1)
+                tip = f"did you mean '{close[0]}'?" if close else f"configured models: {', '.join(names)}"
+                raise ValueError(f"models.{i}.fallback_model: {route.fallback_model!r} is not another configured "
+                                 f"model — {tip}")
         return self
 
     @property
@@ -237,6 +410,7 @@ class ResolvedDeployment:
     spec: Deployment
     base_url: str
     api_key: str | None
+    model_route: ModelRoute | None = field(default=None, compare=False, repr=False)  # its model's settings
 
     @property
     def label(self) -> str:
@@ -259,7 +433,7 @@ def resolve_secrets(settings: Settings, environ: dict[str, str], simulator_url: 
             if base is None:
                 problems.append(f"{where}: no base_url and no embedded simulator is running")
                 continue
-            resolved.append(ResolvedDeployment(route.name, dep, base, key))
+            resolved.append(ResolvedDeployment(route.name, dep, base, key, route))
         routes[route.name] = resolved
     if problems:
         raise ConfigError("provider keys", problems)

@@ -54,6 +54,38 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("invalid_field", 400, _BAD, "request.invalid",
               "Invalid type for '{param}': expected {expected}, but got {got}.",
               "Send '{param}' as {expected}."),
+    # -- pre-flight checks (pipeline/validate.py, decide/schema.py, decide/fit.py) --------------
+    ErrorKind("invalid_value", 400, _BAD, "request.invalid",
+              "Invalid value for '{param}': expected {expected}, but got {got}.",
+              "Send '{param}' as {expected}; see the API reference for the endpoint."),
+    ErrorKind("model_unsupported_parameter", 400, _BAD, "request.invalid",
+              "Unsupported parameter: '{param}' is not supported with the model `{model}`. {instead}",
+              "{fix}"),
+    ErrorKind("model_unsupported_value", 400, _BAD, "request.invalid",
+              "Unsupported value: '{param}' does not support {got} with the model `{model}`. Only the default "
+              "({default}) value is supported.",
+              "Leave '{param}' out for `{model}`: reasoning models fix it."),
+    ErrorKind("modality_not_supported", 400, _BAD, "request.invalid",
+              "The model `{model}` does not accept {modality} input ('{param}').",
+              "Send {modality} only to a model that reads it, or drop that content part."),
+    ErrorKind("output_too_large", 400, _BAD, "request.invalid",
+              "'{param}' is too large: {got}. The model `{model}` supports at most {limit} completion tokens.",
+              "Lower '{param}' to {limit} or less."),
+    ErrorKind("context_length_exceeded", 400, _BAD, "request.context_length",
+              "This model's maximum context length is {window} tokens. However, you requested {total} tokens "
+              "({prompt} in the messages, {completion} in the completion). Please reduce the length of the "
+              "messages or completion.",
+              "Cut at least {excess} tokens: shorten or summarize the conversation history{or_output}. The "
+              "gateway's admin can also set context_policy trim or fallback for `{model}`."),
+    ErrorKind("too_many_messages", 413, _BAD, "request.too_large",
+              "Too many messages: {count}; this gateway accepts at most {limit} per request for `{model}`.",
+              "Trim or summarize the conversation history to {limit} messages or fewer."),
+    ErrorKind("too_many_images", 413, _BAD, "request.too_large",
+              "Too many images: {count}; this gateway accepts at most {limit} per request for `{model}`.",
+              "Send at most {limit} images per request; split the work across requests."),
+    ErrorKind("image_too_large", 413, _BAD, "request.too_large",
+              "The image at '{param}' is {size} bytes; this gateway accepts inline images of at most {limit} bytes.",
+              "Resize or compress the image, or send it by https URL instead of a data URL."),
     ErrorKind("unsupported_content_type", 415, _BAD, "request.invalid",
               "Unsupported Content-Type '{got}': this endpoint takes application/json.",
               "Set the header Content-Type: application/json (form posts and text/plain are not read)."),
@@ -78,12 +110,15 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("model_not_found", 404, _BAD, "model.not_found",
               "The model `{model}` does not exist or you do not have access to it.",
               "{hint}"),
+    ErrorKind("unsupported_parameter", 400, _BAD, "request.invalid",
+              "Unsupported parameter: '{param}' can't be sent to {deployment}: {detail}.",
+              "Remove '{param}' from the request, or use a model whose deployments speak OpenAI's API."),
     ErrorKind("operation_not_supported", 400, _BAD, "request.invalid",
               "The model `{model}` does not support {operation}.",
               "Use a model configured for {operation}; GET /v1/models lists them."),
     # -- credentials (diagnosed in decide/keys.py) ----------------------------------------------
     ErrorKind("missing_api_key", 401, _BAD, "auth.missing",
-              "You didn't provide an API key. Send it as 'Authorization: Bearer sk-sw-...'.",
+              "You didn't provide an API key. Send it as {how}.",
               "Check that the client sets its API key and that no proxy strips the Authorization header."),
     ErrorKind("malformed_auth_header", 401, _BAD, "auth.malformed",
               "The Authorization header is malformed: {detail}.",
@@ -158,6 +193,15 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "Request too large for {scope} {id} on tokens per minute (TPM): limit {limit}, requested {requested}.",
               "This one request counts more tokens than the {scope} limit tpm={limit} ({scope} {id}) allows in a "
               "minute, so waiting won't help: lower max_tokens or shorten the prompt."),
+    # -- quotas: totals, not rates; waiting won't help ---------------------------------------------
+    ErrorKind("insufficient_quota", 429, "insufficient_quota", "quota.exhausted",
+              "You exceeded this key's {what} quota: {used} of {limit} used{held}, and this request needs up to "
+              "{wanted}. Waiting won't help.",
+              "The key's {what} quota ({source}) is spent: ask the gateway admin to raise it "
+              "(seawall keys update {key} --quota-{unit} N); {smaller}"),
+    ErrorKind("quota_price_unknown", 400, _BAD, "quota.exhausted",
+              "This key has a USD quota, and the gateway knows no price for model '{model}', so it can't bill it.",
+              "Ask the gateway admin to set a price for '{model}' in the config, or use a priced model."),
     # -- upstream --------------------------------------------------------------------------------
     ErrorKind("upstream_error", 502, "upstream_error", "upstream.server_error",
               "{message}",
@@ -177,6 +221,18 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("upstream_timeout", 504, "upstream_error", "upstream.timeout",
               "The upstream {deployment} did not answer within {seconds} seconds.",
               "Retry with backoff; for long generations use streaming or a larger timeout."),
+    # One of the gateway's own limits (decide/timeouts.py), named with its value and where it is set.
+    ErrorKind("gateway_timeout", 504, "upstream_error", "upstream.timeout",
+              "The upstream {deployment} {missed} within {seconds} s, the gateway's {field} for it.",
+              "Retry with backoff, or stream long generations; the gateway's operator sets this limit at "
+              "{where}."),
+    # total_s cutting a stream already under way: the client holds part of an answer, so this is
+    # stream.interrupted (taxonomy: "ended without its terminal event; check proxy/gateway
+    # timeouts"), not upstream.timeout ("timed out before the provider answered").
+    ErrorKind("stream_total_timeout", 504, "upstream_error", "stream.interrupted",
+              "The upstream stream from {deployment} was cut after {seconds} s, the gateway's {field} for a whole "
+              "exchange: the answer is incomplete.",
+              "Ask for a shorter answer (max_tokens) or retry; the gateway's operator sets this limit at {where}."),
     ErrorKind("upstream_malformed", 502, "upstream_error", "upstream.malformed",
               "The upstream {deployment} sent a reply that could not be read: {detail}.",
               "Retry with backoff; an HTML or truncated body usually means a proxy or CDN answered."),
@@ -190,9 +246,20 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "{seconds} s.",
               "Retry after Retry-After; check the provider's status page. `seawall logs --status 5xx` "
               "shows the failures that opened the circuit."),
+    ErrorKind("queue_full", 503, "server_error", "capacity.queue_full",
+              "The upstream is at capacity and can't take this request in time: {detail}.",
+              "Retry after Retry-After or lower the client's parallelism. Operators: raise the deployment's "
+              "max_concurrency, max_queue, max_queue_wait_s or rpm/tpm if the provider allows more, or add a "
+              "deployment to fall back to."),
     ErrorKind("internal_error", 500, "server_error", "upstream.server_error",
               "The gateway failed while handling this request.",
               "Retry with backoff and keep the request ID; the gateway's log has the details."),
+    # The gateway's own dependency is down; taxonomy: upstream.unavailable, as for not_ready.
+    ErrorKind("limits_unavailable", 503, "server_error", "upstream.unavailable",
+              "The gateway cannot check this key's rate limits right now: the Redis that holds them "
+              "does not answer.",
+              "Retry after Retry-After ({seconds} s). Operators: check the Redis at limits.redis_url "
+              "(seawall serve --redis); limits.on_redis_error: open would admit uncounted instead of refusing."),
     ErrorKind("not_ready", 503, "server_error", "upstream.unavailable",
               "The gateway is starting or stopping.",
               "Retry in a few seconds."),

@@ -4,7 +4,8 @@ Keys are `sk-sw-` + 40 base62 characters (238 bits). The store keeps a keyed BLA
 key (the server secret as BLAKE2's key, RFC 7693 §2.9), so a leaked database alone can't be used
 to check guesses. BLAKE2b rather than HMAC-SHA256: it runs on every request, and measured 0.9 µs
 against 2.8 µs warm and a fraction of HMAC's ~50 µs through OpenSSL on a cold request. The server secret lives in a
-0600 file in the data directory (or comes from the operator), never in the database.
+0600 file in the data directory (or comes from the operator), never in the database; gateways
+sharing a PostgreSQL store share it through the store instead (load_or_create_shared_secret).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 import string
 import time
 import uuid
+from typing import Protocol
 
 from seawall.decide.keys import SEAWALL_KEY_LENGTH, SEAWALL_PREFIX
 from seawall.store.base import KeyRecord
@@ -55,3 +57,19 @@ def load_or_create_secret(data_dir: str) -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(secret.hex())
     return secret
+
+
+SECRET_META = "server_secret"
+
+
+class SharedMeta(Protocol):
+    async def claim_meta(self, name: str, value: str) -> str: ...
+
+
+async def load_or_create_shared_secret(store: SharedMeta) -> bytes:
+    """The server secret of gateways that share one database (PostgreSQL): every instance must
+    hash keys alike, so it lives in the store's meta table, claimed once by the first to start
+    (a race is settled by the database: all get the first value committed). Unlike the file,
+    it is then in the database; keys are 238 random bits, so a dump still can't be used to
+    guess one."""
+    return bytes.fromhex(await store.claim_meta(SECRET_META, secrets.token_bytes(32).hex()))

@@ -5,6 +5,7 @@ provision a key, serve with uvicorn (uvloop + httptools), print how to call it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -15,11 +16,15 @@ from dataclasses import dataclass
 import uvicorn
 
 from seawall.app import Gateway
-from seawall.config import ConfigError, Settings, resolve_secrets
+from seawall.config import ConfigError, LimitSettings, Settings, resolve_secrets
 from seawall.console.admin import ADMIN_HASH_META
-from seawall.keyring import hash_key, key_record, load_or_create_secret, new_admin_key, new_key
+from seawall.keyring import (hash_key, key_record, load_or_create_secret, load_or_create_shared_secret, new_admin_key,
+                             new_key)
+from seawall.limits.base import RemoteLimiter
+from seawall.limits.redis import RedisLimiter
 from seawall.providers.registry import adapter_for
 from seawall.store.base import Store
+from seawall.store.postgres import PostgresStore, StoreUnavailable, redact_url
 from seawall.store.sqlite import SQLiteStore
 
 log = logging.getLogger("seawall")
@@ -33,6 +38,8 @@ class ServeOptions:
     demo: bool  # no config file: the embedded default
     bootstrap_key: str | None  # SEAWALL_BOOTSTRAP_KEY: a known first key for automation
     admin_key: str | None = None  # SEAWALL_ADMIN_KEY: the admin API's key; else one made at first start
+    database_url: str | None = None  # PostgreSQL shared with other gateways; None = SQLite in data_dir
+    database_url_source: str = "store.url"  # where it came from, to name it when it doesn't work
 
 
 class StartError(Exception):
@@ -64,6 +71,11 @@ def check_providers(settings: Settings) -> None:
 async def serve(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> None:
     check_providers(settings)
     sock = bind(options.host, options.port)
+    try:  # before the embedded simulator starts: a refused database then leaves nothing running
+        store, secret = await open_store(options)
+    except StartError:
+        sock.close()
+        raise
     sim_task, sim_url = None, None
     if settings.uses_embedded_simulator:
         sim_task, sim_url = start_embedded_simulator(settings)
@@ -71,22 +83,27 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
         routes = resolve_secrets(settings, environ, sim_url)
     except ConfigError as e:
         sock.close()
+        await store.close()
         raise StartError(e.render()) from None
     os.makedirs(options.data_dir, exist_ok=True)
     printed_key: list[str] = []
     printed_admin_key: list[str] = []
 
     async def provision(store: Store) -> None:
-        secret = load_or_create_secret(options.data_dir)
-        key = await provision_key(store, secret, options)
+        # Gateways sharing a database provision one at a time: starting together on an empty one,
+        # each would see no key and insert the same bootstrap key (a duplicate hash) or mint its
+        # own admin key, of which only the last written would work.
+        async with store.exclusive("provision") if isinstance(store, PostgresStore) else contextlib.nullcontext():
+            key = await provision_key(store, secret, options)
+            admin_key = await provision_admin_key(store, secret, options)
         if key:
             printed_key.append(key)
-        admin_key = await provision_admin_key(store, secret, options)
         if admin_key:
             printed_admin_key.append(admin_key)
 
-    app = Gateway(settings, routes, SQLiteStore(os.path.join(options.data_dir, "seawall.db")),
-                  load_or_create_secret(options.data_dir), provision, admin_key=options.admin_key)
+    app = Gateway(settings, routes, store, secret, provision, admin_key=options.admin_key)
+    if settings.limits.redis_url:  # app.py builds the in-process limiter; a shared Redis replaces it
+        app.pipeline.limiter = await shared_limiter(settings.limits)
     config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,
                             log_level="warning", timeout_keep_alive=75, server_header=False,
                             # X-Forwarded-For is judged by the access stage against configured
@@ -105,8 +122,34 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     finally:
         if sim_task:
             sim_task.cancel()
+        if isinstance(app.pipeline.limiter, RemoteLimiter):
+            await app.pipeline.limiter.close()
     if not server.started:
         raise StartError("the gateway failed to start; see the log lines above")
+
+
+async def shared_limiter(limits: LimitSettings) -> RedisLimiter:
+    """Rate limits counted in Redis. An unreachable Redis does not stop the start: it is an
+    outage like one at run time, answered by limits.on_redis_error, and said here once."""
+    limiter = RedisLimiter(limits)
+    if await limiter.ping():
+        log.info("rate limits: counted in Redis at %s, shared with every gateway using it", limiter.where)
+    return limiter
+
+
+async def open_store(options: ServeOptions) -> tuple[Store, bytes]:
+    """The store and the server secret: SQLite and the secret file in the data dir, or PostgreSQL
+    and the secret shared through it. PostgreSQL is opened here, before the app, so that a bad or
+    unreachable database refuses the start with what to check instead of a traceback."""
+    if not options.database_url:
+        return SQLiteStore(os.path.join(options.data_dir, "seawall.db")), load_or_create_secret(options.data_dir)
+    store = PostgresStore(options.database_url)
+    try:
+        await store.open()
+        return store, await load_or_create_shared_secret(store)
+    except StoreUnavailable as e:
+        await store.close()
+        raise StartError(f"{options.database_url_source}: {e}") from None
 
 
 def start_embedded_simulator(settings: Settings) -> tuple[asyncio.Task, str]:
@@ -180,9 +223,16 @@ def banner(base_url: str, key: str | None, options: ServeOptions, settings: Sett
         f"  print(client.chat.completions.create(model=\"{chat_model}\", "
         "messages=[{\"role\": \"user\", \"content\": \"Hello!\"}]).choices[0].message.content)",
         "",
-        f"Request log: seawall logs --data-dir {options.data_dir}     Stop: Ctrl+C",
+        f"Request log: seawall logs {log_source(options)}     Stop: Ctrl+C",
     ]
     return "\n".join(lines)
+
+
+def log_source(options: ServeOptions) -> str:
+    """How `seawall logs` finds this gateway's log (the URL without its password: ask for it)."""
+    if options.database_url:
+        return f"--database-url '{redact_url(options.database_url)}'"
+    return f"--data-dir {options.data_dir}"
 
 
 def run(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> int:

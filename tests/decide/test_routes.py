@@ -8,7 +8,10 @@ CASES = [  # id, path, code, hint fragment
     ("doubled /v1", "/v1/v1/chat/completions", "route_base_url", "twice"),
     ("full endpoint as base URL", "/v1/chat/completions/chat/completions", "route_base_url", "full endpoint"),
     ("gemini path", "/v1beta/models/gemini-2.5-flash:generateContent", "route_not_found", "Gemini"),
-    ("anthropic path", "/v1/messages", "route_not_found", "Anthropic"),
+    ("gemini method not served", "/v1beta/models/gemini-2.5-flash:countTokens", "route_not_found",
+     ":generateContent"),
+    ("anthropic path without /v1", "/messages", "route_base_url", "lacks '/v1'"),
+    ("anthropic base URL with /v1", "/v1/v1/messages", "route_base_url", "'/v1' twice"),
     ("unknown v1 endpoint", "/v1/chat/complete", "route_not_found", "serves"),
     ("root", "/", "route_not_found", "under /v1"),
 ]

@@ -74,12 +74,12 @@ class AdminConsole:
         method = ctx.method
         if parts == ["keys"]:
             if method == "GET":
-                return 200, {"object": "list", "data": [key_view(k) for k in await self._store.load_keys()]}
+                return 200, {"object": "list", "data": [self._view(k) for k in await self._store.load_keys()]}
             if method == "POST":
                 return await self._create_key(await self._json(ctx, receive))
         elif len(parts) == 2 and parts[0] == "keys":
             if method == "GET":
-                return 200, key_view(await self._find_key(parts[1]))
+                return 200, self._view(await self._find_key(parts[1]))
             if method == "PATCH":
                 return await self._update_key(await self._find_key(parts[1]), await self._json(ctx, receive))
         elif len(parts) == 3 and parts[0] == "keys" and parts[2] in ("revoke", "rotate") and method == "POST":
@@ -138,7 +138,7 @@ class AdminConsole:
         record = key_record(self._secret, secret_key, **values)
         await self._store.insert_key(record)
         await self._auth.load()
-        return 201, {"key": secret_key, **key_view(record)}
+        return 201, {"key": secret_key, **self._view(record)}
 
     async def _update_key(self, key: KeyRecord, body: object) -> tuple[int, dict]:
         values = fields.read(body, fields.key_readers(time.time()), (), "PATCH /admin/keys/{id}")
@@ -146,14 +146,14 @@ class AdminConsole:
         updated = dataclasses.replace(key, **values, updated_at=time.time())
         await self._store.update_key(updated)
         await self._auth.load()
-        return 200, key_view(updated)
+        return 200, self._view(updated)
 
     async def _revoke_key(self, key: KeyRecord) -> tuple[int, dict]:
         if key.revoked_at is None:
             key = dataclasses.replace(key, revoked_at=time.time(), updated_at=time.time())
             await self._store.update_key(key)
             await self._auth.load()  # this instance refuses the key from the next request on
-        return 200, key_view(key)
+        return 200, self._view(key)
 
     async def _rotate_key(self, key: KeyRecord) -> tuple[int, dict]:
         """A new key with the old one's settings; the old one is revoked (not deleted), so a client
@@ -169,8 +169,23 @@ class AdminConsole:
                             ip_allowlist=key.ip_allowlist, quota_tokens=key.quota_tokens, quota_usd=key.quota_usd,
                             rpm=key.rpm, tpm=key.tpm, max_concurrency=key.max_concurrency)
         await self._store.insert_key(record)
+        spent = self._spent(key)  # the new key carries the old one's spending: rotating is no top-up
+        if any(spent):
+            await self._store.add_usage([(record.id, *spent)])
+            record.used_tokens, record.used_usd = spent
         await self._auth.load()
-        return 200, {"key": secret_key, "replaces": key.id, **key_view(record)}
+        return 200, {"key": secret_key, "replaces": key.id, **self._view(record)}
+
+    def _spent(self, key: KeyRecord) -> tuple[int, float]:
+        """What the key has spent: the live ledger's total (charges not yet written included)."""
+        quotas = self._auth.quotas
+        balance = quotas.balance(key.id) if quotas is not None else None
+        if balance is None:
+            return key.used_tokens, key.used_usd
+        return balance.used_tokens, balance.used_usd
+
+    def _view(self, k: KeyRecord) -> dict:
+        return key_view(k, *self._spent(k))
 
     # -- groups ----------------------------------------------------------------------------------
     async def _find_group(self, name: str) -> GroupRecord:
@@ -203,8 +218,9 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
 
-def key_view(k: KeyRecord) -> dict:
-    """A key as the admin API shows it: never the hash, only the prefix and last four."""
+def key_view(k: KeyRecord, used_tokens: int = 0, used_usd: float = 0.0) -> dict:
+    """A key as the admin API shows it: never the hash, only the prefix and last four. `used_*`:
+    spent against the quota (the key's own, or its group's default)."""
     problem = key_state(k.enabled, k.revoked_at, k.expires_at, time.time())
     state = "active" if problem is None else problem.code.removeprefix("key_")
     return {"object": "key", "id": k.id, "name": k.name, "display": f"{k.key_prefix}…{k.last4}", "state": state,
@@ -212,6 +228,7 @@ def key_view(k: KeyRecord) -> dict:
             "enabled": k.enabled, "expires_at": _iso(k.expires_at), "revoked_at": _iso(k.revoked_at),
             "quota_tokens": k.quota_tokens, "quota_usd": k.quota_usd, "rpm": k.rpm, "tpm": k.tpm,
             "max_concurrency": k.max_concurrency, "metadata": k.metadata,
+            "used_tokens": used_tokens, "used_usd": round(used_usd, 10),
             "created_at": _iso(k.created_at), "updated_at": _iso(k.updated_at)}
 
 

@@ -69,10 +69,11 @@ def quote(ref: str) -> str:
 
 
 def render_keys(keys: list[dict]) -> str:
-    head = ("id", "name", "key", "state", "group", "tenant", "models", "ip allowlist", "limits", "expires")
+    head = ("id", "name", "key", "state", "group", "tenant", "models", "ip allowlist", "limits", "quota used",
+            "expires")
     rows = [head] + [(k["id"], k["name"], k["display"], k["state"], k["group"] or "-", k["tenant"] or "-",
                       ",".join(k["models"]) or ("(group's)" if k["group"] else "all"), ",".join(k["ip_allowlist"]) or "any",
-                      _limits(k), k["expires_at"] or "never") for k in keys]
+                      _limits(k), _quota_used(k), k["expires_at"] or "never") for k in keys]
     return _table(rows) if keys else "no keys"
 
 
@@ -81,6 +82,16 @@ def render_groups(groups: list[dict]) -> str:
     rows = [head] + [(g["name"], ",".join(g["models"]) or "(all)", _or_dash(g["quota_tokens"]),
                       _or_dash(g["quota_usd"]), _limits(g)) for g in groups]
     return _table(rows) if groups else "no groups"
+
+
+def _quota_used(k: dict) -> str:
+    """'1,200/10,000 tok', '$0.42/$5.00', both, or '-' when the key sets no quota of its own."""
+    parts = []
+    if k.get("quota_tokens") is not None:
+        parts.append(f"{k.get('used_tokens', 0):,}/{k['quota_tokens']:,} tok")
+    if k.get("quota_usd") is not None:
+        parts.append(f"${k.get('used_usd', 0):,.2f}/${k['quota_usd']:,.2f}")
+    return " ".join(parts) or "-"
 
 
 def _limits(record: dict) -> str:

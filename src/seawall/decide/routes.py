@@ -13,7 +13,8 @@ from dataclasses import dataclass
 # Endpoints SDKs build by appending to the base URL (OpenAI's, and Anthropic's /messages).
 ENDPOINTS = ("/chat/completions", "/completions", "/embeddings", "/responses", "/messages", "/models",
              "/images/generations", "/audio/transcriptions", "/audio/speech", "/moderations")
-SERVED = ("/v1/chat/completions", "/v1/embeddings", "/v1/models")
+SERVED = ("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/messages",
+          "/v1beta/models/{model}:generateContent")
 
 _GEMINI = re.compile(r"/(v1beta|v1)/models/[^/:]+:(generateContent|streamGenerateContent|countTokens)")
 
@@ -49,12 +50,9 @@ def diagnose_route(path: str) -> RouteDiagnosis:
     stripped = path.rstrip("/")
     if _GEMINI.search(stripped):
         return RouteDiagnosis("route_not_found",
-                              "This is a Gemini API path; this gateway serves the OpenAI API here: "
-                              "point an OpenAI SDK at <gateway>/v1, or use a Gemini-dialect route.")
-    if stripped.endswith("/v1/messages") or stripped == "/messages":
-        return RouteDiagnosis("route_not_found",
-                              "This is Anthropic's Messages API path; this gateway serves the OpenAI API "
-                              "here: use POST /v1/chat/completions with an OpenAI SDK.")
+                              "This is a Gemini API path: the gateway serves POST <gateway>/v1beta/models/"
+                              "{model}:generateContent and :streamGenerateContent?alt=sse (set the google-genai "
+                              "client's base_url to the gateway, without /v1beta).")
     mistake = base_url_mistake(stripped)
     if mistake:
         return RouteDiagnosis("route_base_url", mistake)

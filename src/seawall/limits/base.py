@@ -49,6 +49,9 @@ class Window(NamedTuple):  # built per admission: a NamedTuple is the cheapest i
 class Admitted(NamedTuple):
     requests: Window | None
     tokens: Window | None
+    # A remote limiter's handle on what this admission holds (its concurrency leases); None when
+    # nothing was counted (the in-process limiter needs none; Redis down and failing open).
+    lease: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +65,30 @@ class Refused:
     retry_after_ns: int
     requests: Window | None
     tokens: Window | None
+
+
+class LimiterUnavailable(Exception):
+    """A remote limiter could not decide (its store down or slow) and its policy is to refuse."""
+
+    def __init__(self, retry_after_s: int):
+        super().__init__(f"limiter unavailable; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class RemoteLimiter:
+    """A limiter whose state lives outside the process (limits/redis.py): it is awaited, and it
+    reads time from its store, so processes with skewed clocks agree. Admission awaits only
+    these; the in-process MemoryLimiter is called directly, its path gaining no await.
+
+    `admit` answers like MemoryLimiter.admit (raising LimiterUnavailable when failing closed);
+    `finish` gives back the admission's concurrency slots and settles its tokens in one call,
+    and never raises: a lost release is cured by the lease's expiry."""
+
+    async def admit(self, scopes: tuple[ScopeLimits, ...], tokens: int) -> Admitted | Refused:
+        raise NotImplementedError
+
+    async def finish(self, scopes: tuple[ScopeLimits, ...], lease: str | None, token_delta: int) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from seawall.decide.gcra import NS
 from seawall.errors import SeawallError
-from seawall.limits.base import Refused, ScopeLimits, Window
+from seawall.limits.base import (
+    LimiterUnavailable,
+    Refused,
+    RemoteLimiter,
+    ScopeLimits,
+    Window,
+)
 from seawall.limits.memory import MemoryLimiter
 from seawall.pipeline.context import RequestContext
 
@@ -31,9 +37,9 @@ _MS = 1_000_000
 class Admission:
     """One per request. A plain class: a generator-based context manager costs more per call."""
 
-    __slots__ = ("body_bytes", "ctx", "estimate", "headers", "limiter", "scopes")
+    __slots__ = ("body_bytes", "ctx", "estimate", "headers", "lease", "limiter", "scopes")
 
-    def __init__(self, ctx: RequestContext, limiter: MemoryLimiter, body_bytes: int):
+    def __init__(self, ctx: RequestContext, limiter: MemoryLimiter | RemoteLimiter, body_bytes: int):
         self.ctx, self.limiter, self.body_bytes = ctx, limiter, body_bytes
         self.scopes = _NO_SCOPES
 
@@ -43,31 +49,47 @@ class Admission:
         if not scopes:
             return _NO_HEADERS  # the fast path: a key without limits pays for this test only
         self.estimate = estimate_tokens(self.ctx, self.body_bytes)
-        outcome = self.limiter.admit(scopes, self.estimate, self.limiter.clock())
+        limiter = self.limiter
+        if isinstance(limiter, RemoteLimiter):  # awaited only when the state is elsewhere (Redis)
+            try:
+                outcome = await limiter.admit(scopes, self.estimate)
+            except LimiterUnavailable as e:
+                raise unavailable(e) from None
+        else:
+            outcome = limiter.admit(scopes, self.estimate, limiter.clock())
         if isinstance(outcome, Refused):
             raise refusal(outcome, self.estimate)
-        self.scopes = scopes
+        self.scopes, self.lease = scopes, outcome.lease
         self.headers = limit_headers(outcome.requests, outcome.tokens)
         return self.headers
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if not self.scopes:
             return
-        self.limiter.release(self.scopes)
-        self.limiter.settle(self.scopes, used_tokens(self.ctx, self.estimate) - self.estimate, self.limiter.clock())
+        limiter = self.limiter
+        if isinstance(limiter, RemoteLimiter):
+            await limiter.finish(self.scopes, self.lease, used_tokens(self.ctx, self.estimate) - self.estimate)
+        else:
+            limiter.release(self.scopes)
+            limiter.settle(self.scopes, used_tokens(self.ctx, self.estimate) - self.estimate, limiter.clock())
         if isinstance(exc, SeawallError):  # an error reply of a limited key carries the headers too
             for name, value in self.headers.items():
                 exc.headers.setdefault(name, value)
 
 
 def estimate_tokens(ctx: RequestContext, body_bytes: int) -> int:
-    body = ctx.request.body if ctx.request is not None else {}
-    completion = 0
-    if ctx.request is not None and ctx.request.operation == "chat":
-        completion = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE
-        if not isinstance(completion, int) or isinstance(completion, bool):
-            completion = DEFAULT_COMPLETION_ESTIMATE
-    return body_bytes // 4 + completion
+    return body_bytes // 4 + completion_estimate(ctx)
+
+
+def completion_estimate(ctx: RequestContext) -> int:
+    """The most the reply may cost: max_completion_tokens / max_tokens, or the default."""
+    if ctx.request is None or ctx.request.operation != "chat":
+        return 0
+    body = ctx.request.body
+    completion = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE
+    if not isinstance(completion, int) or isinstance(completion, bool):
+        return DEFAULT_COMPLETION_ESTIMATE
+    return completion
 
 
 def used_tokens(ctx: RequestContext, estimate: int) -> int:
@@ -110,6 +132,12 @@ def limit_headers(requests: Window | None, tokens: Window | None) -> dict[str, s
         out["x-ratelimit-remaining-tokens"] = str(tokens.remaining)
         out["x-ratelimit-reset-tokens"] = go_duration(tokens.reset_ns)
     return out
+
+
+def unavailable(e: LimiterUnavailable) -> SeawallError:
+    """Redis down and limits.on_redis_error: closed: a 503 that says when to look again."""
+    return SeawallError("limits_unavailable", {"seconds": e.retry_after_s},
+                        headers={"retry-after": str(e.retry_after_s), "retry-after-ms": str(e.retry_after_s * 1000)})
 
 
 def refusal(r: Refused, estimate: int) -> SeawallError:

@@ -14,14 +14,17 @@ import functools
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from seawall.config import CircuitSettings, ResolvedDeployment
 from seawall.decide.breaker import CLOSED, Breaker, BreakerPolicy, after, may_try, reopens_in
 from seawall.decide.classify import ADVICE, Classification, classify_reply, classify_transport, read_error_fields
 from seawall.decide.retry import Failure, Fallback, GiveUp, RetryBudget, RetryPolicy, next_attempt
+from seawall.decide.timeouts import fired_values
 from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.context import RequestContext
+from seawall.pipeline.gate import DeploymentGates, GateRefused, Ticket
 from seawall.providers.base import (AttemptRecord, CanonicalRequest, MalformedReply, Reply, StreamDecoder,
                                     StreamEvent)
 from seawall.providers.registry import adapter_for
@@ -42,6 +45,7 @@ class Streaming:
     response: UpstreamResponse
     decoder: StreamDecoder
     first: list[StreamEvent]  # events read before committing; empty when the first is slow to come
+    release: Callable[[], None] = lambda: None  # the deployment gate's slot: egress calls it when the stream ends
 
 
 class Retrier:
@@ -55,6 +59,7 @@ class Retrier:
         # Deployments that refused the stream_options the gateway adds to learn a stream's usage
         # (strict OpenAI-compatible servers reject unknown fields): asked no more.
         self.refuses_stream_options: set[str] = set()
+        self.gates = DeploymentGates()  # concurrency, rate and learned limits per deployment
 
     def open_circuits(self, now: float) -> dict[str, dict]:
         """Deployments being skipped or probed, for /readyz: is it the gateway or the provider?"""
@@ -95,22 +100,37 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
         if not allowed:
             i += 1
             continue
+        queued_at = time.perf_counter()
+        try:  # wait for the deployment's gate within the request's deadline, or fall back
+            ticket = await retrier.gates.enter(target, ctx, req, retrier.policy.deadline_s - ctx.elapsed_ms() / 1000)
+        except GateRefused as refused:
+            last_error = refused.error
+            ctx.attempts.append(AttemptRecord(target.label, category=refused.error.category, detail=refused.detail,
+                                              latency_ms=round((time.perf_counter() - queued_at) * 1000, 2)))
+            i += 1
+            continue
         budget = retrier.budget(target.label)
         if not any(f.deployment == i for f in history):  # a retry is not a new request
             budget.record_request(now)
         record = AttemptRecord(target.label)
         ctx.attempts.append(record)
         started = time.perf_counter()
+        outcome = None
         try:
             outcome = await _one(ctx, req, target, transport, record,
-                                 target.label not in retrier.refuses_stream_options)
+                                 target.label not in retrier.refuses_stream_options, ticket)
             retrier.breakers[target.label] = after(retrier.breakers[target.label], None, time.monotonic(), policy)
+            if isinstance(outcome, Streaming):  # the slot is held until the stream ends
+                outcome.release = functools.partial(ticket.release_stream, ctx)
+            else:
+                ticket.release(outcome.reply.usage, delivered=True)
             return outcome
         except _StreamOptionsRefused:
             retrier.refuses_stream_options.add(target.label)
             record.category = "request.invalid"
             record.detail = "the upstream refused stream_options; asking again without it"
         except _Failed as failed:
+            ticket.release()  # before any backoff sleep: a retry enters the gate again
             last_error = failed.error
             record.category, record.detail = failed.error.category, failed.detail
             retrier.breakers[target.label] = after(retrier.breakers[target.label], failed.error.category,
@@ -130,6 +150,8 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
                 await asyncio.sleep(decision.wait_s)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+            if not isinstance(outcome, Streaming):  # idempotent: failures, cancellation (the client left)
+                ticket.release()
 
 
 def breaker_policy(target: ResolvedDeployment) -> BreakerPolicy:
@@ -157,13 +179,14 @@ class _StreamOptionsRefused(Exception):
 
 
 async def _one(ctx: RequestContext, req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
-               record: AttemptRecord, ask_usage: bool) -> Completed | Streaming:
+               record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
     adapter = adapter_for(target.spec.provider)
     try:
         response = await transport.open(adapter.build_request(req, target, ask_usage), target.spec.timeouts)
     except UpstreamFailure as f:
         raise _Failed(transport_error(target, f), f.detail) from None
     record.status = response.status
+    ticket.learn(response.headers)  # x-ratelimit-remaining-* 0: hold the deployment until the reset
     record.upstream_request_id = next((response.headers[h] for h in _REQUEST_ID_HEADERS
                                        if h in response.headers), None)
     if response.status >= 300:
@@ -218,6 +241,7 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
                     message = str(first_error.get("message") or "an error event")
                     raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": message}),
                                   message)
+                response.start_idle_timeout()  # first_byte_s is met: read_s bounds the silences from here
                 return Streaming(target, response, decoder, events)
     except asyncio.CancelledError:
         if not slow or ctx.client_gone:
@@ -242,10 +266,17 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
 def transport_error(target: ResolvedDeployment, failure: UpstreamFailure) -> SeawallError:
     cls = classify_transport(failure.kind, failure.detail)
     if failure.kind == "timeout":
-        return SeawallError("upstream_timeout", {"deployment": target.label,
-                                                 "seconds": f"{target.spec.timeouts.read_s:g}"})
+        return timeout_error(target, failure)
     return SeawallError("upstream_unreachable", {"deployment": target.label, "detail": failure.detail},
                         category_override=cls.category)
+
+
+def timeout_error(target: ResolvedDeployment, failure: UpstreamFailure) -> SeawallError:
+    """One of the gateway's own limits fired before the reply was committed: named, with its value
+    and where to change it (upstream.timeout, so the attempt loop falls back or retries)."""
+    limit = failure.limit or "first_byte_s"
+    seconds = failure.seconds if failure.seconds is not None else target.spec.timeouts.first_byte_limit_s
+    return SeawallError("gateway_timeout", fired_values(limit, seconds, target.route, target.label))
 
 
 def malformed(target: ResolvedDeployment, detail: str) -> SeawallError:

@@ -14,10 +14,13 @@ import time
 from collections.abc import Iterable
 
 from seawall.decide.access import parse_cidr, permitted_models
-from seawall.decide.keys import bearer_token, diagnose_key, key_state, mask_key
+from seawall.decide.keys import diagnose_key, key_state, mask_key
+from seawall.dialects import OPENAI
+from seawall.dialects.base import ClientDialect
 from seawall.errors import SeawallError, error
 from seawall.keyring import hash_key
 from seawall.limits.base import ScopeLimits, scope_limits
+from seawall.limits.quota import QuotaLedger
 from seawall.pipeline.context import Principal
 from seawall.store.base import GroupRecord, KeyRecord, Store
 
@@ -25,8 +28,10 @@ log = logging.getLogger("seawall.auth")
 
 
 class Authenticator:
-    def __init__(self, store: Store, secret: bytes, refresh_interval_s: float, model_names: Iterable[str] = ()):
+    def __init__(self, store: Store, secret: bytes, refresh_interval_s: float, model_names: Iterable[str] = (),
+                 quotas: QuotaLedger | None = None):
         self._store, self._secret, self._interval = store, secret, refresh_interval_s
+        self.quotas = quotas  # told which keys have a quota at every load
         self._catalog = frozenset(model_names)
         # Loads run one at a time, so a load that began before an admin write can't finish after
         # the write's own reload and put the old keys back (a revocation would be undone for up
@@ -40,6 +45,8 @@ class Authenticator:
         async with self._loading:
             keys, groups = await self._store.load_keys(), await self._store.load_groups()
             self._by_hash, self._inactive = split_keys(keys, time.time(), groups, self._catalog)
+            if self.quotas is not None:
+                self.quotas.configure(keys, groups)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_forever(), name="key-cache-refresh")
@@ -56,14 +63,12 @@ class Authenticator:
             except Exception:  # noqa: BLE001 - keep serving from the last good cache
                 log.exception("reloading keys failed; serving from the cached set")
 
-    def authenticate(self, headers: dict[str, str]) -> Principal:
-        token, problem = bearer_token(headers.get("authorization"))
+    def authenticate(self, headers: dict[str, str], dialect: ClientDialect = OPENAI) -> Principal:
+        """The key from where the caller's dialect sends it (OpenAI: Authorization: Bearer;
+        Anthropic: x-api-key; Gemini: x-goog-api-key), looked up in the cache."""
+        token, problem = dialect.credential(headers)
         if problem is not None:
-            if problem.code == "missing_api_key" and "x-api-key" in headers:
-                raise error("malformed_auth_header",
-                            detail="the key was sent as 'x-api-key'; the OpenAI API takes "
-                                   "'Authorization: Bearer <key>'")
-            raise SeawallError(problem.code, {"detail": problem.detail})
+            raise SeawallError(problem.code, {"detail": problem.detail, "how": dialect.key_how})
         digest = hash_key(self._secret, token)
         principal = self._by_hash.get(digest)
         if principal is not None:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from seawall.decide.access import Network
+from seawall.dialects.base import StreamTranslator
 from seawall.limits.base import ScopeLimits
 from seawall.decide.access import SeenAddress
 from seawall.providers.base import AttemptRecord, CanonicalRequest, Usage
@@ -54,6 +55,8 @@ class RequestContext:
     ttfb_ms: float | None = None
     streamed: bool = False
     stream_end: str | None = None
+    chunks: int = 0  # stream events relayed to the client (what a cut stream is charged for)
+    translator: StreamTranslator | None = None  # canonical events -> a non-OpenAI client's dialect
     upstream_request_id: str | None = None
     peer: str | None = None  # the connection's address (client_ip may come from X-Forwarded-For)
     seen: SeenAddress | None = None  # how client_ip was found, when an X-Forwarded-For came

@@ -1,9 +1,10 @@
-"""Egress: render a reply, a stream or an error in the client's dialect (OpenAI's, for now).
+"""Egress: render a reply, a stream or an error in the client's dialect (seawall/dialects).
 
-Errors use OpenAI's envelope, so the official SDKs raise the right class with Seawall's message,
-plus `request_id`, `hint` (what to check first) and `category` (the taxonomy). Streams are relayed
-event by event as they arrive; a stream that breaks after the first byte ends with an error event
-the SDK raises on, never with silence or a fake `finish_reason`.
+Errors use the dialect's envelope, so its official SDK raises the right class with Seawall's
+message, plus the request ID, `hint` (what to check first) and `category` (the taxonomy). Streams
+are relayed event by event as they arrive (translated per event for a non-OpenAI client); a
+stream that breaks after the first byte ends with an error event the SDK raises on, never with
+silence or a fake `finish_reason`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import asyncio
 import orjson
 
 from seawall.decide.classify import classify_reply
+from seawall.decide.timeouts import fired_values
+from seawall.dialects import DIALECTS
+from seawall.dialects.openai import error_payload as openai_error_payload
 from seawall.errors import SeawallError
 from seawall.pipeline.attempt import Streaming
 from seawall.pipeline.context import RequestContext
@@ -27,11 +31,6 @@ _SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache
 def base_headers(ctx: RequestContext, extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [(b"x-request-id", ctx.request_id.encode()), *extra]
 
-
-def error_payload(err: SeawallError, request_id: str) -> dict:
-    return {"error": {"message": err.message, "type": err.type, "param": err.param,
-                      "code": err.provider_code or err.code, "request_id": request_id, "hint": err.hint,
-                      "category": err.category}}
 
 
 async def send_json(send, ctx: RequestContext, status: int, body: bytes,
@@ -48,11 +47,14 @@ async def send_json(send, ctx: RequestContext, status: int, body: bytes,
 async def send_error(send, ctx: RequestContext, err: SeawallError, headers: list[tuple[bytes, bytes]]) -> None:
     ctx.category, ctx.error_code = err.category, err.provider_code or err.code
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
-    await send_json(send, ctx, err.status, orjson.dumps(error_payload(err, ctx.request_id)), headers + extra)
+    status, body = DIALECTS[ctx.dialect].error_body(err, ctx.request_id)
+    await send_json(send, ctx, status, body, headers + extra)
 
 
-def stream_error_event(err: SeawallError, request_id: str) -> bytes:
-    return b"data: " + orjson.dumps(error_payload(err, request_id)) + b"\n\n"
+def stream_error_event(err: SeawallError, ctx: RequestContext) -> bytes:
+    if ctx.translator is not None:
+        return ctx.translator.error_event(err, ctx.request_id)
+    return b"data: " + orjson.dumps(openai_error_payload(err, ctx.request_id)) + b"\n\n"
 
 
 async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: list[tuple[bytes, bytes]]) -> None:
@@ -61,9 +63,11 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     await send({"type": "http.response.start", "status": 200, "headers": base_headers(ctx, _SSE_HEADERS + headers)})
     wants_usage = ctx.request.client_wants_usage if ctx.request else False
     label = stream.target.label
+    cut = None  # an UpstreamFailure when one of the gateway's own limits ended the stream
     try:
         if not stream.first:
-            data = await _first_chunk_keeping_alive(send, stream)
+            data = await _first_chunk_keeping_alive(send, ctx, stream)
+            stream.response.start_idle_timeout()  # first_byte_s is met: read_s bounds the silences from here
             if data and await _forward(send, ctx, stream.decoder.feed(data), wants_usage):
                 await stream.response.finish()
                 return
@@ -77,31 +81,43 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
         end, detail = "interrupted", "the upstream closed the stream without its end event"
     except UpstreamFailure as f:
         end = "stalled" if f.kind == "timeout" else "interrupted"
-        detail = f"no chunk for {stream.target.spec.timeouts.read_s:g} s" if end == "stalled" else f.detail
+        detail = f.detail  # an idle timeout's names read_s and its value
+        cut = f if f.limit in ("first_byte_s", "total_s") else None
     except MalformedReply as e:
         end, detail = "interrupted", str(e)
     except BaseException:  # the client left (cancellation) or the gateway failed: drop the upstream
         stream.response.close()
         raise
+    finally:
+        stream.release()  # the deployment gate's slot (pipeline/gate.py), whichever way the stream ended
     stream.response.close()
     ctx.stream_end = end
     err = SeawallError("stream_interrupted", {"deployment": label, "detail": detail},
                        category_override=f"stream.{end}")
+    if cut is not None:
+        ctx.stream_end, err = stream_timeout(stream, cut)
     ctx.category, ctx.error_code = err.category, err.code
-    await send({"type": "http.response.body", "body": stream_error_event(err, ctx.request_id), "more_body": True})
+    await send({"type": "http.response.body", "body": stream_error_event(err, ctx), "more_body": True})
     await send({"type": "http.response.body", "body": b""})
     ctx.finished = True
 
 
-KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: clients skip it, proxies see traffic
+def stream_timeout(stream: Streaming, cut: UpstreamFailure) -> tuple[str, SeawallError]:
+    """The request-log mark and the terminal error for a stream ended by first_byte_s (only
+    keep-alives were sent: upstream.timeout) or total_s (stream.interrupted: see errors.py)."""
+    values = fired_values(cut.limit, cut.seconds, stream.target.route, stream.target.label)
+    if cut.limit == "total_s":
+        return "total_timeout", SeawallError("stream_total_timeout", values)
+    return "first_byte_timeout", SeawallError("gateway_timeout", values)
 
 
-async def _first_chunk_keeping_alive(send, stream: Streaming) -> bytes:
+async def _first_chunk_keeping_alive(send, ctx: RequestContext, stream: Streaming) -> bytes:
     """Wait for the upstream's first bytes, sending a keep-alive comment at once (keepalive_s of
     silence has passed already) and every keepalive_s after."""
     interval = stream.target.spec.timeouts.keepalive_s
+    keepalive = DIALECTS[ctx.dialect].keepalive  # a form the client's SDK skips
     while True:
-        await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+        await send({"type": "http.response.body", "body": keepalive, "more_body": True})
         try:
             return await asyncio.wait_for(stream.response.next_chunk(), interval)
         except TimeoutError:
@@ -133,9 +149,13 @@ async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_u
             ended = True
             break
     if out:
+        body = b"".join(out)
+        ctx.chunks += body.count(b"data:")  # plain content events arrive joined in one raw block
+        if ctx.translator is not None:
+            body = ctx.translator.feed(body)
         if ctx.ttfb_ms is None:
             ctx.ttfb_ms = ctx.elapsed_ms()
-        await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+        await send({"type": "http.response.body", "body": body, "more_body": True})
     if ended:
         await send({"type": "http.response.body", "body": b""})
         ctx.finished = True  # the client has it all: a disconnect from here on is not news

@@ -11,47 +11,62 @@ from __future__ import annotations
 import asyncio
 
 from seawall.config import ServerSettings
+from seawall.dialects import DIALECTS, OPENAI
+from seawall.limits.base import RemoteLimiter
 from seawall.limits.memory import MemoryLimiter
 from seawall.pipeline.access import check_access
-from seawall.pipeline.admit import Admission
+from seawall.limits.quota import QuotaLedger
+from seawall.pipeline.admit import Admission, completion_estimate
 from seawall.pipeline.attempt import Completed, Retrier, attempt
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.deadlines import BodyDeadlines
 from seawall.pipeline.egress import relay_stream, send_json
-from seawall.pipeline.ingress import parse_openai, read_body
+from seawall.pipeline.ingress import read_body
+from seawall.pipeline.quota import QuotaHold
 from seawall.pipeline.route import Router
-from seawall.pipeline.validate import validate
+from seawall.pipeline.validate import Preflight
 from seawall.providers.transport import Transport
 
 
 class Pipeline:
-    def __init__(self, server: ServerSettings, auth: Authenticator, router: Router, transport: Transport):
-        self.server, self.auth, self.router, self.transport = server, auth, router, transport
+    def __init__(self, server: ServerSettings, auth: Authenticator, router: Router, transport: Transport,
+                 quotas: QuotaLedger):
+        self.server, self.auth, self.router, self.transport, self.quotas = server, auth, router, transport, quotas
         self.deadlines = BodyDeadlines(server.body_timeout_s)
         self.retrier = Retrier()
-        self.limiter = MemoryLimiter()  # in-process: limits hold per gateway process (Redis: later)
+        self.preflight = Preflight(server, router)
+        # In-process by default; server.py puts a RedisLimiter here when limits.redis_url is set.
+        self.limiter: MemoryLimiter | RemoteLimiter = MemoryLimiter()
 
     async def handle(self, ctx: RequestContext, operation: str, receive, send,
-                     cors: list[tuple[bytes, bytes]]) -> None:
-        ctx.principal = self.auth.authenticate(ctx.headers)
+                     cors: list[tuple[bytes, bytes]], path_model: str | None = None) -> None:
+        """`ctx.dialect` is the client's (set from the route); `path_model` is a model named in
+        the path (Gemini's `models/{model}:method`)."""
+        dialect = DIALECTS[ctx.dialect]
+        ctx.principal = self.auth.authenticate(ctx.headers, dialect)
         body = await self.deadlines.bounded(lambda: read_body(receive, ctx.headers, self.server.max_body_bytes))
         watcher = watch_disconnect(receive, ctx)
         try:
-            req = ctx.request = parse_openai(operation, body, ctx.headers)
+            req = ctx.request = dialect.parse(operation, body, ctx.headers, path_model)
             check_access(ctx, req)
-            req = ctx.request = validate(req)
+            checked = await self.preflight.check(req, len(body))  # may repair it, or route it to a fallback
+            ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
             async with Admission(ctx, self.limiter, len(body)) as limit_headers:
-                candidates = self.router.candidates(req.model, req.operation)
-                outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
-                ctx.deployment = outcome.target.label
-                headers = cors + [(k.encode(), v.encode()) for k, v in limit_headers.items()] if limit_headers \
-                    else cors
-                if isinstance(outcome, Completed):
-                    ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
-                    await send_json(send, ctx, 200, outcome.reply.body, headers)
-                else:
-                    await relay_stream(send, ctx, outcome, headers)
+                with QuotaHold(ctx, self.quotas, len(body) // 4, completion_estimate(ctx), self.preflight.price_of):
+                    candidates = self.router.candidates(req.model, req.operation)
+                    outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
+                    ctx.deployment = outcome.target.label
+                    headers = cors + [(k.encode(), v.encode()) for k, v in limit_headers.items()] \
+                        if limit_headers else cors
+                    if isinstance(outcome, Completed):
+                        ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
+                        reply = outcome.reply.body if dialect is OPENAI else dialect.reply(outcome.reply.body,
+                                                                                           ctx.request_id)
+                        await send_json(send, ctx, 200, reply, headers)
+                    else:
+                        ctx.translator = dialect.stream(ctx.request_id, req.model)
+                        await relay_stream(send, ctx, outcome, headers)
         finally:
             ctx.finished = True
             watcher.cancel()

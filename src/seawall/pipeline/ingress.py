@@ -79,7 +79,7 @@ def parse_json_object(body: bytes, headers: dict[str, str]) -> dict:
             raise error("invalid_utf8") from None
         raise error("invalid_json", detail=f"{e.msg} at line {e.lineno}, column {e.colno}") from None
     if not isinstance(data, dict):
-        raise error("body_not_object", got=_json_kind(data))
+        raise error("body_not_object", got=json_kind(data))
     return data
 
 
@@ -99,7 +99,7 @@ def parse_openai(operation: str, body: bytes, headers: dict[str, str]) -> Canoni
     if stream is None:
         stream = False
     if not isinstance(stream, bool):
-        raise error("invalid_field", param="stream", expected="a boolean", got=_json_kind(stream))
+        raise error("invalid_field", param="stream", expected="a boolean", got=json_kind(stream))
     if operation == "embeddings" and stream:
         raise error("invalid_field", param="stream", expected="absent (embeddings do not stream)", got="true")
     options = data.get("stream_options")
@@ -112,11 +112,11 @@ def _required(data: dict, name: str, kind: type, expected: str, endpoint: str):
     if value is None:
         raise error("missing_field", param=name, endpoint=endpoint)
     if not isinstance(value, kind):
-        raise error("invalid_field", param=name, expected=expected, got=_json_kind(value))
+        raise error("invalid_field", param=name, expected=expected, got=json_kind(value))
     return value
 
 
-def _json_kind(value: object) -> str:
+def json_kind(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -1,15 +1,244 @@
 """Validate: is the request well-formed for the model that will serve it, and does it fit?
 
-Seam. Ingress already refuses what can't be routed (not JSON, no model, no messages). Schema
-validation against the published API, token counting and context-window policies (reject,
-trim, fall back, truncate output) arrive with the pre-flight issue and plug in here.
+In order, each a specific 4xx naming the field:
+1. message count (413), before anything walks the messages;
+2. the body against OpenAI's published schema (decide/schema.py);
+3. images: count, inline size, and whether the model reads them (decide/sizes.py);
+4. the model's parameter rules from the catalog (reasoning models: max_completion_tokens only,
+   temperature and top_p fixed);
+5. context fit (decide/fit.py): prompt tokens (catalog/tokens.py) + max tokens against the
+   smallest window among the model's deployments, since any of them may end up serving it;
+   the model's context_policy then rejects, trims, lowers max tokens or falls back to another
+   model (whose own window and policy are checked in turn).
+
+A model the catalog doesn't know (and the config says nothing about) gets steps 1-3 only.
+The body is never rebuilt unless a policy repairs it: what goes upstream is the client's dict.
+Counting is inline for small bodies and in a worker thread past INLINE_COUNT_BYTES, so a huge
+prompt never stalls the event loop (tiktoken releases the GIL while it encodes).
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, replace
+
+from seawall.catalog.models import Catalog, ModelInfo, load_catalog, with_overrides
+from seawall.catalog.tokens import (
+    ENCODINGS,
+    chat_tokens,
+    embeddings_tokens,
+    is_loaded,
+    preload,
+    token_ceiling,
+)
+from seawall.config import RequestLimits, ResolvedDeployment, ServerSettings
+from seawall.decide.fit import (
+    FallBack,
+    Fits,
+    OutputTooLarge,
+    Policy,
+    Prompt,
+    TooLong,
+    Trimmed,
+    Truncated,
+    Window,
+    fit_context,
+    surely_fits,
+)
+from seawall.decide.schema import check_body, reasoning_problem
+from seawall.decide.sizes import content_problem, too_many_messages
+from seawall.errors import SeawallError, error
+from seawall.pipeline.route import Router
 from seawall.providers.base import CanonicalRequest
 
+# Measured here: tiktoken encodes 3-6 MB/s of English prose (o200k faster than cl100k), so 4 KiB
+# is under ~1 ms inline; past it the count moves to a thread (tiktoken releases the GIL).
+INLINE_COUNT_BYTES = 4 * 1024
+MAX_FALLBACK_HOPS = 3  # fallback chains are config-checked for names, not for cycles
+TRIMMED_HEADER = b"x-seawall-trimmed-messages"
+TRUNCATED_HEADER = b"x-seawall-max-tokens"
+FALLBACK_HEADER = b"x-seawall-fallback-model"
+_NO_HEADERS: list[tuple[bytes, bytes]] = []
 
-def validate(request: CanonicalRequest) -> CanonicalRequest:
-    """Return the request to send (possibly repaired) or raise a SeawallError (request.*)."""
-    return request
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What pre-flight knows about one configured model, computed once at start."""
+
+    name: str
+    info: ModelInfo | None  # the tightest of its deployments' catalog entries; None: unknown
+    policy: Policy
+    limits: RequestLimits
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    request: CanonicalRequest  # what the client asked, possibly repaired (trimmed, max tokens lowered)
+    routed: CanonicalRequest  # the same, naming the model to route to (a fallback's, when it falls back)
+    headers: list[tuple[bytes, bytes]]  # response headers saying what was repaired
+    # The prompt's tokens when they were counted (near the window), else None: what admission's
+    # token estimate (pipeline/admit.py, bytes / 4 today) can use instead when it is known.
+    prompt_tokens: int | None = None
+
+
+class Preflight:
+    """One per gateway; holds only config-derived, read-only state (safe across requests)."""
+
+    def __init__(self, server: ServerSettings, router: Router, catalog: Catalog | None = None):
+        self.router = router
+        catalog = catalog or load_catalog()
+        self.targets = {name: target_for(name, router.require(name), catalog, server.request_limits)
+                        for name in router.model_names}
+        tokenizers = {t.info.tokenizer for t in self.targets.values() if t.info is not None}
+        if tokenizers & set(ENCODINGS):
+            preload(tokenizers)  # in a thread: the first request must not pay ~0.5 s for it
+
+    def price_of(self, model: str) -> tuple[float, float] | None:
+        """USD per token (input, output) of a configured model, from the catalog or the config;
+        None when either price is unknown. For quotas (pipeline/quota.py)."""
+        target = self.targets.get(model)
+        info = target.info if target is not None else None
+        if info is None or info.price_in is None or info.price_out is None:
+            return None
+        return info.price_in / 1e6, info.price_out / 1e6
+
+    async def check(self, req: CanonicalRequest, body_bytes: int) -> Checked:
+        target = self.targets.get(req.model)
+        if target is None:  # not configured: routing answers model_not_found
+            problem = check_body(req.operation, req.body)
+            if problem:
+                raise problem
+            return Checked(req, req, _NO_HEADERS)
+        raise_if(too_many_messages(req.body, target.limits.max_messages, req.model))
+        raise_if(check_body(req.operation, req.body))
+        info = target.info
+        if req.operation == "chat":
+            raise_if(content_problem(req.body, target.limits.max_images, target.limits.max_image_bytes, req.model,
+                                     info.modalities if info is not None else None))
+            if info is not None and info.reasoning:
+                raise_if(reasoning_problem(req.body, req.model))
+        if info is None:
+            return Checked(req, req, _NO_HEADERS)
+        return await self._fit(req, target, body_bytes)
+
+    async def _fit(self, req: CanonicalRequest, target: Target, body_bytes: int) -> Checked:
+        hops = 0
+        current = target
+        while True:
+            info = current.info
+            assert info is not None
+            window = Window(info.context_window, info.max_output_tokens or info.context_window)
+            if surely_fits(token_ceiling(req.body, body_bytes), requested_output(req), window):
+                return apply(req, Fits(0), current.name, target.name)
+            tokenizer = info.tokenizer
+            inline = body_bytes <= INLINE_COUNT_BYTES and (tokenizer not in ENCODINGS or is_loaded(tokenizer))
+            prompt = (prompt_of(req, tokenizer) if inline
+                      else await asyncio.to_thread(prompt_of, req, tokenizer))
+            policy = current.policy if req.operation == "chat" else _embeddings_policy(current.policy)
+            decision = fit_context(prompt, window, policy)
+            if isinstance(decision, FallBack) and hops < MAX_FALLBACK_HOPS:
+                fallback = self.targets.get(decision.model)
+                if fallback is not None and fallback.info is not None:
+                    hops += 1
+                    current = fallback
+                    continue
+                decision = _too_long(prompt, window)
+            return apply(req, decision, current.name, target.name)
+
+
+def target_for(name: str, deployments: list[ResolvedDeployment], catalog: Catalog,
+               server_limits: RequestLimits) -> Target:
+    route = deployments[0].model_route if deployments else None
+    infos = []
+    for dep in deployments:
+        base = catalog.find(dep.spec.model) or catalog.find(name)
+        infos.append(with_overrides(base, dep.spec.model, _fields(route.catalog if route else None),
+                                    _fields(dep.spec.catalog)))
+    known = [i for i in infos if i is not None]
+    policy = Policy(route.context_policy, route.fallback_model, route.trim_keep_first) if route else Policy()
+    limits = (route.request_limits if route and route.request_limits else None) or server_limits
+    return Target(name, tightest(known) if known else None, policy, limits)
+
+
+def _fields(override: object) -> dict | None:
+    return override.model_dump(exclude_none=True) if override is not None else None  # type: ignore[attr-defined]
+
+
+def tightest(infos: list[ModelInfo]) -> ModelInfo:
+    """One ModelInfo every deployment can honour: smallest window and output ceiling, only the
+    modalities all read, reasoning rules if any has them; one shared tokenizer, or the estimate
+    when they differ."""
+    first = infos[0]
+    tokenizers = {i.tokenizer for i in infos}
+    modalities = tuple(m for m in first.modalities if all(m in i.modalities for i in infos))
+    return replace(first, context_window=min(i.context_window for i in infos),
+                   max_output_tokens=min(i.max_output_tokens or i.context_window for i in infos),
+                   tokenizer=first.tokenizer if len(tokenizers) == 1 else "estimate",
+                   modalities=modalities, reasoning=any(i.reasoning for i in infos))
+
+
+def _embeddings_policy(policy: Policy) -> Policy:
+    """Embeddings can fall back to another model, but there is nothing to trim or truncate."""
+    return policy if policy.name == "fallback" else Policy()
+
+
+def prompt_of(req: CanonicalRequest, tokenizer: str) -> Prompt:
+    body = req.body
+    if req.operation == "embeddings":
+        return Prompt((), (), embeddings_tokens(body, tokenizer), None)
+    per_message, fixed = chat_tokens(body, tokenizer)
+    messages = body["messages"]
+    return Prompt([m["role"] for m in messages], per_message, fixed, requested_output(req),
+                  [bool(m.get("tool_calls") or m.get("function_call")) for m in messages])
+
+
+def requested_output(req: CanonicalRequest) -> int | None:
+    if req.operation != "chat":
+        return None
+    output = req.body.get("max_completion_tokens")
+    return output if output is not None else req.body.get("max_tokens")
+
+
+def _too_long(prompt: Prompt, window: Window) -> TooLong:
+    output = prompt.output or 0
+    return TooLong(window.context, prompt.total, output, prompt.total + output - window.context)
+
+
+def apply(req: CanonicalRequest, decision: object, serving: str, asked: str) -> Checked:
+    """Turn the decision into the request to send and the headers that say what changed."""
+    routed = req
+    headers: list[tuple[bytes, bytes]] = _NO_HEADERS
+    if serving != asked:  # it fell back: route to the fallback model, keep the asked name for the log
+        headers = [(FALLBACK_HEADER, serving.encode())]
+    if isinstance(decision, Fits):
+        pass
+    elif isinstance(decision, Trimmed):
+        drop = set(decision.dropped)
+        body = dict(req.body)
+        body["messages"] = [m for i, m in enumerate(req.body["messages"]) if i not in drop]
+        req = replace(req, body=body)
+        headers = [*headers, (TRIMMED_HEADER, str(len(drop)).encode())]
+    elif isinstance(decision, Truncated):
+        body = dict(req.body)
+        name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+        body[name] = decision.output
+        req = replace(req, body=body)
+        headers = [*headers, (TRUNCATED_HEADER, str(decision.output).encode())]
+    elif isinstance(decision, TooLong):
+        raise context_error(decision, serving)
+    elif isinstance(decision, OutputTooLarge):
+        name = "max_completion_tokens" if req.body.get("max_completion_tokens") is not None else "max_tokens"
+        raise error("output_too_large", param=name, got=decision.requested, limit=decision.limit, model=serving)
+    routed = replace(req, model=serving) if serving != asked else req
+    return Checked(req, routed, headers, getattr(decision, "prompt_tokens", None) or None)
+
+
+def context_error(d: TooLong, model: str) -> SeawallError:
+    return error("context_length_exceeded", param="messages", window=d.window, total=d.prompt_tokens + d.output,
+                 prompt=d.prompt_tokens, completion=d.output, excess=d.excess, model=model,
+                 or_output=", or lower max_tokens" if d.output else "")
+
+
+def raise_if(problem: SeawallError | None) -> None:
+    if problem is not None:
+        raise problem

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from seawall.providers.anthropic import AnthropicProvider
+from seawall.providers.azure import AzureProvider
 from seawall.providers.base import Provider
+from seawall.providers.gemini import GeminiProvider
 from seawall.providers.openai import OpenAIProvider
 
 _OPENAI = OpenAIProvider()
 
-# The simulator speaks OpenAI's dialect. Anthropic, Gemini and Azure adapters come with their
-# own issue; until then the config accepts them and start-up refuses them by name (app.py).
+# `simulator` is the embedded simulator, called on its OpenAI paths; it also plays Anthropic,
+# Gemini and Azure on their own paths, reached with those providers' adapters and a base_url.
 ADAPTERS: dict[str, Provider] = {
     "openai": _OPENAI,
     "simulator": _OPENAI,
+    "anthropic": AnthropicProvider(),
+    "gemini": GeminiProvider(),
+    "azure": AzureProvider(_OPENAI),
 }
 
 

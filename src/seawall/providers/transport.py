@@ -19,25 +19,28 @@ from seawall.providers.base import UpstreamRequest
 
 
 class UpstreamFailure(Exception):
-    """No usable HTTP exchange: kind is dns | connect | tls | timeout | reset."""
+    """No usable HTTP exchange: kind is dns | connect | tls | timeout | reset. A timeout of the
+    gateway's own also names its limit (connect_s, first_byte_s, read_s, total_s) and value."""
 
-    def __init__(self, kind: str, detail: str):
+    def __init__(self, kind: str, detail: str, limit: str | None = None, seconds: float | None = None):
         super().__init__(f"{kind}: {detail}")
-        self.kind, self.detail = kind, detail
+        self.kind, self.detail, self.limit, self.seconds = kind, detail, limit, seconds
 
 
-def translate(exc: BaseException, timeouts: Timeouts) -> UpstreamFailure:
-    """aiohttp / OS exception -> UpstreamFailure. Most specific class first."""
+def translate(exc: BaseException, timeouts: Timeouts, idle: bool = False) -> UpstreamFailure:
+    """aiohttp / OS exception -> UpstreamFailure. Most specific class first. `idle`: the reply's
+    first event was in, so sock_read was the idle limit (read_s), no longer first_byte_s."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return UpstreamFailure("dns", f"the host name does not resolve ({exc.os_error})")
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
         return UpstreamFailure("tls", f"TLS failed ({exc})")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return UpstreamFailure("connect", f"connecting timed out after {timeouts.connect_s:g} s")
+        return UpstreamFailure("connect", f"connecting timed out after {timeouts.connect_s:g} s (timeouts.connect_s)",
+                               "connect_s", timeouts.connect_s)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return UpstreamFailure("connect", f"connection refused or unreachable ({exc.os_error})")
     if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError, TimeoutError)):
-        return UpstreamFailure("timeout", f"no data for {timeouts.read_s:g} s")
+        return _timed_out(exc, timeouts, idle)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return UpstreamFailure("reset", "the upstream closed the connection")
     if isinstance(exc, aiohttp.ClientPayloadError):
@@ -49,13 +52,27 @@ def translate(exc: BaseException, timeouts: Timeouts) -> UpstreamFailure:
     raise exc
 
 
+def _timed_out(exc: BaseException, timeouts: Timeouts, idle: bool) -> UpstreamFailure:
+    """Which limit fired: sock_read is first_byte_s until the first event, then read_s; aiohttp's
+    total (total_s) raises a plain TimeoutError."""
+    if not isinstance(exc, aiohttp.SocketTimeoutError) and timeouts.total_s is not None:
+        return UpstreamFailure("timeout", f"the exchange took longer than {timeouts.total_s:g} s (timeouts.total_s)",
+                               "total_s", timeouts.total_s)
+    if idle:
+        return UpstreamFailure("timeout", f"no chunk for {timeouts.read_s:g} s (timeouts.read_s, the idle timeout)",
+                               "read_s", timeouts.read_s)
+    unset = "" if timeouts.first_byte_s is not None else ", unset so read_s"
+    return UpstreamFailure("timeout", f"no first byte for {timeouts.first_byte_limit_s:g} s "
+                                      f"(timeouts.first_byte_s{unset})", "first_byte_s", timeouts.first_byte_limit_s)
+
+
 class UpstreamResponse:
     """An open upstream reply: status and headers are in; the body is read or iterated once."""
 
-    __slots__ = ("_resp", "_timeouts", "status", "headers")
+    __slots__ = ("_resp", "_timeouts", "_idle", "status", "headers")
 
     def __init__(self, resp: aiohttp.ClientResponse, timeouts: Timeouts):
-        self._resp, self._timeouts = resp, timeouts
+        self._resp, self._timeouts, self._idle = resp, timeouts, False
         self.status: int = resp.status
         self.headers: Mapping[str, str] = resp.headers  # case-insensitive
 
@@ -78,7 +95,18 @@ class UpstreamResponse:
         try:
             return await self._resp.content.readany()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            raise translate(e, self._timeouts) from e
+            raise translate(e, self._timeouts, self._idle) from e
+
+    def start_idle_timeout(self) -> None:
+        """A stream's first event is in: from now on the idle limit (read_s) bounds each wait
+        instead of first_byte_s. Once per stream, off the per-chunk path; nothing to do when the
+        two are the same value (first_byte_s unset), which keeps the old behaviour exactly."""
+        self._idle = True
+        connection = self._resp.connection
+        if self._timeouts.first_byte_limit_s != self._timeouts.read_s and connection is not None \
+                and connection.protocol is not None:
+            connection.protocol.read_timeout = self._timeouts.read_s
+            connection.protocol.start_timeout()  # restart the wait now, at the new length
 
     async def finish(self, grace_s: float = 1.0) -> None:
         """After a stream's last event: read the body's end (the chunked terminator usually came
@@ -122,8 +150,10 @@ class Transport:
         """Send the request and wait for the status line and headers."""
         timeout = self._timeouts.get(timeouts)
         if timeout is None:  # per deployment, built once: Timeouts are frozen and hashable
-            timeout = self._timeouts[timeouts] = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_s,
-                                                                        sock_read=timeouts.read_s)
+            # sock_read starts as the first-byte limit; start_idle_timeout() lowers or raises it to
+            # read_s once a stream's first event is in. total=None (the default) costs no timer.
+            timeout = self._timeouts[timeouts] = aiohttp.ClientTimeout(
+                total=timeouts.total_s, connect=timeouts.connect_s, sock_read=timeouts.first_byte_limit_s)
         try:
             resp = await self._session(req.url).request(req.method, req.url, data=req.body, headers=req.headers,
                                                         timeout=timeout, allow_redirects=False)

@@ -18,6 +18,7 @@ control API (``control.py``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from typing import Any
@@ -27,7 +28,14 @@ import orjson
 from seawall.simulator import control, wire
 from seawall.simulator.chat import plan_chat, render_events, render_reply
 from seawall.simulator.config import ModelSpec, SimulatorSettings
-from seawall.simulator.dialects import ErrorContext, UnknownVariant, render_fault
+from seawall.simulator.dialects import (
+    ErrorContext,
+    UnknownVariant,
+    anthropic,
+    azure,
+    gemini,
+    render_fault,
+)
 from seawall.simulator.dialects import openai as oai
 from seawall.simulator.duration import ceil_ms
 from seawall.simulator.embeddings import plan_embeddings, render_embeddings
@@ -45,6 +53,18 @@ def build_app(settings: SimulatorSettings) -> Simulator:
     return Simulator(settings)
 
 
+def _provider_route(scope: dict[str, Any], path: str) -> tuple[Any, str] | None:
+    """Other providers' endpoints, known by their paths (Gemini's, Azure OpenAI's)."""
+    found = gemini.parse_path(path)
+    if found is not None:
+        version, model, method = found
+        return functools.partial(gemini.handle, scope=scope, version=version, model=model, method=method), gemini.ROUTE
+    deployment = azure.parse_path(path)
+    if deployment is not None:
+        return functools.partial(azure.handle, scope=scope, deployment=deployment), azure.ROUTE
+    return None
+
+
 class Simulator:
     def __init__(self, settings: SimulatorSettings) -> None:
         self.state = SimState(settings)
@@ -52,6 +72,7 @@ class Simulator:
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/embeddings"): self._embeddings,
             ("GET", "/v1/models"): self._models,
+            ("POST", anthropic.PATH): anthropic.serve_messages,
         }
 
     async def __call__(self, scope: dict[str, Any], receive: wire.Receive, send: wire.Send) -> None:
@@ -75,10 +96,14 @@ class Simulator:
         if path.startswith("/_sim/"):
             await control.handle(self.state, scope["method"], path, receive, send)
             return
-        exchange = Exchange(self.state, scope, receive, send)
+        # Anthropic's route answers with Anthropic's ids and headers and reads its key header.
+        exchange_type = anthropic.AnthropicExchange if path == anthropic.PATH else Exchange
+        exchange = exchange_type(self.state, scope, receive, send)
         handler, route = self._routes.get((exchange.method, path)), path
         if handler is None and exchange.method == "GET" and path.startswith(_MODEL_PREFIX):
             handler, route = self._model, _MODEL_PREFIX + "{model}"
+        if handler is None and exchange.method == "POST":
+            handler, route = _provider_route(scope, path) or (None, path)
         stats = self.state.stats
         # Counted by route, so a client probing random paths cannot grow the counters.
         stats.begin(route if handler is not None else "(unknown)")

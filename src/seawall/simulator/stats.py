@@ -7,6 +7,7 @@ Outcomes: ``ok`` (a complete 2xx reply or stream), the status as a string for er
 (``"429"``), ``fault:<kind>`` for connection-level faults (``fault:reset``, ``fault:hang``,
 ``fault:cut``, ``fault:stall``, ``fault:stream_error``, ``fault:malformed``, ``fault:html``),
 ``disconnected`` when the client left first, ``error`` if the simulator itself failed.
+``peak_in_flight``: the most requests in flight at once since the last reset.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ class Stats:
         self.by_path: Counter[str] = Counter()
         self.by_outcome: Counter[str] = Counter()
         self.in_flight = 0
+        self.peak_in_flight = 0  # the most at once since the last clear: what a concurrency cap is judged by
 
     def begin(self, path: str) -> None:
         self.by_path[path] += 1
         self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def end(self, outcome: str) -> None:
         self.by_outcome[outcome] += 1
@@ -35,6 +38,7 @@ class Stats:
         """Forget the history; requests still in flight stay counted."""
         self.by_path.clear()
         self.by_outcome.clear()
+        self.peak_in_flight = self.in_flight
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,4 +48,5 @@ class Stats:
                 "by_outcome": dict(self.by_outcome),
             },
             "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
         }

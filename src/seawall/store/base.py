@@ -27,12 +27,14 @@ class KeyRecord:
     metadata: dict = field(default_factory=dict)
     models: list[str] = field(default_factory=list)  # glob patterns; empty = whatever the group allows
     ip_allowlist: list[str] = field(default_factory=list)  # CIDRs; empty = any address
-    quota_tokens: int | None = None  # stored now, enforced by the quota slice
+    quota_tokens: int | None = None  # a total for the key's life; None = its group's default, or none
     quota_usd: float | None = None
     updated_at: float | None = None
     rpm: int | None = None  # rate limits (None = none); the group's apply as well
     tpm: int | None = None
     max_concurrency: int | None = None
+    used_tokens: int = 0  # spent against the quota (limits/quota.py writes it behind)
+    used_usd: float = 0.0
 
 
 @dataclass(slots=True)
@@ -112,6 +114,11 @@ class Store(Protocol):
     async def get_meta(self, name: str) -> str | None: ...
 
     async def set_meta(self, name: str, value: str) -> None: ...
+
+    async def add_usage(self, rows: list[tuple[str, int, float]]) -> None:
+        """Add (key id, tokens, usd) to each key's spent totals, in one transaction."""
+
+    async def load_usage(self, key_ids: list[str]) -> dict[str, tuple[int, float]]: ...
 
     async def write_requests(self, rows: list[RequestRecord]) -> None: ...
 

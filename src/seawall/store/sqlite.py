@@ -30,6 +30,8 @@ T = TypeVar("T")
 _KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
                 "expires_at", "revoked_at", "metadata", "models", "ip_allowlist", "quota_tokens", "quota_usd",
                 "updated_at", "rpm", "tpm", "max_concurrency")
+# Read with the key, never written by insert/update: only add_usage changes them.
+_USAGE_COLUMNS = ("used_tokens", "used_usd")
 _GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
                   "max_concurrency")
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
@@ -98,7 +100,8 @@ class SQLiteStore:
 
     # -- keys -------------------------------------------------------------------------------------
     async def load_keys(self) -> list[KeyRecord]:
-        rows = await self._run(lambda db: db.execute(f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys").fetchall())
+        sql = f"SELECT {', '.join(_KEY_COLUMNS + _USAGE_COLUMNS)} FROM api_keys"
+        rows = await self._run(lambda db: db.execute(sql).fetchall())
         return [_key_from_row(r) for r in rows]
 
     async def insert_key(self, key: KeyRecord) -> None:
@@ -114,6 +117,21 @@ class SQLiteStore:
     async def revoke_keys_named(self, name: str, when: float) -> int:
         sql = "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL"
         return await self._run(lambda db: _commit(db, sql, (when, name)))
+
+    async def add_usage(self, rows: list[tuple[str, int, float]]) -> None:
+        sql = "UPDATE api_keys SET used_tokens = used_tokens + ?, used_usd = used_usd + ? WHERE id = ?"
+        args = [(tokens, usd, key_id) for key_id, tokens, usd in rows]
+        await self._run(lambda db: _commit_many(db, sql, args))
+
+    async def load_usage(self, key_ids: list[str]) -> dict[str, tuple[int, float]]:
+        def read(db: sqlite3.Connection) -> dict[str, tuple[int, float]]:
+            out = {}
+            for start in range(0, len(key_ids), 500):  # SQLite's bound-variable limit
+                part = key_ids[start:start + 500]
+                sql = f"SELECT id, used_tokens, used_usd FROM api_keys WHERE id IN ({', '.join('?' * len(part))})"
+                out.update((r[0], (r[1], r[2])) for r in db.execute(sql, part))
+            return out
+        return await self._run(read)
 
     # -- groups and meta --------------------------------------------------------------------------
     async def load_groups(self) -> list[GroupRecord]:
@@ -177,7 +195,7 @@ def _key_from_row(r: tuple) -> KeyRecord:
                      group=r[7], enabled=bool(r[8]), expires_at=r[9], revoked_at=r[10],
                      metadata=orjson.loads(r[11] or "{}"), models=orjson.loads(r[12] or "[]"),
                      ip_allowlist=orjson.loads(r[13] or "[]"), quota_tokens=r[14], quota_usd=r[15], updated_at=r[16],
-                     rpm=r[17], tpm=r[18], max_concurrency=r[19])
+                     rpm=r[17], tpm=r[18], max_concurrency=r[19], used_tokens=r[20], used_usd=r[21])
 
 
 def _group_values(g: GroupRecord) -> tuple:
@@ -211,6 +229,11 @@ def _migrate(db: sqlite3.Connection) -> list[int]:
 def _commit(db: sqlite3.Connection, sql: str, args: tuple) -> int:
     with db:
         return db.execute(sql, args).rowcount
+
+
+def _commit_many(db: sqlite3.Connection, sql: str, args: list[tuple]) -> None:
+    with db:
+        db.executemany(sql, args)
 
 
 def _insert_log(db: sqlite3.Connection, params: list, count: int) -> None:

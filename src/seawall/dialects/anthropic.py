@@ -1,0 +1,381 @@
+"""Anthropic's Messages API for clients: `POST /v1/messages`, so the official `anthropic` SDK
+works against Seawall with a Seawall key in `x-api-key`, whichever upstream serves the model.
+
+    Messages request                          canonical (OpenAI chat)
+    system (string or text blocks)        ->  a system message
+    text / image blocks                   ->  content parts (base64 images -> data: URLs)
+    assistant tool_use blocks             ->  tool_calls;  user tool_result blocks -> tool messages
+    tools (input_schema), tool_choice     ->  tools (parameters), tool_choice auto/none/required/function
+    max_tokens (required here)            ->  max_completion_tokens (what every OpenAI chat model
+                                              takes, reasoning ones included);  stop_sequences -> stop;
+                                              metadata.user_id -> user
+    top_k                                 ->  top_k (carried: Anthropic upstreams take it, others refuse it)
+
+What has no canonical form (thinking, documents, server tools, MCP) is a 400 naming the field,
+never dropped. Replies, streams (message_start … message_stop, with `ping` while a model thinks)
+and errors (`{"type": "error", "error": {...}}`) come back in Anthropic's shapes.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from seawall.decide.keys import KeyProblem, bearer_token
+from seawall.errors import SeawallError, error
+from seawall.pipeline.ingress import json_kind, parse_json_object
+from seawall.providers.base import CanonicalRequest
+from seawall.providers.sse import TERMINATOR, SSESplitter, data_of
+
+ENDPOINT = "POST /v1/messages"
+# finish_reason -> stop_reason: the inverse of the upstream adapter's table, first match wins.
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
+                "content_filter": "refusal"}
+
+# Error types by status, as Anthropic's API and SDKs use them (provider-errors.md §3).
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
+               502: "api_error", 503: "api_error", 504: "timeout_error", 529: "overloaded_error"}
+
+_PASSED = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "stop_sequences": "stop"}
+_KNOWN = frozenset({"model", "max_tokens", "messages", "system", "stream", "tools", "tool_choice", "metadata",
+                    "service_tier", *_PASSED})
+# Account-level settings that don't change the answer: accepted and not sent on.
+_ACCOUNT_ONLY = frozenset({"service_tier"})
+
+
+class AnthropicDialect:
+    name = "anthropic"
+    keepalive = b'event: ping\ndata: {"type": "ping"}\n\n'
+    key_how = "'x-api-key: sk-sw-...'"
+
+    def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:
+        """x-api-key, as the SDK sends it; a Bearer token too (the SDK's auth_token option)."""
+        key = headers.get("x-api-key")
+        if key is not None and key.strip():
+            return key, None
+        if "authorization" in headers:
+            return bearer_token(headers["authorization"])
+        return None, KeyProblem("missing_api_key")
+
+    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> CanonicalRequest:
+        return to_canonical(parse_json_object(body, headers))
+
+    def reply(self, canonical: bytes, request_id: str) -> bytes:
+        return orjson.dumps(to_message(orjson.loads(canonical)))
+
+    def stream(self, request_id: str, model: str) -> MessagesStream:
+        return MessagesStream(model)
+
+    def error_body(self, err: SeawallError, request_id: str) -> tuple[int, bytes]:
+        return err.status, orjson.dumps(error_payload(err, request_id))
+
+
+def error_payload(err: SeawallError, request_id: str) -> dict:
+    kind = ERROR_TYPES.get(err.status) or ("api_error" if err.status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": err.message, "code": err.provider_code or err.code,
+                                       "param": err.param, "hint": err.hint, "category": err.category},
+            "request_id": request_id}
+
+
+# -- request ---------------------------------------------------------------------------------------
+
+def to_canonical(m: dict) -> CanonicalRequest:
+    for name in m:
+        if name not in _KNOWN:
+            raise error("unsupported_parameter", param=name, deployment="this gateway",
+                        detail="Seawall translates Messages to a common form that has no such field")
+    model = _required(m, "model", str, "a string such as \"claude-sonnet-4-5\"")
+    max_tokens = _required(m, "max_tokens", int, "an integer (the most tokens the reply may have)")
+    if isinstance(max_tokens, bool) or max_tokens < 1:
+        raise error("invalid_field", param="max_tokens", expected="an integer of 1 or more", got=repr(max_tokens))
+    turns = _required(m, "messages", list, "an array of message objects")
+    messages: list[dict] = []
+    system = m.get("system")
+    if system is not None:
+        messages.append({"role": "system", "content": _text_of(system, "system")})
+    for i, turn in enumerate(turns):
+        messages.extend(_turn(turn, f"messages.{i}"))
+    chat: dict = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
+    for theirs, ours in _PASSED.items():
+        if m.get(theirs) is not None:
+            chat[ours] = m[theirs]
+    if m.get("tools"):
+        chat["tools"] = [_tool(t, f"tools.{i}") for i, t in enumerate(_list(m["tools"], "tools"))]
+    if m.get("tool_choice") is not None:
+        chat.update(_tool_choice(m["tool_choice"]))
+    metadata = m.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
+        chat["user"] = metadata["user_id"]
+    stream = m.get("stream") is True
+    if stream:
+        chat["stream"] = True
+        chat["stream_options"] = {"include_usage": True}  # message_delta carries the usage
+    return CanonicalRequest("chat", model, chat, stream, "anthropic", stream)
+
+
+def _required(m: dict, name: str, kind: type, expected: str):
+    value = m.get(name)
+    if value is None:
+        raise error("missing_field", param=name, endpoint=ENDPOINT)
+    if not isinstance(value, kind):
+        raise error("invalid_field", param=name, expected=expected, got=json_kind(value))
+    return value
+
+
+def _list(value: object, where: str) -> list:
+    if not isinstance(value, list):
+        raise error("invalid_field", param=where, expected="an array", got=json_kind(value))
+    return value
+
+
+def _blocks(content: object, where: str) -> list[dict]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    blocks = _list(content, f"{where}.content" if not where.endswith("content") else where)
+    for j, b in enumerate(blocks):
+        if not isinstance(b, dict) or not isinstance(b.get("type"), str):
+            raise error("invalid_field", param=f"{where}.{j}", expected="a content block with a 'type'",
+                        got=json_kind(b))
+    return blocks
+
+
+def _text_of(content: object, where: str) -> str:
+    parts = []
+    for j, b in enumerate(_blocks(content, where)):
+        if b["type"] != "text":
+            raise error("invalid_field", param=f"{where}.{j}.type", expected="'text' (a system prompt holds text)",
+                        got=repr(b["type"]))
+        parts.append(str(b.get("text", "")))
+    return "\n".join(parts)
+
+
+def _turn(turn: object, where: str) -> list[dict]:
+    if not isinstance(turn, dict):
+        raise error("invalid_field", param=where, expected="a message object", got=json_kind(turn))
+    role = turn.get("role")
+    if role not in ("user", "assistant"):
+        raise error("invalid_field", param=f"{where}.role", expected="'user' or 'assistant'", got=repr(role))
+    blocks = _blocks(turn.get("content"), f"{where}.content")
+    if role == "assistant":
+        return [_assistant(blocks, f"{where}.content")]
+    out: list[dict] = []
+    parts: list[dict] = []
+    for j, b in enumerate(blocks):
+        here = f"{where}.content.{j}"
+        if b["type"] == "tool_result":  # tool messages must follow the assistant's tool_calls at once
+            out.append({"role": "tool", "tool_call_id": b.get("tool_use_id"),
+                        "content": _tool_result(b.get("content"), here, b.get("is_error") is True)})
+        else:
+            parts.append(_part(b, here))
+    if parts:
+        only_text = all(p["type"] == "text" for p in parts)
+        out.append({"role": "user",
+                    "content": "\n".join(p["text"] for p in parts) if only_text and len(parts) == 1 else parts})
+    return out
+
+
+def _part(b: dict, where: str) -> dict:
+    if b["type"] == "text":
+        return {"type": "text", "text": str(b.get("text", ""))}
+    if b["type"] == "image":
+        source = b.get("source") or {}
+        if source.get("type") == "base64":
+            return {"type": "image_url",
+                    "image_url": {"url": f"data:{source.get('media_type')};base64,{source.get('data', '')}"}}
+        if source.get("type") == "url":
+            return {"type": "image_url", "image_url": {"url": source.get("url")}}
+        raise error("invalid_field", param=f"{where}.source.type", expected="'base64' or 'url'",
+                    got=repr(source.get("type")))
+    raise _no_counterpart(f"{where}.type", b["type"])
+
+
+def _no_counterpart(param: str, kind: str) -> SeawallError:
+    return error("unsupported_parameter", param=param, deployment="this gateway",
+                 detail=f"a {kind!r} block has no counterpart in the common form Seawall translates to")
+
+
+def _tool_result(content: object, where: str, is_error: bool) -> str:
+    text = content if isinstance(content, str) or content is None else \
+        "\n".join(str(p["text"]) for p in (_part(b, f"{where}.content.{j}") for j, b in
+                                           enumerate(_blocks(content, f"{where}.content"))) if p["type"] == "text")
+    text = text or ""
+    return f"Error: {text}" if is_error else text  # chat tool messages have no error flag
+
+
+def _assistant(blocks: list[dict], where: str) -> dict:
+    text: list[str] = []
+    calls: list[dict] = []
+    for j, b in enumerate(blocks):
+        if b["type"] == "text":
+            text.append(str(b.get("text", "")))
+        elif b["type"] == "tool_use":
+            calls.append({"id": b.get("id"), "type": "function",
+                          "function": {"name": b.get("name"), "arguments": orjson.dumps(b.get("input") or {}).decode()}})
+        else:
+            raise _no_counterpart(f"{where}.{j}.type", b["type"])
+    out: dict = {"role": "assistant", "content": "".join(text) if text else None}
+    if calls:
+        out["tool_calls"] = calls
+    return out
+
+
+def _tool(t: object, where: str) -> dict:
+    if not isinstance(t, dict):
+        raise error("invalid_field", param=where, expected="a tool object", got=json_kind(t))
+    if t.get("type") not in (None, "custom"):  # server tools (web search, code execution, …)
+        raise error("unsupported_parameter", param=f"{where}.type", deployment="this gateway",
+                    detail=f"server tool {t.get('type')!r} runs only on Anthropic's own API")
+    fn = {"name": t.get("name"), "parameters": t.get("input_schema") or {"type": "object", "properties": {}}}
+    if t.get("description"):
+        fn["description"] = t["description"]
+    return {"type": "function", "function": fn}
+
+
+def _tool_choice(choice: object) -> dict:
+    if not isinstance(choice, dict):
+        raise error("invalid_field", param="tool_choice", expected="an object such as {\"type\": \"auto\"}",
+                    got=json_kind(choice))
+    kind = choice.get("type")
+    mapped = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
+    if kind == "tool":
+        out: dict = {"tool_choice": {"type": "function", "function": {"name": choice.get("name")}}}
+    elif mapped is not None:
+        out = {"tool_choice": mapped}
+    else:
+        raise error("invalid_field", param="tool_choice.type", expected="'auto', 'any', 'tool' or 'none'",
+                    got=repr(kind))
+    if choice.get("disable_parallel_tool_use") is True:
+        out["parallel_tool_calls"] = False
+    return out
+
+
+# -- reply -----------------------------------------------------------------------------------------
+
+def message_id(chat_id: object) -> str:
+    text = str(chat_id or "")
+    return text if text.startswith("msg_") else "msg_" + text.removeprefix("chatcmpl-")
+
+
+def to_message(chat: dict) -> dict:
+    choice = (chat.get("choices") or [{}])[0]
+    reply = choice.get("message") or {}
+    content: list[dict] = []
+    if reply.get("content"):
+        content.append({"type": "text", "text": reply["content"]})
+    for call in reply.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        try:
+            arguments = orjson.loads(fn.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            arguments = {"_raw": fn.get("arguments")}  # a model's broken JSON, kept rather than lost
+        content.append({"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": arguments})
+    usage = chat.get("usage") or {}
+    return {"id": message_id(chat.get("id")), "type": "message", "role": "assistant", "model": chat.get("model"),
+            "content": content, "stop_reason": STOP_REASONS.get(choice.get("finish_reason"), "end_turn"),
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0)}}
+
+
+# -- stream ----------------------------------------------------------------------------------------
+
+def event(kind: str, payload: dict) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + TERMINATOR
+
+
+class MessagesStream:
+    """Canonical chunks -> message_start, content_block_start/delta/stop per text or tool_use
+    block, message_delta (stop_reason + usage) and message_stop at the canonical [DONE]."""
+
+    __slots__ = ("_block", "_finish", "_index", "_model", "_split", "_started", "_tools", "_usage")
+
+    def __init__(self, model: str) -> None:
+        self._split = SSESplitter()
+        self._model = model
+        self._started = False
+        self._index = -1  # the current content block's index
+        self._block: str | None = None  # "text" | "tool" while a block is open
+        self._tools: dict[int, int] = {}  # tool_calls index -> content block index
+        self._finish: str | None = None
+        self._usage = {"input_tokens": 0, "output_tokens": 0}
+
+    def feed(self, canonical_sse: bytes) -> bytes:
+        out: list[bytes] = []
+        for block in self._split.feed(canonical_sse):
+            data = data_of(block).strip()
+            if not data:
+                continue  # comments and keep-alives: ours are sent separately
+            if data == b"[DONE]":
+                out.append(self._end())
+                continue
+            chunk = orjson.loads(data)
+            if "error" in chunk:
+                err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                out.append(event("error", {"type": "error", "error": {
+                    "type": "overloaded_error" if "overload" in str(err.get("type", "")) else "api_error",
+                    "message": str(err.get("message", "the upstream failed mid-stream")),
+                    "code": err.get("code"), "request_id": err.get("request_id")}}))
+                continue
+            out.append(self._chunk(chunk))
+        return b"".join(out)
+
+    def _start(self, chunk: dict) -> bytes:
+        self._started = True
+        self._model = chunk.get("model") or self._model
+        return event("message_start", {"type": "message_start", "message": {
+            "id": message_id(chunk.get("id")), "type": "message", "role": "assistant", "model": self._model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": dict(self._usage)}})
+
+    def _open(self, kind: str, block: dict) -> bytes:
+        closing = self._close()
+        self._index += 1
+        self._block = kind
+        return closing + event("content_block_start", {"type": "content_block_start", "index": self._index,
+                                                       "content_block": block})
+
+    def _close(self) -> bytes:
+        if self._block is None:
+            return b""
+        self._block = None
+        return event("content_block_stop", {"type": "content_block_stop", "index": self._index})
+
+    def _chunk(self, chunk: dict) -> bytes:
+        out = [] if self._started else [self._start(chunk)]
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = {"input_tokens": usage.get("prompt_tokens", 0),
+                           "output_tokens": usage.get("completion_tokens", 0)}
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                if self._block != "text":
+                    out.append(self._open("text", {"type": "text", "text": ""}))
+                out.append(event("content_block_delta", {"type": "content_block_delta", "index": self._index,
+                                                         "delta": {"type": "text_delta", "text": delta["content"]}}))
+            for call in delta.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                k = call.get("index", 0)
+                if k not in self._tools:
+                    out.append(self._open("tool", {"type": "tool_use", "id": call.get("id"), "name": fn.get("name"),
+                                                   "input": {}}))
+                    self._tools[k] = self._index
+                if fn.get("arguments"):
+                    out.append(event("content_block_delta", {
+                        "type": "content_block_delta", "index": self._tools[k],
+                        "delta": {"type": "input_json_delta", "partial_json": fn["arguments"]}}))
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+                out.append(self._close())
+        return b"".join(out)
+
+    def _end(self) -> bytes:
+        out = [] if self._started else [self._start({})]
+        out.append(self._close())
+        out.append(event("message_delta", {"type": "message_delta",
+                                           "delta": {"stop_reason": STOP_REASONS.get(self._finish, "end_turn"),
+                                                     "stop_sequence": None},
+                                           "usage": dict(self._usage)}))
+        out.append(event("message_stop", {"type": "message_stop"}))
+        return b"".join(out)
+
+    def error_event(self, err: SeawallError, request_id: str) -> bytes:
+        return event("error", error_payload(err, request_id))

@@ -1,0 +1,346 @@
+"""The Gemini API for clients: `POST /v1beta/models/{model}:generateContent` and
+`:streamGenerateContent?alt=sse` (also under `/v1/models/…`, which google-genai 3.x calls), so the
+official `google-genai` SDK works against Seawall with a Seawall key in `x-goog-api-key` (or
+`?key=`), whichever upstream serves the model.
+
+    Gemini request                               canonical (OpenAI chat)
+    systemInstruction.parts[].text           ->  a system message
+    contents[] role user / model             ->  user / assistant messages
+    parts: text, inlineData (image/*)        ->  text and image_url parts (data: URLs)
+    functionCall / functionResponse parts    ->  tool_calls / tool messages (ids made up: Gemini
+                                                 matches a response to its call by name)
+    tools[].functionDeclarations, toolConfig ->  tools, tool_choice
+    generationConfig                         ->  temperature, top_p, top_k, max_completion_tokens, stop, n,
+                                                 response_format (responseMimeType / responseSchema)
+
+safetySettings are Gemini's own filters: accepted and not sent to other upstreams, which apply
+their own (said in the `x-seawall-ignored` response header). Anything else without a canonical
+form is a 400 naming the field. Streams carry no end event in this dialect: a stream that breaks
+ends with an `{"error": …}` event, which google-genai raises on. Keep-alives are blank lines:
+google-genai fails on SSE comments but skips empty lines.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from seawall.decide.keys import KeyProblem, bearer_token
+from seawall.errors import SeawallError, error
+from seawall.pipeline.ingress import json_kind, parse_json_object
+from seawall.providers.base import CanonicalRequest
+from seawall.providers.sse import SSESplitter, data_of
+
+FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY", "tool_calls": "STOP",
+                  "function_call": "STOP"}
+# google.rpc status names by HTTP status (the `status` google-genai shows).
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                409: "ABORTED", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED",
+                499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
+                504: "DEADLINE_EXCEEDED"}
+_CONFIG = {"temperature": "temperature", "topP": "top_p", "topK": "top_k", "maxOutputTokens": "max_completion_tokens",
+           "stopSequences": "stop", "candidateCount": "n", "presencePenalty": "presence_penalty",
+           "frequencyPenalty": "frequency_penalty", "seed": "seed"}
+_KNOWN = frozenset({"contents", "systemInstruction", "generationConfig", "tools", "toolConfig", "safetySettings",
+                    "model"})
+_SNAKE = {"system_instruction": "systemInstruction", "generation_config": "generationConfig",
+          "tool_config": "toolConfig", "safety_settings": "safetySettings"}  # the REST API takes both spellings
+SSE_END = b"\r\n\r\n"  # Gemini's own event separator
+
+
+class GeminiDialect:
+    name = "gemini"
+    keepalive = b"\r\n"
+    key_how = "'x-goog-api-key: sk-sw-...' (or ?key=sk-sw-...)"
+
+    def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:
+        key = headers.get("x-goog-api-key")  # the app moves a ?key= query parameter here
+        if key is not None and key.strip():
+            return key, None
+        if "authorization" in headers:
+            return bearer_token(headers["authorization"])
+        return None, KeyProblem("missing_api_key")
+
+    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> CanonicalRequest:
+        model, _, method = (path_model or "").partition(":")
+        return to_canonical(parse_json_object(body, headers), model, method == "streamGenerateContent")
+
+    def reply(self, canonical: bytes, request_id: str) -> bytes:
+        return orjson.dumps(to_response(orjson.loads(canonical)))
+
+    def stream(self, request_id: str, model: str) -> GeminiStream:
+        return GeminiStream(model)
+
+    def error_body(self, err: SeawallError, request_id: str) -> tuple[int, bytes]:
+        return err.status, orjson.dumps(error_payload(err, request_id))
+
+
+def error_payload(err: SeawallError, request_id: str) -> dict:
+    """google.rpc.Status, with Seawall's facts in an ErrorInfo and the wait in a RetryInfo."""
+    details: list[dict] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                            "reason": (err.provider_code or err.code).upper(), "domain": "seawall",
+                            "metadata": {"request_id": request_id, "category": err.category, "hint": err.hint,
+                                         **({"param": err.param} if err.param else {})}}]
+    wait = err.headers.get("retry-after")
+    if wait:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"})
+    status = STATUS_NAMES.get(err.status, "INTERNAL" if err.status >= 500 else "FAILED_PRECONDITION")
+    return {"error": {"code": err.status, "message": err.message, "status": status, "details": details}}
+
+
+# -- request ---------------------------------------------------------------------------------------
+
+def to_canonical(g: dict, model: str, stream: bool) -> CanonicalRequest:
+    g = {_SNAKE.get(k, k): v for k, v in g.items()}
+    for name in g:
+        if name not in _KNOWN:
+            raise _unsupported(name, "Seawall translates Gemini requests to a common form that has no such field")
+    if not model:
+        raise error("missing_field", param="model", endpoint="POST /v1beta/models/{model}:generateContent")
+    contents = g.get("contents")
+    if contents is None:
+        raise error("missing_field", param="contents", endpoint="POST /v1beta/models/{model}:generateContent")
+    if not isinstance(contents, list) or not contents:
+        raise error("invalid_field", param="contents", expected="a non-empty array of Content objects",
+                    got=json_kind(contents))
+    messages: list[dict] = []
+    if g.get("systemInstruction") is not None:
+        messages.append({"role": "system", "content": _system(g["systemInstruction"])})
+    calls: dict[str, list[str]] = {}  # function name -> ids of calls not yet answered
+    for i, content in enumerate(contents):
+        messages.extend(_content(content, f"contents[{i}]", calls))
+    chat: dict = {"model": model, "messages": messages}
+    chat.update(_generation_config(g.get("generationConfig")))
+    if g.get("tools"):
+        chat["tools"] = _tools(g["tools"])
+    if g.get("toolConfig") is not None:
+        chat.update(_tool_config(g["toolConfig"]))
+    if stream:
+        chat["stream"] = True
+        chat["stream_options"] = {"include_usage": True}  # the last chunk carries usageMetadata
+    return CanonicalRequest("chat", model, chat, stream, "gemini", stream)
+
+
+def _unsupported(param: str, detail: str) -> SeawallError:
+    return error("unsupported_parameter", param=param, deployment="this gateway", detail=detail)
+
+
+def _system(instruction: object) -> str:
+    if isinstance(instruction, str):
+        return instruction
+    parts = instruction.get("parts") if isinstance(instruction, dict) else None
+    if not isinstance(parts, list):
+        raise error("invalid_field", param="systemInstruction", expected="a Content object with 'parts'",
+                    got=json_kind(instruction))
+    return "\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
+
+
+def _content(content: object, where: str, calls: dict[str, list[str]]) -> list[dict]:
+    if not isinstance(content, dict):
+        raise error("invalid_field", param=where, expected="a Content object", got=json_kind(content))
+    role = content.get("role", "user")
+    if role not in ("user", "model", "function"):
+        raise error("invalid_field", param=f"{where}.role", expected="'user' or 'model'", got=repr(role))
+    parts = content.get("parts")
+    if not isinstance(parts, list):
+        raise error("invalid_field", param=f"{where}.parts", expected="an array of Part objects", got=json_kind(parts))
+    texts: list[dict] = []
+    out: list[dict] = []
+    tool_calls: list[dict] = []
+    for j, part in enumerate(parts):
+        here = f"{where}.parts[{j}]"
+        if not isinstance(part, dict):
+            raise error("invalid_field", param=here, expected="a Part object", got=json_kind(part))
+        if "text" in part:
+            if not part.get("thought"):  # a model's own thought summaries are not sent back
+                texts.append({"type": "text", "text": str(part["text"])})
+        elif "inlineData" in part or "fileData" in part:
+            texts.append(_media(part, here))
+        elif "functionCall" in part:
+            fc = part["functionCall"] or {}
+            call_id = fc.get("id") or f"call_{len(calls.get(fc.get('name'), ())) }_{fc.get('name')}"
+            calls.setdefault(fc.get("name"), []).append(call_id)
+            tool_calls.append({"id": call_id, "type": "function",
+                               "function": {"name": fc.get("name"), "arguments": orjson.dumps(fc.get("args") or {}).decode()}})
+        elif "functionResponse" in part:
+            fr = part["functionResponse"] or {}
+            pending = calls.get(fr.get("name")) or []
+            call_id = fr.get("id") or (pending.pop(0) if pending else f"call_{fr.get('name')}")
+            out.append({"role": "tool", "tool_call_id": call_id,
+                        "content": orjson.dumps(fr.get("response") or {}).decode()})
+        else:
+            kind = next(iter(part), "empty")
+            raise _unsupported(f"{here}.{kind}", f"a {kind!r} part has no counterpart in the common form")
+    if role == "model":
+        message: dict = {"role": "assistant", "content": "".join(t.get("text", "") for t in texts) or None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        return [message]
+    if texts:
+        only_text = len(texts) == 1 and texts[0]["type"] == "text"
+        out.append({"role": "user", "content": texts[0]["text"] if only_text else texts})
+    return out
+
+
+def _media(part: dict, where: str) -> dict:
+    if "inlineData" in part:
+        data = part["inlineData"] or {}
+        mime, url = data.get("mimeType", ""), f"data:{data.get('mimeType')};base64,{data.get('data', '')}"
+        field = "inlineData"
+    else:
+        data = part["fileData"] or {}
+        mime, url, field = data.get("mimeType", ""), data.get("fileUri"), "fileData"
+    if not str(mime).startswith("image/"):
+        raise _unsupported(f"{where}.{field}.mimeType", f"only images have a counterpart, not {mime!r}")
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _generation_config(config: object) -> dict:
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise error("invalid_field", param="generationConfig", expected="an object", got=json_kind(config))
+    out: dict = {}
+    for name, value in config.items():
+        if value is None:
+            continue
+        if name in _CONFIG:
+            out[_CONFIG[name]] = value
+        elif name == "responseMimeType":
+            if value == "application/json":
+                out.setdefault("response_format", {"type": "json_object"})
+            elif value != "text/plain":
+                raise _unsupported("generationConfig.responseMimeType", f"{value!r} has no counterpart")
+        elif name in ("responseSchema", "responseJsonSchema"):
+            out["response_format"] = {"type": "json_schema", "json_schema": {"name": "response", "schema": value}}
+        else:
+            raise _unsupported(f"generationConfig.{name}", "it has no counterpart in the common form")
+    return out
+
+
+def _tools(tools: object) -> list[dict]:
+    if not isinstance(tools, list):
+        raise error("invalid_field", param="tools", expected="an array of Tool objects", got=json_kind(tools))
+    out = []
+    for i, tool in enumerate(tools):
+        for name, declarations in (tool or {}).items():
+            if name != "functionDeclarations":  # googleSearch, codeExecution, …: Google's own tools
+                raise _unsupported(f"tools[{i}].{name}", "only functionDeclarations run on other upstreams")
+            for d in declarations or ():
+                fn = {"name": d.get("name"), "parameters": d.get("parameters") or d.get("parametersJsonSchema")
+                      or {"type": "object", "properties": {}}}
+                if d.get("description"):
+                    fn["description"] = d["description"]
+                out.append({"type": "function", "function": fn})
+    return out
+
+
+def _tool_config(config: object) -> dict:
+    fcc = (config or {}).get("functionCallingConfig") if isinstance(config, dict) else None
+    if not isinstance(fcc, dict):
+        return {}
+    mode = fcc.get("mode", "AUTO")
+    allowed = fcc.get("allowedFunctionNames") or []
+    if mode == "ANY" and len(allowed) == 1:
+        return {"tool_choice": {"type": "function", "function": {"name": allowed[0]}}}
+    choice = {"AUTO": "auto", "ANY": "required", "NONE": "none", "VALIDATED": "auto"}.get(mode)
+    if choice is None:
+        raise error("invalid_field", param="toolConfig.functionCallingConfig.mode",
+                    expected="AUTO, ANY or NONE", got=repr(mode))
+    return {"tool_choice": choice}
+
+
+# -- reply -----------------------------------------------------------------------------------------
+
+def usage_metadata(usage: dict) -> dict:
+    p, c = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+    return {"promptTokenCount": p, "candidatesTokenCount": c, "totalTokenCount": usage.get("total_tokens", p + c)}
+
+
+def _call_part(call: dict) -> dict:
+    fn = call.get("function") or {}
+    try:
+        args = orjson.loads(fn.get("arguments") or "{}")
+    except orjson.JSONDecodeError:
+        args = {"_raw": fn.get("arguments")}  # a model's broken JSON, kept rather than lost
+    return {"functionCall": {"name": fn.get("name"), "args": args, "id": call.get("id")}}
+
+
+def to_response(chat: dict) -> dict:
+    candidates = []
+    for choice in chat.get("choices") or ():
+        message = choice.get("message") or {}
+        parts = [{"text": message["content"]}] if message.get("content") else []
+        parts += [_call_part(c) for c in message.get("tool_calls") or ()]
+        candidates.append({"content": {"role": "model", "parts": parts or [{"text": ""}]},
+                           "finishReason": FINISH_REASONS.get(choice.get("finish_reason"), "STOP"),
+                           "index": choice.get("index", 0)})
+    out = {"candidates": candidates, "modelVersion": chat.get("model"), "responseId": chat.get("id")}
+    if isinstance(chat.get("usage"), dict):
+        out["usageMetadata"] = usage_metadata(chat["usage"])
+    return out
+
+
+class GeminiStream:
+    """Canonical chunks -> GenerateContentResponse chunks. Function calls come whole in this
+    dialect, so their argument fragments are gathered and sent with the finishing chunk; the
+    finish waits for the usage chunk that follows it, so the last event carries both."""
+
+    __slots__ = ("_calls", "_finish", "_id", "_model", "_split", "_usage")
+
+    def __init__(self, model: str) -> None:
+        self._split = SSESplitter()
+        self._model, self._id = model, None
+        self._calls: dict[int, dict] = {}
+        self._finish: str | None = None
+        self._usage: dict | None = None
+
+    def _event(self, parts: list[dict] | None, finish: str | None = None) -> bytes:
+        candidate: dict = {"content": {"role": "model", "parts": parts or [{"text": ""}]}, "index": 0}
+        if finish is not None:
+            candidate["finishReason"] = FINISH_REASONS.get(finish, "STOP")
+        out: dict = {"candidates": [candidate], "modelVersion": self._model, "responseId": self._id}
+        if finish is not None and self._usage is not None:
+            out["usageMetadata"] = usage_metadata(self._usage)
+        return b"data: " + orjson.dumps(out) + SSE_END
+
+    def feed(self, canonical_sse: bytes) -> bytes:
+        out: list[bytes] = []
+        for block in self._split.feed(canonical_sse):
+            data = data_of(block).strip()
+            if not data:
+                continue
+            if data == b"[DONE]":
+                if self._finish is not None:
+                    out.append(self._event(self._call_parts(), self._finish))
+                    self._finish = None
+                continue
+            chunk = orjson.loads(data)
+            if "error" in chunk:
+                err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                out.append(b"data: " + orjson.dumps({"error": {
+                    "code": 500, "message": str(err.get("message", "the upstream failed mid-stream")),
+                    "status": "INTERNAL"}}) + SSE_END)
+                continue
+            self._model = chunk.get("model") or self._model
+            self._id = self._id or chunk.get("id")
+            if isinstance(chunk.get("usage"), dict):
+                self._usage = chunk["usage"]
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                for call in delta.get("tool_calls") or ():
+                    held = self._calls.setdefault(call.get("index", 0), {"id": call.get("id"), "type": "function",
+                                                                         "function": {"name": None, "arguments": ""}})
+                    fn = call.get("function") or {}
+                    held["function"]["name"] = fn.get("name") or held["function"]["name"]
+                    held["function"]["arguments"] += fn.get("arguments") or ""
+                if delta.get("content"):
+                    out.append(self._event([{"text": delta["content"]}]))
+                if choice.get("finish_reason"):
+                    self._finish = choice["finish_reason"]
+        return b"".join(out)
+
+    def _call_parts(self) -> list[dict]:
+        return [_call_part(self._calls[k]) for k in sorted(self._calls)]
+
+    def error_event(self, err: SeawallError, request_id: str) -> bytes:
+        return b"data: " + orjson.dumps(error_payload(err, request_id)) + SSE_END

@@ -1,0 +1,348 @@
+"""The Redis limiter: the in-process limiter's semantics (limits/memory.py), shared by every
+gateway process that points at one Redis, so N processes enforce one global limit.
+
+- One admission is one Lua script (admit.lua), so one round trip, atomic on the server: every
+  applicable check (key and group; requests, tokens, concurrency) is made first, and only an
+  admission that passes them all spends anything. The arithmetic is decide/gcra.py's, and the
+  reply is judged by memory.py's own rules (the most restrictive window, the worst refusal).
+- Time is Redis's (TIME inside the script): processes whose clocks disagree share one clock.
+- Concurrency slots are leases, not counters: a slot is a member of a sorted set scored by its
+  expiry (LEASE_S ahead). A live process renews its leases every LEASE_S / 3 (one script call for
+  all of them); a process that crashes stops renewing, so its slots free themselves within
+  LEASE_S instead of leaking forever. A release is a ZREM of the admission's own lease.
+- Failure policy (limits.on_redis_error): when Redis errs or is slower than limits.redis_timeout_ms,
+  "open" admits without counting (no x-ratelimit-* headers), "closed" refuses (LimiterUnavailable,
+  a 503 with Retry-After). No request waits longer than the timeout; during an outage requests
+  don't call Redis at all (they answer by the policy at once) while one probe at a time tries
+  again after a doubling backoff (see Outage). Each incident is logged once when it starts and
+  once when it ends, and counted (`stats`).
+
+Keys: `<prefix>key:<id>:requests:<rpm>` and `…:tokens:<tpm>` (hashes {l: level, t: time}, gone once
+drained), `<prefix>key:<id>:slots` (the leases); prefix `seawall:rl:`. Standalone Redis (or a
+proxy in front of one); a Redis Cluster would need the keys of one admission in one hash slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from importlib import resources
+from typing import NamedTuple
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from seawall.config import LimitSettings, redact_url
+from seawall.decide.gcra import Decision
+from seawall.limits.base import (
+    Admitted,
+    LimiterUnavailable,
+    Refused,
+    RemoteLimiter,
+    ScopeLimits,
+)
+from seawall.limits.memory import CONCURRENCY_RETRY_NS, _windows, _worse
+
+log = logging.getLogger("seawall.limits")
+
+PREFIX = "seawall:rl:"
+# How long a slot outlives a process that stopped renewing it. Renewed every third of it, so a
+# live request keeps its slot through two missed renewals.
+LEASE_S = 30.0
+# Reconnect backoff: the first probe 100 ms after a failure, doubling to at most 5 s, so an
+# outage costs Redis one attempt per process per 5 s, and a blip is over within a fraction of a second.
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 5.0
+WARM_CONNECTIONS = 8
+_US_NS = 1000
+_FAILURES = (RedisError, OSError, TimeoutError)  # asyncio.TimeoutError is TimeoutError since 3.11
+
+
+def probe_delay(failures: int) -> float:
+    """Seconds from a failure to the next probe of Redis, after `failures` in a row (>= 1)."""
+    return min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (failures - 1))
+
+
+CALL, PROBE, SKIP = "call", "probe", "skip"
+
+
+class Outage:
+    """Redis's health as one process sees it: a small state machine, its clock an argument.
+
+    Healthy: every admission calls Redis. Down: admissions SKIP Redis (answering by the policy
+    at once) except one PROBE at a time, after probe_delay; a probe that succeeds ends the incident.
+    """
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+        self.failures = 0
+        self.probe_at = 0.0
+        self.probing = False
+
+    def begin(self, now: float) -> str:
+        if self.down_since is None:
+            return CALL
+        if self.probing or now < self.probe_at:
+            return SKIP
+        self.probing = True
+        return PROBE
+
+    def failed(self, mode: str, now: float) -> bool:
+        """A call or probe failed; True when this starts an incident (log it once)."""
+        if mode == PROBE:
+            self.probing = False
+            self.failures += 1
+            self.probe_at = now + probe_delay(self.failures)
+            return False
+        if self.down_since is not None:  # a call already in flight when the incident began
+            return False
+        self.down_since, self.failures, self.probe_at = now, 1, now + probe_delay(1)
+        return True
+
+    def succeeded(self, mode: str, now: float) -> float | None:
+        """A call or probe answered; the outage's length when this ends one."""
+        if mode != PROBE or self.down_since is None:
+            return None
+        lasted = now - self.down_since
+        self.down_since, self.failures, self.probing = None, 0, False
+        return lasted
+
+    def abandoned(self, mode: str) -> None:
+        """A probe was cancelled (its client left): let another request probe."""
+        if mode == PROBE:
+            self.probing = False
+
+    def retry_after_s(self, now: float) -> int:
+        """What a refused client is told: until the next probe, in whole seconds, at least 1."""
+        return max(1, math.ceil(self.probe_at - now))
+
+
+class _Plan(NamedTuple):
+    """A scopes tuple's script arguments, built once per distinct limits (cached) and encoded
+    already: encoding arguments is the largest share of redis-py's cost per call (profiled)."""
+
+    checks: tuple[tuple[str, ScopeLimits, int], ...]  # (requests | tokens | concurrency, scope, limit)
+    keys: list[bytes]
+    argv: tuple[bytes | None, ...]  # per check: limit, period_us (0 = concurrency), cost (None: the tokens)
+    slot_keys: tuple[bytes, ...]
+    token_keys: tuple[bytes, ...]
+    token_rates: tuple[tuple[bytes, bytes], ...]  # (limit, period_us) of each token bucket
+
+
+def _script(name: str) -> str:
+    return resources.files("seawall.limits").joinpath(name).read_text(encoding="utf-8")
+
+
+class RedisLimiter(RemoteLimiter):
+    """One per process, shared by its requests. `clock_us` replaces Redis's TIME: tests only."""
+
+    def __init__(self, settings: LimitSettings, prefix: str = PREFIX, lease_s: float = LEASE_S,
+                 clock_us: Callable[[], int] | None = None) -> None:
+        if not settings.redis_url:
+            raise ValueError("RedisLimiter needs limits.redis_url")
+        self.fail_open = settings.on_redis_error == "open"
+        self.where = redact_url(settings.redis_url)
+        self._timeout_s = settings.redis_timeout_ms / 1000
+        # No retries inside redis-py: one attempt within the timeout; reconnecting is the Outage's job.
+        self._client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=self._timeout_s,
+                                               socket_connect_timeout=self._timeout_s,
+                                               retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        self._admit = self._client.register_script(_script("admit.lua"))
+        self._finish = self._client.register_script(_script("finish.lua"))
+        self._renew = self._client.register_script(_script("heartbeat.lua"))
+        self._prefix, self._lease_s, self._lease_us = prefix, lease_s, str(int(lease_s * 1_000_000)).encode()
+        self._clock_us = clock_us
+        self._plans: dict[tuple[ScopeLimits, ...], _Plan] = {}
+        self._id = uuid.uuid4().hex[:12]  # this process's leases: <id>:<n>
+        self._serial = itertools.count()
+        self._held: dict[str, tuple[bytes, ...]] = {}  # lease -> the slot keys it holds
+        self._heartbeat: asyncio.Task | None = None
+        self.outage = Outage()
+        self.counts = {"redis_errors": 0, "incidents": 0, "admitted_uncounted": 0, "refused_unavailable": 0}
+
+    # -- the limiter ------------------------------------------------------------------------------
+    async def admit(self, scopes: tuple[ScopeLimits, ...], tokens: int) -> Admitted | Refused:
+        plan = self._plan(scopes)
+        now = time.monotonic()
+        mode = self.outage.begin(now)
+        if mode == SKIP:
+            return self._unavailable(now)
+        lease = f"{self._id}:{next(self._serial)}"
+        cost = str(tokens).encode()
+        args = [self._now_arg(), lease, self._lease_us, *(cost if a is None else a for a in plan.argv)]
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                reply = await self._admit(keys=plan.keys, args=args)
+        except _FAILURES as e:
+            self._failed(mode, e)
+            return self._unavailable(time.monotonic())
+        except BaseException:
+            self.outage.abandoned(mode)
+            raise
+        self._succeeded(mode)
+        outcome = _judge(plan, reply, lease)
+        if isinstance(outcome, Admitted) and plan.slot_keys:
+            self._held[lease] = plan.slot_keys
+            if self._heartbeat is None or self._heartbeat.done():
+                self._heartbeat = asyncio.create_task(self._renew_leases(), name="redis-limiter-leases")
+        return outcome
+
+    async def finish(self, scopes: tuple[ScopeLimits, ...], lease: str | None, token_delta: int) -> None:
+        if lease is None:  # admitted uncounted (Redis was down): nothing to give back
+            return
+        plan = self._plan(scopes)
+        slot_keys = self._held.pop(lease, ())
+        buckets = plan.token_keys if token_delta else ()
+        if not (slot_keys or buckets) or self.outage.down_since is not None:
+            return  # during an outage, leases expire on their own and the estimate stands
+        args: list = [self._now_arg(), lease, len(slot_keys)]
+        delta = str(token_delta).encode()
+        for limit, period in plan.token_rates if buckets else ():
+            args += (limit, period, delta)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._finish(keys=[*slot_keys, *buckets], args=args)
+        except _FAILURES as e:
+            self._failed(CALL, e)
+
+    async def ping(self) -> bool:
+        """At start: does Redis answer within a second? When it does, the scripts are loaded
+        (the first admissions then need no NOSCRIPT round trip); when not, the outage starts
+        here (and is logged once, here)."""
+        try:
+            async with asyncio.timeout(max(self._timeout_s, 1.0)):
+                for script in (self._admit, self._finish, self._renew):
+                    await self._client.script_load(script.script)
+        except _FAILURES as e:
+            self._failed(CALL, e)
+            return False
+        try:  # open a few connections now, so a first burst doesn't spend its timeout connecting
+            async with asyncio.timeout(1.0):
+                await asyncio.gather(*(self._client.ping() for _ in range(WARM_CONNECTIONS)))
+        except _FAILURES:
+            pass  # a connection opened later instead
+        return True
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        await self._client.aclose()
+
+    def stats(self) -> dict[str, object]:
+        return {"backend": "redis", "url": self.where, "healthy": self.outage.down_since is None,
+                "leases_held": len(self._held), **self.counts}
+
+    # -- internals --------------------------------------------------------------------------------
+    def _now_arg(self) -> bytes:
+        return b"" if self._clock_us is None else str(self._clock_us()).encode()
+
+    def _plan(self, scopes: tuple[ScopeLimits, ...]) -> _Plan:
+        plan = self._plans.get(scopes)
+        if plan is None:
+            if len(self._plans) > 10_000:  # limits changed many times over: start the cache again
+                self._plans.clear()
+            plan = self._plans[scopes] = _build_plan(scopes, self._prefix)
+        return plan
+
+    def _unavailable(self, now: float) -> Admitted:
+        if self.fail_open:
+            self.counts["admitted_uncounted"] += 1
+            return _UNCOUNTED
+        self.counts["refused_unavailable"] += 1
+        raise LimiterUnavailable(self.outage.retry_after_s(now))
+
+    def _failed(self, mode: str, e: BaseException) -> None:
+        self.counts["redis_errors"] += 1
+        if self.outage.failed(mode, time.monotonic()):
+            self.counts["incidents"] += 1
+            policy = "admitting limited requests uncounted" if self.fail_open else \
+                "refusing limited requests with 503 limits_unavailable"
+            log.warning("rate limits: Redis at %s is not answering (%s); %s until it does "
+                        "(limits.on_redis_error: %s); retrying with backoff", self.where, _describe(e), policy,
+                        "open" if self.fail_open else "closed")
+
+    def _succeeded(self, mode: str) -> None:
+        lasted = self.outage.succeeded(mode, time.monotonic())
+        if lasted is not None:
+            log.warning("rate limits: Redis at %s answers again after %.1f s; counting resumes "
+                        "(so far %d requests admitted uncounted, %d refused)", self.where, lasted,
+                        self.counts["admitted_uncounted"], self.counts["refused_unavailable"])
+
+    async def _renew_leases(self) -> None:
+        """Renew every lease this process holds, every third of LEASE_S, in one call; stops when
+        none is held (admit restarts it)."""
+        while self._held:
+            await asyncio.sleep(self._lease_s / 3)
+            if self.outage.down_since is not None or not self._held:
+                continue
+            keys, args = [], [self._lease_us]
+            for lease, slot_keys in list(self._held.items()):
+                keys += slot_keys
+                args += [lease] * len(slot_keys)
+            try:
+                async with asyncio.timeout(max(self._timeout_s, 1.0)):  # off the request path
+                    await self._renew(keys=keys, args=args)
+            except _FAILURES as e:
+                self._failed(CALL, e)
+
+
+_UNCOUNTED = Admitted(None, None, None)
+
+
+def _build_plan(scopes: tuple[ScopeLimits, ...], prefix: str) -> _Plan:
+    checks, keys, argv = [], [], []
+    token_keys, token_rates = [], []
+    for s in scopes:  # the order of memory.py: rates first, then concurrency
+        for kind, rate, bucket in (("requests", s.rpm, s.rpm_bucket), ("tokens", s.tpm, s.tpm_bucket)):
+            if rate is not None:
+                key = (prefix + ":".join(map(str, bucket))).encode()
+                limit, period_us = str(rate.limit).encode(), str(rate.period_ns // _US_NS).encode()
+                checks.append((kind, s, rate.limit))
+                keys.append(key)
+                argv += (limit, period_us, b"1" if kind == "requests" else None)
+                if kind == "tokens":
+                    token_keys.append(key)
+                    token_rates.append((limit, period_us))
+    slot_keys = []
+    for s in scopes:
+        if s.max_concurrency is not None:
+            key = (prefix + ":".join(map(str, s.slot)) + ":slots").encode()
+            checks.append(("concurrency", s, s.max_concurrency))
+            keys.append(key)
+            argv += (str(s.max_concurrency).encode(), b"0", b"0")
+            slot_keys.append(key)
+    return _Plan(tuple(checks), keys, tuple(argv), tuple(slot_keys), tuple(token_keys), tuple(token_rates))
+
+
+def _judge(plan: _Plan, reply: list, lease: str) -> Admitted | Refused:
+    """The script's per-check answers, read by memory.py's rules: headers from the most
+    restrictive scope; the refusal that waiting can't cure first, else the longest wait."""
+    rated, refusals = [], []
+    for i, (kind, scope, limit) in enumerate(plan.checks):
+        allowed, wait_us, remaining, reset_us = reply[1 + 4 * i: 5 + 4 * i]
+        if kind == "concurrency":
+            if not allowed:
+                refusals.append(("concurrency", scope, limit, CONCURRENCY_RETRY_NS))
+            continue
+        d = Decision(bool(allowed), 0, -1 if wait_us < 0 else wait_us * _US_NS, remaining, reset_us * _US_NS)
+        rated.append((kind, scope, None, limit, d))
+        if not allowed:
+            refusals.append(("too_large" if wait_us < 0 else kind, scope, limit, d.retry_after_ns))
+    requests, tokens = _windows(rated)
+    if reply[0]:
+        return Admitted(requests, tokens, lease)
+    refusal = None
+    for kind, scope, limit, wait_ns in refusals:
+        refusal = _worse(refusal, Refused(kind, scope, limit, wait_ns, requests, tokens))
+    return refusal
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e) or "no answer"
+    return f"{type(e).__name__}: {text[:200]}"

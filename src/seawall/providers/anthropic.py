@@ -1,0 +1,437 @@
+"""Anthropic's Messages API (reference/provider-errors.md §3) behind an OpenAI chat request.
+
+A deployment's base_url may be written either way people copy it: `https://api.anthropic.com/v1`
+(with the version, as OpenAI base URLs are written; the request goes to `{base_url}/messages`) or
+`https://api.anthropic.com` (as Anthropic's SDKs take it; the request goes to
+`{base_url}/v1/messages`). Requests are translated field by field; what Messages can't express is refused with a
+400 naming the field (`unsupported_parameter`), never dropped. Replies and stream events come back
+as OpenAI's `chat.completion` / `chat.completion.chunk`, so an OpenAI client sees one dialect
+whichever deployment served. Embeddings: Anthropic has none.
+
+    OpenAI chat                         Anthropic Messages
+    system / developer messages     ->  system
+    user / assistant content parts  ->  text and image blocks (data: URLs -> base64 source)
+    assistant tool_calls            ->  tool_use blocks;  tool messages -> tool_result blocks
+    tools, tool_choice              ->  tools (input_schema), tool_choice auto/none/any/tool
+    max_completion_tokens | max_tokens | DEFAULT_MAX_TOKENS  ->  max_tokens (required there)
+    stop -> stop_sequences;  user -> metadata.user_id;  parallel_tool_calls: false ->
+    tool_choice.disable_parallel_tool_use
+
+Not sent, on purpose: OpenAI account features that don't change the answer (`store`, `metadata`,
+`service_tier`, …, see _ACCOUNT_ONLY) and a message's `name` (Messages has no per-turn author).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import orjson
+
+from seawall.config import ResolvedDeployment
+from seawall.decide.classify import read_error_fields
+from seawall.errors import SeawallError, error
+from seawall.providers.base import (
+    CanonicalRequest,
+    ErrorBody,
+    MalformedReply,
+    Reply,
+    StreamEvent,
+    UpstreamRequest,
+    Usage,
+)
+from seawall.providers.sse import SSESplitter, parse_block
+
+# The API version whose shapes this module speaks (the documented one; anthropic-python 0.x sends
+# it too). A deployment's `headers` may pin another, or add anthropic-beta.
+ANTHROPIC_VERSION = "2023-06-01"
+# Messages requires max_tokens, OpenAI doesn't. 4096 is the smallest max output of any Claude
+# model (claude-3-haiku, -opus; provider-errors.md §8), so the default is valid for every model.
+DEFAULT_MAX_TOKENS = 4096
+
+FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
+                  "model_context_window_exceeded": "length", "tool_use": "tool_calls",
+                  "refusal": "content_filter"}
+
+# Chat fields Messages has no counterpart for: refused, with the reason, unless set to their
+# neutral value(s).
+_NEUTRAL: dict[str, tuple[tuple[object, ...], str]] = {
+    "n": ((None, 1), "Messages returns one choice per request"),
+    "logprobs": ((None, False), "Messages returns no log probabilities"),
+    "top_logprobs": ((None,), "Messages returns no log probabilities"),
+    "logit_bias": ((None, {}), "Messages has no token biasing"),
+    "presence_penalty": ((None, 0), "Messages has no repetition penalties"),
+    "frequency_penalty": ((None, 0), "Messages has no repetition penalties"),
+    "seed": ((None,), "Messages has no seeded sampling"),
+    "audio": ((None,), "Messages answers in text only"),
+    "modalities": ((None, ["text"]), "Messages answers in text only"),
+    "prediction": ((None,), "Messages has no predicted outputs"),
+    "reasoning_effort": ((None,), "it is not translated to Anthropic's thinking budget"),
+    "verbosity": ((None,), "Messages has no verbosity setting"),
+    "web_search_options": ((None,), "Anthropic's web search is a server tool, not translated"),
+    "functions": ((None,), "the deprecated functions API is not translated; send tools"),
+    "function_call": ((None,), "the deprecated functions API is not translated; send tool_choice"),
+}
+# OpenAI account features (stored completions, billing tier, prompt-cache routing, abuse ids):
+# they change nothing in the answer, so they are not sent and not refused.
+_ACCOUNT_ONLY = frozenset({"store", "metadata", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+                           "safety_identifier"})
+_TRANSLATED = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "stop", "stream",
+                         "stream_options", "temperature", "top_p", "tools", "tool_choice", "parallel_tool_calls",
+                         "user", "response_format"})
+_NATIVE = frozenset({"top_k"})  # Anthropic's own sampling field, sent through the SDKs' extra_body
+
+
+class AnthropicProvider:
+    name = "anthropic"
+    supports = frozenset({"chat"})
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._clock = clock  # the `created` of replies; fixed in tests
+
+    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+                      ask_usage: bool = True) -> UpstreamRequest:
+        body = to_messages_request(req.body, target.spec.model, target.label)
+        if req.stream:
+            body["stream"] = True  # usage always comes in the stream: ask_usage has nothing to add
+        headers = {"content-type": "application/json", "accept": "text/event-stream" if req.stream
+                   else "application/json", "anthropic-version": ANTHROPIC_VERSION}
+        if target.api_key:
+            headers["x-api-key"] = target.api_key
+        headers.update(target.spec.headers)
+        return UpstreamRequest("POST", messages_url(target.base_url), headers, orjson.dumps(body))
+
+    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply:
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+        if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+            raise MalformedReply(f"a 2xx reply without 'content': {body[:120]!r}")
+        chat = to_chat_completion(message, int(self._clock()))
+        return Reply(orjson.dumps(chat), read_usage(message.get("usage")), message.get("model"))
+
+    def stream_decoder(self) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(int(self._clock()))
+
+    def read_error(self, status: int, body: bytes) -> ErrorBody:
+        f = read_error_fields(body)
+        message = f.message or f"HTTP {status} with {'an empty body' if f.is_empty else 'no error message'}"
+        return ErrorBody(message, f.type or None, f.detail_code or f.type or None, None, body)
+
+
+# -- request ---------------------------------------------------------------------------------------
+
+def messages_url(base_url: str) -> str:
+    base = base_url.rstrip("/")
+    return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+
+
+def refuse(param: str, deployment: str, detail: str) -> SeawallError:
+    return error("unsupported_parameter", param=param, deployment=deployment, detail=detail)
+
+
+def invalid(param: str, expected: str, got: object) -> SeawallError:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+             dict: "an object", type(None): "null"}
+    return error("invalid_field", param=param, expected=expected, got=kinds.get(type(got), type(got).__name__))
+
+
+def to_messages_request(chat: dict, model: str, deployment: str) -> dict:
+    """An OpenAI chat body -> a Messages body, or a SeawallError naming the first field that
+    Messages can't carry."""
+    for field, value in chat.items():
+        if field in _NEUTRAL:
+            neutral, reason = _NEUTRAL[field]
+            if value not in neutral:
+                raise refuse(field, deployment, reason)
+        elif field not in _TRANSLATED and field not in _ACCOUNT_ONLY and field not in _NATIVE:
+            raise refuse(field, deployment, "it is not a chat completions parameter Seawall can translate")
+    fmt = chat.get("response_format")
+    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        raise refuse("response_format", deployment, "Anthropic has no JSON mode; ask for JSON in the prompt")
+    system, messages = _messages(chat.get("messages"), deployment)
+    body: dict = {"model": model, "messages": messages, "max_tokens": _max_tokens(chat)}
+    if system:
+        body["system"] = system
+    stop = chat.get("stop")
+    if stop is not None:
+        body["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+    temperature = chat.get("temperature")
+    if temperature is not None:
+        if isinstance(temperature, (int, float)) and temperature > 1:
+            raise refuse("temperature", deployment, f"Anthropic accepts 0 to 1, got {temperature}")
+        body["temperature"] = temperature
+    for same in ("top_p", "top_k"):
+        if chat.get(same) is not None:
+            body[same] = chat[same]
+    if chat.get("tools"):
+        body["tools"] = [_tool(t, i, deployment) for i, t in enumerate(chat["tools"])]
+        choice = _tool_choice(chat.get("tool_choice"), chat.get("parallel_tool_calls"), deployment)
+        if choice is not None:
+            body["tool_choice"] = choice
+    if isinstance(chat.get("user"), str):
+        body["metadata"] = {"user_id": chat["user"]}
+    return body
+
+
+def _max_tokens(chat: dict) -> int:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = chat.get(name)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise invalid(name, "an integer", value)
+            return value
+    return DEFAULT_MAX_TOKENS
+
+
+def _messages(messages: object, deployment: str) -> tuple[str, list[dict]]:
+    if not isinstance(messages, list):
+        raise invalid("messages", "an array", messages)
+    system: list[str] = []
+    out: list[dict] = []
+    for i, m in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise invalid(where, "an object", m)
+        role = m.get("role")
+        if role in ("system", "developer"):
+            # Messages has one system prompt, outside the turns: every system message goes there, in order.
+            system.append(_plain_text(m.get("content"), where, deployment))
+            continue
+        if role == "user":
+            turn = ("user", _content(m.get("content"), where, deployment))
+        elif role == "assistant":
+            turn = ("assistant", _assistant(m, where, deployment))
+        elif role == "tool":
+            turn = ("user", [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"),
+                              "content": _tool_result(m.get("content"), where, deployment)}])
+        else:
+            raise refuse(f"{where}.role", deployment, f"role {role!r} has no Messages counterpart")
+        _append(out, *turn)
+    return "\n\n".join(system), out
+
+
+def _append(out: list[dict], role: str, blocks: list[dict]) -> None:
+    """Consecutive turns of one role become one (tool results then sit in a single user turn,
+    as Messages requires after a turn with several tool_use blocks)."""
+    if out and out[-1]["role"] == role:
+        out[-1]["content"].extend(blocks)
+    else:
+        out.append({"role": role, "content": blocks})
+
+
+def _content(content: object, where: str, deployment: str) -> list[dict]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise invalid(f"{where}.content", "a string or an array of content parts", content)
+    return [_part(p, f"{where}.content[{j}]", deployment) for j, p in enumerate(content)]
+
+
+def _part(part: object, where: str, deployment: str) -> dict:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text":
+        return {"type": "text", "text": part.get("text", "")}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str):
+            raise invalid(f"{where}.image_url.url", "a string", url)
+        if url.startswith("data:"):
+            head, _, data = url.partition(",")
+            media_type, _, encoding = head[5:].partition(";")
+            if encoding != "base64" or not data:
+                raise refuse(f"{where}.image_url.url", deployment, "a data: URL must be base64-encoded")
+            return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    if kind == "refusal":
+        return {"type": "text", "text": part.get("refusal", "")}
+    raise refuse(f"{where}.type", deployment, f"content part {kind!r} has no Messages counterpart")
+
+
+def _plain_text(content: object, where: str, deployment: str) -> str:
+    blocks = _content(content, where, deployment)
+    if any(b["type"] != "text" for b in blocks):
+        raise refuse(f"{where}.content", deployment, "a system prompt can only hold text")
+    return "\n".join(b["text"] for b in blocks)
+
+
+def _assistant(m: dict, where: str, deployment: str) -> list[dict]:
+    content = m.get("content")
+    blocks = [] if content is None or content == "" else _content(content, where, deployment)
+    for k, call in enumerate(m.get("tool_calls") or ()):
+        here = f"{where}.tool_calls[{k}]"
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or call.get("type", "function") != "function":
+            raise refuse(f"{here}.type", deployment, "only function tool calls have a Messages counterpart")
+        try:
+            arguments = orjson.loads(fn.get("arguments") or "{}")
+        except (orjson.JSONDecodeError, TypeError):
+            raise invalid(f"{here}.function.arguments", "a JSON object in a string", fn.get("arguments")) from None
+        blocks.append({"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": arguments})
+    return blocks
+
+
+def _tool_result(content: object, where: str, deployment: str) -> str | list[dict]:
+    return content if isinstance(content, str) else _content(content, where, deployment)
+
+
+def _tool(tool: object, i: int, deployment: str) -> dict:
+    fn = tool.get("function") if isinstance(tool, dict) else None
+    if not isinstance(fn, dict) or tool.get("type") != "function":
+        raise refuse(f"tools[{i}].type", deployment, "only function tools have a Messages counterpart")
+    if fn.get("strict"):
+        raise refuse(f"tools[{i}].function.strict", deployment, "Messages does not enforce a tool's schema")
+    out = {"name": fn.get("name"), "input_schema": fn.get("parameters") or {"type": "object", "properties": {}}}
+    if fn.get("description"):
+        out["description"] = fn["description"]
+    return out
+
+
+def _tool_choice(choice: object, parallel: object, deployment: str) -> dict | None:
+    if choice is None and parallel is not False:
+        return None
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        out = {"type": "tool", "name": (choice.get("function") or {}).get("name")}
+    elif choice in (None, "auto", "none", "required"):
+        out = {"type": {"none": "none", "required": "any"}.get(choice, "auto")}
+    else:
+        raise refuse("tool_choice", deployment, "only auto, none, required or a function have a Messages counterpart")
+    if parallel is False and out["type"] != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+# -- reply -----------------------------------------------------------------------------------------
+
+def read_usage(usage: object) -> Usage | None:
+    """Anthropic counts cached input apart; OpenAI's prompt_tokens includes it."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = sum(v for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+                 if isinstance(v := usage.get(k), int))
+    output = usage.get("output_tokens")
+    return Usage(prompt, output if isinstance(output, int) else 0)
+
+
+def usage_json(usage: Usage, cached: int = 0) -> dict:
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens, "prompt_tokens_details": {"cached_tokens": cached}}
+
+
+def to_chat_completion(message: dict, created: int) -> dict:
+    text: list[str] = []
+    calls: list[dict] = []
+    for block in message["content"]:
+        if block.get("type") == "text":
+            text.append(block.get("text", ""))
+        elif block.get("type") == "tool_use":
+            calls.append({"id": block.get("id"), "type": "function",
+                          "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input", {})
+                                                                                            ).decode()}})
+        # thinking blocks only come when a request enables thinking, which no translated one does
+    reply: dict = {"role": "assistant", "content": "".join(text) if text or not calls else None, "refusal": None}
+    if calls:
+        reply["tool_calls"] = calls
+    usage = read_usage(message.get("usage")) or Usage()
+    raw_usage = message.get("usage") or {}
+    return {"id": message.get("id"), "object": "chat.completion", "created": created, "model": message.get("model"),
+            "choices": [{"index": 0, "message": reply, "logprobs": None,
+                         "finish_reason": FINISH_REASONS.get(message.get("stop_reason"), message.get("stop_reason"))}],
+            "usage": usage_json(usage, raw_usage.get("cache_read_input_tokens") or 0)}
+
+
+# -- stream ----------------------------------------------------------------------------------------
+
+class AnthropicStreamDecoder:
+    """Anthropic's `event:` + `data:` pairs (§3.5) -> OpenAI chunks. `raw` is the re-encoded
+    OpenAI event, since the client speaks OpenAI. One per stream: it remembers the message id,
+    model and usage from message_start, and which content block is which tool call."""
+
+    __slots__ = ("_cached", "_created", "_held", "_id", "_model", "_split", "_tools", "_usage")
+
+    def __init__(self, created: int) -> None:
+        self._split = SSESplitter()
+        self._created = created
+        self._id, self._model = "", None
+        self._usage, self._cached = {}, 0
+        self._tools: dict[int, int] = {}  # content block index -> tool_calls index
+        self._held: StreamEvent | None = None
+
+    @property
+    def pending(self) -> bytes:
+        return self._split.pending
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        out = []
+        for block in self._split.feed(data):
+            sse = parse_block(block)
+            if not sse.data.strip():
+                continue  # a comment or keep-alive
+            try:
+                payload = orjson.loads(sse.data)  # real data lines carry trailing spaces (§3.5); JSON allows them
+            except orjson.JSONDecodeError as e:
+                raise MalformedReply(f"a stream event that is not JSON ({e.msg}): {sse.data[:80]!r}") from None
+            if not isinstance(payload, dict):
+                raise MalformedReply(f"a stream event that is not a JSON object: {sse.data[:80]!r}")
+            for event in self._event(sse.event or str(payload.get("type")), payload):
+                if self._held is not None:
+                    if event.error is None:
+                        out.append(self._held)
+                    self._held = None
+                out.append(event)
+        return out
+
+    def _event(self, kind: str, p: dict) -> list[StreamEvent]:
+        if kind == "message_start":
+            message = p.get("message") or {}
+            self._id, self._model = message.get("id") or "", message.get("model")
+            self._usage = dict(message.get("usage") or {})
+            # Held back until the first content: a stream that fails before it (529 overloaded
+            # comes so) then starts with its error, and the attempt stage can still fall back.
+            self._held = self._chunk({"role": "assistant", "content": ""}, model=self._model)
+            return []
+        if kind == "content_block_start":
+            block = p.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                k = self._tools[p.get("index")] = len(self._tools)
+                return [self._chunk({"tool_calls": [{"index": k, "id": block.get("id"), "type": "function",
+                                                     "function": {"name": block.get("name"), "arguments": ""}}]})]
+            if block.get("type") == "text" and block.get("text"):
+                return [self._chunk({"content": block["text"]})]
+            return []
+        if kind == "content_block_delta":
+            delta = p.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return [self._chunk({"content": delta.get("text", "")})]
+            if delta.get("type") == "input_json_delta" and p.get("index") in self._tools:
+                return [self._chunk({"tool_calls": [{"index": self._tools[p["index"]],
+                                                     "function": {"arguments": delta.get("partial_json", "")}}]})]
+            return []  # thinking and signature deltas: OpenAI's chat chunks have no place for them
+        if kind == "message_delta":
+            self._usage.update(p.get("usage") or {})  # cumulative counts (§3.5)
+            stop = (p.get("delta") or {}).get("stop_reason")
+            finish = FINISH_REASONS.get(stop, stop)
+            return [self._chunk({}, finish=finish)]
+        if kind == "message_stop":
+            usage = read_usage(self._usage) or Usage()
+            chunk = {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
+                     "choices": [], "usage": usage_json(usage, self._usage.get("cache_read_input_tokens") or 0)}
+            return [StreamEvent(_sse(chunk), chunk, usage=usage, usage_only=True),
+                    StreamEvent(b"data: [DONE]\n\n", terminal=True)]
+        if kind == "error":
+            err = p.get("error") if isinstance(p.get("error"), dict) else {"message": str(p.get("error"))}
+            error_obj = {"message": err.get("message") or "an error event", "type": err.get("type"),
+                         "param": None, "code": err.get("type")}
+            return [StreamEvent(_sse({"error": error_obj}), {"error": error_obj}, error=error_obj)]
+        return []  # ping, content_block_stop, and event types added after this was written
+
+    def _chunk(self, delta: dict, finish: str | None = None, model: str | None = None) -> StreamEvent:
+        chunk = {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
+                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        return StreamEvent(_sse(chunk), chunk, finish_reason=finish, model=model)
+
+
+def _sse(obj: dict) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"

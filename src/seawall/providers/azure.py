@@ -1,0 +1,62 @@
+"""Azure OpenAI: OpenAI's bodies and streams behind Azure's URLs and key header.
+
+Config: `base_url` is the resource endpoint, `https://{resource}.openai.azure.com`; `model` is the
+Azure *deployment name* (what the portal calls the deployment, not the model behind it);
+`api_version` the `api-version` query (default DEFAULT_API_VERSION). Requests go to
+`{base_url}/openai/deployments/{deployment}/chat/completions?api-version=…` (and `/embeddings`)
+with the key in `api-key` (provider-errors.md §2). An `Authorization` header set in the
+deployment's `headers` (an Entra ID token) is sent as given.
+
+Everything else is the OpenAI adapter's, by composition: Azure's replies, streams and error
+envelope are OpenAI's (its `code` is often a string status; its content filter answers 400
+`content_filter` or ends a stream with `finish_reason: content_filter`, both passed through).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from seawall.config import ResolvedDeployment
+from seawall.providers.base import (
+    CanonicalRequest,
+    ErrorBody,
+    Reply,
+    StreamDecoder,
+    UpstreamRequest,
+)
+from seawall.providers.openai import OpenAIProvider
+
+# The latest GA data-plane version (learn.microsoft.com, "Azure OpenAI API version lifecycle");
+# it takes stream_options.include_usage, which the gateway asks for to settle a stream's usage.
+DEFAULT_API_VERSION = "2024-10-21"
+_PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+
+
+class AzureProvider:
+    name = "azure"
+    supports = frozenset({"chat", "embeddings"})
+
+    def __init__(self, openai: OpenAIProvider) -> None:
+        self._openai = openai
+
+    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+                      ask_usage: bool = True) -> UpstreamRequest:
+        up = self._openai.build_request(req, target, ask_usage)
+        version = target.spec.api_version or DEFAULT_API_VERSION
+        url = (f"{target.base_url}/openai/deployments/{quote(target.spec.model, safe='')}{_PATHS[req.operation]}"
+               f"?api-version={quote(version, safe='')}")
+        headers = dict(up.headers)
+        if target.api_key:
+            if headers.get("authorization") == "Bearer " + target.api_key:
+                del headers["authorization"]
+            headers["api-key"] = target.api_key
+        return UpstreamRequest(up.method, url, headers, up.body)
+
+    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply:
+        return self._openai.read_reply(req, body)
+
+    def stream_decoder(self) -> StreamDecoder:
+        return self._openai.stream_decoder()
+
+    def read_error(self, status: int, body: bytes) -> ErrorBody:
+        return self._openai.read_error(status, body)

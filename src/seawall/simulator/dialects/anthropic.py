@@ -1,0 +1,478 @@
+"""Anthropic's Messages API on the simulator: ``POST /v1/messages`` (reference/provider-errors.md §3).
+
+Bodies and headers as api.anthropic.com sends them: errors in ``{"type": "error", "error":
+{type, message}, "request_id"}``; ``request-id`` and RFC 3339 ``anthropic-ratelimit-*`` headers
+from the simulator's own buckets; streams as ``event:`` + ``data:`` pairs with ``ping`` events,
+ending with ``message_stop``; in-stream ``event: error`` at HTTP 200. The key comes in
+``x-api-key`` (or ``Authorization: Bearer``, as the 2.x SDK sends it) and ``anthropic-version`` is
+required. The request path follows app.py's order (fault, latency, edge faults, key, injected
+status, validation, rate limit, reply), with Anthropic's wording at every step. The fault machinery is the shared one: on this
+route ``status=`` / ``error=`` pick from this module's table whatever ``dialect=`` says
+(``status=529`` is ``overloaded_error``), and ``stream_error=overloaded_error`` sends Anthropic's
+error event.
+Wording marked [rec] is recorded in the reference; the rest is [unverified] but shaped alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import random
+import string
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from seawall.simulator import wire
+from seawall.simulator.config import ModelSpec
+from seawall.simulator.dialects.base import (
+    ErrorContext,
+    ErrorReply,
+    Headers,
+    UnknownVariant,
+)
+from seawall.simulator.exchange import Exchange
+from seawall.simulator.faults import NO_FAULT, parse_fault
+from seawall.simulator.headers import new_cf_ray, retry_headers
+from seawall.simulator.text import compose, count_tokens, seed_of
+
+PATH = "/v1/messages"
+_ALNUM = string.ascii_letters + string.digits
+_ids = random.Random()
+RATE_LIMIT_DOCS = ("For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see the response "
+                   "headers for current usage. Please reduce the prompt length or the maximum tokens requested, or "
+                   "try again later. You may also contact sales at https://www.anthropic.com/contact-sales to "
+                   "discuss your options for a rate limit increase.")  # [rec]
+
+# Claude models served on this route besides the configured ones; aliases answer with the dated
+# id, as Anthropic's do. Limits from provider-errors.md §8.
+CLAUDE_MODELS = {spec.id: spec for spec in (
+    ModelSpec(id="claude-sonnet-4-5", reports_as="claude-sonnet-4-5-20250929", context_window=200_000,
+              max_output=64_000, owned_by="anthropic"),
+    ModelSpec(id="claude-haiku-4-5", reports_as="claude-haiku-4-5-20251001", context_window=200_000,
+              max_output=64_000, owned_by="anthropic"),
+    ModelSpec(id="claude-opus-4-1", reports_as="claude-opus-4-1-20250805", context_window=200_000,
+              max_output=32_000, owned_by="anthropic"),
+    ModelSpec(id="claude-3-5-haiku-latest", reports_as="claude-3-5-haiku-20241022", context_window=200_000,
+              max_output=8_192, owned_by="anthropic"),
+)}
+CLAUDE_MODELS.update({spec.reported: spec for spec in list(CLAUDE_MODELS.values())})
+
+# Fields the Messages API takes; anything else is "Extra inputs are not permitted", as Anthropic
+# answers, so a gateway leaking OpenAI fields (stream_options, n, …) is caught by its tests.
+KNOWN_FIELDS = frozenset({"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature",
+                          "top_p", "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier",
+                          "container", "mcp_servers", "context_management"})
+BLOCK_TYPES = ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking")
+
+
+def new_request_id() -> str:
+    """Anthropic's ids look like ``req_011CYK5n67SytMUxm8WMZUWY`` [rec]."""
+    return "req_011C" + "".join(_ids.choices(_ALNUM, k=20))
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+def error_reply(status: int, type_: str, message: str, request_id: str, headers: Headers = (),
+                details: dict | None = None) -> ErrorReply:
+    err: dict[str, Any] = {"type": type_, "message": message}
+    if details:
+        err["details"] = details
+    body = {"type": "error", "error": err, "request_id": request_id}
+    return ErrorReply(status, json.dumps(body).encode(), headers=headers)
+
+
+def invalid(message: str, ctx: ErrorContext) -> ErrorReply:
+    return error_reply(400, "invalid_request_error", message, ctx.request_id)
+
+
+def _retry_after(seconds: float) -> Headers:
+    return ((b"retry-after", b"%d" % max(1, math.ceil(seconds))),)
+
+
+def rate_limited(ctx: ErrorContext, unit: str, limit: int, wait: float) -> ErrorReply:
+    message = (f"This request would exceed the rate limit for your organization ({ctx.organization}) of "
+               f"{limit:,} {unit}. {RATE_LIMIT_DOCS}")
+    return error_reply(429, "rate_limit_error", message, ctx.request_id, _retry_after(wait))
+
+
+def _rate_limit_429(ctx: ErrorContext) -> ErrorReply:
+    reply = rate_limited(ctx, "requests per minute", ctx.rpm, 60 / ctx.rpm)
+    # A fault's own retry_after is sent by the exchange already: not a second header.
+    return reply if ctx.retry_after is None else dataclasses.replace(reply, headers=())
+
+
+_CREDIT = ("Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade "
+           "or purchase credits.")  # [rec]
+
+VARIANTS: dict[str, tuple[int, Callable[[ErrorContext], ErrorReply]]] = {
+    "invalid_request_error": (400, lambda ctx: invalid("max_tokens: Field required", ctx)),
+    "credit_balance_too_low": (400, lambda ctx: invalid(_CREDIT, ctx)),  # [rec] quota at status 400
+    "prompt_too_long": (400, lambda ctx: invalid(  # [rec]
+        f"prompt is too long: {ctx.context_window + 8310} tokens > {ctx.context_window} maximum", ctx)),
+    "authentication_error": (401, lambda ctx: error_reply(401, "authentication_error", "invalid x-api-key",
+                                                          ctx.request_id)),  # [rec]
+    "missing_api_key": (401, lambda ctx: error_reply(401, "authentication_error", "x-api-key header is required",
+                                                     ctx.request_id)),
+    "billing_error": (402, lambda ctx: error_reply(402, "billing_error", _CREDIT, ctx.request_id)),
+    "permission_error": (403, lambda ctx: error_reply(403, "permission_error", "Request not allowed",
+                                                      ctx.request_id)),
+    "not_found_error": (404, lambda ctx: error_reply(404, "not_found_error", f"model: {ctx.model or 'claude-x'}",
+                                                     ctx.request_id)),  # [rec]
+    "request_too_large": (413, lambda ctx: error_reply(413, "request_too_large",
+                                                       "Request exceeds the maximum allowed number of bytes.",
+                                                       ctx.request_id)),
+    "rate_limit_error": (429, _rate_limit_429),
+    # The spend cap: no retry-after, a details code (§3.2) -> quota, not a rate limit.
+    "enforced_spend_limit_reached": (429, lambda ctx: error_reply(
+        429, "rate_limit_error", "You have reached your specified workspace API usage limits. You will regain "
+        "access on the first of next month at 00:00 UTC.", ctx.request_id,
+        details={"error_code": "enforced_spend_limit_reached"})),
+    "api_error": (500, lambda ctx: error_reply(500, "api_error", "Internal server error", ctx.request_id)),  # [rec]
+    "timeout_error": (504, lambda ctx: error_reply(504, "timeout_error", "Request timeout", ctx.request_id)),
+    "overloaded_error": (529, lambda ctx: error_reply(529, "overloaded_error", "Overloaded", ctx.request_id)),  # [rec]
+}
+DEFAULT_VARIANT = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+                   403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+                   429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
+
+
+def fault_error(status: int | None, variant: str | None, ctx: ErrorContext) -> ErrorReply:
+    """``status`` alone picks its default variant; ``variant`` alone implies its status."""
+    if variant is not None:
+        if variant not in VARIANTS:
+            raise UnknownVariant(f"unknown error variant {variant!r} for dialect anthropic "
+                                 f"(known: {', '.join(VARIANTS)})")
+        default_status, build = VARIANTS[variant]
+        reply = build(ctx)
+        return dataclasses.replace(reply, status=status or default_status)
+    assert status is not None
+    name = DEFAULT_VARIANT.get(status)
+    if name:
+        return VARIANTS[name][1](ctx)
+    if status >= 500:
+        return error_reply(status, "api_error", "Internal server error", ctx.request_id)
+    return dataclasses.replace(invalid(f"Request failed with status {status}.", ctx), status=status)
+
+
+_STREAM_ERRORS = {"overloaded_error": "Overloaded", "api_error": "Internal server error",
+                  "rate_limit_error": "Rate limited"}
+
+
+def stream_error_event(error_type: str) -> bytes:
+    """Mid-stream failure at HTTP 200 (§3.5); ``overloaded`` and ``server_error`` (the openai
+    dialect's names) map to Anthropic's types."""
+    error_type = {"overloaded": "overloaded_error", "server_error": "api_error"}.get(error_type, error_type)
+    return _event("error", {"type": "error", "error": {"type": error_type,
+                                                      "message": _STREAM_ERRORS.get(error_type, "Internal server error")}})
+
+
+# --- request -> plan -----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessagesPlan:
+    model: ModelSpec
+    stream: bool
+    pieces: tuple[str, ...]
+    tool: dict | None  # the tool_use block to answer with, when tool_choice forces one
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+
+
+def _texts(content: object) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    out = []
+    for block in content if isinstance(content, list) else ():
+        if isinstance(block, dict):
+            for key in ("text", "content"):
+                if isinstance(block.get(key), str):
+                    out.append(block[key])
+            if block.get("type") == "tool_use":
+                out.append(json.dumps(block.get("input")))
+    return out
+
+
+def _check_messages(messages: object, ctx: ErrorContext) -> ErrorReply | list[str]:
+    if not isinstance(messages, list):
+        return invalid("messages: Input should be a valid list", ctx)
+    if not messages:
+        return invalid("messages: at least one message is required", ctx)
+    texts: list[str] = []
+    tool_uses: set[str] = set()
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            return invalid(f"messages.{i}: Input should be a valid dictionary", ctx)
+        if m.get("role") not in ("user", "assistant"):
+            return invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'", ctx)
+        content = m.get("content")
+        if content is None:
+            return invalid(f"messages.{i}.content: Field required", ctx)
+        blocks = content if isinstance(content, list) else []
+        answered = set()
+        for j, b in enumerate(blocks):
+            kind = b.get("type") if isinstance(b, dict) else None
+            if kind not in BLOCK_TYPES:
+                expected = ", ".join(f"'{t}'" for t in BLOCK_TYPES)
+                return invalid(f"messages.{i}.content.{j}: Input tag '{kind}' found using 'type' does not match "
+                               f"any of the expected tags: {expected}", ctx)
+            if kind == "tool_result":
+                answered.add(b.get("tool_use_id"))
+        if answered - tool_uses:  # [rec wording, from SDK issue reports]
+            missing = ", ".join(sorted(str(x) for x in answered - tool_uses))
+            return invalid(f"messages.{i}.content.0: unexpected `tool_use_id` found in `tool_result` blocks: "
+                           f"{missing}. Each `tool_result` block must have a corresponding `tool_use` block in "
+                           "the previous message.", ctx)
+        tool_uses = {b.get("id") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"}
+        texts.extend(_texts(content))
+    return texts
+
+
+def _forced_tool(body: dict) -> dict | None:
+    """The tool_use block to answer with when tool_choice is ``any`` or names a tool: its
+    string properties filled with a word, so the input matches the schema's shape."""
+    choice, tools = body.get("tool_choice"), body.get("tools")
+    if not isinstance(choice, dict) or choice.get("type") not in ("any", "tool") or not tools:
+        return None
+    tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+    props = (tool.get("input_schema") or {}).get("properties") or {}
+    tool_input = {k: "gateways" for k, v in props.items() if isinstance(v, dict) and v.get("type") == "string"}
+    return {"type": "tool_use", "id": "toolu_01" + "".join(_ids.choices(_ALNUM, k=22)), "name": tool.get("name"),
+            "input": tool_input}
+
+
+def plan_messages(body: object, find: Callable[[str], ModelSpec | None], ctx: ErrorContext,
+                  reply_tokens: int | None = None) -> MessagesPlan | ErrorReply:
+    """Validate the way Anthropic does (field errors as ``path: problem``) and decide the reply."""
+    if not isinstance(body, dict):
+        return invalid("There was an issue with the request body: it is not a JSON object.", ctx)
+    for field in body:
+        if field not in KNOWN_FIELDS:
+            return invalid(f"{field}: Extra inputs are not permitted", ctx)
+    for required in ("model", "messages", "max_tokens"):
+        if required not in body:
+            return invalid(f"{required}: Field required", ctx)
+    max_tokens = body["max_tokens"]
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        return invalid("max_tokens: Input should be a valid integer greater than or equal to 1", ctx)
+    spec = find(str(body["model"]))
+    if spec is None:
+        return error_reply(404, "not_found_error", f"model: {body['model']}", ctx.request_id)  # [rec]
+    if max_tokens > spec.max_output:
+        return invalid(f"max_tokens: {max_tokens} > {spec.max_output}, which is the maximum allowed number of output "
+                       f"tokens for {spec.reported}", ctx)
+    temperature = body.get("temperature")
+    if isinstance(temperature, (int, float)) and not 0 <= temperature <= 1:
+        return invalid("temperature: range: 0..1", ctx)
+    texts = _check_messages(body["messages"], ctx)
+    if isinstance(texts, ErrorReply):
+        return texts
+    texts += _texts(body.get("system"))
+    input_tokens = sum(count_tokens(t) for t in texts) + 4 * len(body["messages"])
+    if input_tokens + max_tokens > spec.context_window:
+        return invalid(f"prompt is too long: {input_tokens} tokens > {spec.context_window - max_tokens} maximum", ctx)
+    tool = _forced_tool(body)
+    length = None if reply_tokens is None else min(reply_tokens, max_tokens + 1)
+    pieces = () if tool else compose(seed_of("\n".join(texts)), length)
+    stop_reason = "tool_use" if tool else "end_turn"
+    if len(pieces) > max_tokens:
+        pieces, stop_reason = pieces[:max_tokens], "max_tokens"
+    output = len(pieces) + (count_tokens(json.dumps(tool["input"])) + 10 if tool else 0)
+    return MessagesPlan(spec, body.get("stream") is True, pieces, tool, stop_reason, input_tokens, output)
+
+
+# --- plan -> bytes -------------------------------------------------------------------------------
+
+def _usage(plan: MessagesPlan, output: int) -> dict:
+    return {"input_tokens": plan.input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+            "output_tokens": output, "service_tier": "standard"}
+
+
+def render_message(plan: MessagesPlan, message_id: str) -> bytes:
+    content = [plan.tool] if plan.tool else [{"type": "text", "text": "".join(plan.pieces)}]
+    return orjson.dumps({"id": message_id, "type": "message", "role": "assistant", "model": plan.model.reported,
+                         "content": content, "stop_reason": plan.stop_reason, "stop_sequence": None,
+                         "usage": _usage(plan, plan.output_tokens)})
+
+
+def _event(name: str, data: dict) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def render_events(plan: MessagesPlan, message_id: str) -> list[bytes]:
+    """message_start, a content block (text deltas, or a tool_use with its input in two JSON
+    pieces), a ping early on, message_delta with the stop reason and cumulative usage,
+    message_stop (§3.5)."""
+    start = {"id": message_id, "type": "message", "role": "assistant", "model": plan.model.reported,
+             "content": [], "stop_reason": None, "stop_sequence": None, "usage": _usage(plan, 1)}
+    events = [_event("message_start", {"type": "message_start", "message": start})]
+    if plan.tool:
+        events.append(_event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                     "content_block": {**plan.tool, "input": {}}}))
+        events.append(_event("ping", {"type": "ping"}))
+        arguments = json.dumps(plan.tool["input"])
+        half = len(arguments) // 2
+        for part in (arguments[:half], arguments[half:]):
+            events.append(_event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                         "delta": {"type": "input_json_delta", "partial_json": part}}))
+    else:
+        events.append(_event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                     "content_block": {"type": "text", "text": ""}}))
+        events.append(_event("ping", {"type": "ping"}))
+        for piece in plan.pieces:
+            events.append(_event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                         "delta": {"type": "text_delta", "text": piece}}))
+    events.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    events.append(_event("message_delta", {"type": "message_delta", "delta": {"stop_reason": plan.stop_reason,
+                                                                              "stop_sequence": None},
+                                           "usage": {"output_tokens": plan.output_tokens}}))
+    events.append(_event("message_stop", {"type": "message_stop"}))
+    return events
+
+
+# Where ``stream_error`` lands when ``after`` is not given: past message_start, the block start,
+# the ping and two text deltas, as mid-stream as the openai dialect's default.
+DEFAULT_AFTER = 5
+
+
+def with_stream_error(events: list[bytes], error_type: str, after: int | None) -> list[bytes]:
+    """The stream up to event ``after`` (default: mid-stream), then the error event, then the end."""
+    at = min(DEFAULT_AFTER if after is None else after, len(events) - 1)
+    return events[:at] + [stream_error_event(error_type)]
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+def _rfc3339(epoch: float) -> bytes:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(epoch))).encode()
+
+
+class AnthropicExchange(Exchange):
+    """An exchange on the Anthropic route: Anthropic's key header, request ids and response
+    headers; everything else (faults, streams, cuts) is the shared Exchange."""
+
+    __slots__ = ("api_key", "version")
+
+    def __init__(self, state, scope: dict, receive: wire.Receive, send: wire.Send) -> None:
+        super().__init__(state, scope, receive, send)
+        self.request_id = new_request_id()
+        self.host = "api.anthropic.com" if self.host == "api.openai.com" else self.host
+        headers = dict(scope["headers"])
+        self.version = headers.get(b"anthropic-version")
+        # x-api-key is the documented header; the official SDK (2.x) sends the same key as
+        # `Authorization: Bearer`, which the API accepts too.
+        key = headers.get(b"x-api-key")
+        scheme, _, token = (self.authorization or "").partition(" ")
+        if key is None and scheme.lower() == "bearer":
+            key = token.strip().encode("latin-1")
+        self.api_key = key.decode("latin-1") if key else None
+
+    def headers(self, content_type: bytes, length: int | None, extra: Headers = ()) -> list[tuple[bytes, bytes]]:
+        state = self.state
+        out = [(b"content-type", content_type)]
+        if length is not None:
+            out.append((b"content-length", b"%d" % length))
+        out += [(b"request-id", self.request_id.encode()),
+                (b"anthropic-organization-id", state.settings.organization.encode())]
+        snap = state.limiter.snapshot(self.model.id if self.model else None, state.limits_for(self.model),
+                                      time.monotonic())
+        now = time.time()
+        # The simulator keeps one token bucket; input and output tokens report it too.
+        for name, limit, remaining, reset in (
+                (b"requests", snap.limit_requests, snap.remaining_requests, snap.reset_requests),
+                (b"tokens", snap.limit_tokens, snap.remaining_tokens, snap.reset_tokens),
+                (b"input-tokens", snap.limit_tokens, snap.remaining_tokens, snap.reset_tokens),
+                (b"output-tokens", snap.limit_tokens, snap.remaining_tokens, snap.reset_tokens)):
+            prefix = b"anthropic-ratelimit-" + name
+            out += [(prefix + b"-limit", b"%d" % limit), (prefix + b"-remaining", b"%d" % remaining),
+                    (prefix + b"-reset", _rfc3339(now + reset))]
+        if self.fault is not NO_FAULT:
+            out.extend(retry_headers(self.fault))
+        out.extend(extra)
+        out += [(b"server", b"cloudflare"), (b"cf-ray", new_cf_ray().encode())]
+        return out
+
+    def context(self) -> ErrorContext:
+        spec, settings = self.model, self.state.settings
+        limits = self.state.limits_for(spec)
+        fault = self.fault
+        wait = fault.retry_after if fault.retry_after is not None else (
+            fault.retry_after_ms / 1000 if fault.retry_after_ms is not None else None)
+        return ErrorContext(request_id=self.request_id, organization=settings.organization, project=settings.project,
+                            model=spec.reported if spec else "", method=self.method, path=self.path,
+                            key=self.api_key or "", rpm=limits.rpm, tpm=limits.tpm,
+                            context_window=spec.context_window if spec else 200_000, retry_after=wait, now=time.time())
+
+
+async def serve_messages(exchange: AnthropicExchange) -> None:
+    state = exchange.state
+    raw = await wire.read_body(exchange.receive)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    model_name = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+
+    def find(name: str) -> ModelSpec | None:
+        return state.catalog.find(name) or CLAUDE_MODELS.get(name)
+
+    exchange.model = find(model_name) if model_name else None
+    if exchange.fault_header is not None:
+        try:
+            exchange.fault = parse_fault(exchange.fault_header)
+        except ValueError as exc:
+            await exchange.reply_error(invalid(f"x-sim-fault: {exc}", exchange.context()))
+            return
+    elif state.script.rules:
+        exchange.fault = state.script.pick(model_name, exchange.path) or exchange.fault
+    fault = exchange.fault
+    delay = state.settings.latency_ms + fault.latency_ms
+    if delay > 0:
+        await asyncio.sleep(delay / 1000)
+    if fault.reset:
+        return await exchange.reset()
+    if fault.hang:
+        return await exchange.hang()
+    if fault.html is not None:
+        return await exchange.reply_html(fault.html)
+    ctx = exchange.context()
+    key = exchange.api_key
+    if not key:
+        return await exchange.reply_error(VARIANTS["missing_api_key"][1](ctx))
+    if state.settings.api_keys is not None and key not in state.settings.api_keys:
+        return await exchange.reply_error(VARIANTS["authentication_error"][1](ctx))
+    if not exchange.version:
+        return await exchange.reply_error(invalid("anthropic-version: header is required", ctx))
+    if fault.status is not None or fault.error is not None:
+        try:
+            reply = fault_error(fault.status, fault.error, ctx)
+        except UnknownVariant as exc:
+            reply = invalid(f"x-sim-fault: {exc}", ctx)
+        return await exchange.reply_error(reply)
+    plan = invalid("There was an issue with the request body: it is not valid JSON.", ctx) if body is None \
+        else plan_messages(body, find, ctx, fault.tokens)
+    if isinstance(plan, ErrorReply):
+        return await exchange.reply_error(plan)
+    exchange.model = plan.model
+    verdict = state.limiter.admit(plan.model.id, plan.input_tokens + plan.output_tokens,
+                                  state.limits_for(plan.model), time.monotonic())
+    if not verdict.allowed:
+        unit = "requests per minute" if verdict.kind == "requests" else "tokens per minute"
+        return await exchange.reply_error(rate_limited(ctx, unit, verdict.limit, verdict.wait))
+    message_id = "msg_01" + "".join(_ids.choices(_ALNUM, k=22))
+    if not plan.stream:
+        return await exchange.reply(render_message(plan, message_id))
+    events = render_events(plan, message_id)
+    if fault.stream_error is not None:
+        # The shared exchange would write OpenAI's error event: end the stream here instead.
+        events = with_stream_error(events, fault.stream_error, fault.after)
+        exchange.fault = dataclasses.replace(fault, stream_error=None)
+    interval_ms = fault.interval_ms if fault.interval_ms is not None else state.settings.stream_interval_ms
+    await exchange.stream(events, interval_ms / 1000)
+    if fault.stream_error is not None and exchange.outcome == "ok":
+        exchange.outcome = "fault:stream_error"

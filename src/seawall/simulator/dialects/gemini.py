@@ -1,0 +1,531 @@
+"""Google's Gemini API (generativelanguage): error bodies, requests, replies and streams.
+
+Served at ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``,
+``:embedContent`` and ``:batchEmbedContents``, and the same under ``/v1/`` (the path
+google-genai 3.x calls by default). Wording and shapes are reference/provider-errors.md
+§4 ([rec] recorded, [unverified] plausible). Errors are a
+google.rpc.Status, pretty-printed with a 2-space indent as Google's front end writes them::
+
+    {"error": {"code": 429, "message": ..., "status": "RESOURCE_EXHAUSTED", "details": [...]}}
+
+The key comes in ``x-goog-api-key`` or ``?key=``; a bad key is a **400** ``API_KEY_INVALID``.
+Faults on this route are rendered in Gemini's dialect whatever their ``dialect=`` says: the
+route names the provider (``error=`` takes the VARIANTS below: ``resource_exhausted``,
+``quota_per_day``, ``service_disabled``, ``location_unsupported``, ``unavailable``, …;
+``retry_after`` becomes RetryInfo's ``retryDelay``; ``stream_error=<variant>`` an in-stream
+``{"error": …}`` chunk). Gemini sends no rate-limit headers, so the simulator's OpenAI buckets
+are not charged here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from seawall.simulator import wire
+from seawall.simulator.dialects.base import (
+    ErrorContext,
+    ErrorReply,
+    Headers,
+    UnknownVariant,
+)
+from seawall.simulator.embeddings import vector
+from seawall.simulator.exchange import Exchange
+from seawall.simulator.faults import DEFAULT_AFTER, parse_fault
+from seawall.simulator.text import (
+    REPLY_PRIMER_TOKENS,
+    TOKENS_PER_MESSAGE,
+    compose,
+    count_tokens,
+    seed_of,
+)
+
+PREFIXES = ("/v1beta/models/", "/v1/models/")
+ROUTE = "/v1beta/models/{model}:generateContent"
+_TYPE = "type.googleapis.com/google.rpc."
+SERVICE = "generativelanguage.googleapis.com"
+# (context window, max output) from Google's model pages (ai.google.dev/gemini-api/docs/models).
+MODELS = {"gemini-2.5-flash": (1_048_576, 65_536), "gemini-2.5-pro": (1_048_576, 65_536),
+          "gemini-2.5-flash-lite": (1_048_576, 65_536), "gemini-2.0-flash": (1_048_576, 8_192)}
+EMBEDDING_MODELS = {"gemini-embedding-001": 3072, "text-embedding-004": 768}  # default dimensions
+PIECES_PER_CHUNK = 6  # Gemini streams a few words per event, not one token
+
+
+def google_error(code: int, status: str, message: str, details: tuple[dict, ...] = (),
+                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> ErrorReply:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = list(details)
+    return ErrorReply(code, (json.dumps({"error": error}, indent=2) + "\n").encode(), headers=headers)
+
+
+def _info(reason: str, **metadata: str) -> dict:
+    return {"@type": _TYPE + "ErrorInfo", "reason": reason, "domain": "googleapis.com",
+            "metadata": {"service": SERVICE, **metadata}}
+
+
+# --- errors the simulator decides on its own -------------------------------------------------------
+
+def api_key_invalid() -> ErrorReply:  # [rec]
+    message = "API key not valid. Please pass a valid API key."
+    return google_error(400, "INVALID_ARGUMENT", message, (
+        _info("API_KEY_INVALID"), {"@type": _TYPE + "LocalizedMessage", "locale": "en-US", "message": message}))
+
+
+def missing_key() -> ErrorReply:  # [rec]
+    return google_error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without "
+                        "established identity). Please use API Key or other form of API consumer identity to call "
+                        "this API.")
+
+
+def bearer_key() -> ErrorReply:  # [rec wording]: an AIza key sent as an OAuth token
+    return google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 "
+                        "access token, login cookie or other valid authentication credential. See "
+                        "https://developers.google.com/identity/sign-in/web/devconsole-project.",
+                        (_info("ACCESS_TOKEN_TYPE_UNSUPPORTED", method="google.ai.generativelanguage.v1beta."
+                               "GenerativeService.GenerateContent"),))
+
+
+def model_not_found(model: str, version: str = "v1beta", method: str = "generateContent") -> ErrorReply:  # [rec]
+    return google_error(404, "NOT_FOUND", f"models/{model} is not found for API version {version}, or is not "
+                        f"supported for {method}. Call ListModels to see the list of available models and "
+                        "their supported methods.")
+
+
+def invalid_argument(message: str, field: str | None = None) -> ErrorReply:
+    details = ({"@type": _TYPE + "BadRequest", "fieldViolations": [{"field": field, "description": message}]},) \
+        if field else ()
+    return google_error(400, "INVALID_ARGUMENT", message, details)
+
+
+def unknown_name(name: str, at: str | None = None) -> ErrorReply:  # [rec: protobuf JSON parser wording]
+    where = f" at '{at}'" if at else ""
+    return invalid_argument(f'Invalid JSON payload received. Unknown name "{name}"{where}: Cannot find field.',
+                            at or name)
+
+
+def sim_fault_invalid(message: str) -> ErrorReply:
+    return invalid_argument(f"x-sim-fault: {message}", "x-sim-fault")
+
+
+# --- the fault table -----------------------------------------------------------------------------
+
+def _quota_429(ctx: ErrorContext, quota_id: str, metric: str, limit: int, delay: float) -> ErrorReply:
+    model = ctx.model or "gemini-2.5-flash"
+    seconds = f"{delay:g}"
+    return google_error(429, "RESOURCE_EXHAUSTED", (  # message lines [unverified], fields [rec]
+        "You exceeded your current quota, please check your plan and billing details. For more information on "
+        "this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n"
+        f"* Quota exceeded for metric: {SERVICE}/{metric}, limit: {limit}, model: {model}\n"
+        f"Please retry in {seconds}s."), (
+        {"@type": _TYPE + "QuotaFailure", "violations": [{
+            "quotaMetric": f"{SERVICE}/{metric}", "quotaId": quota_id,
+            "quotaDimensions": {"location": "global", "model": model}, "quotaValue": str(limit)}]},
+        {"@type": _TYPE + "Help", "links": [{"description": "Learn more about Gemini API quotas",
+                                             "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+        {"@type": _TYPE + "RetryInfo", "retryDelay": f"{int(delay) if delay == int(delay) else delay}s"}))
+
+
+def _per_minute(ctx: ErrorContext) -> ErrorReply:
+    delay = ctx.retry_after if ctx.retry_after is not None else 38.0
+    return _quota_429(ctx, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                      "generate_content_free_tier_requests", 10, delay)
+
+
+def _per_day(ctx: ErrorContext) -> ErrorReply:
+    delay = ctx.retry_after if ctx.retry_after is not None else 65205.0
+    return _quota_429(ctx, "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                      "generate_content_free_tier_requests", 20, delay)
+
+
+def _service_disabled(ctx: ErrorContext) -> ErrorReply:  # [unverified body]
+    project = "573874658125"
+    url = f"https://console.developers.google.com/apis/api/{SERVICE}/overview?project={project}"
+    return google_error(403, "PERMISSION_DENIED", (
+        f"Generative Language API has not been used in project {project} before or it is disabled. Enable it by "
+        f"visiting {url} then retry. If you enabled this API recently, wait a few minutes for the action to "
+        "propagate to our systems and retry."), (
+        _info("SERVICE_DISABLED", consumer=f"projects/{project}", activationUrl=url, containerInfo=project,
+              serviceTitle="Generative Language API"),))
+
+
+VARIANTS: dict[str, Callable[[ErrorContext], ErrorReply]] = {
+    "invalid_argument": lambda ctx: invalid_argument("Request contains an invalid argument."),
+    "api_key_invalid": lambda ctx: api_key_invalid(),
+    "context_length_exceeded": lambda ctx: invalid_argument(  # [unverified wording]
+        "The input token count (1234567) exceeds the maximum number of tokens allowed (1048576)."),
+    "location_unsupported": lambda ctx: google_error(  # [rec]
+        400, "FAILED_PRECONDITION", "User location is not supported for the API use."),
+    "free_tier_unavailable": lambda ctx: google_error(  # [doc]
+        400, "FAILED_PRECONDITION", "Gemini API free tier is not available in your country. Please enable billing "
+        "on your project in Google AI Studio."),
+    "bearer_key": lambda ctx: bearer_key(),
+    "permission_denied": lambda ctx: missing_key(),
+    "service_disabled": _service_disabled,
+    "not_found": lambda ctx: model_not_found(ctx.model or "gemini-1.0-pro"),
+    "resource_exhausted": _per_minute,
+    "quota_per_day": _per_day,
+    "internal": lambda ctx: google_error(  # [unverified wording]
+        500, "INTERNAL", "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting"),
+    "unavailable": lambda ctx: google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+    "deadline_exceeded": lambda ctx: google_error(504, "DEADLINE_EXCEEDED", "Deadline expired before operation "
+                                                  "could complete."),
+}
+DEFAULT_VARIANT = {400: "invalid_argument", 401: "bearer_key", 403: "permission_denied", 404: "not_found",
+                   429: "resource_exhausted", 500: "internal", 503: "unavailable", 504: "deadline_exceeded"}
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
+                 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+def fault_error(status: int | None, variant: str | None, ctx: ErrorContext) -> ErrorReply:
+    """``status`` alone picks its default variant; ``variant`` alone implies its status."""
+    if variant is not None:
+        if variant not in VARIANTS:
+            raise UnknownVariant(f"unknown error variant {variant!r} for dialect gemini (known: {', '.join(VARIANTS)})")
+        reply = VARIANTS[variant](ctx)
+        return reply if status is None else dataclasses.replace(reply, status=status)
+    assert status is not None
+    if status in DEFAULT_VARIANT:
+        return VARIANTS[DEFAULT_VARIANT[status]](ctx)
+    return google_error(status, _STATUS_NAMES.get(status, "UNKNOWN"), f"Request failed with status {status}.")
+
+
+def stream_error_event(variant: str, ctx: ErrorContext) -> bytes:
+    """An in-stream ``{"error": …}`` chunk (§4.4); unknown variants read as INTERNAL."""
+    reply = VARIANTS.get(variant, VARIANTS["internal"])(ctx)
+    return b"data: " + json.dumps(json.loads(reply.body)).encode() + b"\r\n\r\n"
+
+
+# --- requests and replies --------------------------------------------------------------------------
+
+_FIELDS = {"contents", "systemInstruction", "tools", "toolConfig", "safetySettings", "generationConfig",
+           "cachedContent", "labels"}
+_CONFIG_FIELDS = {"stopSequences", "responseMimeType", "responseSchema", "responseJsonSchema", "candidateCount",
+                  "maxOutputTokens", "temperature", "topP", "topK", "seed", "presencePenalty", "frequencyPenalty",
+                  "responseLogprobs", "logprobs", "responseModalities", "thinkingConfig", "mediaResolution",
+                  "speechConfig", "enableEnhancedCivicAnswers", "imageConfig"}
+
+
+def _camel(name: str) -> str:
+    """The protobuf JSON parser takes field names in lowerCamelCase or as in the proto."""
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiPlan:
+    model: str
+    candidates: tuple[tuple[tuple[str, ...], str], ...]  # (pieces, finishReason)
+    call: str | None  # a function the model calls (toolConfig mode ANY) instead of text
+    prompt_tokens: int
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(len(p) for p, _ in self.candidates) + (5 * len(self.candidates) if self.call else 0)
+
+
+def _texts(content: Any, where: str) -> list[str] | ErrorReply:
+    if not isinstance(content, dict):
+        return invalid_argument(f"Invalid value at '{where}', must be an object.", where)
+    parts = content.get("parts")
+    if not isinstance(parts, list) or not parts:
+        return invalid_argument(f"* GenerateContentRequest.{where}.parts: contents.parts must not be empty.\n",
+                                f"{where}.parts")
+    return [p["text"] if isinstance(p.get("text"), str) else json.dumps(p) for p in parts if isinstance(p, dict)]
+
+
+def plan_generate(body: Any, model: str, reply_tokens: int | None = None,
+                  version: str = "v1beta") -> GeminiPlan | ErrorReply:
+    """Validate a GenerateContentRequest the way the API does and decide the reply."""
+    if model not in MODELS:
+        return model_not_found(model, version)
+    if not isinstance(body, dict):
+        return invalid_argument("Invalid JSON payload received. Unexpected token.")
+    for name in body:
+        if _camel(name) not in _FIELDS:
+            return unknown_name(name)
+    body = {_camel(k): v for k, v in body.items()}
+    config = body.get("generationConfig") or {}
+    for name in config:
+        if _camel(name) not in _CONFIG_FIELDS:
+            return unknown_name(name, "generation_config")
+    config = {_camel(k): v for k, v in config.items()}
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return invalid_argument("* GenerateContentRequest.contents: contents is not specified\n", "contents")
+    texts: list[str] = []
+    for i, content in enumerate(contents):
+        if isinstance(content, dict) and content.get("role", "user") not in ("user", "model"):
+            return invalid_argument("Please use a valid role: user, model.", f"contents[{i}].role")
+        found = _texts(content, f"contents[{i}]")
+        if isinstance(found, ErrorReply):
+            return found
+        texts += found
+    if "systemInstruction" in body:
+        found = _texts(body["systemInstruction"], "system_instruction")
+        if isinstance(found, ErrorReply):
+            return found
+        texts = found + texts
+    window, max_output = MODELS[model]
+    prompt = sum(count_tokens(t) + TOKENS_PER_MESSAGE for t in texts) + REPLY_PRIMER_TOKENS
+    if prompt > window:
+        return invalid_argument(f"The input token count ({prompt}) exceeds the maximum number of tokens allowed "
+                                f"({window}).")
+    count = config.get("candidateCount") or 1
+    if not isinstance(count, int) or not 1 <= count <= 8:
+        return invalid_argument("Only values between 1 and 8 are supported for candidateCount.",
+                                "generation_config.candidate_count")
+    limit = min(config.get("maxOutputTokens") or max_output, max_output)
+    seed = seed_of("\n".join(texts)) ^ (config["seed"] if isinstance(config.get("seed"), int) else 0)
+    length = None if reply_tokens is None else min(reply_tokens, limit + 1)
+    candidates = []
+    for index in range(count):
+        pieces = compose(seed + index, length)
+        candidates.append((pieces[:limit], "MAX_TOKENS") if len(pieces) > limit else (pieces, "STOP"))
+    return GeminiPlan(model, tuple(candidates), _forced_call(body), prompt)
+
+
+def plan_embed(body: Any, model: str, method: str, version: str = "v1beta") -> list[tuple[str, int]] | ErrorReply:
+    """(text, dimensions) per embedding asked, by ``embedContent`` or ``batchEmbedContents``."""
+    if model not in EMBEDDING_MODELS:
+        return model_not_found(model, version, method)
+    if not isinstance(body, dict):
+        return invalid_argument("Invalid JSON payload received. Unexpected token.")
+    requests = [body] if method == "embedContent" else body.get("requests")
+    if not isinstance(requests, list) or not requests:
+        return invalid_argument("* BatchEmbedContentsRequest.requests: requests is not specified\n", "requests")
+    out = []
+    for i, request in enumerate(requests):
+        where = "content" if method == "embedContent" else f"requests[{i}].content"
+        texts = _texts(request.get("content") if isinstance(request, dict) else None, where)
+        if isinstance(texts, ErrorReply):
+            return texts
+        out.append(("\n".join(texts), request.get("outputDimensionality") or EMBEDDING_MODELS[model]))
+    return out
+
+
+def render_embeddings(items: list[tuple[str, int]], method: str) -> bytes:
+    embeddings = [{"values": vector(text.encode(), dimensions)} for text, dimensions in items]
+    body = {"embedding": embeddings[0]} if method == "embedContent" else {"embeddings": embeddings}
+    return (json.dumps(body, indent=2) + "\n").encode()
+
+
+def _forced_call(body: dict) -> str | None:
+    """With function calling mode ANY the model must call a function: the first one allowed."""
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    if calling.get("mode") != "ANY":
+        return None
+    allowed = calling.get("allowedFunctionNames") or []
+    declared = [d.get("name") for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+    return (allowed or declared or [None])[0]
+
+
+def _usage(plan: GeminiPlan, completion: int | None) -> dict:
+    usage = {"promptTokenCount": plan.prompt_tokens, "totalTokenCount": plan.prompt_tokens + (completion or 0),
+             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": plan.prompt_tokens}]}
+    if completion is not None:
+        usage["candidatesTokenCount"] = completion
+    return usage
+
+
+def _candidate(index: int, text: str, finish: str | None, call: str | None = None) -> dict:
+    parts = [{"functionCall": {"name": call, "args": {}}}] if call else [{"text": text}]
+    cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
+    if finish:
+        cand["finishReason"] = finish
+    cand["index"] = index
+    return cand
+
+
+def render_reply(plan: GeminiPlan, response_id: str) -> bytes:
+    body = {"candidates": [_candidate(i, "".join(p), f, plan.call) for i, (p, f) in enumerate(plan.candidates)],
+            "usageMetadata": _usage(plan, plan.completion_tokens), "modelVersion": plan.model,
+            "responseId": response_id}
+    return (json.dumps(body, indent=2) + "\n").encode()
+
+
+def render_events(plan: GeminiPlan, response_id: str) -> list[bytes]:
+    """``data: {GenerateContentResponse}`` events, CRLF-framed, no sentinel: the last carries
+    every candidate's finishReason and the full usage (§4.4)."""
+    def event(candidates: list[dict], completion: int | None) -> bytes:
+        body = {"candidates": candidates, "usageMetadata": _usage(plan, completion), "modelVersion": plan.model,
+                "responseId": response_id}
+        return b"data: " + json.dumps(body, separators=(",", ": ")).encode() + b"\r\n\r\n"
+
+    if plan.call:
+        return [event([_candidate(i, "", "STOP", plan.call) for i in range(len(plan.candidates))],
+                      plan.completion_tokens)]
+    steps = max(1, max(-(-len(p) // PIECES_PER_CHUNK) for p, _ in plan.candidates))
+    events = []
+    for step in range(steps):
+        last = step == steps - 1
+        cands = [_candidate(i, "".join(p[step * PIECES_PER_CHUNK:(step + 1) * PIECES_PER_CHUNK]),
+                            f if last else None)
+                 for i, (p, f) in enumerate(plan.candidates) if last or step * PIECES_PER_CHUNK < len(p)]
+        events.append(event(cands, plan.completion_tokens if last else None))
+    return events
+
+
+# --- the endpoint ----------------------------------------------------------------------------------
+
+class GeminiExchange(Exchange):
+    """An exchange answered with Google's front-end headers: no request-id or rate-limit headers
+    (§4.3: the only wait Gemini names is RetryInfo in the body). Faults, streams and cuts are
+    the shared Exchange's."""
+
+    __slots__ = ()
+
+    def headers(self, content_type: bytes, length: int | None, extra: Headers = ()) -> list[tuple[bytes, bytes]]:
+        out = [(b"content-type", content_type.replace(b"; charset=utf-8", b"") if b"event-stream" in content_type
+                else content_type + b"; charset=UTF-8")]
+        if length is not None:
+            out.append((b"content-length", b"%d" % length))
+        elapsed = int((time.monotonic() - self.started) * 1000)
+        out += [(b"vary", b"Origin, X-Origin, Referer"), (b"server", b"scaffolding on HTTPServer2"),
+                (b"x-xss-protection", b"0"), (b"x-frame-options", b"SAMEORIGIN"),
+                (b"x-content-type-options", b"nosniff"), (b"server-timing", b"gfet4t7; dur=%d" % elapsed), *extra]
+        return out
+
+
+def adopt(exchange: Exchange, scope: dict, cls: type[Exchange]) -> Exchange:
+    """The same request as a provider's own Exchange subclass (its response headers)."""
+    mine = cls(exchange.state, scope, exchange.receive, exchange.send)
+    mine.request_id = exchange.request_id
+    return mine
+
+
+def parse_path(path: str) -> tuple[str, str, str] | None:
+    """``/v1beta/models/gemini-2.5-flash:generateContent`` → (version, model, method)."""
+    for prefix in PREFIXES:
+        if path.startswith(prefix):
+            model, sep, method = path[len(prefix):].rpartition(":")
+            if sep:
+                return prefix.split("/")[1], model, method
+    return None
+
+
+def key_of(scope: dict) -> tuple[str, str]:
+    """(the Gemini key from x-goog-api-key or ?key=, the Authorization header)."""
+    key = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key", [""])[0]
+    authorization = ""
+    for name, value in scope["headers"]:
+        if name == b"x-goog-api-key":
+            key = value.decode("latin-1")
+        elif name == b"authorization":
+            authorization = value.decode("latin-1")
+    return key.strip(), authorization
+
+
+def context(exchange, model: str, key: str) -> ErrorContext:
+    fault, settings = exchange.fault, exchange.state.settings
+    retry_after = fault.retry_after if fault.retry_after is not None else (
+        fault.retry_after_ms / 1000 if fault.retry_after_ms is not None else None)
+    return ErrorContext(request_id=exchange.request_id, organization=settings.organization, project=settings.project,
+                        model=model, method=exchange.method, path=exchange.path, key=key, retry_after=retry_after,
+                        now=time.time())
+
+
+async def admit(exchange, model: str, key_problem: Callable[[], ErrorReply | None],
+                render: Callable[[int | None, str | None, ErrorContext], ErrorReply],
+                invalid_fault: Callable[[str], ErrorReply], key: str, replies: frozenset[str] = frozenset()) -> bool:
+    """app.py's steps 1-5 for a provider other than OpenAI: the fault, latency, edge faults, the
+    provider's own key check, an injected error in the provider's dialect (``error=`` variants in
+    ``replies`` shape the reply instead). False: answered."""
+    state = exchange.state
+    if exchange.fault_header is not None:
+        try:
+            exchange.fault = parse_fault(exchange.fault_header)
+        except ValueError as exc:
+            await exchange.reply_error(invalid_fault(str(exc)))
+            return False
+    elif state.script.rules:
+        exchange.fault = state.script.pick(model, exchange.path) or exchange.fault
+    fault = exchange.fault
+    delay = state.settings.latency_ms + fault.latency_ms
+    if delay > 0:
+        await asyncio.sleep(delay / 1000)
+    if fault.reset:
+        await exchange.reset()
+        return False
+    if fault.hang:
+        await exchange.hang()
+        return False
+    if fault.html is not None:
+        await exchange.reply_html(fault.html)
+        return False
+    problem = key_problem()
+    if problem is not None:
+        await exchange.reply_error(problem)
+        return False
+    if fault.status is not None or (fault.error is not None and fault.error not in replies):
+        try:
+            reply = render(fault.status, fault.error, context(exchange, model, key))
+        except UnknownVariant as exc:
+            reply = invalid_fault(str(exc))
+        await exchange.reply_error(reply)
+        return False
+    return True
+
+
+async def handle(outer: Exchange, scope: dict, version: str, model: str, method: str) -> None:
+    """``POST /{version}/models/{model}:{method}``: (stream)generateContent, (batch)embedContent(s)."""
+    exchange = adopt(outer, scope, GeminiExchange)
+    try:
+        await _generate(exchange, scope, version, model, method)
+    finally:
+        outer.outcome = exchange.outcome  # the app counts outcomes on the exchange it made
+
+
+async def _generate(exchange: Exchange, scope: dict, version: str, model: str, method: str) -> None:
+    raw = await wire.read_body(exchange.receive)
+    key, authorization = key_of(scope)
+    allowed = exchange.state.settings.api_keys
+
+    def key_problem() -> ErrorReply | None:
+        if not key:
+            return bearer_key() if authorization.lower().startswith("bearer ") else missing_key()
+        return api_key_invalid() if allowed is not None and key not in allowed else None
+
+    if not await admit(exchange, model, key_problem, fault_error, sim_fault_invalid, key):
+        return
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if method in ("embedContent", "batchEmbedContents"):
+        items = plan_embed(body, model, method, version)
+        await (exchange.reply_error(items) if isinstance(items, ErrorReply)
+               else exchange.reply(render_embeddings(items, method)))
+        return
+    if method not in ("generateContent", "streamGenerateContent"):
+        await exchange.reply_error(google_error(404, "NOT_FOUND", f"Method {method} is not served here."))
+        return
+    plan = plan_generate(body, model, exchange.fault.tokens, version)
+    if isinstance(plan, ErrorReply):
+        await exchange.reply_error(plan)
+        return
+    response_id = exchange.request_id[4:26]
+    if method == "generateContent":
+        await exchange.reply(render_reply(plan, response_id))
+        return
+    events = render_events(plan, response_id)
+    if parse_qs(scope.get("query_string", b"").decode("latin-1")).get("alt") != ["sse"]:
+        # Without alt=sse the API streams one JSON array of the same responses (§4.4).
+        chunks = [e[len(b"data: "):].rstrip() for e in events]
+        await exchange.reply(b"[" + b",\r\n".join(chunks) + b"]")
+        return
+    fault = exchange.fault
+    if fault.stream_error is not None:  # Gemini's error chunk, not the OpenAI one Exchange would send
+        at = min(fault.after if fault.after is not None else DEFAULT_AFTER, len(events) - 1)
+        events = events[:at] + [stream_error_event(fault.stream_error, context(exchange, model, key))]
+        exchange.fault = dataclasses.replace(fault, stream_error=None)
+    interval = fault.interval_ms if fault.interval_ms is not None else exchange.state.settings.stream_interval_ms
+    await exchange.stream(events, interval / 1000)

@@ -1,0 +1,343 @@
+"""`seawall doctor` as a user runs it (a subprocess, real sockets) against the simulator and a gateway
+process: every seeded misconfiguration is found and named as the first thing to fix, a healthy
+endpoint passes, and the key never appears in the output.
+
+The simulator and gateway come from tests/e2e/conftest.py's helpers (loaded by path: this folder
+has its own conftest namespace); these fixtures are module-scoped processes of their own so fault
+rules and rate limits set here touch no other test.
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+_E2E = Path(__file__).parents[1] / "e2e"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+e2e = _load("doctor_e2e_fixtures", _E2E / "conftest.py")
+admin = _load("doctor_admin_cli", _E2E / "admin_cli.py")
+
+KEY = "sk-test-DoctorKey0123456789abcdefghij"
+ANTHROPIC_KEY = "sk-ant-api03-DoctorKey0123456789abcdefghijklmnopqrstuv"
+# Neither a proxy nor a key from the machine running the tests may leak into a run.
+_SCRUB = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+          "GEMINI_API_KEY", "GOOGLE_API_KEY", "SEAWALL_KEY")
+
+
+def doctor(*args: str, env: dict | None = None) -> tuple[int, dict, str]:
+    clean = {k: v for k, v in os.environ.items() if k.upper() not in _SCRUB}
+    done = subprocess.run([sys.executable, "-m", "seawall", "doctor", *args, "--json", "--timeout", "10"],
+                          capture_output=True, text=True, timeout=120, env={**clean, **(env or {})}, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout), done.stdout
+
+
+def by_name(report: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in report["checks"]}
+
+
+def assert_first_fix(report: dict, category: str) -> None:
+    assert report["first_fix"] is not None and report["first_fix"]["category"] == category, report
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    s = e2e.start_simulator(tmp_path_factory, "doctor-sim")
+    yield s
+    s.proc.stop()
+
+
+@pytest.fixture
+def clean_sim(sim):
+    sim.reset()
+    yield sim
+    sim.reset()
+
+
+@pytest.fixture(scope="module")
+def limited_sim(tmp_path_factory):
+    """5 requests per minute per model: a completion and a stream, then the ramp hits the limit at 4."""
+    s = e2e.start_simulator(tmp_path_factory, "doctor-limited", config="stream_interval_ms: 0\nrate_limits: {rpm: 5}\n")
+    yield s
+    s.proc.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, sim):
+    gw = e2e.start_gateway(tmp_path_factory, e2e.gateway_config(sim.port, e2e.free_port(), e2e.free_port()),
+                           name="doctor-gateway")
+    yield gw
+    gw.proc.stop()
+
+
+# -- against the simulator (a plain OpenAI-compatible upstream) -------------------------------------
+
+def test_healthy_simulator_passes_every_check(clean_sim):
+    code, report, out = doctor("--base-url", clean_sim.url + "/v1", "--api-key", KEY, "--concurrency", "4")
+    checks = by_name(report)
+    assert code == 0 and report["first_fix"] is None
+    assert [c["status"] for c in report["checks"] if c["status"] != "pass"] == ["skipped"] * 3
+    assert {n for n, c in checks.items() if c["status"] == "skipped"} == {"tls", "cors", "gateway"}
+    assert "x-ratelimit-limit-requests" in checks["rate_limit_headers"]["evidence"]
+    assert "4 at once: 4/4 ok" in checks["ramp"]["evidence"]
+    assert KEY not in out and KEY[8:] not in out and checks["key"]["evidence"].startswith(f"prefix sk-, {len(KEY)} characters")
+
+
+@pytest.mark.parametrize("where", ["env", "file"])
+def test_key_with_a_trailing_newline(clean_sim, tmp_path, where):
+    if where == "env":
+        options, env = ["--api-key-env", "DOCTOR_KEY"], {"DOCTOR_KEY": KEY + "\n"}
+    else:
+        (tmp_path / "key.txt").write_text(KEY + "\n")
+        options, env = ["--api-key-file", str(tmp_path / "key.txt")], {}
+    code, report, out = doctor("--base-url", clean_sim.url + "/v1", *options, env=env)
+    assert code == 1
+    assert_first_fix(report, "auth.key_whitespace")
+    key = by_name(report)["key"]
+    assert f"1 trailing newline character(s) after character {len(KEY)}" in key["evidence"] and "…ghij" in key["evidence"]
+    assert KEY[8:] not in out
+    assert by_name(report)["completion"]["status"] == "pass"  # the rest ran with the key stripped
+
+
+def test_the_default_variable_is_openai_api_key(clean_sim):
+    code, report, _ = doctor("--base-url", clean_sim.url + "/v1", env={"OPENAI_API_KEY": " " + KEY})
+    assert code == 1 and "from $OPENAI_API_KEY" in by_name(report)["key"]["evidence"]
+    assert_first_fix(report, "auth.key_whitespace")
+
+
+def test_anthropic_key_to_an_openai_route(clean_sim):
+    code, report, out = doctor("--base-url", clean_sim.url + "/v1", "--api-key", ANTHROPIC_KEY)
+    assert code == 1
+    assert_first_fix(report, "auth.wrong_platform")
+    assert "an Anthropic key" in by_name(report)["key"]["evidence"] and ANTHROPIC_KEY[7:] not in out
+
+
+def test_base_url_without_v1(clean_sim):
+    code, report, _ = doctor("--base-url", clean_sim.url, "--api-key", KEY)
+    checks = by_name(report)
+    assert code == 1
+    assert_first_fix(report, "route.base_url")
+    assert report["first_fix"]["fix"] == f"Set the base URL to {clean_sim.url}/v1."
+    assert checks["models"]["category"] == "route.base_url" and "HTTP 404" in checks["models"]["evidence"]
+    assert checks["completion"]["status"] == "pass"  # continued with the corrected base URL
+
+
+def test_misspelled_model(clean_sim):
+    code, report, _ = doctor("--base-url", clean_sim.url + "/v1", "--api-key", KEY, "--model", "gpt-4o-mni")
+    assert code == 1
+    assert_first_fix(report, "model.not_found")
+    assert "Did you mean 'gpt-4o-mini'?" in report["first_fix"]["fix"]
+    assert by_name(report)["completion"]["category"] == "model.not_found"
+
+
+def test_port_nothing_listens_on():
+    port = e2e.free_port()
+    code, report, _ = doctor("--base-url", f"http://127.0.0.1:{port}/v1", "--api-key", KEY)
+    checks = by_name(report)
+    assert code == 1
+    assert_first_fix(report, "network.connect")
+    assert "nothing listens" in checks["tcp"]["evidence"]
+    assert checks["models"]["status"] == "skipped" and checks["completion"]["status"] == "skipped"
+
+
+def test_host_that_does_not_resolve():
+    code, report, _ = doctor("--base-url", "http://doctor-no-such-host.invalid/v1", "--api-key", KEY)
+    assert code == 1
+    assert_first_fix(report, "network.dns")
+    assert by_name(report)["tcp"]["status"] == "skipped"
+
+
+def test_stream_cut_before_its_end(clean_sim):
+    # The doctor's second chat request is its stream: cut it after two events.
+    clean_sim.set_faults([{"match": {"model": "gpt-4o-mini", "path": "/v1/chat/completions", "every_nth": 2},
+                           "fault": "cut_after=2"}])
+    code, report, _ = doctor("--base-url", clean_sim.url + "/v1", "--api-key", KEY, "--model", "gpt-4o-mini")
+    checks = by_name(report)
+    assert code == 1
+    assert_first_fix(report, "stream.interrupted")
+    assert checks["completion"]["status"] == "pass"
+    assert "without its terminal event" in checks["stream"]["evidence"]
+
+
+def test_429_ramp(limited_sim):
+    limited_sim.reset()
+    code, report, _ = doctor("--base-url", limited_sim.url + "/v1", "--api-key", KEY, "--model", "gpt-4o-mini",
+                             "--concurrency", "8")
+    ramp = by_name(report)["ramp"]
+    assert code == 1
+    assert_first_fix(report, "rate_limit.requests")
+    assert "first refused at 4 at once: HTTP 429" in ramp["evidence"] and "8 at once" not in ramp["evidence"]
+    assert "at or below 2" in ramp["fix"]
+    assert limited_sim.stats()["requests"]["by_path"]["/v1/chat/completions"] == 2 + 1 + 2 + 4
+
+
+class _Garbage(threading.Thread):
+    """A port that answers, but not in HTTP (an SSH server's banner)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01garbage\r\n\r\n")
+
+
+def test_port_that_does_not_speak_http():
+    server = _Garbage()
+    server.start()
+    try:
+        code, report, _ = doctor("--base-url", f"http://127.0.0.1:{server.port}/v1", "--api-key", KEY)
+    finally:
+        server.sock.close()
+    models = by_name(report)["models"]
+    assert code == 1
+    assert_first_fix(report, "network.connect")
+    assert "not HTTP" in models["evidence"] or "without an HTTP reply" in models["evidence"]
+
+
+class _Loop(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header("Location", "/v1/elsewhere" if self.path.endswith("/models") else "/v1/models")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_redirect_loop_is_reported_not_followed():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Loop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code, report, _ = doctor("--base-url", f"http://127.0.0.1:{server.server_port}/v1", "--api-key", KEY)
+    finally:
+        server.shutdown()
+        server.server_close()
+    models = by_name(report)["models"]
+    assert code == 1
+    assert_first_fix(report, "route.base_url")
+    assert "redirect loop" in models["evidence"]
+
+
+# -- against a Seawall gateway ----------------------------------------------------------------------
+
+def test_healthy_gateway_passes_every_check(gateway, clean_sim):
+    key = admin.new_key(gateway)["key"]  # a key as the gateway issues it (the e2e bootstrap key is short)
+    code, report, out = doctor("--base-url", gateway.base_url, "--api-key", key, "--origin",
+                               "https://chat.example.com", "--concurrency", "2")
+    checks = by_name(report)
+    assert code == 0 and report["first_fix"] is None, report
+    assert [n for n, c in checks.items() if c["status"] != "pass"] == ["tls"]
+    assert "no open circuits" in checks["gateway_ready"]["evidence"]
+    assert "models: all" in checks["gateway_key"]["evidence"] and "limits: none" in checks["gateway_key"]["evidence"]
+    assert key[6:] not in out
+
+
+def test_gateway_key_endpoint_describes_the_caller(gateway):
+    made = admin.new_key(gateway, "--models", "gpt-4o*", "--rpm", "100", "--tenant", "acme")
+    status, headers, body = e2e.http("GET", gateway.base_url + "/seawall/key",
+                                     headers={"authorization": f"Bearer {made['key']}"})
+    view = json.loads(body)
+    assert status == 200 and headers["cache-control"] == "no-store"
+    assert (view["name"], view["tenant"], view["group"], view["all_models"]) == (made["name"], "acme", None, False)
+    assert view["models"] == ["gpt-4o-mini"] and view["limits"][0]["rpm"] == 100
+    assert made["key"] not in body.decode() and made["key"][6:] not in body.decode()
+    status, _, body = e2e.http("GET", gateway.base_url + "/seawall/key", headers={"authorization": "Bearer nope"})
+    assert status == 401 and json.loads(body)["error"]["category"] == "auth.key_invalid"
+
+
+def test_gateway_model_the_key_may_not_use(gateway, clean_sim):
+    made = admin.new_key(gateway, "--models", "gpt-4o*")
+    code, report, _ = doctor("--base-url", gateway.base_url, "--api-key", made["key"], "--model", "slow")
+    checks = by_name(report)
+    assert code == 1
+    assert_first_fix(report, "permission.model")
+    assert checks["model"]["status"] == "warn" and checks["completion"]["category"] == "permission.model"
+    assert checks["gateway_key"]["category"] == "permission.model" and "gpt-4o-mini" in checks["gateway_key"]["fix"]
+
+
+def test_gateway_spent_quota(gateway, clean_sim):
+    made = admin.new_key(gateway, "--quota-tokens", "1000")
+    e2e.http("POST", gateway.base_url + "/chat/completions",
+             {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5},
+             {"authorization": f"Bearer {made['key']}"})
+    used = admin.cli_json(gateway, "keys", "show", made["id"])["used_tokens"]
+    admin.cli_json(gateway, "keys", "update", made["id"], "--quota-tokens", str(used))  # nothing left
+    code, report, _ = doctor("--base-url", gateway.base_url, "--api-key", made["key"], "--model", "gpt-4o-mini")
+    checks = by_name(report)
+    assert code == 1
+    assert_first_fix(report, "quota.exhausted")
+    assert checks["completion"]["category"] == "quota.exhausted"
+    assert f"{used} of {used} used" in checks["gateway_key"]["evidence"]
+    assert "--quota-tokens" in checks["gateway_key"]["fix"]
+
+
+def test_gateway_429_ramp(gateway, clean_sim):
+    made = admin.new_key(gateway, "--rpm", "3")
+    code, report, _ = doctor("--base-url", gateway.base_url, "--api-key", made["key"], "--model", "gpt-4o-mini",
+                             "--concurrency", "4")
+    checks = by_name(report)
+    assert code == 1
+    assert_first_fix(report, "rate_limit.requests")
+    assert "first refused at 2 at once: HTTP 429" in checks["ramp"]["evidence"]
+    assert "x-ratelimit-limit-requests=3" in checks["rate_limit_headers"]["evidence"]
+    assert "rpm 3" in checks["gateway_key"]["evidence"]
+
+
+@pytest.mark.parametrize(("args", "category"), [
+    (["--api-key-env", "DOCTOR_KEY"], "auth.key_whitespace"),
+    (["--api-key", ANTHROPIC_KEY], "auth.wrong_platform"),
+    (["--model", "gpt-4o-mni"], "model.not_found"),
+])
+def test_gateway_misconfigurations(gateway, clean_sim, args, category):
+    key = [] if args[0].startswith("--api-key") else ["--api-key", gateway.key]
+    code, report, out = doctor("--base-url", gateway.base_url, *key, *args, env={"DOCTOR_KEY": gateway.key + "\n"})
+    assert code == 1
+    assert_first_fix(report, category)
+    assert gateway.key[6:] not in out
+
+
+def test_gateway_base_url_without_v1(gateway, clean_sim):
+    code, report, _ = doctor("--base-url", gateway.url, "--api-key", gateway.key)
+    assert code == 1
+    assert_first_fix(report, "route.base_url")
+    checks = by_name(report)
+    assert checks["completion"]["status"] == "pass" and checks["gateway_key"]["status"] == "pass"
+
+
+def test_gateway_stream_cut(gateway, clean_sim):
+    clean_sim.set_faults([{"match": {"model": "gpt-4o-mini", "path": "/v1/chat/completions", "every_nth": 2},
+                           "fault": "cut_after=2"}])
+    code, report, _ = doctor("--base-url", gateway.base_url, "--api-key", gateway.key, "--model", "gpt-4o-mini")
+    checks = by_name(report)
+    assert code == 1
+    assert_first_fix(report, "stream.interrupted")
+    assert checks["completion"]["status"] == "pass" and checks["stream"]["category"] == "stream.interrupted"
