@@ -37,6 +37,9 @@ class RetryPolicy:
     backoff_base_s: float = 0.25
     backoff_cap_s: float = 4.0
     max_wait_s: float = 10.0  # a provider wait beyond this is returned to the client, not slept
+    # When every circuit is open, one reopening within this is waited for; later ones get a fast
+    # 503 with Retry-After (in an outage, clients hear at once, not after a cooldown's wait).
+    circuit_wait_s: float = 2.0
     deadline_s: float = 60.0  # from the request's start to its first byte
 
 

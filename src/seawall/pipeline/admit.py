@@ -68,10 +68,10 @@ class Admission:
             return
         limiter = self.limiter
         if isinstance(limiter, RemoteLimiter):
-            await limiter.finish(self.scopes, self.lease, used_tokens(self.ctx, self.estimate) - self.estimate)
+            await limiter.finish(self.scopes, self.lease, used_tokens(self.ctx, self.body_bytes, self.estimate) - self.estimate)
         else:
             limiter.release(self.scopes)
-            limiter.settle(self.scopes, used_tokens(self.ctx, self.estimate) - self.estimate, limiter.clock())
+            limiter.settle(self.scopes, used_tokens(self.ctx, self.body_bytes, self.estimate) - self.estimate, limiter.clock())
         if isinstance(exc, SeawallError):  # an error reply of a limited key carries the headers too
             for name, value in self.headers.items():
                 exc.headers.setdefault(name, value)
@@ -92,13 +92,28 @@ def completion_estimate(ctx: RequestContext) -> int:
     return completion
 
 
-def used_tokens(ctx: RequestContext, estimate: int) -> int:
-    """What the request really cost: its usage when the reply said; the estimate when a stream
-    started but its usage never came (the provider counted it all the same); nothing when no
-    reply reached the client (refused upstream, failed, or cancelled before an answer)."""
+def used_tokens(ctx: RequestContext, body_bytes: int, estimate: int) -> int:
+    """What the request really cost, by the one rule quotas use too (delivered_tokens)."""
+    delivered = delivered_tokens(ctx, body_bytes // 4, estimate - body_bytes // 4)
+    return 0 if delivered is None else delivered[0] + delivered[1]
+
+
+def delivered_tokens(ctx: RequestContext, prompt: int, completion: int) -> tuple[int, int] | None:
+    """(prompt, completion) tokens a finished request cost, given its estimates:
+
+        reply or stream with usage   -> its usage
+        stream cut short, no usage   -> the prompt estimate + one token per event delivered
+                                        (OpenAI-style streams carry about one token per event)
+        reply without usage          -> the estimate (the provider billed something)
+        no reply at all              -> None: refused, failed or cancelled before an answer
+    """
     if ctx.usage is not None:
-        return ctx.usage.total_tokens
-    return estimate if ctx.streamed else 0
+        return ctx.usage.prompt_tokens, ctx.usage.completion_tokens
+    if ctx.streamed:
+        return prompt, ctx.chunks
+    if ctx.status == 200:
+        return prompt, completion
+    return None
 
 
 def _ceil(ns: int, unit: int) -> int:

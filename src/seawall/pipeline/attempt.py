@@ -82,9 +82,9 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
     while True:
         if i == len(candidates):  # every deployment left was skipped by its open circuit
             if last_error is not None:
-                raise last_error
+                raise with_retry_after(last_error, candidates, retrier)
             wait = min(reopens_in(retrier.breakers[d.label], time.monotonic()) for d in candidates)
-            if waited_for_circuit or wait > retrier.policy.max_wait_s or \
+            if waited_for_circuit or wait > retrier.policy.circuit_wait_s or \
                     ctx.elapsed_ms() / 1000 + wait > retrier.policy.deadline_s:
                 raise circuit_open(req.model, wait)
             waited_for_circuit = True  # the first circuit to reopen is near: wait for it, once
@@ -139,7 +139,7 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
             decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, budget.allows(now),
                                     ctx.elapsed_ms() / 1000, random.random())
             if isinstance(decision, GiveUp):
-                raise failed.error from None
+                raise with_retry_after(failed.error, candidates, retrier) from None
             if isinstance(decision, Fallback):
                 i += 1
             elif retrier.breakers[target.label].state != "closed":
@@ -161,6 +161,19 @@ def breaker_policy(target: ResolvedDeployment) -> BreakerPolicy:
 @functools.cache
 def _breaker_policy(c: CircuitSettings) -> BreakerPolicy:  # settings are frozen: one per deployment
     return BreakerPolicy(c.failures_to_open, c.cooldown_s, c.max_cooldown_s)
+
+
+def with_retry_after(err: SeawallError, candidates: list[ResolvedDeployment], retrier: Retrier) -> SeawallError:
+    """A retryable 5xx the upstream gave no wait for still tells the client when to come back:
+    when the first open circuit reopens, else in a second, so SDKs back off instead of hammering."""
+    if err.status < 500 or "retry-after" in err.headers or ADVICE.get(err.category, "no") == "no":
+        return err
+    now = time.monotonic()
+    waits = [reopens_in(b, now) for d in candidates if (b := retrier.breakers.get(d.label)) and b.state != "closed"]
+    wait = max(1.0, min(waits)) if waits else 1.0
+    err.headers["retry-after"] = str(math.ceil(wait))
+    err.headers["retry-after-ms"] = str(int(wait * 1000))
+    return err
 
 
 def circuit_open(model: str, wait_s: float) -> SeawallError:

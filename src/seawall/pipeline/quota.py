@@ -1,12 +1,6 @@
 """Quota stage: hold the request's estimated cost against its key's balance before any upstream
-call, then settle what it really cost, whatever the outcome.
-
-    reply with usage            -> its usage
-    reply without usage         -> the estimate (the provider billed something; we can't say less)
-    stream with usage           -> its usage
-    stream cut short, no usage  -> the prompt estimate + one token per content chunk delivered
-                                   (OpenAI-style streams carry about one token per chunk)
-    no reply at all             -> nothing: the hold is released (refused, failed, cancelled)
+call, then settle what it really cost, whatever the outcome (admit.delivered_tokens: the same
+rule the rate limits settle by); nothing reached the client: the hold is released.
 
 A plain class with __enter__/__exit__: nothing here awaits, which is what makes the hold atomic.
 """
@@ -18,6 +12,7 @@ from collections.abc import Callable
 from seawall.decide.quota import Shortfall
 from seawall.errors import SeawallError
 from seawall.limits.quota import Hold, QuotaLedger
+from seawall.pipeline.admit import delivered_tokens
 from seawall.pipeline.context import RequestContext
 
 # USD per token (input, output) for a configured model name; None when the gateway knows no price
@@ -72,15 +67,7 @@ class QuotaHold:
         self.ledger.settle(self.hold, prompt + completion, usd)
 
     def delivered(self) -> tuple[int, int] | None:
-        """(prompt, completion) tokens to charge; None when nothing reached the client."""
-        ctx = self.ctx
-        if ctx.usage is not None:
-            return ctx.usage.prompt_tokens, ctx.usage.completion_tokens
-        if ctx.streamed:
-            return self.prompt, ctx.chunks
-        if ctx.status == 200:
-            return self.prompt, self.completion
-        return None
+        return delivered_tokens(self.ctx, self.prompt, self.completion)
 
 
 def insufficient_quota(s: Shortfall, key_name: str, source: str) -> SeawallError:
