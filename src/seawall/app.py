@@ -36,6 +36,7 @@ from seawall.pipeline.flow import Pipeline
 from seawall.pipeline.ingress import ClientGone
 from seawall.pipeline.record import record
 from seawall.pipeline.route import Router
+from seawall.pipeline.tasks import TaskGateway
 from seawall.providers.transport import Transport
 from seawall.store.base import Store
 
@@ -94,6 +95,8 @@ class Gateway:
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
+        # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
+        self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines)
         self.ready = False
         self.started_at = int(time.time())
         self._origins = settings.server.cors_allowed_origins
@@ -185,6 +188,8 @@ class Gateway:
             elif ctx.method == "OPTIONS":
                 await self._preflight(ctx, send)
                 return
+            elif ctx.path.startswith("/mj/"):
+                await self.tasks.handle(ctx, receive, send, cors, self.ready)  # answers its own errors
             elif ctx.method == "GET" and ctx.path.startswith("/v1/models/"):
                 await self._model(ctx, send, cors)
                 return

@@ -81,7 +81,9 @@ class RequestLimits(_Strict):
 
 
 class Deployment(_Strict):
-    provider: Literal["openai", "anthropic", "gemini", "azure", "simulator"]
+    # midjourney: a midjourney-proxy task upstream (base_url its root, the key sent as mj-api-secret);
+    # served on /mj/… only, never for chat (providers/midjourney.py)
+    provider: Literal["openai", "anthropic", "gemini", "azure", "simulator", "midjourney"]
     base_url: str | None = None  # None only for provider: simulator (the embedded one)
     model: str
     api_key_env: str | None = None

@@ -263,6 +263,14 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("not_ready", 503, "server_error", "upstream.unavailable",
               "The gateway is starting or stopping.",
               "Retry in a few seconds."),
+    # -- Midjourney tasks (pipeline/tasks.py) -----------------------------------------------------
+    ErrorKind("task_not_found", 404, _BAD, "route.not_found",
+              "No Midjourney task `{task_id}` is known {where}.",
+              "Fetch with the `result` id the submit returned, from this gateway; {why}"),
+    ErrorKind("task_model_missing", 404, _BAD, "model.not_found",
+              "This gateway has no Midjourney deployment configured.",
+              "The gateway's admin adds a model whose deployments have provider: midjourney (a "
+              "midjourney-proxy base_url and its mj-api-secret)."),
 )
 
 
@@ -307,6 +315,31 @@ CHECK_FIRST: dict[str, str] = {
     "permission.channel": "The Discord account behind the Midjourney deployment cannot use its channel.",
     "capacity.queue_full": "The upstream's queue is full: honour Retry-After, lower concurrency.",
     "capacity.circuit_open": "The upstream has no working account or key left for this model; retry later.",
+}
+
+# What to check first when a Midjourney task or submit fails (the seeds' order: the bot is in the
+# server and may use the channel before anyone rewrites prompts); CHECK_FIRST covers the rest.
+MIDJOURNEY_CHECK_FIRST: dict[str, str] = {
+    "permission.channel": "Invite the Discord bot/account to the server, then give it View Channel, Send Messages "
+                          "and Use Application Commands in the proxy's channel (Discord 50001 Missing Access / "
+                          "50013 Missing Permissions); the prompt is not the problem.",
+    "route.not_found": "Check the Discord server (guild) and channel ids configured in the proxy: Discord does "
+                       "not know them.",
+    "auth.key_invalid": "The proxy's credentials were refused: check its mj-api-secret in the deployment's key, "
+                        "and the Discord user token configured in the proxy.",
+    "auth.missing": "The proxy got no credentials: set the deployment's key (sent as mj-api-secret).",
+    "request.invalid": "Fix the command: the prompt's parameters (--ar, --v, …) or the submitted fields "
+                       "(prompt, base64Array, taskId/customId) are not valid for Midjourney.",
+    "request.content_filter": "Rephrase the prompt: Midjourney's moderation flagged a banned word; retrying the "
+                              "same prompt fails the same way.",
+    "rate_limit.requests": "Discord rate-limited the account: wait the retry_after it names before submitting "
+                           "again, and submit fewer tasks at once.",
+    "rate_limit.unspecified": "The proxy rate-limited the request: wait, then submit fewer tasks at once.",
+    "capacity.queue_full": "The proxy's task queue is full: submit again later, or add a deployment to fall back to.",
+    "capacity.circuit_open": "The proxy has no usable Discord account: check its accounts in the proxy's console.",
+    "permission.policy": "Discord wants the account verified (a captcha): log in to Discord with it and verify.",
+    "upstream.timeout": "Midjourney did not finish the task in time: submit again; if it repeats, check the "
+                        "proxy's Discord account and queue.",
 }
 
 

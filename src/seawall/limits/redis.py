@@ -17,8 +17,10 @@ gateway process that points at one Redis, so N processes enforce one global limi
   again after a doubling backoff (see Outage). Each incident is logged once when it starts and
   once when it ends, and counted (`stats`).
 
-Keys: `<prefix>key:<id>:requests:<rpm>` and `…:tokens:<tpm>` (hashes {l: level, t: time}, gone once
-drained), `<prefix>key:<id>:slots` (the leases); prefix `seawall:rl:`. Standalone Redis (or a
+Keys: `<prefix>key:<id>:requests:<rpm>`, `…:rps:<rps>` and `…:tokens:<tpm>` (hashes {l: level,
+t: time}, gone once drained), `<prefix>key:<id>:slots` (the leases); `group:<name>:…` and
+`tenant:<name>:…` alike; prefix `seawall:rl:`. The script takes each check's period, so rps
+(1 s) and rpm (60 s) buckets are the same code. Standalone Redis (or a
 proxy in front of one); a Redis Cluster would need the keys of one admission in one hash slot.
 """
 
@@ -40,7 +42,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from seawall.config import LimitSettings, redact_url
-from seawall.decide.gcra import Decision
+from seawall.decide.gcra import Decision, Rate
 from seawall.limits.base import (
     Admitted,
     LimiterUnavailable,
@@ -130,7 +132,7 @@ class _Plan(NamedTuple):
     """A scopes tuple's script arguments, built once per distinct limits (cached) and encoded
     already: encoding arguments is the largest share of redis-py's cost per call (profiled)."""
 
-    checks: tuple[tuple[str, ScopeLimits, int], ...]  # (requests | tokens | concurrency, scope, limit)
+    checks: tuple[tuple[str, ScopeLimits, Rate | int], ...]  # (requests | tokens, scope, rate) | (concurrency, scope, limit)
     keys: list[bytes]
     argv: tuple[bytes | None, ...]  # per check: limit, period_us (0 = concurrency), cost (None: the tokens)
     slot_keys: tuple[bytes, ...]
@@ -302,11 +304,12 @@ def _build_plan(scopes: tuple[ScopeLimits, ...], prefix: str) -> _Plan:
     checks, keys, argv = [], [], []
     token_keys, token_rates = [], []
     for s in scopes:  # the order of memory.py: rates first, then concurrency
-        for kind, rate, bucket in (("requests", s.rpm, s.rpm_bucket), ("tokens", s.tpm, s.tpm_bucket)):
+        for kind, rate, bucket in (("requests", s.rpm, s.rpm_bucket), ("requests", s.rps, s.rps_bucket),
+                                   ("tokens", s.tpm, s.tpm_bucket)):
             if rate is not None:
                 key = (prefix + ":".join(map(str, bucket))).encode()
                 limit, period_us = str(rate.limit).encode(), str(rate.period_ns // _US_NS).encode()
-                checks.append((kind, s, rate.limit))
+                checks.append((kind, s, rate))
                 keys.append(key)
                 argv += (limit, period_us, b"1" if kind == "requests" else None)
                 if kind == "tokens":
@@ -327,22 +330,22 @@ def _judge(plan: _Plan, reply: list, lease: str) -> Admitted | Refused:
     """The script's per-check answers, read by memory.py's rules: headers from the most
     restrictive scope; the refusal that waiting can't cure first, else the longest wait."""
     rated, refusals = [], []
-    for i, (kind, scope, limit) in enumerate(plan.checks):
+    for i, (kind, scope, rate) in enumerate(plan.checks):
         allowed, wait_us, remaining, reset_us = reply[1 + 4 * i: 5 + 4 * i]
         if kind == "concurrency":
             if not allowed:
-                refusals.append(("concurrency", scope, limit, CONCURRENCY_RETRY_NS))
+                refusals.append(("concurrency", scope, rate, CONCURRENCY_RETRY_NS, 0))
             continue
         d = Decision(bool(allowed), 0, -1 if wait_us < 0 else wait_us * _US_NS, remaining, reset_us * _US_NS)
-        rated.append((kind, scope, None, limit, d))
+        rated.append((kind, scope, None, rate, d))
         if not allowed:
-            refusals.append(("too_large" if wait_us < 0 else kind, scope, limit, d.retry_after_ns))
+            refusals.append(("too_large" if wait_us < 0 else kind, scope, rate.limit, d.retry_after_ns, rate.period_ns))
     requests, tokens = _windows(rated)
     if reply[0]:
         return Admitted(requests, tokens, lease)
     refusal = None
-    for kind, scope, limit, wait_ns in refusals:
-        refusal = _worse(refusal, Refused(kind, scope, limit, wait_ns, requests, tokens))
+    for kind, scope, limit, wait_ns, period_ns in refusals:
+        refusal = _worse(refusal, Refused(kind, scope, limit, wait_ns, requests, tokens, period_ns))
     return refusal
 
 

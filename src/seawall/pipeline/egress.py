@@ -59,12 +59,13 @@ def stream_error_event(err: SeawallError, ctx: RequestContext) -> bytes:
 
 async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: list[tuple[bytes, bytes]]) -> None:
     """Relay the upstream stream to the client; always end with a terminal event."""
-    ctx.streamed, ctx.status = True, 200
-    await send({"type": "http.response.start", "status": 200, "headers": base_headers(ctx, _SSE_HEADERS + headers)})
     wants_usage = ctx.request.client_wants_usage if ctx.request else False
     label = stream.target.label
     cut = None  # an UpstreamFailure when one of the gateway's own limits ended the stream
-    try:
+    try:  # from the first await on: a cancellation anywhere must close the upstream and free the slot
+        ctx.streamed, ctx.status = True, 200
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": base_headers(ctx, _SSE_HEADERS + headers)})
         if not stream.first:
             data = await _first_chunk_keeping_alive(send, ctx, stream)
             stream.response.start_idle_timeout()  # first_byte_s is met: read_s bounds the silences from here

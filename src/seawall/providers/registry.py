@@ -6,6 +6,7 @@ from seawall.providers.anthropic import AnthropicProvider
 from seawall.providers.azure import AzureProvider
 from seawall.providers.base import Provider
 from seawall.providers.gemini import GeminiProvider
+from seawall.providers.midjourney import MidjourneyTasks, TaskProvider
 from seawall.providers.openai import OpenAIProvider
 
 _OPENAI = OpenAIProvider()
@@ -21,5 +22,14 @@ ADAPTERS: dict[str, Provider] = {
 }
 
 
-def adapter_for(provider: str) -> Provider | None:
-    return ADAPTERS.get(provider)
+# Task upstreams (Midjourney) fit no chat protocol: their `supports` names no chat operation, so
+# routing never picks them for chat or embeddings; pipeline/tasks.py calls them on /mj/… routes.
+TASK_ADAPTERS: dict[str, TaskProvider] = {"midjourney": MidjourneyTasks()}
+
+
+def adapter_for(provider: str) -> Provider | TaskProvider | None:
+    return ADAPTERS.get(provider) or TASK_ADAPTERS.get(provider)
+
+
+def task_adapter_for(provider: str) -> TaskProvider | None:
+    return TASK_ADAPTERS.get(provider)
