@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import orjson
 
-from seawall.decide.keys import KeyProblem, bearer_token
+from seawall.decide.keys import KeyProblem
+from seawall.dialects.base import key_from
 from seawall.errors import SeawallError, error
 from seawall.pipeline.ingress import json_kind, parse_json_object
 from seawall.providers.base import CanonicalRequest
-from seawall.providers.sse import TERMINATOR, SSESplitter, data_of
+from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of
 
 ENDPOINT = "POST /v1/messages"
 # finish_reason -> stop_reason: the inverse of the upstream adapter's table, first match wins.
@@ -49,13 +50,7 @@ class AnthropicDialect:
     key_how = "'x-api-key: sk-sw-...'"
 
     def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:
-        """x-api-key, as the SDK sends it; a Bearer token too (the SDK's auth_token option)."""
-        key = headers.get("x-api-key")
-        if key is not None and key.strip():
-            return key, None
-        if "authorization" in headers:
-            return bearer_token(headers["authorization"])
-        return None, KeyProblem("missing_api_key")
+        return key_from(headers, "x-api-key")
 
     def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> CanonicalRequest:
         return to_canonical(parse_json_object(body, headers))
@@ -307,9 +302,9 @@ class MessagesStream:
             if data == b"[DONE]":
                 out.append(self._end())
                 continue
-            chunk = orjson.loads(data)
-            if "error" in chunk:
-                err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            chunk = orjson.loads(data)  # canonical events: the upstream adapter has checked them
+            err = error_of(chunk)
+            if err is not None:
                 out.append(event("error", {"type": "error", "error": {
                     "type": "overloaded_error" if "overload" in str(err.get("type", "")) else "api_error",
                     "message": str(err.get("message", "the upstream failed mid-stream")),

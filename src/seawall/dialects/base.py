@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from seawall.decide.keys import KeyProblem
+from seawall.decide.keys import KeyProblem, bearer_token
 from seawall.errors import SeawallError
 from seawall.providers.base import CanonicalRequest
 
@@ -39,3 +39,14 @@ class ClientDialect(Protocol):
     def stream(self, request_id: str, model: str) -> StreamTranslator | None: ...
 
     def error_body(self, err: SeawallError, request_id: str) -> tuple[int, bytes]: ...
+
+
+def key_from(headers: dict[str, str], header: str) -> tuple[str | None, KeyProblem | None]:
+    """The key from a dialect's own header (x-api-key, x-goog-api-key), else a Bearer token
+    (which the SDKs also send, e.g. anthropic's auth_token)."""
+    key = headers.get(header)
+    if key is not None and key.strip():
+        return key, None
+    if "authorization" in headers:
+        return bearer_token(headers["authorization"])
+    return None, KeyProblem("missing_api_key")

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import orjson
 
-from seawall.decide.keys import KeyProblem, bearer_token
+from seawall.decide.keys import KeyProblem
+from seawall.dialects.base import key_from
 from seawall.errors import SeawallError, error
 from seawall.pipeline.ingress import json_kind, parse_json_object
 from seawall.providers.base import CanonicalRequest
-from seawall.providers.sse import SSESplitter, data_of
+from seawall.providers.sse import SSESplitter, data_of, error_of
 
 FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY", "tool_calls": "STOP",
                   "function_call": "STOP"}
@@ -53,12 +54,7 @@ class GeminiDialect:
     key_how = "'x-goog-api-key: sk-sw-...' (or ?key=sk-sw-...)"
 
     def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:
-        key = headers.get("x-goog-api-key")  # the app moves a ?key= query parameter here
-        if key is not None and key.strip():
-            return key, None
-        if "authorization" in headers:
-            return bearer_token(headers["authorization"])
-        return None, KeyProblem("missing_api_key")
+        return key_from(headers, "x-goog-api-key")  # the app moves a ?key= query parameter here
 
     def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> CanonicalRequest:
         model, _, method = (path_model or "").partition(":")
@@ -314,9 +310,9 @@ class GeminiStream:
                     out.append(self._event(self._call_parts(), self._finish))
                     self._finish = None
                 continue
-            chunk = orjson.loads(data)
-            if "error" in chunk:
-                err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            chunk = orjson.loads(data)  # canonical events: the upstream adapter has checked them
+            err = error_of(chunk)
+            if err is not None:
                 out.append(b"data: " + orjson.dumps({"error": {
                     "code": 500, "message": str(err.get("message", "the upstream failed mid-stream")),
                     "status": "INTERNAL"}}) + SSE_END)

@@ -40,7 +40,7 @@ from seawall.providers.base import (
     UpstreamRequest,
     Usage,
 )
-from seawall.providers.sse import SSESplitter, parse_block
+from seawall.providers.sse import SSESplitter, json_event, parse_block
 
 # The API version whose shapes this module speaks (the documented one; anthropic-python 0.x sends
 # it too). A deployment's `headers` may pin another, or add anthropic-beta.
@@ -369,12 +369,7 @@ class AnthropicStreamDecoder:
             sse = parse_block(block)
             if not sse.data.strip():
                 continue  # a comment or keep-alive
-            try:
-                payload = orjson.loads(sse.data)  # real data lines carry trailing spaces (§3.5); JSON allows them
-            except orjson.JSONDecodeError as e:
-                raise MalformedReply(f"a stream event that is not JSON ({e.msg}): {sse.data[:80]!r}") from None
-            if not isinstance(payload, dict):
-                raise MalformedReply(f"a stream event that is not a JSON object: {sse.data[:80]!r}")
+            payload = json_event(sse.data)  # real data lines carry trailing spaces (§3.5); JSON allows them
             for event in self._event(sse.event or str(payload.get("type")), payload):
                 if self._held is not None:
                     if event.error is None:

@@ -35,7 +35,7 @@ from seawall.providers.base import (
     UpstreamRequest,
     Usage,
 )
-from seawall.providers.sse import TERMINATOR, SSESplitter, data_of
+from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
 
 # finishReason enum (google-genai types.FinishReason); the filter family is OpenAI's content_filter.
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "stop",
@@ -360,14 +360,9 @@ class GeminiStreamDecoder:
         return out
 
     def _events(self, payload: bytes) -> list[StreamEvent]:
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError as e:
-            raise MalformedReply(f"a stream event that is not JSON ({e.msg}): {payload[:80]!r}") from None
-        if not isinstance(chunk, dict):
-            raise MalformedReply(f"a stream event that is not a JSON object: {payload[:80]!r}")
-        if "error" in chunk:
-            err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+        chunk = json_event(payload)
+        err = error_of(chunk)
+        if err is not None:
             relayed = {"error": {"message": err.get("message", "upstream stream error"), "type": err.get("status"),
                                  "param": None, "code": err.get("status")}}
             return [StreamEvent(b"data: " + orjson.dumps(relayed) + TERMINATOR, chunk, error=err)]

@@ -153,10 +153,13 @@ def classify_submit(status: int, headers: Mapping[str, str], body: bytes, now: f
                             else None)
 
 
-# Discord codes a failReason may carry as a number ("Missing Access 50001"), and the seeds'
-# wording for an account that was never invited ("bot not in server"): read before the shared
-# rules, whose failReason patterns know Discord's messages but not these two forms.
+# A failReason is Discord's `message` (§6.2), sometimes with its code ("Missing Access 50001"):
+# either names a row of the shared Discord table. Read before the shared failReason patterns,
+# which miss some (Invalid Form Body), as they miss the seeds' "bot not in server".
 _DISCORD_CODE_IN_TEXT = re.compile(r"\b(\d{5})\b")
+_DISCORD_MESSAGES = {"missing access": "50001", "missing permissions": "50013", "unknown channel": "10003",
+                     "unknown guild": "10004", "unknown message": "10008", "unknown interaction": "10062",
+                     "invalid form body": "50035"}  # §6.3's runtime messages
 _NOT_A_MEMBER = re.compile(r"\bnot (?:in|a member of) (?:the |this |that )?(?:discord )?(?:server|guild)\b",
                            re.IGNORECASE)
 
@@ -167,9 +170,11 @@ def classify_task(task: Mapping) -> Classification | None:
         return None
     reason = str(task.get("failReason") or "")
     coded = _DISCORD_CODE_IN_TEXT.search(reason)
-    if coded and coded.group(1) in DISCORD_CODES:
-        category, why = DISCORD_CODES[coded.group(1)]
-        return Classification(category, ADVICE[category], None, coded.group(1), (f"task FAILURE: {why}",), "discord")
+    code = coded.group(1) if coded and coded.group(1) in DISCORD_CODES else \
+        next((c for m, c in _DISCORD_MESSAGES.items() if m in reason.lower()), None)
+    if code is not None:
+        category, why = DISCORD_CODES[code]
+        return Classification(category, ADVICE[category], None, code, (f"task FAILURE: {why}",), "discord")
     if _NOT_A_MEMBER.search(reason):
         category = "permission.channel"
         return Classification(category, ADVICE[category], None, None,

@@ -12,9 +12,16 @@ import orjson
 
 from seawall.config import ResolvedDeployment
 from seawall.decide.classify import read_error_fields
-from seawall.providers.base import (CanonicalRequest, ErrorBody, MalformedReply, Reply, StreamEvent,
-                                    UpstreamRequest, Usage)
-from seawall.providers.sse import TERMINATOR, SSESplitter, data_of
+from seawall.providers.base import (
+    CanonicalRequest,
+    ErrorBody,
+    MalformedReply,
+    Reply,
+    StreamEvent,
+    UpstreamRequest,
+    Usage,
+)
+from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
 
 _PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
 _DONE = b"[DONE]"
@@ -75,7 +82,7 @@ class OpenAIStreamDecoder:
     in-stream failure at HTTP 200 (provider-errors.md §1.5). Consecutive plain content events come
     back as one StreamEvent whose `raw` holds them all, relayed in one piece."""
 
-    __slots__ = ("_split", "_seen_model")
+    __slots__ = ("_seen_model", "_split")
 
     def __init__(self) -> None:
         self._split = SSESplitter()
@@ -102,14 +109,9 @@ class OpenAIStreamDecoder:
         raw = block + TERMINATOR
         if payload == _DONE:
             return StreamEvent(raw, terminal=True)
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError as e:
-            raise MalformedReply(f"a stream event that is not JSON ({e.msg}): {payload[:80]!r}") from None
-        if not isinstance(chunk, dict):
-            raise MalformedReply(f"a stream event that is not a JSON object: {payload[:80]!r}")
-        if "error" in chunk:
-            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+        chunk = json_event(payload)
+        error = error_of(chunk)
+        if error is not None:
             return StreamEvent(raw, chunk, error=error)
         choices = chunk.get("choices") or []
         finish = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
+from seawall.providers.base import MalformedReply
+
 TERMINATOR = b"\n\n"
 
 
@@ -66,3 +70,22 @@ def parse_block(block: bytes) -> SSEEvent:
             event = line[6:].strip().decode("utf-8", "replace")
         # comments (": keep-alive") and id/retry fields carry nothing Seawall uses
     return SSEEvent(event, b"\n".join(data))
+
+
+def json_event(payload: bytes) -> dict:
+    """A stream event's data as a JSON object, or MalformedReply saying what came instead."""
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError as e:
+        raise MalformedReply(f"a stream event that is not JSON ({e.msg}): {payload[:80]!r}") from None
+    if not isinstance(chunk, dict):
+        raise MalformedReply(f"a stream event that is not a JSON object: {payload[:80]!r}")
+    return chunk
+
+
+def error_of(chunk: dict) -> dict | None:
+    """An event's `error`, as an object (some upstreams send a bare string), or None."""
+    if "error" not in chunk:
+        return None
+    err = chunk["error"]
+    return err if isinstance(err, dict) else {"message": str(err)}

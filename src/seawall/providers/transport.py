@@ -9,7 +9,7 @@ kind that decide/classify.py maps to the taxonomy.
 from __future__ import annotations
 
 import asyncio
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -69,7 +69,7 @@ def _timed_out(exc: BaseException, timeouts: Timeouts, idle: bool) -> UpstreamFa
 class UpstreamResponse:
     """An open upstream reply: status and headers are in; the body is read or iterated once."""
 
-    __slots__ = ("_resp", "_timeouts", "_idle", "status", "headers")
+    __slots__ = ("_idle", "_resp", "_timeouts", "headers", "status")
 
     def __init__(self, resp: aiohttp.ClientResponse, timeouts: Timeouts):
         self._resp, self._timeouts, self._idle = resp, timeouts, False
@@ -83,7 +83,7 @@ class UpstreamResponse:
     async def read(self) -> bytes:
         try:
             return await self._resp.read()
-        except BaseException as e:  # noqa: BLE001 - translated or re-raised
+        except BaseException as e:
             raise translate(e, self._timeouts) from e
         finally:
             self._resp.release()
@@ -94,7 +94,7 @@ class UpstreamResponse:
         layers per chunk showed on the stream's cold path."""
         try:
             return await self._resp.content.readany()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise translate(e, self._timeouts, self._idle) from e
 
     def start_idle_timeout(self) -> None:
@@ -116,7 +116,7 @@ class UpstreamResponse:
                 async with asyncio.timeout(grace_s):
                     while await self._resp.content.readany():
                         pass
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 self._resp.close()
                 return
         self._resp.release()
@@ -157,7 +157,7 @@ class Transport:
         try:
             resp = await self._session(req.url).request(req.method, req.url, data=req.body, headers=req.headers,
                                                         timeout=timeout, allow_redirects=False)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise translate(e, timeouts) from e
         return UpstreamResponse(resp, timeouts)
 

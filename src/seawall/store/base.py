@@ -8,6 +8,7 @@ Nothing on the request hot path calls the store: keys are served from an in-memo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Protocol
 
 
@@ -35,6 +36,7 @@ class KeyRecord:
     max_concurrency: int | None = None
     used_tokens: int = 0  # spent against the quota (limits/quota.py writes it behind)
     used_usd: float = 0.0
+    rps: int | None = None  # requests per second (migration 005)
 
 
 @dataclass(slots=True)
@@ -51,6 +53,7 @@ class GroupRecord:
     rpm: int | None = None  # limits for all the group's keys together, on top of each key's own
     tpm: int | None = None
     max_concurrency: int | None = None
+    rps: int | None = None  # requests per second (migration 005)
 
 
 @dataclass(slots=True)
@@ -123,3 +126,11 @@ class Store(Protocol):
     async def write_requests(self, rows: list[RequestRecord]) -> None: ...
 
     async def query_requests(self, query: LogQuery) -> list[RequestRecord]: ...
+
+
+def read_migrations(kind: str) -> list[tuple[int, str]]:
+    """(version, sql) pairs shipped with the package for one database kind (sqlite, postgres),
+    in order. Files are named NNN_what.sql, one folder per kind, the same versions in each."""
+    folder = resources.files("seawall.store").joinpath("migrations", kind)
+    return sorted((int(p.name.split("_", 1)[0]), p.read_text(encoding="utf-8"))
+                  for p in folder.iterdir() if p.name.endswith(".sql"))

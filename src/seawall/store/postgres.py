@@ -17,21 +17,26 @@ import functools
 import operator
 import time
 from collections.abc import AsyncIterator
-from importlib import resources
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
 
-from seawall.store.base import GroupRecord, KeyRecord, LogQuery, RequestRecord
+from seawall.store.base import (
+    GroupRecord,
+    KeyRecord,
+    LogQuery,
+    RequestRecord,
+    read_migrations,
+)
 
 _KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
                 "expires_at", "revoked_at", "metadata", "models", "ip_allowlist", "quota_tokens", "quota_usd",
-                "updated_at", "rpm", "tpm", "max_concurrency")
+                "updated_at", "rpm", "tpm", "max_concurrency", "rps")
 # Read with the key, never written by insert/update: only add_usage changes them.
 _USAGE_COLUMNS = ("used_tokens", "used_usd")
 _GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
-                  "max_concurrency")
+                  "max_concurrency", "rps")
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # the jsonb codec encodes attempts_detail as is
 
@@ -48,10 +53,7 @@ class StoreUnavailable(Exception):
 
 
 def migrations() -> list[tuple[int, str]]:
-    """(version, sql) pairs shipped with the package, in order. Files are named NNN_what.sql."""
-    folder = resources.files("seawall.store").joinpath("migrations", "postgres")
-    return sorted((int(p.name.split("_", 1)[0]), p.read_text(encoding="utf-8"))
-                  for p in folder.iterdir() if p.name.endswith(".sql"))
+    return read_migrations("postgres")
 
 
 class PostgresStore:
@@ -134,7 +136,7 @@ class PostgresStore:
     async def load_groups(self) -> list[GroupRecord]:
         rows = await self._db.fetch(f"SELECT {', '.join(_GROUP_COLUMNS)} FROM key_groups ORDER BY name")
         return [GroupRecord(name=r[0], created_at=r[1], models=r[2], quota_tokens=r[3], quota_usd=r[4],
-                            metadata=r[5], updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9]) for r in rows]
+                            metadata=r[5], updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9], rps=r[10]) for r in rows]
 
     async def insert_group(self, group: GroupRecord) -> None:
         await self._db.execute(_insert_sql("key_groups", _GROUP_COLUMNS), *_group_values(group))
@@ -199,19 +201,19 @@ _LOG_INSERT = (_insert_sql("request_log", _LOG_COLUMNS) + " ON CONFLICT (request
 def _key_values(key: KeyRecord) -> tuple:
     return (key.id, key.name, key.key_hash, key.key_prefix, key.last4, key.created_at, key.tenant, key.group,
             key.enabled, key.expires_at, key.revoked_at, key.metadata, key.models, key.ip_allowlist,
-            key.quota_tokens, key.quota_usd, key.updated_at, key.rpm, key.tpm, key.max_concurrency)
+            key.quota_tokens, key.quota_usd, key.updated_at, key.rpm, key.tpm, key.max_concurrency, key.rps)
 
 
 def _key_from_row(r: asyncpg.Record) -> KeyRecord:
     return KeyRecord(id=r[0], name=r[1], key_hash=r[2], key_prefix=r[3], last4=r[4], created_at=r[5], tenant=r[6],
                      group=r[7], enabled=r[8], expires_at=r[9], revoked_at=r[10], metadata=r[11], models=r[12],
                      ip_allowlist=r[13], quota_tokens=r[14], quota_usd=r[15], updated_at=r[16], rpm=r[17],
-                     tpm=r[18], max_concurrency=r[19], used_tokens=r[20], used_usd=r[21])
+                     tpm=r[18], max_concurrency=r[19], rps=r[20], used_tokens=r[21], used_usd=r[22])
 
 
 def _group_values(g: GroupRecord) -> tuple:
     return (g.name, g.created_at, g.models, g.quota_tokens, g.quota_usd, g.metadata, g.updated_at, g.rpm, g.tpm,
-            g.max_concurrency)
+            g.max_concurrency, g.rps)
 
 
 def log_query(query: LogQuery) -> tuple[str, list]:

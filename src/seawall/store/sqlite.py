@@ -17,23 +17,29 @@ import operator
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import orjson
 
-from seawall.store.base import GroupRecord, KeyRecord, LogQuery, RequestRecord
+from seawall.store.base import (
+    GroupRecord,
+    KeyRecord,
+    LogQuery,
+    RequestRecord,
+    read_migrations,
+)
 
 T = TypeVar("T")
 
 _KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
                 "expires_at", "revoked_at", "metadata", "models", "ip_allowlist", "quota_tokens", "quota_usd",
-                "updated_at", "rpm", "tpm", "max_concurrency")
+                "updated_at", "rpm", "tpm", "max_concurrency", "rps")
 # Read with the key, never written by insert/update: only add_usage changes them.
 _USAGE_COLUMNS = ("used_tokens", "used_usd")
 _GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
-                  "max_concurrency")
+                  "max_concurrency", "rps")
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 _DETAIL, _STREAMED = _LOG_COLUMNS.index("attempts_detail"), _LOG_COLUMNS.index("streamed")
 _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # dataclasses.astuple deep-copies: 5x slower
@@ -62,10 +68,7 @@ def _insert_sql(rows: int) -> str:
 
 
 def migrations() -> list[tuple[int, str]]:
-    """(version, sql) pairs shipped with the package, in order. Files are named NNN_what.sql."""
-    folder = resources.files("seawall.store").joinpath("migrations", "sqlite")
-    return sorted((int(p.name.split("_", 1)[0]), p.read_text(encoding="utf-8"))
-                  for p in folder.iterdir() if p.name.endswith(".sql"))
+    return read_migrations("sqlite")
 
 
 class SQLiteStore:
@@ -138,7 +141,8 @@ class SQLiteStore:
         sql = f"SELECT {', '.join(_GROUP_COLUMNS)} FROM key_groups ORDER BY name"
         rows = await self._run(lambda db: db.execute(sql).fetchall())
         return [GroupRecord(name=r[0], created_at=r[1], models=orjson.loads(r[2]), quota_tokens=r[3], quota_usd=r[4],
-                            metadata=orjson.loads(r[5]), updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9])
+                            metadata=orjson.loads(r[5]), updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9],
+                            rps=r[10])
                 for r in rows]
 
     async def insert_group(self, group: GroupRecord) -> None:
@@ -187,7 +191,7 @@ def _key_values(key: KeyRecord) -> tuple:
     return (key.id, key.name, key.key_hash, key.key_prefix, key.last4, key.created_at, key.tenant, key.group,
             int(key.enabled), key.expires_at, key.revoked_at, _json(key.metadata), _json(key.models),
             _json(key.ip_allowlist), key.quota_tokens, key.quota_usd, key.updated_at, key.rpm, key.tpm,
-            key.max_concurrency)
+            key.max_concurrency, key.rps)
 
 
 def _key_from_row(r: tuple) -> KeyRecord:
@@ -195,12 +199,12 @@ def _key_from_row(r: tuple) -> KeyRecord:
                      group=r[7], enabled=bool(r[8]), expires_at=r[9], revoked_at=r[10],
                      metadata=orjson.loads(r[11] or "{}"), models=orjson.loads(r[12] or "[]"),
                      ip_allowlist=orjson.loads(r[13] or "[]"), quota_tokens=r[14], quota_usd=r[15], updated_at=r[16],
-                     rpm=r[17], tpm=r[18], max_concurrency=r[19], used_tokens=r[20], used_usd=r[21])
+                     rpm=r[17], tpm=r[18], max_concurrency=r[19], rps=r[20], used_tokens=r[21], used_usd=r[22])
 
 
 def _group_values(g: GroupRecord) -> tuple:
     return (g.name, g.created_at, _json(g.models), g.quota_tokens, g.quota_usd, _json(g.metadata), g.updated_at,
-            g.rpm, g.tpm, g.max_concurrency)
+            g.rpm, g.tpm, g.max_concurrency, g.rps)
 
 
 # -- on the store's thread ------------------------------------------------------------------------
