@@ -251,6 +251,36 @@ class AuthSettings(_Strict):
     refresh_interval_s: float = Field(1.0, gt=0)  # how soon a change made elsewhere takes effect
 
 
+class RateLimits(_Strict):
+    """One scope's rate limits in the config file; a field left out (or null) sets no limit here."""
+
+    rps: int | None = None  # requests per second
+    rpm: int | None = None  # requests per minute
+    tpm: int | None = None  # tokens per minute
+    max_concurrency: int | None = None  # requests in flight at once
+
+    @field_validator("rps", "rpm", "tpm", "max_concurrency", mode="before")
+    @classmethod
+    def _whole_and_positive(cls, v: object) -> object:
+        # Before pydantic's own coercion: "10/s", 2.5 or true would otherwise read as a number or
+        # fail with a message that doesn't say which form is wanted.
+        if v is None:
+            return v
+        if isinstance(v, bool) or not isinstance(v, int):  # pydantic reports only ValueError by field
+            raise ValueError(f"must be a whole number such as 60 (the unit is in the field's name: rps, rpm, "  # noqa: TRY004
+                             f"tpm), got {v!r}")
+        if v <= 0:
+            raise ValueError(f"must be > 0, got {v} (leave the field out for no limit; to stop a key, disable it)")
+        return v
+
+
+class LimitDefaults(_Strict):
+    """Limits for every key / every tenant that doesn't set that limit itself (field by field)."""
+
+    key: RateLimits = Field(default_factory=RateLimits)
+    tenant: RateLimits = Field(default_factory=RateLimits)
+
+
 class LimitSettings(_Strict):
     """Where rate limits are counted: in this process (no redis_url) or in a Redis shared by
     every gateway process pointing at it."""
@@ -262,6 +292,13 @@ class LimitSettings(_Strict):
     # 50 ms: a loopback or same-zone Redis answers in well under 1 ms; past this it is down or
     # overloaded, and no request should wait longer on it.
     redis_timeout_ms: float = Field(50.0, gt=0)
+    # Limits kept in the config file (pipeline/auth.py applies them when the key cache loads):
+    # tenants' only here; groups' and keys' (by key name) combine with those stored through the
+    # admin API field by field, the lower winning, so neither source can loosen the other.
+    defaults: LimitDefaults = Field(default_factory=LimitDefaults)
+    tenants: dict[str, RateLimits] = Field(default_factory=dict)
+    groups: dict[str, RateLimits] = Field(default_factory=dict)
+    keys: dict[str, RateLimits] = Field(default_factory=dict)
 
     @field_validator("redis_url")
     @classmethod
@@ -396,12 +433,12 @@ def _known_fields(loc: tuple) -> list[str]:
     """Field names of the model found at `loc` (list indexes skipped), for did-you-mean."""
     model: type[BaseModel] = Settings
     for part in loc:
-        if isinstance(part, int):
-            continue
+        if isinstance(part, int) or part not in getattr(model, "model_fields", {}):
+            continue  # a list index, or a mapping's key (limits.tenants.<name>)
         annotation = model.model_fields[part].annotation
         inner = getattr(annotation, "__args__", None)
-        model = inner[0] if inner else annotation
-    return list(model.model_fields)
+        model = inner[-1] if getattr(annotation, "__origin__", None) is dict else inner[0] if inner else annotation
+    return list(getattr(model, "model_fields", {}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,10 +450,11 @@ class ResolvedDeployment:
     base_url: str
     api_key: str | None
     model_route: ModelRoute | None = field(default=None, compare=False, repr=False)  # its model's settings
+    label: str = field(default="", compare=False)  # spec.label, computed once: read many times a request
 
-    @property
-    def label(self) -> str:
-        return self.spec.label
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.spec.label)  # frozen or not, set once here
 
 
 def resolve_secrets(settings: Settings, environ: dict[str, str], simulator_url: str | None

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from seawall.catalog import tokens
 from seawall.config import ConfigError, parse_settings, resolve_secrets
 from seawall.errors import SeawallError
 from seawall.pipeline import validate as stage
@@ -118,7 +119,7 @@ async def test_large_prompts_are_counted_in_a_thread(monkeypatch):
         calls.append(fn.__name__)
         return fn(*args)
 
-    await asyncio.to_thread(stage.preload({"o200k_base"}).join)  # loaded: only size decides
+    await asyncio.to_thread(tokens.preload({"o200k_base"}).join)  # loaded: only size decides
     monkeypatch.setattr(stage.asyncio, "to_thread", to_thread)
     small = chat("m", [say(500)])  # 3 KB against a 3000-token window: counted, inline
     await pf.check(small, 3000)

@@ -28,7 +28,6 @@ from seawall.catalog.tokens import (
     chat_tokens,
     embeddings_tokens,
     is_loaded,
-    preload,
     token_ceiling,
 )
 from seawall.config import RequestLimits, ResolvedDeployment, ServerSettings
@@ -89,9 +88,8 @@ class Preflight:
         catalog = catalog or load_catalog()
         self.targets = {name: target_for(name, router.require(name), catalog, server.request_limits)
                         for name in router.model_names}
-        tokenizers = {t.info.tokenizer for t in self.targets.values() if t.info is not None}
-        if tokenizers & set(ENCODINGS):
-            preload(tokenizers)  # in a thread: the first request must not pay ~0.5 s for it
+        # Encodings load on the first prompt that needs counting, in a thread (~0.5 s, 25-50 MB
+        # each): a prompt whose bytes already prove it fits, the usual case, never needs them.
 
     def price_of(self, model: str) -> tuple[float, float] | None:
         """USD per token (input, output) of a configured model, from the catalog or the config;
