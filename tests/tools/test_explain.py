@@ -3,6 +3,7 @@
 import gzip
 import json
 
+import orjson
 import pytest
 
 from seawall.tools.explain import (
@@ -431,3 +432,15 @@ def test_json_has_the_documented_keys():
     doc = json.loads(to_json(e))
     assert {"category", "retry", "wait_seconds", "provider", "code", "evidence", "checks", "request_id"} <= set(doc)
     assert isinstance(e, Explanation)
+
+
+@pytest.mark.parametrize("reason,category", [
+    ("Invalid Form Body", "request.invalid"),
+    ("bot not in server", "permission.channel"),
+    ("Missing Access 50001", "permission.channel"),
+])
+def test_midjourney_task_failures_explain_as_the_gateway_judges_them(reason, category):
+    from seawall.providers.midjourney import classify_task
+
+    task = {"id": "1", "action": "IMAGINE", "status": "FAILURE", "progress": "0%", "failReason": reason}
+    assert explain(orjson.dumps(task), 200).category == category == classify_task(task).category

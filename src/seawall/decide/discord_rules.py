@@ -38,6 +38,26 @@ _MJ_FAIL_REASONS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
     ))
 
 
+# A failReason is Discord's `message` (§6.2), sometimes with its code ("Missing Access 50001"):
+# either names a row of the Discord table, read before the looser failReason patterns above,
+# which miss some (Invalid Form Body), as they miss the seeds' "bot not in server".
+_DISCORD_CODE_IN_TEXT = re.compile(r"\b(\d{5})\b")
+_DISCORD_MESSAGES = {"missing access": "50001", "missing permissions": "50013", "unknown channel": "10003",
+                     "unknown guild": "10004", "unknown message": "10008", "unknown interaction": "10062",
+                     "invalid form body": "50035"}  # §6.3's runtime messages
+_NOT_A_MEMBER = re.compile(r"\bnot (?:in|a member of) (?:the |this |that )?(?:discord )?(?:server|guild)\b",
+                           re.IGNORECASE)
+
+
+def discord_code_in(text: str) -> str | None:
+    """The Discord code a failReason names, by number or by Discord's own message."""
+    coded = _DISCORD_CODE_IN_TEXT.search(text)
+    if coded and coded.group(1) in DISCORD_CODES:
+        return coded.group(1)
+    lowered = text.lower()
+    return next((c for m, c in _DISCORD_MESSAGES.items() if m in lowered), None)
+
+
 def midjourney(r: Reply) -> Found | None:
     f = r.f
     if f.shape != "midjourney-proxy":
@@ -45,6 +65,12 @@ def midjourney(r: Reply) -> Found | None:
     if f.status_name:  # a task: only FAILURE is a failure
         if f.status_name != "FAILURE":
             return None
+        code = discord_code_in(r.text)
+        if code is not None:
+            category, why = DISCORD_CODES[code]
+            return category, f"task FAILURE: {why}"
+        if _NOT_A_MEMBER.search(r.text):
+            return "permission.channel", "task FAILURE: the Discord account is not a member of the server"
         for pattern, category, why in _MJ_FAIL_REASONS:
             if pattern.search(r.text):
                 return category, f"task FAILURE: {why}"

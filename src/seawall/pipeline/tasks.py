@@ -32,7 +32,7 @@ import orjson
 
 from seawall.config import ResolvedDeployment, ServerSettings
 from seawall.decide.classify import ADVICE, Classification, classify_reply
-from seawall.decide.keys import KeyProblem, bearer_token
+from seawall.decide.keys import KeyProblem
 from seawall.decide.retry import (
     Failure,
     Fallback,
@@ -41,6 +41,7 @@ from seawall.decide.retry import (
     RetryPolicy,
     next_attempt,
 )
+from seawall.dialects.base import key_from
 from seawall.errors import SeawallError, error
 from seawall.pipeline.access import check_ip, check_model
 from seawall.pipeline.attempt import malformed, transport_error
@@ -73,10 +74,7 @@ class MidjourneyCredential:
     key_how = "'mj-api-secret: sk-sw-...' or 'Authorization: Bearer sk-sw-...'"
 
     def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:
-        secret = headers.get(mj.KEY_HEADER)
-        if secret is not None and secret.strip():
-            return secret, None
-        return bearer_token(headers.get("authorization"))
+        return key_from(headers, mj.KEY_HEADER)
 
 
 CREDENTIAL = MidjourneyCredential()
@@ -198,8 +196,8 @@ def refusal(target: ResolvedDeployment, status: int, cls: Classification, body: 
     message = body.message or f"The Midjourney upstream {target.label} answered HTTP {status}."
     return SeawallError("upstream_error", {"message": message, "hint": mj.failure_hint(cls)}, headers=headers,
                         status_override=mj.submit_status(cls.category),
-                        type_override="upstream_error" if cls.category.startswith("upstream.") else
-                        "invalid_request_error", category_override=cls.category, provider_code=body.code)
+                        type_override="invalid_request_error" if cls.category.startswith("request.") else
+                        "upstream_error", category_override=cls.category, provider_code=body.code)
 
 
 # -- effects ---------------------------------------------------------------------------------------

@@ -16,17 +16,16 @@ as a task whose status is FAILURE, still at HTTP 200.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import quote
 
 import orjson
 
 from seawall.config import ResolvedDeployment
-from seawall.decide.classify import ADVICE, Classification, classify_failure
-from seawall.decide.discord_rules import DISCORD_CODES
+from seawall.decide.classify import Classification, classify_failure
+from seawall.decide.discord_rules import discord_code_in
 from seawall.errors import CHECK_FIRST, MIDJOURNEY_CHECK_FIRST
 from seawall.providers.base import ErrorBody, UpstreamRequest
 
@@ -153,33 +152,15 @@ def classify_submit(status: int, headers: Mapping[str, str], body: bytes, now: f
                             else None)
 
 
-# A failReason is Discord's `message` (§6.2), sometimes with its code ("Missing Access 50001"):
-# either names a row of the shared Discord table. Read before the shared failReason patterns,
-# which miss some (Invalid Form Body), as they miss the seeds' "bot not in server".
-_DISCORD_CODE_IN_TEXT = re.compile(r"\b(\d{5})\b")
-_DISCORD_MESSAGES = {"missing access": "50001", "missing permissions": "50013", "unknown channel": "10003",
-                     "unknown guild": "10004", "unknown message": "10008", "unknown interaction": "10062",
-                     "invalid form body": "50035"}  # §6.3's runtime messages
-_NOT_A_MEMBER = re.compile(r"\bnot (?:in|a member of) (?:the |this |that )?(?:discord )?(?:server|guild)\b",
-                           re.IGNORECASE)
-
-
 def classify_task(task: Mapping) -> Classification | None:
-    """None unless the task ended FAILURE; then the failReason's category, retry advice and evidence."""
+    """None unless the task ended FAILURE; then the failReason's category, retry advice and
+    evidence, by the shared classifier (decide/discord_rules.py), as `seawall explain` reads it."""
     if str(task.get("status") or "").upper() != "FAILURE":
         return None
-    reason = str(task.get("failReason") or "")
-    coded = _DISCORD_CODE_IN_TEXT.search(reason)
-    code = coded.group(1) if coded and coded.group(1) in DISCORD_CODES else \
-        next((c for m, c in _DISCORD_MESSAGES.items() if m in reason.lower()), None)
-    if code is not None:
-        category, why = DISCORD_CODES[code]
-        return Classification(category, ADVICE[category], None, code, (f"task FAILURE: {why}",), "discord")
-    if _NOT_A_MEMBER.search(reason):
-        category = "permission.channel"
-        return Classification(category, ADVICE[category], None, None,
-                              ("task FAILURE: the Discord account is not a member of the server",), "discord")
     found = classify_failure(200, {}, dict(task), provider="midjourney-proxy")
+    code = discord_code_in(str(task.get("failReason") or ""))
+    if found is not None and code is not None:  # Discord's own code is the useful one to show
+        found = replace(found, provider_code=code, provider="discord")
     return found if found is not None else Classification("upstream.server_error", "backoff", None, None,
                                                           ("task FAILURE",), "midjourney-proxy")
 

@@ -34,6 +34,7 @@ from seawall.simulator.dialects import (
     anthropic,
     azure,
     gemini,
+    midjourney,
     render_fault,
 )
 from seawall.simulator.dialects import openai as oai
@@ -68,6 +69,7 @@ def _provider_route(scope: dict[str, Any], path: str) -> tuple[Any, str] | None:
 class Simulator:
     def __init__(self, settings: SimulatorSettings) -> None:
         self.state = SimState(settings)
+        self.tasks = midjourney.TaskBoard()  # midjourney-proxy's tasks, read off the clock
         self._routes = {
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/embeddings"): self._embeddings,
@@ -104,6 +106,8 @@ class Simulator:
             handler, route = self._model, _MODEL_PREFIX + "{model}"
         if handler is None and exchange.method == "POST":
             handler, route = _provider_route(scope, path) or (None, path)
+        if handler is None and path.startswith(midjourney.PREFIX):
+            handler, route = midjourney.route(scope, exchange.method, path, self.tasks) or (None, path)
         stats = self.state.stats
         # Counted by route, so a client probing random paths cannot grow the counters.
         stats.begin(route if handler is not None else "(unknown)")
