@@ -31,6 +31,7 @@ def test_contents_system_config_and_function_calls_translate():
     body = req.body
     assert body["max_completion_tokens"] == 50 and body["temperature"] == 0.3 and body["stop"] == ["x"]
     assert body["response_format"] == {"type": "json_object"}
+    assert body["safety_settings"] == [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_NONE"}]
     assert body["tool_choice"] == {"type": "function", "function": {"name": "f"}}
     system, user, model, tool = body["messages"]
     assert system == {"role": "system", "content": "Be brief."}

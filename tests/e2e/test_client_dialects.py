@@ -188,3 +188,29 @@ def test_gemini_request_mistakes_get_googles_envelope(gateway, path, body, statu
     assert info["metadata"]["request_id"] == headers["x-request-id"] and info["metadata"]["hint"]
     if param:
         assert info["metadata"]["param"] == param
+
+
+def test_anthropic_sdk_raises_bad_request_and_server_errors(claude, sim):
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        claude.messages.create(model="gpt-4o-mini", max_tokens=5, messages=[{"role": "system", "content": "x"}])
+    assert bad.value.body["error"]["param"] == "messages.0.role"
+    sim.set_faults([rule("status=503", "gpt-4o")])
+    with pytest.raises(anthropic.InternalServerError) as down:
+        claude.messages.create(model="strict", max_tokens=5, messages=HI)
+    assert down.value.status_code == 503 and down.value.response.headers["retry-after"]
+    assert down.value.body["error"]["type"] == "api_error" and down.value.body["request_id"]
+
+
+def test_google_genai_sdk_raises_server_errors(gateway, sim):
+    sim.set_faults([rule("status=503", "gpt-4o")])
+    client = gemini_client(gateway)
+    with pytest.raises(genai_errors.ServerError) as e:
+        client.models.generate_content(model="strict", contents="hi")
+    assert e.value.code == 503 and e.value.status == "UNAVAILABLE"
+
+
+def test_anthropic_sdk_streams_through_a_thinking_models_pings(claude, sim):
+    sim.set_faults([rule("think_ms=1000", "o4-mini")])
+    with claude.messages.stream(model="thinker", max_tokens=20, messages=HI) as stream:
+        text = "".join(stream.text_stream)
+    assert text and stream.get_final_message().usage.output_tokens > 0

@@ -111,3 +111,14 @@ def test_a_vendor_error_reaches_each_sdk_as_its_own_class(gateway, faults):
     with pytest.raises(genai.errors.ClientError) as g:
         client.models.generate_content(model="claude-only", contents="hi")
     assert g.value.code == 429 and g.value.status == "RESOURCE_EXHAUSTED"
+
+
+def test_gemini_safety_settings_reach_a_gemini_upstream_and_are_refused_by_name_elsewhere(gateway, faults):
+    client = genai.Client(api_key=gateway.key, http_options=types.HttpOptions(
+        base_url=gateway.url, api_version="v1beta", retry_options=types.HttpRetryOptions(attempts=1)))
+    config = types.GenerateContentConfig(safety_settings=[types.SafetySetting(
+        category=types.HarmCategory.HARM_CATEGORY_HATE_SPEECH, threshold=types.HarmBlockThreshold.BLOCK_NONE)])
+    assert client.models.generate_content(model="gemini-only", contents="hi", config=config).text
+    with pytest.raises(genai.errors.ClientError) as e:
+        client.models.generate_content(model="claude-only", contents="hi", config=config)
+    assert e.value.code == 400 and "safety_settings" in e.value.message  # never dropped silently

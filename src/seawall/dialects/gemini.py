@@ -13,9 +13,9 @@ official `google-genai` SDK works against Seawall with a Seawall key in `x-goog-
     generationConfig                         ->  temperature, top_p, top_k, max_completion_tokens, stop, n,
                                                  response_format (responseMimeType / responseSchema)
 
-safetySettings are Gemini's own filters: accepted and not sent to other upstreams, which apply
-their own (said in the `x-seawall-ignored` response header). Anything else without a canonical
-form is a 400 naming the field. Streams carry no end event in this dialect: a stream that breaks
+safetySettings are Gemini's own filters: carried as `safety_settings`, which a Gemini upstream
+applies and every other refuses by name (Anthropic's adapter with a 400, OpenAI's API with its
+own), never dropped. Anything else without a canonical form is a 400 naming the field. Streams carry no end event in this dialect: a stream that breaks
 ends with an `{"error": …}` event, which google-genai raises on. Keep-alives are blank lines:
 google-genai fails on SSE comments but skips empty lines.
 """
@@ -105,6 +105,8 @@ def to_canonical(g: dict, model: str, stream: bool) -> CanonicalRequest:
     for i, content in enumerate(contents):
         messages.extend(_content(content, f"contents[{i}]", calls))
     chat: dict = {"model": model, "messages": messages}
+    if g.get("safetySettings") is not None:
+        chat["safety_settings"] = g["safetySettings"]
     chat.update(_generation_config(g.get("generationConfig")))
     if g.get("tools"):
         chat["tools"] = _tools(g["tools"])

@@ -128,6 +128,8 @@ def to_gemini(body: dict, deployment: str) -> dict:
             out["tools"] = [{"functionDeclarations": [_declaration(t, i, refuse) for i, t in enumerate(value)]}]
         elif name == "tool_choice":
             out["toolConfig"] = {"functionCallingConfig": _tool_choice(value, refuse)}
+        elif name == "safety_settings":  # a Gemini client's own filters (dialects/gemini.py), sent as given
+            out["safetySettings"] = value
         else:
             raise refuse(name, "Gemini's generateContent has no such parameter")
     system, contents = _contents(body.get("messages") or [], refuse)
