@@ -211,6 +211,6 @@ def test_google_genai_sdk_raises_server_errors(gateway, sim):
 
 def test_anthropic_sdk_streams_through_a_thinking_models_pings(claude, sim):
     sim.set_faults([rule("think_ms=1000", "o4-mini")])
-    with claude.messages.stream(model="thinker", max_tokens=20, messages=HI) as stream:
+    with claude.messages.stream(model="thinker", max_tokens=300, messages=HI) as stream:
         text = "".join(stream.text_stream)
     assert text and stream.get_final_message().usage.output_tokens > 0
