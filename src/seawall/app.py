@@ -90,7 +90,8 @@ class Gateway:
         self.router = Router(routes)
         self.transport = Transport()
         self.quotas = QuotaLedger(store, settings.auth.refresh_interval_s)
-        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas)
+        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
+                                  settings.limits)
         self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)

@@ -62,9 +62,22 @@ def _body(**values) -> dict:
 
 
 _LIMIT_OPTIONS = [
+    click.option("--rps", type=int, help="requests per second (smooth: GCRA over one second)"),
     click.option("--rpm", type=int, help="requests per minute (smooth: GCRA, no burst at a minute's edge)"),
     click.option("--tpm", type=int, help="tokens per minute (prompt estimate + max_tokens, settled with usage)"),
     click.option("--max-concurrency", type=int, help="requests in flight at once"),
+]
+
+
+# Pre-flight settings of a key or group (null: the group's, else the model's); the gateway checks them.
+_POLICY_OPTIONS = [
+    click.option("--context-policy", metavar="reject|trim|truncate_output|fallback",
+                 help="a prompt too long for the model's window: refuse, drop old turns, lower max_tokens, or "
+                      "use the model's own fallback_model"),
+    click.option("--max-messages", type=int, help="messages per request (413 past it)"),
+    click.option("--max-images", type=int, help="images per request (0: text only)"),
+    click.option("--max-image-bytes", type=int, help="decoded bytes of one inline (data URL) image"),
+    click.option("--max-body-bytes", type=int, help="request body bytes; only lowers the server's max_body_bytes"),
 ]
 
 
@@ -84,6 +97,7 @@ def _key_options(command):
                      help="tokens the key may spend in all (prompt + completion); default: its group's"),
         click.option("--quota-usd", type=float, help="USD the key may spend in all, at the models' prices"),
         *_LIMIT_OPTIONS,
+        *_POLICY_OPTIONS,
         click.option("--meta", "meta", multiple=True, help="metadata name=value, repeatable"),
     ]):
         command = decorator(command)
@@ -100,11 +114,11 @@ def keys() -> None:
 @_key_options
 @_connection
 def keys_create(client: AdminClient, name: str, tenant, group, models, ips, expires, quota_tokens, quota_usd, rpm, tpm,
-                max_concurrency, meta):
+                max_concurrency, meta, rps, **policy):
     """Issue a key. It is printed once, here: store it now."""
     body = _body(name=name, tenant=tenant, group=group, models=_models(models), ip_allowlist=list(ips) or None,
                  expires_at=expires, quota_tokens=quota_tokens, quota_usd=quota_usd, rpm=rpm, tpm=tpm,
-                 max_concurrency=max_concurrency, metadata=_metadata(meta))
+                 max_concurrency=max_concurrency, metadata=_metadata(meta), rps=rps, **policy)
     made = client.call("POST", "/admin/keys", body)
     text = f"{made['key']}\n(key {made['id']}, '{made['name']}': shown only once; store it now)"
     return {"key": made["key"], "id": made["id"], "name": made["name"]}, text
@@ -134,10 +148,12 @@ def keys_show(client: AdminClient, ref: str):
 @click.option("--clear-ips", is_flag=True, help="allow any client address again")
 @click.option("--no-expiry", is_flag=True, help="remove the expiry")
 @click.option("--enable/--disable", "enabled", default=None, help="switch the key on or off")
-@click.option("--clear-limits", is_flag=True, help="remove the key's own rpm, tpm and concurrency limits")
+@click.option("--clear-limits", is_flag=True, help="remove the key's own rps, rpm, tpm and concurrency limits")
+@click.option("--clear-policy", is_flag=True, help="remove the key's own context policy and size limits")
 @_connection
 def keys_update(client: AdminClient, ref: str, name, tenant, group, models, ips, expires, quota_tokens, quota_usd,
-                rpm, tpm, max_concurrency, meta, clear_ips: bool, no_expiry: bool, enabled, clear_limits: bool):
+                rpm, tpm, max_concurrency, meta, clear_ips: bool, no_expiry: bool, enabled, clear_limits: bool, rps,
+                clear_policy: bool, **policy):
     """Change the fields given (by id or name); --models '' returns to the group's models."""
     body = _body(name=name, tenant=tenant, group=group, models=_models(models), ip_allowlist=list(ips) or None,
                  expires_at=expires, quota_tokens=quota_tokens, quota_usd=quota_usd, metadata=_metadata(meta),
@@ -146,7 +162,8 @@ def keys_update(client: AdminClient, ref: str, name, tenant, group, models, ips,
         body["ip_allowlist"] = []
     if no_expiry:
         body["expires_at"] = None
-    body.update(_limits(clear_limits, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency))
+    body.update(_limits(clear_limits, rps=rps, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency))
+    body.update(_limits(clear_policy, **policy))
     record = client.call("PATCH", f"/admin/keys/{quote(ref)}", body)
     return record, render_record(record)
 
@@ -181,6 +198,7 @@ def _group_options(command):
         click.option("--quota-tokens", type=int, help="default token quota for the group's keys"),
         click.option("--quota-usd", type=float, help="default cost quota in USD"),
         *_LIMIT_OPTIONS,  # for all the group's keys together, on top of each key's own
+        *_POLICY_OPTIONS,  # defaults for each of the group's keys
         click.option("--meta", "meta", multiple=True, help="metadata name=value, repeatable"),
     ]):
         command = decorator(command)
@@ -191,10 +209,11 @@ def _group_options(command):
 @click.option("--name", required=True)
 @_group_options
 @_connection
-def groups_create(client: AdminClient, name: str, models, quota_tokens, quota_usd, rpm, tpm, max_concurrency, meta):
+def groups_create(client: AdminClient, name: str, models, quota_tokens, quota_usd, rpm, tpm, max_concurrency, meta,
+                  rps, **policy):
     """Make a group."""
     body = _body(name=name, models=_models(models), quota_tokens=quota_tokens, quota_usd=quota_usd, rpm=rpm, tpm=tpm,
-                 max_concurrency=max_concurrency, metadata=_metadata(meta))
+                 max_concurrency=max_concurrency, metadata=_metadata(meta), rps=rps, **policy)
     record = client.call("POST", "/admin/groups", body)
     return record, render_record(record)
 
@@ -219,12 +238,56 @@ def groups_show(client: AdminClient, name: str):
 @groups.command("update")
 @click.argument("name")
 @_group_options
-@click.option("--clear-limits", is_flag=True, help="remove the group's rpm, tpm and concurrency limits")
+@click.option("--clear-limits", is_flag=True, help="remove the group's rps, rpm, tpm and concurrency limits")
+@click.option("--clear-policy", is_flag=True, help="remove the group's context policy and size limits")
 @_connection
 def groups_update(client: AdminClient, name: str, models, quota_tokens, quota_usd, rpm, tpm, max_concurrency, meta,
-                  clear_limits: bool):
+                  clear_limits: bool, rps, clear_policy: bool, **policy):
     """Change the fields given; a narrower model list or a new limit applies to the group's keys at once."""
     body = _body(models=_models(models), quota_tokens=quota_tokens, quota_usd=quota_usd, metadata=_metadata(meta))
-    body.update(_limits(clear_limits, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency))
+    body.update(_limits(clear_limits, rps=rps, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency))
+    body.update(_limits(clear_policy, **policy))
     record = client.call("PATCH", f"/admin/groups/{quote(name)}", body)
     return record, render_record(record)
+
+
+@click.group("tenants")
+def tenants() -> None:
+    """Tenants: the limits all of a tenant's keys share (a key names its tenant with --tenant)."""
+
+
+@tenants.command("list")
+@_connection
+def tenants_list(client: AdminClient):
+    """Every tenant a key names, the store holds limits for, or the config file sets."""
+    data = client.call("GET", "/admin/tenants")["data"]
+    lines = [f"{t['name']}  " + (",".join(f"{k}={t['effective'][k]}" for k in _LIMIT_NAMES
+                                          if t["effective"].get(k) is not None) or "no limits") for t in data]
+    return data, "\n".join(lines) or "no tenants"
+
+
+@tenants.command("show")
+@click.argument("name")
+@_connection
+def tenants_show(client: AdminClient, name: str):
+    """One tenant: its stored limits, the config file's, and what its keys are held to."""
+    record = client.call("GET", f"/admin/tenants/{quote(name)}")
+    return record, render_record(record)
+
+
+@tenants.command("set")
+@click.argument("name")
+@click.option("--rps", type=int, help="requests per second, for all the tenant's keys together")
+@click.option("--rpm", type=int, help="requests per minute")
+@click.option("--tpm", type=int, help="tokens per minute")
+@click.option("--max-concurrency", type=int, help="requests in flight at once")
+@_connection
+def tenants_set(client: AdminClient, name: str, rps, rpm, tpm, max_concurrency):
+    """Replace the tenant's stored limits (a limit not given is none afterwards; the config
+    file's limits.tenants still apply, the lower of the two winning)."""
+    record = client.call("PUT", f"/admin/tenants/{quote(name)}",
+                         {"rps": rps, "rpm": rpm, "tpm": tpm, "max_concurrency": max_concurrency})
+    return record, render_record(record)
+
+
+_LIMIT_NAMES = ("rps", "rpm", "tpm", "max_concurrency")

@@ -103,6 +103,9 @@ class Deployment(_Strict):
     rpm: int | None = Field(None, gt=0, description="the provider's requests per minute")
     tpm: int | None = Field(None, gt=0, description="the provider's tokens per minute")
     learn_limits: bool = True  # hold it while its x-ratelimit-remaining-* / anthropic-ratelimit-* say 0
+    # Its share of first picks under balance: weighted, its tie-break under least_in_flight;
+    # 0: a standby, tried first only when no other is healthy (decide/balance.py).
+    weight: float = Field(1.0, ge=0, description="share of the model's requests under balance: weighted")
 
     @field_validator("api_version", mode="before")
     @classmethod
@@ -150,6 +153,18 @@ class ModelRoute(_Strict):
     trim_keep_first: int = Field(0, ge=0)  # trim: also pin the first N non-system messages
     request_limits: RequestLimits | None = None  # None: server.request_limits
     timeouts: Timeouts | None = None  # defaults for every deployment; a deployment's own fields win
+    # Which deployment a request tries first (decide/balance.py); the rest follow as fallbacks.
+    balance: Literal["ordered", "weighted", "least_in_flight"] = "ordered"
+    # Models tried, in order, once every deployment of this one failed in a way another may not
+    # (the rule between deployments: decide/retry.py); unlike fallback_model, decided after the
+    # attempts, not before. Their own fallbacks follow (route.py), each model once.
+    fallbacks: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _weighted_has_weight(self) -> ModelRoute:
+        if self.balance == "weighted" and not any(d.weight > 0 for d in self.deployments):
+            raise ValueError("balance weighted needs a deployment with weight > 0 (every weight is 0)")
+        return self
 
     @model_validator(mode="after")
     def _fallback_named(self) -> ModelRoute:
@@ -293,8 +308,8 @@ class LimitSettings(_Strict):
     # overloaded, and no request should wait longer on it.
     redis_timeout_ms: float = Field(50.0, gt=0)
     # Limits kept in the config file (pipeline/auth.py applies them when the key cache loads):
-    # tenants' only here; groups' and keys' (by key name) combine with those stored through the
-    # admin API field by field, the lower winning, so neither source can loosen the other.
+    # tenants', groups' and keys' (by key name) combine with those stored through the admin API
+    # field by field, the lower winning, so neither source can loosen the other.
     defaults: LimitDefaults = Field(default_factory=LimitDefaults)
     tenants: dict[str, RateLimits] = Field(default_factory=dict)
     groups: dict[str, RateLimits] = Field(default_factory=dict)
@@ -360,15 +375,62 @@ class Settings(_Strict):
         for i, route in enumerate(self.models):
             if route.fallback_model is not None and (route.fallback_model not in names
                                                      or route.fallback_model == route.name):
-                close = difflib.get_close_matches(route.fallback_model, names, n=1)
-                tip = f"did you mean '{close[0]}'?" if close else f"configured models: {', '.join(names)}"
                 raise ValueError(f"models.{i}.fallback_model: {route.fallback_model!r} is not another configured "
-                                 f"model — {tip}")
+                                 f"model — {_model_tip(route.fallback_model, names)}")
+        return self
+
+    @model_validator(mode="after")
+    def _fallback_chains(self) -> Settings:
+        """models[].fallbacks name other configured models, each once, and never lead back."""
+        names = [route.name for route in self.models]
+        problems = []  # (field path, value, what is wrong — the fix), all reported at once
+        for i, route in enumerate(self.models):
+            others = [n for n in names if n != route.name]
+            for j, other in enumerate(route.fallbacks):
+                if other not in others:
+                    problems.append((("models", i, "fallbacks", j), other,
+                                     f"{other!r} is not another configured model — {_model_tip(other, others)}"))
+                elif other in route.fallbacks[:j]:
+                    problems.append((("models", i, "fallbacks", j), other, f"{other!r} is listed twice"))
+        cycle = None if problems else _fallback_cycle({route.name: route.fallbacks for route in self.models})
+        if cycle:
+            i = names.index(cycle[0])
+            why = f"the fallbacks go round in a circle ({' → '.join(cycle)}); a chain of fallbacks must end — " \
+                  "remove one of them"
+            problems.append((("models", i, "fallbacks"), self.models[i].fallbacks, why))
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                InitErrorDetails(type=PydanticCustomError("fallbacks", message), loc=loc, input=value)
+                for loc, value, message in problems])
         return self
 
     @property
     def uses_embedded_simulator(self) -> bool:
         return any(d.provider == "simulator" and not d.base_url for m in self.models for d in m.deployments)
+
+
+def _model_tip(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean '{close[0]}'?" if close else f"configured models: {', '.join(names)}"
+
+
+def _fallback_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle of models[].fallbacks as the path that closes it (a → b → a), or None."""
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return path[path.index(name):] + [name]
+        if name in done:
+            return None
+        for nxt in graph.get(name, ()):
+            found = visit(nxt, [*path, name])
+            if found:
+                return found
+        done.add(name)
+        return None
+
+    return next((c for name in graph if (c := visit(name, [])) is not None), None)
 
 
 class ConfigError(Exception):

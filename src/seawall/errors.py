@@ -93,6 +93,11 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The request body is larger than this gateway accepts ({limit} bytes).",
               "Send less per request (split documents, shrink or link images), or raise "
               "server.max_body_bytes in the gateway config."),
+    ErrorKind("key_body_too_large", 413, _BAD, "request.too_large",
+              "The request body is larger than this API key accepts ({limit} bytes: max_body_bytes of the "
+              "{scope} '{name}').",
+              "Send less per request (split documents, shrink or link images), or ask the gateway's admin to "
+              "raise max_body_bytes of the {scope} '{name}' (seawall {scope}s update)."),
     ErrorKind("body_timeout", 408, _BAD, "network.timeout",
               "The request body did not arrive within {seconds} seconds.",
               "Check the client's network and any proxy buffering the upload; the body must "
@@ -176,10 +181,10 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "{fix}"),
     # -- rate limits (decide/gcra.py, pipeline/admit.py); type as OpenAI's own 429s ---------------
     ErrorKind("rate_limit_requests", 429, "requests", "rate_limit.requests",
-              "Rate limit reached for {scope} {id} on requests per minute (RPM): limit {limit}. "
+              "Rate limit reached for {scope} {id} on {per_name}: limit {limit}. "
               "Please try again in {wait}.",
-              "The {scope} limit rpm={limit} ({scope} {id}) is spent: wait Retry-After, spread the requests, "
-              "or ask the gateway's admin for a higher rpm."),
+              "The {scope} limit {unit}={limit} ({scope} {id}) is spent: wait Retry-After, spread the requests, "
+              "or ask the gateway's admin for a higher {unit}."),
     ErrorKind("rate_limit_tokens", 429, "tokens", "rate_limit.tokens",
               "Rate limit reached for {scope} {id} on tokens per minute (TPM): limit {limit}, requested {requested}. "
               "Please try again in {wait}.",

@@ -182,3 +182,28 @@ def test_the_cli_refuses_a_limit_that_is_not_a_number(gateway):
     assert out.returncode == 2 and "--rpm" in out.stderr
     out = run_cli(gateway, "keys", "create", "--name", unique("bad"), "--rpm", "0")
     assert out.returncode != 0 and "rpm" in out.stderr
+
+
+def test_an_rps_refusal_names_the_per_second_limit(gateway, sim):
+    made = new_key(gateway, "--rps", "1")
+    with sdk(gateway, made["key"]) as client:
+        client.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=5)
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=5)
+    assert "requests per second (RPS)" in refused.value.message and "rps=1" in refused.value.body["hint"]
+    assert int(refused.value.response.headers["retry-after-ms"]) <= 1000
+
+
+def test_tenant_limits_set_with_the_cli_hold_every_key_of_the_tenant(gateway, sim):
+    tenant = unique("tenant")
+    shown = cli_json(gateway, "tenants", "set", tenant, "--rpm", "2")
+    assert shown["rpm"] == 2 and shown["effective"]["rpm"] == 2
+    first, second = new_key(gateway, "--tenant", tenant), new_key(gateway, "--tenant", tenant)
+    with sdk(gateway, first["key"]) as a, sdk(gateway, second["key"]) as b:
+        a.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=5)
+        b.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=5)
+        with pytest.raises(openai.RateLimitError) as refused:
+            a.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=5)
+    assert f"tenant {tenant}" in refused.value.body["hint"]
+    assert tenant in [t["name"] for t in cli_json(gateway, "tenants", "list")]
+    assert cli_json(gateway, "tenants", "show", tenant)["rpm"] == 2

@@ -7,9 +7,17 @@
     POST  /admin/keys/{id|name}/revoke  revoke: refused at once here, within auth.refresh_interval_s elsewhere
     POST  /admin/keys/{id|name}/rotate  revoke, and issue a new key with the same settings
     GET   /admin/groups   POST /admin/groups   GET|PATCH /admin/groups/{name}
+    GET   /admin/tenants  GET|PUT /admin/tenants/{name}   a tenant's limits (PUT replaces them all)
 
-Keys and groups take `rpm`, `tpm` and `max_concurrency` (whole numbers >= 1, or null); a key is
-held to its own limits and its group's (pipeline/admit.py).
+Keys, groups and tenants take `rps`, `rpm`, `tpm` and `max_concurrency` (whole numbers >= 1, or
+null); a key is held to its own limits, its group's and its tenant's (pipeline/admit.py). A
+tenant exists by being named on keys; its record only holds limits, which combine with the config
+file's limits.tenants (the lower wins) as pipeline/auth.py compiles them.
+
+Keys and groups also take pre-flight settings: `context_policy` (reject | trim | truncate_output
+| fallback, the last to the model's own fallback_model), `max_messages`, `max_images`,
+`max_image_bytes` and `max_body_bytes`, each null for the next level's: the key's, else its
+group's, else the model's, else the server's (decide/key_policy.py).
 
 Every write reloads this instance's key cache before answering, so the caller's next request
 already sees it. A wrong or missing admin key gets the same 401 as any other: nothing says
@@ -28,14 +36,16 @@ from urllib.parse import unquote
 import orjson
 
 from seawall.console import fields
+from seawall.decide.key_policy import POLICY_FIELDS
 from seawall.decide.keys import bearer_token, key_state
 from seawall.errors import SeawallError, error
 from seawall.keyring import hash_key, key_record, new_key
-from seawall.pipeline.auth import Authenticator
+from seawall.limits.base import Limits
+from seawall.pipeline.auth import Authenticator, stored_limits, tenant_values
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import send_error, send_json
 from seawall.pipeline.ingress import read_body
-from seawall.store.base import GroupRecord, KeyRecord, Store
+from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord
 
 ADMIN_HASH_META = "admin_key_hash"
 _MAX_BODY = 64 * 1024  # a key or group is a few hundred bytes; metadata has room, not megabytes
@@ -95,9 +105,17 @@ class AdminConsole:
                 return 200, group_view(await self._find_group(parts[1]))
             if method == "PATCH":
                 return await self._update_group(await self._find_group(parts[1]), await self._json(ctx, receive))
+        elif parts == ["tenants"] and method == "GET":
+            return 200, {"object": "list", "data": await self._tenants()}
+        elif len(parts) == 2 and parts[0] == "tenants":
+            if method == "GET":
+                return 200, await self._find_tenant(parts[1])
+            if method == "PUT":
+                return await self._put_tenant(parts[1], await self._json(ctx, receive))
         raise error("route_not_found", method=method, path=ctx.path,
                     hint="Admin routes: /admin/keys, /admin/keys/{id}, /admin/keys/{id}/revoke|rotate, "
-                         "/admin/groups, /admin/groups/{name} (GET, POST, PATCH as listed in the README).")
+                         "/admin/groups, /admin/groups/{name}, /admin/tenants, /admin/tenants/{name} "
+                         "(GET, POST, PATCH, PUT as listed in the README).")
 
     async def _json(self, ctx: RequestContext, receive) -> object:
         try:
@@ -167,7 +185,8 @@ class AdminConsole:
         record = key_record(self._secret, secret_key, key.name, tenant=key.tenant, group=key.group,
                             enabled=key.enabled, expires_at=key.expires_at, metadata=key.metadata, models=key.models,
                             ip_allowlist=key.ip_allowlist, quota_tokens=key.quota_tokens, quota_usd=key.quota_usd,
-                            rpm=key.rpm, tpm=key.tpm, max_concurrency=key.max_concurrency)
+                            rpm=key.rpm, tpm=key.tpm, max_concurrency=key.max_concurrency, rps=key.rps,
+                            **{f: getattr(key, f) for f in POLICY_FIELDS})
         await self._store.insert_key(record)
         spent = self._spent(key)  # the new key carries the old one's spending: rotating is no top-up
         if any(spent):
@@ -213,6 +232,46 @@ class AdminConsole:
         await self._auth.load()  # a narrower group applies to its keys at once
         return 200, group_view(updated)
 
+    # -- tenants ---------------------------------------------------------------------------------
+    async def _tenants(self) -> list[dict]:
+        """Every tenant something knows: a key names it, it has stored limits, or the config sets some."""
+        stored = {t.name: t for t in await self._store.load_tenants()}
+        named = {k.tenant for k in await self._store.load_keys() if k.tenant is not None}
+        return [self._tenant_view(name, stored.get(name))
+                for name in sorted(named | set(stored) | set(self._auth.configured.tenants))]
+
+    async def _find_tenant(self, name: str) -> dict:
+        for view in await self._tenants():
+            if view["name"] == name:
+                return view
+        raise error("admin_not_found", thing="tenant", ref=name,
+                    fix="A tenant is named by its keys (seawall keys create --tenant NAME); "
+                        "PUT /admin/tenants/NAME sets its limits.")
+
+    async def _put_tenant(self, name: str, body: object) -> tuple[int, dict]:
+        """Replace the tenant's stored limits: a field left out is null (no limit) afterwards."""
+        fields.name("name", name)
+        values = fields.read(body, fields.TENANT_READERS, (), "PUT /admin/tenants/{name}")
+        record = TenantRecord(name=name, updated_at=time.time(), **values)
+        await self._store.put_tenant(record)
+        await self._auth.load()  # the tenant's keys are held to the new limits from the next request
+        return 200, self._tenant_view(name, record)
+
+    def _tenant_view(self, name: str, record: TenantRecord | None) -> dict:
+        configured = self._auth.configured
+        stored = {name: stored_limits(record)} if record is not None else {}
+        return tenant_view(name, record, configured.tenants.get(name), tenant_values(name, stored, configured))
+
+
+def tenant_view(name: str, record: TenantRecord | None, configured: Limits | None, effective: Limits) -> dict:
+    """The tenant's stored limits at the top level (what PUT sets), the config file's, and what its
+    keys are held to (the lower of the two, then the config's defaults)."""
+    own = record if record is not None else TenantRecord(name=name, updated_at=0.0)
+    return {"object": "tenant", "name": name, "rps": own.rps, "rpm": own.rpm, "tpm": own.tpm,
+            "max_concurrency": own.max_concurrency,
+            "configured": None if configured is None else configured._asdict(), "effective": effective._asdict(),
+            "updated_at": _iso(record.updated_at) if record is not None else None}
+
 
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
@@ -226,14 +285,19 @@ def key_view(k: KeyRecord, used_tokens: int = 0, used_usd: float = 0.0) -> dict:
     return {"object": "key", "id": k.id, "name": k.name, "display": f"{k.key_prefix}…{k.last4}", "state": state,
             "tenant": k.tenant, "group": k.group, "models": k.models, "ip_allowlist": k.ip_allowlist,
             "enabled": k.enabled, "expires_at": _iso(k.expires_at), "revoked_at": _iso(k.revoked_at),
-            "quota_tokens": k.quota_tokens, "quota_usd": k.quota_usd, "rpm": k.rpm, "tpm": k.tpm,
-            "max_concurrency": k.max_concurrency, "metadata": k.metadata,
+            "quota_tokens": k.quota_tokens, "quota_usd": k.quota_usd, "rps": k.rps, "rpm": k.rpm, "tpm": k.tpm,
+            "max_concurrency": k.max_concurrency, "metadata": k.metadata, **_policy_view(k),
             "used_tokens": used_tokens, "used_usd": round(used_usd, 10),
             "created_at": _iso(k.created_at), "updated_at": _iso(k.updated_at)}
 
 
 def group_view(g: GroupRecord) -> dict:
     return {"object": "group", "name": g.name, "models": g.models, "quota_tokens": g.quota_tokens,
-            "quota_usd": g.quota_usd, "rpm": g.rpm, "tpm": g.tpm, "max_concurrency": g.max_concurrency,
-            "metadata": g.metadata, "created_at": _iso(g.created_at),
+            "quota_usd": g.quota_usd, "rps": g.rps, "rpm": g.rpm, "tpm": g.tpm, "max_concurrency": g.max_concurrency,
+            "metadata": g.metadata, **_policy_view(g), "created_at": _iso(g.created_at),
             "updated_at": _iso(g.updated_at)}
+
+
+def _policy_view(record: KeyRecord | GroupRecord) -> dict:
+    """context_policy and the size limits set here (null: the group's, else the model's)."""
+    return {f: getattr(record, f) for f in POLICY_FIELDS}

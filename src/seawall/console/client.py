@@ -69,18 +69,18 @@ def quote(ref: str) -> str:
 
 
 def render_keys(keys: list[dict]) -> str:
-    head = ("id", "name", "key", "state", "group", "tenant", "models", "ip allowlist", "limits", "quota used",
-            "expires")
+    head = ("id", "name", "key", "state", "group", "tenant", "models", "ip allowlist", "limits", "pre-flight",
+            "quota used", "expires")
     rows = [head] + [(k["id"], k["name"], k["display"], k["state"], k["group"] or "-", k["tenant"] or "-",
                       ",".join(k["models"]) or ("(group's)" if k["group"] else "all"), ",".join(k["ip_allowlist"]) or "any",
-                      _limits(k), _quota_used(k), k["expires_at"] or "never") for k in keys]
+                      _limits(k), _preflight(k), _quota_used(k), k["expires_at"] or "never") for k in keys]
     return _table(rows) if keys else "no keys"
 
 
 def render_groups(groups: list[dict]) -> str:
-    head = ("name", "models", "quota tokens", "quota usd", "limits")
+    head = ("name", "models", "quota tokens", "quota usd", "limits", "pre-flight")
     rows = [head] + [(g["name"], ",".join(g["models"]) or "(all)", _or_dash(g["quota_tokens"]),
-                      _or_dash(g["quota_usd"]), _limits(g)) for g in groups]
+                      _or_dash(g["quota_usd"]), _limits(g), _preflight(g)) for g in groups]
     return _table(rows) if groups else "no groups"
 
 
@@ -96,7 +96,13 @@ def _quota_used(k: dict) -> str:
 
 def _limits(record: dict) -> str:
     """rpm=60,tpm=10000 for what is set; '-' for none (a key's group may still limit it)."""
-    names = ("rpm", "tpm", "max_concurrency")
+    names = ("rps", "rpm", "tpm", "max_concurrency")
+    return ",".join(f"{n}={record[n]}" for n in names if record.get(n) is not None) or "-"
+
+
+def _preflight(record: dict) -> str:
+    """context_policy=trim,max_messages=100 for what is set; '-' for none (the group's or the model's apply)."""
+    names = ("context_policy", "max_messages", "max_images", "max_image_bytes", "max_body_bytes")
     return ",".join(f"{n}={record[n]}" for n in names if record.get(n) is not None) or "-"
 
 

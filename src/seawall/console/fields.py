@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 
 from seawall.decide.access import parse_cidr
+from seawall.decide.key_policy import CONTEXT_POLICIES
 from seawall.errors import SeawallError, error
 
 _DURATION = re.compile(r"(\d+)\s*([mhdw])")
@@ -94,7 +95,41 @@ def limit(param: str, value: object) -> int | None:
     return value
 
 
-LIMIT_READERS: dict[str, Callable[[str, object], object]] = {"rpm": limit, "tpm": limit, "max_concurrency": limit}
+LIMIT_READERS: dict[str, Callable[[str, object], object]] = {"rps": limit, "rpm": limit, "tpm": limit,
+                                                              "max_concurrency": limit}
+
+
+def context_policy(param: str, value: object) -> str | None:
+    """The key's (group's) context policy, or null for the next level's. A key can't name a model
+    to fall back to: `fallback` uses the model's own fallback_model (decide/key_policy.py)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _wrong_type(param, "a string", value)
+    if value not in CONTEXT_POLICIES:
+        raise _invalid(param, f"{value[:40]!r} is not a context policy",
+                       "Use reject, trim, truncate_output or fallback (to the model's own fallback_model), "
+                       "or null for the group's or the model's policy.")
+    return value
+
+
+def size_limit(param: str, value: object, least: int = 1) -> int | None:
+    """A pre-flight size limit (messages, images, bytes): a whole number, or null for the group's
+    or the model's. Zero images is a real limit (text only); zero of the others could never pass."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong_type(param, "a whole number", value)
+    if value < least:
+        raise _invalid(param, f"{value} is below {least}", f"Give {least} or more, or null for the group's "
+                       "or the model's limit.")
+    return value
+
+
+POLICY_READERS: dict[str, Callable[[str, object], object]] = {
+    "context_policy": context_policy, "max_messages": size_limit,
+    "max_images": lambda p, v: size_limit(p, v, least=0), "max_image_bytes": size_limit,
+    "max_body_bytes": size_limit}
 
 
 def boolean(param: str, value: object) -> bool:
@@ -157,9 +192,14 @@ def key_readers(now: float) -> dict[str, Reader]:
     return {"name": name, "tenant": optional_name, "group": optional_name, "models": globs, "ip_allowlist": cidrs,
             "expires_at": lambda p, v: expiry(p, v, now), "enabled": boolean,
             "quota_tokens": lambda p, v: quota(p, v, integer=True),
-            "quota_usd": lambda p, v: quota(p, v, integer=False), "metadata": mapping, **LIMIT_READERS}
+            "quota_usd": lambda p, v: quota(p, v, integer=False), "metadata": mapping, **LIMIT_READERS,
+            **POLICY_READERS}
 
+
+# PUT /admin/tenants/{name}: a tenant's record is its limits, nothing else.
+TENANT_READERS: dict[str, Reader] = dict(LIMIT_READERS)
 
 GROUP_READERS: dict[str, Reader] = {
     "name": name, "models": globs, "quota_tokens": lambda p, v: quota(p, v, integer=True),
-    "quota_usd": lambda p, v: quota(p, v, integer=False), "metadata": mapping, **LIMIT_READERS}
+    "quota_usd": lambda p, v: quota(p, v, integer=False), "metadata": mapping, **LIMIT_READERS,
+    **POLICY_READERS}

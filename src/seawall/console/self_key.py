@@ -42,7 +42,7 @@ def _quota(b: Balance) -> dict:
 
 
 def _limits(s: ScopeLimits) -> dict:
-    return {"scope": s.scope, "id": s.id, "rpm": s.rpm.limit if s.rpm else None,
+    return {"scope": s.scope, "id": s.id, "rps": s.rps.limit if s.rps else None, "rpm": s.rpm.limit if s.rpm else None,
             "tpm": s.tpm.limit if s.tpm else None, "max_concurrency": s.max_concurrency}
 
 

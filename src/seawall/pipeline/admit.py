@@ -155,10 +155,16 @@ def unavailable(e: LimiterUnavailable) -> SeawallError:
                         headers={"retry-after": str(e.retry_after_s), "retry-after-ms": str(e.retry_after_s * 1000)})
 
 
+_PER_SECOND = {"unit": "rps", "per": "second", "per_name": "requests per second (RPS)"}
+_PER_MINUTE = {"unit": "rpm", "per": "minute", "per_name": "requests per minute (RPM)"}
+
+
 def refusal(r: Refused, estimate: int) -> SeawallError:
     """The 429: which limit, its value and scope; when to come back (Retry-After in whole seconds,
     rounded up, and retry-after-ms, which OpenAI's SDKs prefer)."""
-    values = {"scope": r.scope.scope, "id": r.scope.id, "limit": r.limit, "requested": estimate}
+    values = {"scope": r.scope.scope, "id": r.scope.id, "limit": r.limit, "requested": estimate,
+              # which requests limit refused: per second (rps) or per minute (rpm)
+              **(_PER_SECOND if r.period_ns == NS else _PER_MINUTE)}
     headers = limit_headers(r.requests, r.tokens)
     if r.kind == "too_large":
         headers["x-should-retry"] = "false"  # the OpenAI SDKs read this before the status

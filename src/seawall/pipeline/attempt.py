@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from seawall.config import CircuitSettings, ResolvedDeployment
+from seawall.decide.balance import Standing, choose
 from seawall.decide.breaker import CLOSED, Breaker, BreakerPolicy, after, may_try, reopens_in
 from seawall.decide.classify import ADVICE, Classification, classify_reply, classify_transport, read_error_fields
 from seawall.decide.retry import Failure, Fallback, GiveUp, RetryBudget, RetryPolicy, next_attempt
@@ -65,6 +66,24 @@ class Retrier:
         """Deployments being skipped or probed, for /readyz: is it the gateway or the provider?"""
         return {label: {"state": b.state, "reopens_in_s": round(reopens_in(b, now), 1)}
                 for label, b in self.breakers.items() if b.state != "closed"}
+
+    def arrange(self, plan: list[list[ResolvedDeployment]]) -> list[ResolvedDeployment]:
+        """The request's candidates: each model's deployments in its balance's order (decide/
+        balance.py), the model's first, then its fallbacks'. One model, ordered: as configured."""
+        if len(plan) == 1 and balance_of(plan[0][0]) == "ordered":
+            return plan[0]  # the common case reads no state
+        now, rand = time.monotonic(), random.random()
+        out: list[ResolvedDeployment] = []
+        for deployments in plan:
+            balance = balance_of(deployments[0])
+            if balance != "ordered" and len(deployments) > 1:
+                standings = [Standing(d.spec.weight,
+                                      may_try(self.breakers.get(d.label, CLOSED), now, breaker_policy(d))[0],
+                                      self.gates.load(d.label)) for d in deployments]
+                deployments = [deployments[i] for i in choose(balance, standings, rand)]
+            # a deployment a fallback model shares (same label: same upstream) failed already
+            out += [d for d in deployments if all(d.label != o.label for o in out)]
+        return out
 
     def budget(self, deployment: str) -> RetryBudget:
         found = self._budgets.get(deployment)
@@ -152,6 +171,10 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
             if not isinstance(outcome, Streaming):  # idempotent: failures, cancellation (the client left)
                 ticket.release()
+
+
+def balance_of(target: ResolvedDeployment) -> str:
+    return target.model_route.balance if target.model_route is not None else "ordered"
 
 
 def breaker_policy(target: ResolvedDeployment) -> BreakerPolicy:

@@ -10,10 +10,10 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from seawall.decide.access import Network
+from seawall.decide.access import Network, SeenAddress
+from seawall.decide.key_policy import KeyPolicy
 from seawall.dialects.base import StreamTranslator
 from seawall.limits.base import ScopeLimits
-from seawall.decide.access import SeenAddress
 from seawall.providers.base import AttemptRecord, CanonicalRequest, Usage
 
 
@@ -31,6 +31,8 @@ class Principal:
     catalog: frozenset[str] = frozenset()  # every configured model (shared): tells forbidden from unknown
     networks: tuple[Network, ...] = ()  # the IP allowlist, parsed; () = any address
     limits: tuple[ScopeLimits, ...] = ()  # the key's own, then its group's; () = unlimited (the fast path)
+    # Context policy and size limits set on the key or its group; None = the model's (the fast path)
+    request_policy: KeyPolicy | None = None
 
 
 @dataclass(slots=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 
 from seawall.config import ServerSettings
+from seawall.decide.key_policy import body_limit, body_too_large
 from seawall.dialects import DIALECTS, OPENAI
+from seawall.errors import SeawallError
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.memory import MemoryLimiter
 from seawall.pipeline.access import check_access
@@ -25,7 +27,7 @@ from seawall.pipeline.egress import relay_stream, send_json
 from seawall.pipeline.ingress import read_body
 from seawall.pipeline.quota import QuotaHold
 from seawall.pipeline.route import Router
-from seawall.pipeline.validate import Preflight
+from seawall.pipeline.validate import FALLBACK_HEADER, Preflight
 from seawall.providers.transport import Transport
 
 
@@ -45,20 +47,23 @@ class Pipeline:
         the path (Gemini's `models/{model}:method`)."""
         dialect = DIALECTS[ctx.dialect]
         ctx.principal = self.auth.authenticate(ctx.headers, dialect)
-        body = await self.deadlines.bounded(lambda: read_body(receive, ctx.headers, self.server.max_body_bytes))
+        body = await self._read_body(ctx, receive)
         watcher = watch_disconnect(receive, ctx)
         try:
             req = ctx.request = dialect.parse(operation, body, ctx.headers, path_model)
             check_access(ctx, req)
-            checked = await self.preflight.check(req, len(body))  # may repair it, or route it to a fallback
+            # may repair it, or route it to a fallback; the key's own policy and limits over the model's
+            checked = await self.preflight.check(req, len(body), ctx.principal.request_policy)
             ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
             async with Admission(ctx, self.limiter, len(body)) as limit_headers:
                 with QuotaHold(ctx, self.quotas, len(body) // 4, completion_estimate(ctx), self.preflight.price_of):
-                    candidates = self.router.candidates(req.model, req.operation)
+                    candidates = self.retrier.arrange(self.router.plan(req.model, req.operation))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
                     ctx.deployment = outcome.target.label
                     headers = cors + [(k.encode(), v.encode()) for k, v in limit_headers.items()] \
                         if limit_headers else cors
+                    if outcome.target.route != req.model:  # one of models[].fallbacks served: say which
+                        headers = served_by(headers, outcome.target.route)
                     if isinstance(outcome, Completed):
                         ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
                         reply = outcome.reply.body if dialect is OPENAI else dialect.reply(outcome.reply.body,
@@ -70,6 +75,23 @@ class Pipeline:
         finally:
             ctx.finished = True
             watcher.cancel()
+
+    async def _read_body(self, ctx: RequestContext, receive) -> bytes:
+        """The body, up to the server's max_body_bytes or the key's (or its group's) lower one."""
+        policy = ctx.principal.request_policy if ctx.principal is not None else None
+        limit = body_limit(self.server.max_body_bytes, policy)
+        try:
+            return await self.deadlines.bounded(lambda: read_body(receive, ctx.headers, limit))
+        except SeawallError as e:
+            if e.code == "body_too_large" and policy is not None and limit < self.server.max_body_bytes:
+                raise body_too_large(policy, ctx.principal.name, ctx.principal.group) from None
+            raise
+
+
+def served_by(headers: list[tuple[bytes, bytes]], model: str) -> list[tuple[bytes, bytes]]:
+    """x-seawall-fallback-model names the model that served: a runtime fallback's name replaces
+    the one pre-flight set when the context fallback_model itself failed over."""
+    return [h for h in headers if h[0] != FALLBACK_HEADER] + [(FALLBACK_HEADER, model.encode())]
 
 
 def watch_disconnect(receive, ctx: RequestContext) -> asyncio.Task:

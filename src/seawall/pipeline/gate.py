@@ -235,6 +235,12 @@ class DeploymentGates:
             return Ticket(gate, 0, gate.clock())
         return await gate.enter(functools.partial(token_cost, ctx, req), min(gate.policy.max_queue_wait_s, may_wait_s))
 
+    def load(self, label: str) -> int:
+        """Requests in flight to the deployment or queued for one of its slots, for balancing
+        (decide/balance.py): a dict lookup, cheap enough to ask per request."""
+        found = self._gates.get(label)
+        return found.in_flight + len(found.queue) if found is not None else 0
+
     def snapshot(self) -> dict[str, dict]:
         """For /readyz: deployments with limits, requests in flight or a learned hold."""
         now = self.clock()

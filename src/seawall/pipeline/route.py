@@ -1,7 +1,9 @@
 """Route: the model a client asked for -> the deployments to try, in order.
 
-Balancing among healthy deployments and circuit state arrive with the resilience issue; today
-the order is the config's order.
+`plan` gives the asked model's deployments, then those of its `fallbacks` (breadth first: its
+own list in order, then theirs; each model once, and only the deployments that serve the
+operation). The order within each model (balance: ordered, weighted, least_in_flight) depends on
+circuit and load state, so the attempt stage arranges it per request (Retrier.arrange).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ class Router:
         # (model, operation) -> deployments able to serve it, computed once: routes are static.
         self._usable = {(name, op): [d for d in deps if op in adapter_for(d.spec.provider).supports]
                         for name, deps in routes.items() for op in ("chat", "embeddings")}
+        self._plans = {(name, op): [usable for model in fallback_chain(name, routes)
+                                    if (usable := self._usable[(model, op)])]
+                       for name, op in self._usable}
 
     @property
     def model_names(self) -> list[str]:
@@ -38,6 +43,25 @@ class Router:
         if not usable:
             raise error("operation_not_supported", param="model", model=model, operation=operation)
         return usable
+
+    def plan(self, model: str, operation: str) -> list[list[ResolvedDeployment]]:
+        """The deployments of the model, then of each of its fallbacks, one list per model."""
+        self.candidates(model, operation)  # model_not_found / operation_not_supported, as ever
+        return self._plans[(model, operation)]
+
+
+def fallback_chain(model: str, routes: dict[str, list[ResolvedDeployment]]) -> list[str]:
+    """The model, its fallbacks, then theirs (breadth first), each once. Config validation has
+    refused cycles already; the `seen` set keeps a diamond (a → b, c; b → c) to one visit."""
+    chain, i = [model], 0
+    while i < len(chain):
+        deployments = routes.get(chain[i]) or []
+        route = deployments[0].model_route if deployments else None
+        for name in route.fallbacks if route is not None else ():
+            if name not in chain and name in routes:
+                chain.append(name)
+        i += 1
+    return chain
 
 
 def suggest_model(asked: str, known: list[str]) -> str:

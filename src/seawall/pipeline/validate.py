@@ -10,6 +10,8 @@ In order, each a specific 4xx naming the field:
    smallest window among the model's deployments, since any of them may end up serving it;
    the model's context_policy then rejects, trims, lowers max tokens or falls back to another
    model (whose own window and policy are checked in turn).
+The calling key's (or its group's) context_policy and size limits override the model's, field by
+field (decide/key_policy.py); they were compiled into the Principal when the key cache loaded.
 
 A model the catalog doesn't know (and the config says nothing about) gets steps 1-3 only.
 The body is never rebuilt unless a policy repairs it: what goes upstream is the client's dict.
@@ -44,6 +46,7 @@ from seawall.decide.fit import (
     fit_context,
     surely_fits,
 )
+from seawall.decide.key_policy import KeyPolicy, context_policy, sizes
 from seawall.decide.schema import check_body, reasoning_problem
 from seawall.decide.sizes import content_problem, too_many_messages
 from seawall.errors import SeawallError, error
@@ -100,26 +103,30 @@ class Preflight:
             return None
         return info.price_in / 1e6, info.price_out / 1e6
 
-    async def check(self, req: CanonicalRequest, body_bytes: int) -> Checked:
+    async def check(self, req: CanonicalRequest, body_bytes: int, key: KeyPolicy | None = None) -> Checked:
+        """`key`: the calling key's own context policy and size limits (Principal.request_policy),
+        over the model's; None (most keys) costs nothing."""
         target = self.targets.get(req.model)
         if target is None:  # not configured: routing answers model_not_found
             problem = check_body(req.operation, req.body)
             if problem:
                 raise problem
             return Checked(req, req, _NO_HEADERS)
-        raise_if(too_many_messages(req.body, target.limits.max_messages, req.model))
+        limits = target.limits if key is None else sizes(target.limits, key)
+        raise_if(too_many_messages(req.body, limits.max_messages, req.model))
         raise_if(check_body(req.operation, req.body))
         info = target.info
         if req.operation == "chat":
-            raise_if(content_problem(req.body, target.limits.max_images, target.limits.max_image_bytes, req.model,
+            raise_if(content_problem(req.body, limits.max_images, limits.max_image_bytes, req.model,
                                      info.modalities if info is not None else None))
             if info is not None and info.reasoning:
                 raise_if(reasoning_problem(req.body, req.model))
         if info is None:
             return Checked(req, req, _NO_HEADERS)
-        return await self._fit(req, target, body_bytes)
+        return await self._fit(req, target, body_bytes, key.context_policy if key is not None else None)
 
-    async def _fit(self, req: CanonicalRequest, target: Target, body_bytes: int) -> Checked:
+    async def _fit(self, req: CanonicalRequest, target: Target, body_bytes: int,
+                   key_policy: str | None = None) -> Checked:
         hops = 0
         current = target
         while True:
@@ -132,7 +139,8 @@ class Preflight:
             inline = body_bytes <= INLINE_COUNT_BYTES and (tokenizer not in ENCODINGS or is_loaded(tokenizer))
             prompt = (prompt_of(req, tokenizer) if inline
                       else await asyncio.to_thread(prompt_of, req, tokenizer))
-            policy = current.policy if req.operation == "chat" else _embeddings_policy(current.policy)
+            policy = current.policy if key_policy is None else context_policy(current.policy, key_policy)
+            policy = policy if req.operation == "chat" else _embeddings_policy(policy)
             decision = fit_context(prompt, window, policy)
             if isinstance(decision, FallBack) and hops < MAX_FALLBACK_HOPS:
                 fallback = self.targets.get(decision.model)

@@ -7,9 +7,10 @@ Nothing on the request hot path calls the store: keys are served from an in-memo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 
 @dataclass(slots=True)
@@ -37,6 +38,12 @@ class KeyRecord:
     used_tokens: int = 0  # spent against the quota (limits/quota.py writes it behind)
     used_usd: float = 0.0
     rps: int | None = None  # requests per second (migration 005)
+    # Pre-flight overrides (migration 007; None = the group's, else the model's): decide/key_policy.py
+    context_policy: str | None = None  # reject | fallback | trim | truncate_output
+    max_messages: int | None = None
+    max_images: int | None = None
+    max_image_bytes: int | None = None
+    max_body_bytes: int | None = None  # only lowers server.max_body_bytes
 
 
 @dataclass(slots=True)
@@ -54,6 +61,24 @@ class GroupRecord:
     tpm: int | None = None
     max_concurrency: int | None = None
     rps: int | None = None  # requests per second (migration 005)
+    context_policy: str | None = None  # pre-flight defaults for the group's keys (migration 007)
+    max_messages: int | None = None
+    max_images: int | None = None
+    max_image_bytes: int | None = None
+    max_body_bytes: int | None = None
+
+
+@dataclass(slots=True)
+class TenantRecord:
+    """A tenant's rate limits, for all the keys naming it together (migration 006). Keys name a
+    tenant without it having a record; the record only holds limits set through the admin API."""
+
+    name: str
+    updated_at: float
+    rps: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
 
 
 @dataclass(slots=True)
@@ -114,6 +139,11 @@ class Store(Protocol):
 
     async def update_group(self, group: GroupRecord) -> None: ...
 
+    async def load_tenants(self) -> list[TenantRecord]: ...
+
+    async def put_tenant(self, tenant: TenantRecord) -> None:
+        """Insert or replace the tenant's limits."""
+
     async def get_meta(self, name: str) -> str | None: ...
 
     async def set_meta(self, name: str, value: str) -> None: ...
@@ -126,6 +156,23 @@ class Store(Protocol):
     async def write_requests(self, rows: list[RequestRecord]) -> None: ...
 
     async def query_requests(self, query: LogQuery) -> list[RequestRecord]: ...
+
+
+# Migration 007's columns, the same on api_keys and key_groups; the stores read and write them
+# after their other columns, by name, so a column added elsewhere never shifts them.
+R = TypeVar("R", KeyRecord, GroupRecord)
+POLICY_COLUMNS = ("context_policy", "max_messages", "max_images", "max_image_bytes", "max_body_bytes")
+
+
+def policy_values(record: KeyRecord | GroupRecord) -> tuple:
+    return tuple(getattr(record, c) for c in POLICY_COLUMNS)
+
+
+def with_policy(record: R, values: Sequence[object]) -> R:
+    """The record read with its policy columns set from `values` (in POLICY_COLUMNS order)."""
+    for column, value in zip(POLICY_COLUMNS, values):
+        setattr(record, column, value)
+    return record
 
 
 def read_migrations(kind: str) -> list[tuple[int, str]]:

@@ -23,11 +23,15 @@ import asyncpg
 import orjson
 
 from seawall.store.base import (
+    POLICY_COLUMNS,
     GroupRecord,
     KeyRecord,
     LogQuery,
     RequestRecord,
+    TenantRecord,
+    policy_values,
     read_migrations,
+    with_policy,
 )
 
 _KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
@@ -37,6 +41,7 @@ _KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "
 _USAGE_COLUMNS = ("used_tokens", "used_usd")
 _GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
                   "max_concurrency", "rps")
+_TENANT_COLUMNS = tuple(f.name for f in dataclasses.fields(TenantRecord))
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # the jsonb codec encodes attempts_detail as is
 
@@ -107,8 +112,9 @@ class PostgresStore:
 
     # -- keys -------------------------------------------------------------------------------------
     async def load_keys(self) -> list[KeyRecord]:
-        rows = await self._db.fetch(f"SELECT {', '.join(_KEY_COLUMNS + _USAGE_COLUMNS)} FROM api_keys")
-        return [_key_from_row(r) for r in rows]
+        rows = await self._db.fetch(f"SELECT {', '.join(_KEY_COLUMNS + _USAGE_COLUMNS + POLICY_COLUMNS)} FROM api_keys")
+        at = len(_KEY_COLUMNS) + len(_USAGE_COLUMNS)
+        return [with_policy(_key_from_row(r), r[at:]) for r in rows]
 
     async def add_usage(self, rows: list[tuple[str, int, float]]) -> None:
         sql = "UPDATE api_keys SET used_tokens = used_tokens + $2, used_usd = used_usd + $3 WHERE id = $1"
@@ -121,11 +127,13 @@ class PostgresStore:
         return {r[0]: (r[1], r[2]) for r in rows}
 
     async def insert_key(self, key: KeyRecord) -> None:
-        await self._db.execute(_insert_sql("api_keys", _KEY_COLUMNS), *_key_values(key))
+        await self._db.execute(_insert_sql("api_keys", _KEY_COLUMNS + POLICY_COLUMNS), *_key_values(key),
+                               *policy_values(key))
 
     async def update_key(self, key: KeyRecord) -> None:
         """Write every field of the key with this id (the hash and creation time never change)."""
-        await self._db.execute(_update_sql("api_keys", _KEY_COLUMNS), *_key_values(key))
+        await self._db.execute(_update_sql("api_keys", _KEY_COLUMNS + POLICY_COLUMNS), *_key_values(key),
+                               *policy_values(key))
 
     async def revoke_keys_named(self, name: str, when: float) -> int:
         status = await self._db.execute(
@@ -134,15 +142,27 @@ class PostgresStore:
 
     # -- groups and meta --------------------------------------------------------------------------
     async def load_groups(self) -> list[GroupRecord]:
-        rows = await self._db.fetch(f"SELECT {', '.join(_GROUP_COLUMNS)} FROM key_groups ORDER BY name")
-        return [GroupRecord(name=r[0], created_at=r[1], models=r[2], quota_tokens=r[3], quota_usd=r[4],
-                            metadata=r[5], updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9], rps=r[10]) for r in rows]
+        rows = await self._db.fetch(f"SELECT {', '.join(_GROUP_COLUMNS + POLICY_COLUMNS)} FROM key_groups ORDER BY name")
+        return [with_policy(GroupRecord(name=r[0], created_at=r[1], models=r[2], quota_tokens=r[3], quota_usd=r[4],
+                                        metadata=r[5], updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9],
+                                        rps=r[10]), r[len(_GROUP_COLUMNS):]) for r in rows]
 
     async def insert_group(self, group: GroupRecord) -> None:
-        await self._db.execute(_insert_sql("key_groups", _GROUP_COLUMNS), *_group_values(group))
+        await self._db.execute(_insert_sql("key_groups", _GROUP_COLUMNS + POLICY_COLUMNS), *_group_values(group),
+                               *policy_values(group))
 
     async def update_group(self, group: GroupRecord) -> None:
-        await self._db.execute(_update_sql("key_groups", _GROUP_COLUMNS), *_group_values(group))
+        await self._db.execute(_update_sql("key_groups", _GROUP_COLUMNS + POLICY_COLUMNS), *_group_values(group),
+                               *policy_values(group))
+
+    async def load_tenants(self) -> list[TenantRecord]:
+        rows = await self._db.fetch(f"SELECT {', '.join(_TENANT_COLUMNS)} FROM tenants ORDER BY name")
+        return [TenantRecord(*r) for r in rows]
+
+    async def put_tenant(self, tenant: TenantRecord) -> None:
+        await self._db.execute(_insert_sql("tenants", _TENANT_COLUMNS) + " ON CONFLICT (name) DO UPDATE SET "
+                               + ", ".join(f"{c} = excluded.{c}" for c in _TENANT_COLUMNS[1:]),
+                               *dataclasses.astuple(tenant))
 
     async def get_meta(self, name: str) -> str | None:
         return await self._db.fetchval("SELECT value FROM meta WHERE key = $1", name)

@@ -24,11 +24,15 @@ from typing import TypeVar
 import orjson
 
 from seawall.store.base import (
+    POLICY_COLUMNS,
     GroupRecord,
     KeyRecord,
     LogQuery,
     RequestRecord,
+    TenantRecord,
+    policy_values,
     read_migrations,
+    with_policy,
 )
 
 T = TypeVar("T")
@@ -40,6 +44,7 @@ _KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "
 _USAGE_COLUMNS = ("used_tokens", "used_usd")
 _GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
                   "max_concurrency", "rps")
+_TENANT_COLUMNS = tuple(f.name for f in dataclasses.fields(TenantRecord))
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 _DETAIL, _STREAMED = _LOG_COLUMNS.index("attempts_detail"), _LOG_COLUMNS.index("streamed")
 _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # dataclasses.astuple deep-copies: 5x slower
@@ -103,19 +108,21 @@ class SQLiteStore:
 
     # -- keys -------------------------------------------------------------------------------------
     async def load_keys(self) -> list[KeyRecord]:
-        sql = f"SELECT {', '.join(_KEY_COLUMNS + _USAGE_COLUMNS)} FROM api_keys"
+        sql = f"SELECT {', '.join(_KEY_COLUMNS + _USAGE_COLUMNS + POLICY_COLUMNS)} FROM api_keys"
         rows = await self._run(lambda db: db.execute(sql).fetchall())
-        return [_key_from_row(r) for r in rows]
+        at = len(_KEY_COLUMNS) + len(_USAGE_COLUMNS)
+        return [with_policy(_key_from_row(r), r[at:]) for r in rows]
 
     async def insert_key(self, key: KeyRecord) -> None:
-        sql = f"INSERT INTO api_keys ({', '.join(_KEY_COLUMNS)}) VALUES ({', '.join('?' for _ in _KEY_COLUMNS)})"
-        await self._run(lambda db: _commit(db, sql, _key_values(key)))
+        columns = _KEY_COLUMNS + POLICY_COLUMNS
+        sql = f"INSERT INTO api_keys ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        await self._run(lambda db: _commit(db, sql, _key_values(key) + policy_values(key)))
 
     async def update_key(self, key: KeyRecord) -> None:
         """Write every field of the key with this id (the hash and creation time never change)."""
-        columns = _KEY_COLUMNS[1:]
+        columns = _KEY_COLUMNS[1:] + POLICY_COLUMNS
         sql = f"UPDATE api_keys SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?"
-        await self._run(lambda db: _commit(db, sql, (*_key_values(key)[1:], key.id)))
+        await self._run(lambda db: _commit(db, sql, (*_key_values(key)[1:], *policy_values(key), key.id)))
 
     async def revoke_keys_named(self, name: str, when: float) -> int:
         sql = "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL"
@@ -138,20 +145,32 @@ class SQLiteStore:
 
     # -- groups and meta --------------------------------------------------------------------------
     async def load_groups(self) -> list[GroupRecord]:
-        sql = f"SELECT {', '.join(_GROUP_COLUMNS)} FROM key_groups ORDER BY name"
+        sql = f"SELECT {', '.join(_GROUP_COLUMNS + POLICY_COLUMNS)} FROM key_groups ORDER BY name"
         rows = await self._run(lambda db: db.execute(sql).fetchall())
-        return [GroupRecord(name=r[0], created_at=r[1], models=orjson.loads(r[2]), quota_tokens=r[3], quota_usd=r[4],
-                            metadata=orjson.loads(r[5]), updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9],
-                            rps=r[10])
+        return [with_policy(GroupRecord(name=r[0], created_at=r[1], models=orjson.loads(r[2]), quota_tokens=r[3],
+                                        quota_usd=r[4], metadata=orjson.loads(r[5]), updated_at=r[6], rpm=r[7],
+                                        tpm=r[8], max_concurrency=r[9], rps=r[10]), r[len(_GROUP_COLUMNS):])
                 for r in rows]
 
     async def insert_group(self, group: GroupRecord) -> None:
-        sql = f"INSERT INTO key_groups ({', '.join(_GROUP_COLUMNS)}) VALUES ({', '.join('?' for _ in _GROUP_COLUMNS)})"
-        await self._run(lambda db: _commit(db, sql, _group_values(group)))
+        columns = _GROUP_COLUMNS + POLICY_COLUMNS
+        sql = f"INSERT INTO key_groups ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        await self._run(lambda db: _commit(db, sql, _group_values(group) + policy_values(group)))
 
     async def update_group(self, group: GroupRecord) -> None:
-        sql = f"UPDATE key_groups SET {', '.join(c + ' = ?' for c in _GROUP_COLUMNS[1:])} WHERE name = ?"
-        await self._run(lambda db: _commit(db, sql, (*_group_values(group)[1:], group.name)))
+        columns = _GROUP_COLUMNS[1:] + POLICY_COLUMNS
+        sql = f"UPDATE key_groups SET {', '.join(c + ' = ?' for c in columns)} WHERE name = ?"
+        await self._run(lambda db: _commit(db, sql, (*_group_values(group)[1:], *policy_values(group), group.name)))
+
+    async def load_tenants(self) -> list[TenantRecord]:
+        sql = f"SELECT {', '.join(_TENANT_COLUMNS)} FROM tenants ORDER BY name"
+        rows = await self._run(lambda db: db.execute(sql).fetchall())
+        return [TenantRecord(*r) for r in rows]
+
+    async def put_tenant(self, tenant: TenantRecord) -> None:
+        sql = (f"INSERT OR REPLACE INTO tenants ({', '.join(_TENANT_COLUMNS)}) "
+               f"VALUES ({', '.join('?' for _ in _TENANT_COLUMNS)})")
+        await self._run(lambda db: _commit(db, sql, dataclasses.astuple(tenant)))
 
     async def get_meta(self, name: str) -> str | None:
         row = await self._run(lambda db: db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone())
