@@ -155,9 +155,9 @@ class ModelRoute(_Strict):
     timeouts: Timeouts | None = None  # defaults for every deployment; a deployment's own fields win
     # Which deployment a request tries first (decide/balance.py); the rest follow as fallbacks.
     balance: Literal["ordered", "weighted", "least_in_flight"] = "ordered"
-    # Models tried, in order, once every deployment of this one failed in a way another may not
-    # (the rule between deployments: decide/retry.py); unlike fallback_model, decided after the
-    # attempts, not before. Their own fallbacks follow (route.py), each model once.
+    # Models tried, in order, once every deployment of this one failed with an error another
+    # model may not hit (the rule between deployments: decide/retry.py); unlike fallback_model,
+    # decided after the attempts, not before. Their own fallbacks follow (route.py), each once.
     fallbacks: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -302,8 +302,17 @@ class LimitSettings(_Strict):
 
     redis_url: str | None = None  # redis://, rediss:// (TLS) or unix://; --redis and SEAWALL_REDIS_URL override
     # Redis down or slower than redis_timeout_ms: "open" admits without counting (and without
-    # x-ratelimit-* headers), "closed" refuses with 503 limits_unavailable and Retry-After.
-    on_redis_error: Literal["open", "closed"] = "open"
+    # x-ratelimit-* headers), "closed" refuses with 503 limits_unavailable and Retry-After. Per
+    # scope too: {default: open, tenant: closed} refuses a request only if a limit of a closed
+    # scope applies to it (a tenant's paid budget kept strict, keys' convenience limits not).
+    on_redis_error: Literal["open", "closed"] | dict[Literal["default", "key", "group", "tenant"],
+                                                     Literal["open", "closed"]] = "open"
+
+    def fails_closed(self, scope: str) -> bool:
+        policy = self.on_redis_error
+        if isinstance(policy, str):
+            return policy == "closed"
+        return policy.get(scope, policy.get("default", "open")) == "closed"  # type: ignore[arg-type]
     # 50 ms: a loopback or same-zone Redis answers in well under 1 ms; past this it is down or
     # overloaded, and no request should wait longer on it.
     redis_timeout_ms: float = Field(50.0, gt=0)

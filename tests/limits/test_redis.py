@@ -488,3 +488,24 @@ def test_redis_url_from_the_flag_then_the_environment_then_the_config():
     with pytest.raises(click.ClickException) as bad:
         _with_redis(cfg, None, {"SEAWALL_REDIS_URL": "localhost:6379"})
     assert "SEAWALL_REDIS_URL" in bad.value.message and "redis_url" in bad.value.message
+
+
+async def test_redis_down_fails_closed_only_for_the_scopes_set_to(make):
+    """on_redis_error per scope: a tenant's limit kept strict, a key's convenience limit not."""
+    lim = make(url=f"redis://127.0.0.1:{free_port()}/0", on_error={"default": "open", "tenant": "closed"})
+    tenant = scope_limits("tenant", "acme", rpm=10, tpm=None, max_concurrency=None)
+    assert await lim.admit((RPM1,), 1) == Admitted(None, None, None)  # key only: admitted uncounted
+    with pytest.raises(LimiterUnavailable):
+        await lim.admit((RPM1, tenant), 1)  # a tenant limit applies: refused
+    assert lim.stats()["admitted_uncounted"] == 1 and lim.stats()["refused_unavailable"] == 1
+
+
+def test_a_per_scope_failure_policy_is_validated():
+    from seawall.config import ConfigError, parse_settings
+
+    models = [{"name": "m", "deployments": [{"provider": "simulator", "model": "gpt-4o-mini"}]}]
+    ok = parse_settings({"models": models, "limits": {"on_redis_error": {"tenant": "closed"}}})
+    assert ok.limits.fails_closed("tenant") and not ok.limits.fails_closed("key")
+    with pytest.raises(ConfigError) as e:
+        parse_settings({"models": models, "limits": {"on_redis_error": {"tenant": "shut"}}})
+    assert "limits.on_redis_error" in str(e.value)

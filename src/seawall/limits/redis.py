@@ -151,7 +151,8 @@ class RedisLimiter(RemoteLimiter):
                  clock_us: Callable[[], int] | None = None) -> None:
         if not settings.redis_url:
             raise ValueError("RedisLimiter needs limits.redis_url")
-        self.fail_open = settings.on_redis_error == "open"
+        self._settings = settings
+        self.fail_open = not any(settings.fails_closed(scope) for scope in ("key", "group", "tenant"))
         self.where = redact_url(settings.redis_url)
         self._timeout_s = settings.redis_timeout_ms / 1000
         # No retries inside redis-py: one attempt within the timeout; reconnecting is the Outage's job.
@@ -177,7 +178,7 @@ class RedisLimiter(RemoteLimiter):
         now = time.monotonic()
         mode = self.outage.begin(now)
         if mode == SKIP:
-            return self._unavailable(now)
+            return self._unavailable(now, scopes)
         lease = f"{self._id}:{next(self._serial)}"
         cost = str(tokens).encode()
         args = [self._now_arg(), lease, self._lease_us, *(cost if a is None else a for a in plan.argv)]
@@ -186,7 +187,7 @@ class RedisLimiter(RemoteLimiter):
                 reply = await self._admit(keys=plan.keys, args=args)
         except _FAILURES as e:
             self._failed(mode, e)
-            return self._unavailable(time.monotonic())
+            return self._unavailable(time.monotonic(), scopes)
         except BaseException:
             self.outage.abandoned(mode)
             raise
@@ -255,8 +256,9 @@ class RedisLimiter(RemoteLimiter):
             plan = self._plans[scopes] = _build_plan(scopes, self._prefix)
         return plan
 
-    def _unavailable(self, now: float) -> Admitted:
-        if self.fail_open:
+    def _unavailable(self, now: float, scopes: tuple[ScopeLimits, ...]) -> Admitted:
+        """Redis can't decide: admit uncounted, unless a limit of a scope set to fail closed applies."""
+        if self.fail_open or not any(self._settings.fails_closed(s.scope) for s in scopes):
             self.counts["admitted_uncounted"] += 1
             return _UNCOUNTED
         self.counts["refused_unavailable"] += 1
@@ -267,10 +269,10 @@ class RedisLimiter(RemoteLimiter):
         if self.outage.failed(mode, time.monotonic()):
             self.counts["incidents"] += 1
             policy = "admitting limited requests uncounted" if self.fail_open else \
-                "refusing limited requests with 503 limits_unavailable"
+                "refusing requests under fail-closed limits with 503 limits_unavailable"
             log.warning("rate limits: Redis at %s is not answering (%s); %s until it does "
                         "(limits.on_redis_error: %s); retrying with backoff", self.where, _describe(e), policy,
-                        "open" if self.fail_open else "closed")
+                        self._settings.on_redis_error)
 
     def _succeeded(self, mode: str) -> None:
         lasted = self.outage.succeeded(mode, time.monotonic())
