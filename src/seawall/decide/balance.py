@@ -17,8 +17,6 @@ standby, never drawn first while another is healthy.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -52,10 +50,17 @@ def choose(balance: Balance, standings: Sequence[Standing], rand: float) -> list
 
 
 def draw(weights: Sequence[float], rand: float) -> int | None:
-    """The index whose share of the total weight `rand` falls in; None when the total is 0."""
-    cumulative = list(itertools.accumulate(weights))
-    if not cumulative or cumulative[-1] <= 0:
+    """The index whose share of the total weight `rand` falls in; None when the total is 0. A
+    weight-0 entry has an empty share: never drawn."""
+    total = sum(weights)
+    if total <= 0:
         return None
-    # bisect_right: a point exactly on a boundary belongs to the next share, so a weight-0 entry
-    # (an empty share) is never drawn.
-    return min(bisect.bisect_right(cumulative, rand * cumulative[-1]), len(cumulative) - 1)
+    point = rand * total
+    last = 0
+    for i, weight in enumerate(weights):
+        if point < weight:
+            return i
+        point -= weight
+        if weight > 0:
+            last = i
+    return last  # rand * total rounded up to the total itself

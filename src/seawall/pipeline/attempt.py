@@ -77,13 +77,17 @@ class Retrier:
         for deployments in plan:
             balance = balance_of(deployments[0])
             if balance != "ordered" and len(deployments) > 1:
-                standings = [Standing(d.spec.weight,
-                                      may_try(self.breakers.get(d.label, CLOSED), now, breaker_policy(d))[0],
-                                      self.gates.load(d.label)) for d in deployments]
+                standings = [Standing(d.spec.weight, self._may_try(d, now), self.gates.load(d.label))
+                             for d in deployments]
                 deployments = [deployments[i] for i in choose(balance, standings, rand)]
             # a deployment a fallback model shares (same label: same upstream) failed already
             out += [d for d in deployments if all(d.label != o.label for o in out)]
         return out
+
+    def _may_try(self, target: ResolvedDeployment, now: float) -> bool:
+        """Would its breaker let a request through now (a probe included)? Records nothing."""
+        b = self.breakers.get(target.label)
+        return b is None or b.state == "closed" or may_try(b, now, breaker_policy(target))[0]
 
     def budget(self, deployment: str) -> RetryBudget:
         found = self._budgets.get(deployment)

@@ -73,7 +73,7 @@ class Authenticator:
             await asyncio.sleep(self._interval)
             try:
                 await self.load()
-            except Exception:  # noqa: BLE001 - keep serving from the last good cache
+            except Exception:
                 log.exception("reloading keys failed; serving from the cached set")
 
     def authenticate(self, headers: dict[str, str], dialect: ClientDialect = OPENAI) -> Principal:

@@ -16,8 +16,8 @@ from seawall.dialects import DIALECTS, OPENAI
 from seawall.errors import SeawallError
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.memory import MemoryLimiter
-from seawall.pipeline.access import check_access
 from seawall.limits.quota import QuotaLedger
+from seawall.pipeline.access import check_access
 from seawall.pipeline.admit import Admission, completion_estimate
 from seawall.pipeline.attempt import Completed, Retrier, attempt
 from seawall.pipeline.auth import Authenticator
