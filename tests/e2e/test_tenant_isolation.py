@@ -19,15 +19,14 @@ import aiohttp
 import pytest
 from admin_cli import cli_json, new_key, unique
 from conftest import http, start_gateway
+from flooding import BODY, FLOOD_CONCURRENCY, FLOOD_REQUESTS, call, flood_process
 from test_redis_limits import RedisServer, start_sharing, wait_until_known
 from test_redis_limits import config as redis_config
 
 A_RPM = 30  # tenant acme: the flooder
 B_RPM = 600  # tenant globex: room for its steady stream, so only isolation is in question
-FLOOD_REQUESTS, FLOOD_CONCURRENCY = 200, 20
 STEADY_REQUESTS, STEADY_CONCURRENCY = 50, 2
 HOOLI_RPM = 50  # a configured tenant for the admin API test alone
-BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
 
 
 def isolation_config(sim_port: int) -> str:
@@ -46,13 +45,6 @@ def tenant_gateway(tmp_path_factory, simulator):
     gw.proc.stop()
 
 
-async def call(session: aiohttp.ClientSession, url: str, key: str) -> tuple[int, dict, float]:
-    started = time.perf_counter()
-    async with session.post(url, json=BODY, headers={"authorization": f"Bearer {key}"}) as r:
-        body = await r.json()
-        return r.status, body, time.perf_counter() - started
-
-
 async def steady(url: str, key: str) -> list[tuple[int, dict, float]]:
     """STEADY_REQUESTS at STEADY_CONCURRENCY, each worker sending its next when its last returns."""
     left = iter(range(STEADY_REQUESTS))
@@ -65,28 +57,6 @@ async def steady(url: str, key: str) -> list[tuple[int, dict, float]]:
     async with aiohttp.ClientSession() as session:
         await asyncio.gather(*(worker(session) for _ in range(STEADY_CONCURRENCY)))
     return out
-
-
-async def flood(url: str, key: str, started, stop) -> list[tuple[int, dict, float]]:
-    """At least FLOOD_REQUESTS at FLOOD_CONCURRENCY, and on until `stop`: the flood lasts as long
-    as the steady stream measured against it. `started` and `stop` are multiprocessing Events."""
-    out: list[tuple[int, dict, float]] = []
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        while len(out) < FLOOD_REQUESTS or not stop.is_set():
-            out.append(await call(session, url, key))
-            if len(out) >= FLOOD_CONCURRENCY:
-                started.set()
-
-    async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(worker(session) for _ in range(FLOOD_CONCURRENCY)))
-    return out
-
-
-def flood_process(url: str, key: str, started, stop, results) -> None:
-    """The flood in a process of its own: had it run on the test's event loop, the steady stream's
-    latency would measure the flooding client's work too, not only the gateway's."""
-    results.put(asyncio.run(flood(url, key, started, stop)))
 
 
 def latency_ms(results: list[tuple[int, dict, float]]) -> tuple[float, float]:
