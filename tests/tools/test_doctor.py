@@ -305,7 +305,7 @@ def test_key_view_shows_no_key_material():
                   limits=(limits,))
     view = key_view(p)
     assert view["models"] == ["a", "b"] and view["all_models"] is False
-    assert view["limits"] == [{"scope": "key", "id": "key_1", "rpm": 60, "tpm": None, "max_concurrency": 2}]
+    assert view["limits"] == [{"scope": "key", "id": "key_1", "rps": None, "rpm": 60, "tpm": None, "max_concurrency": 2}]
     assert set(view) == {"object", "id", "name", "tenant", "group", "expires_at", "models", "all_models", "limits",
                          "quota"}
     everything = key_view(Principal("key_2", "all", catalog=frozenset({"x", "y"})))
