@@ -203,6 +203,40 @@ def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
     )
 
 
+def own_stack(name: str, config, sim_config: str = "stream_interval_ms: 0\n", env: dict | None = None):
+    """Fixtures for a test file with a simulator and a gateway of its own: `upstream` and `gw`
+    (module-scoped processes), `sim` (the upstream, its faults cleared around each test) and
+    `client` (an openai SDK client, no retries). `config(sim_port) -> str` writes the gateway's
+    config. Use: `upstream, gw, sim, client = own_stack("gate", gate_config)`."""
+
+    @pytest.fixture(scope="module")
+    def upstream(tmp_path_factory):
+        sim = start_simulator(tmp_path_factory, f"{name}-sim", config=sim_config)
+        yield sim
+        sim.proc.stop()
+
+    @pytest.fixture(scope="module")
+    def gw(tmp_path_factory, upstream):
+        gateway = start_gateway(tmp_path_factory, config(upstream.port), f"{name}-gateway", env=env)
+        yield gateway
+        gateway.proc.stop()
+
+    @pytest.fixture
+    def sim(upstream):
+        upstream.reset()
+        yield upstream
+        upstream.reset()
+
+    @pytest.fixture
+    def client(gw):
+        from openai import OpenAI
+
+        with OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=0, timeout=30) as c:
+            yield c
+
+    return upstream, gw, sim, client
+
+
 @pytest.fixture(scope="session")
 def simulator(tmp_path_factory):
     sim = start_simulator(tmp_path_factory)

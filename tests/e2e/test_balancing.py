@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-from conftest import http, start_gateway, start_simulator
+from conftest import http, own_stack
 from test_upstream_faults import wait_until
 
 HI = [{"role": "user", "content": "hi"}]
@@ -57,31 +57,7 @@ def balancing_config(port: int) -> str:
             + route("backup", deployment(port, "fb-backup")))
 
 
-@pytest.fixture(scope="module")
-def lb_sim(tmp_path_factory):
-    sim = start_simulator(tmp_path_factory, "lb-sim", config=SIM_CONFIG)
-    yield sim
-    sim.proc.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory, lb_sim):
-    gateway = start_gateway(tmp_path_factory, balancing_config(lb_sim.port), "lb-gateway")
-    yield gateway
-    gateway.proc.stop()
-
-
-@pytest.fixture
-def sim(lb_sim):
-    lb_sim.reset()
-    yield lb_sim
-    lb_sim.reset()
-
-
-@pytest.fixture
-def client(gw):
-    with openai.OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=0, timeout=30) as c:
-        yield c
+upstream, gw, sim, client = own_stack("lb", balancing_config, SIM_CONFIG)
 
 
 def rule(fault: str, model: str) -> dict:

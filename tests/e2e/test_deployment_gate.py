@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-from conftest import http, start_gateway, start_simulator
+from conftest import http, own_stack
 from test_upstream_faults import wait_until
 
 HI = [{"role": "user", "content": "hi"}]
@@ -52,31 +52,7 @@ def gate_config(port: int) -> str:
                     deployment(port, "gpt-4o-mini", "sim-spare-2")))
 
 
-@pytest.fixture(scope="module")
-def gate_sim(tmp_path_factory):
-    sim = start_simulator(tmp_path_factory, "gate-sim", config=SIM_CONFIG)
-    yield sim
-    sim.proc.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory, gate_sim):
-    gateway = start_gateway(tmp_path_factory, gate_config(gate_sim.port), "gate-gateway")
-    yield gateway
-    gateway.proc.stop()
-
-
-@pytest.fixture
-def sim(gate_sim):
-    gate_sim.reset()
-    yield gate_sim
-    gate_sim.reset()
-
-
-@pytest.fixture
-def client(gw):
-    with openai.OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=0, timeout=30) as c:
-        yield c
+upstream, gw, sim, client = own_stack("gate", gate_config, SIM_CONFIG)
 
 
 def rule(fault: str, model: str) -> dict:
