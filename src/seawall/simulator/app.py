@@ -40,8 +40,7 @@ from seawall.simulator.dialects import (
 from seawall.simulator.dialects import openai as oai
 from seawall.simulator.duration import ceil_ms
 from seawall.simulator.embeddings import plan_embeddings, render_embeddings
-from seawall.simulator.exchange import Exchange
-from seawall.simulator.faults import parse_fault
+from seawall.simulator.exchange import Exchange, take_fault
 from seawall.simulator.headers import new_completion_id
 from seawall.simulator.state import SimState
 
@@ -156,30 +155,11 @@ class Simulator:
 
     async def _admit(self, exchange: Exchange, model_name: str | None) -> bool:
         """Steps 1-5 of the module docstring. False when the exchange has been answered."""
-        state = self.state
         if model_name is not None:
-            exchange.model = state.catalog.find(model_name)
-        if exchange.fault_header is not None:
-            try:
-                exchange.fault = parse_fault(exchange.fault_header)
-            except ValueError as exc:
-                await exchange.reply_error(oai.sim_fault_invalid(str(exc)))
-                return False
-        elif state.script.rules:
-            exchange.fault = state.script.pick(model_name, exchange.path) or exchange.fault
+            exchange.model = self.state.catalog.find(model_name)
+        if not await take_fault(exchange, model_name, oai.sim_fault_invalid):
+            return False
         fault = exchange.fault
-        delay = state.settings.latency_ms + fault.latency_ms
-        if delay > 0:
-            await asyncio.sleep(delay / 1000)
-        if fault.reset:
-            await exchange.reset()
-            return False
-        if fault.hang:
-            await exchange.hang()
-            return False
-        if fault.html is not None:
-            await exchange.reply_html(fault.html)
-            return False
         problem = self._key_problem(exchange)
         if problem is not None:
             await exchange.reply_error(problem)

@@ -31,7 +31,13 @@ from pydantic import (
     model_validator,
 )
 
-from seawall.simulator.faults import Match, Rule, fault_from_mapping, format_fault, parse_fault
+from seawall.simulator.faults import (
+    Match,
+    Rule,
+    fault_from_mapping,
+    format_fault,
+    parse_fault,
+)
 
 
 class ModelSpec(BaseModel):

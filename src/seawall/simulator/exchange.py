@@ -17,8 +17,14 @@ from seawall.simulator.config import ModelSpec
 from seawall.simulator.dialects.base import ErrorReply
 from seawall.simulator.dialects.edge import html_page
 from seawall.simulator.dialects.openai import ApiError, stream_error_event
-from seawall.simulator.faults import DEFAULT_AFTER, NO_FAULT, Fault
-from seawall.simulator.headers import Header, new_cf_ray, new_request_id, ratelimit_headers, retry_headers
+from seawall.simulator.faults import DEFAULT_AFTER, NO_FAULT, Fault, parse_fault
+from seawall.simulator.headers import (
+    Header,
+    new_cf_ray,
+    new_request_id,
+    ratelimit_headers,
+    retry_headers,
+)
 from seawall.simulator.state import SimState
 
 JSON = b"application/json"
@@ -28,8 +34,22 @@ EVENT_STREAM = b"text/event-stream; charset=utf-8"
 class Exchange:
     """Created per request and used by that request's task only."""
 
-    __slots__ = ("state", "receive", "send", "started", "request_id", "method", "path", "host",
-                 "authorization", "fault_header", "model", "fault", "outcome", "_watcher")
+    __slots__ = (
+        "_watcher",
+        "authorization",
+        "fault",
+        "fault_header",
+        "host",
+        "method",
+        "model",
+        "outcome",
+        "path",
+        "receive",
+        "request_id",
+        "send",
+        "started",
+        "state",
+    )
 
     def __init__(self, state: SimState, scope: dict, receive: wire.Receive, send: wire.Send) -> None:
         self.state = state
@@ -188,3 +208,33 @@ class Exchange:
                     return
             await self._body(event, more=True)
         await self._body(b"")
+
+
+async def take_fault(exchange: Exchange, model: str | None, invalid_fault) -> bool:
+    """Steps 1-3 of app.py's order, the same for every dialect: the fault (the x-sim-fault header,
+    else the script's first rule that fires), the latency, and the edge faults a provider never
+    sees (reset, hang, an HTML page). `invalid_fault(message)` is the dialect's reply to a bad
+    header. False when the exchange has been answered."""
+    state = exchange.state
+    if exchange.fault_header is not None:
+        try:
+            exchange.fault = parse_fault(exchange.fault_header)
+        except ValueError as exc:
+            await exchange.reply_error(invalid_fault(str(exc)))
+            return False
+    elif state.script.rules:
+        exchange.fault = state.script.pick(model, exchange.path) or exchange.fault
+    fault = exchange.fault
+    delay = state.settings.latency_ms + fault.latency_ms
+    if delay > 0:
+        await asyncio.sleep(delay / 1000)
+    if fault.reset:
+        await exchange.reset()
+        return False
+    if fault.hang:
+        await exchange.hang()
+        return False
+    if fault.html is not None:
+        await exchange.reply_html(fault.html)
+        return False
+    return True

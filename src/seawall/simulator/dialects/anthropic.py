@@ -15,7 +15,6 @@ Wording marked [rec] is recorded in the reference; the rest is [unverified] but 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import math
@@ -35,8 +34,8 @@ from seawall.simulator.dialects.base import (
     Headers,
     UnknownVariant,
 )
-from seawall.simulator.exchange import Exchange
-from seawall.simulator.faults import NO_FAULT, parse_fault
+from seawall.simulator.exchange import Exchange, take_fault
+from seawall.simulator.faults import NO_FAULT
 from seawall.simulator.headers import new_cf_ray, retry_headers
 from seawall.simulator.text import compose, count_tokens, seed_of
 
@@ -422,24 +421,10 @@ async def serve_messages(exchange: AnthropicExchange) -> None:
         return state.catalog.find(name) or CLAUDE_MODELS.get(name)
 
     exchange.model = find(model_name) if model_name else None
-    if exchange.fault_header is not None:
-        try:
-            exchange.fault = parse_fault(exchange.fault_header)
-        except ValueError as exc:
-            await exchange.reply_error(invalid(f"x-sim-fault: {exc}", exchange.context()))
-            return
-    elif state.script.rules:
-        exchange.fault = state.script.pick(model_name, exchange.path) or exchange.fault
+    if not await take_fault(exchange, model_name, lambda message: invalid(f"x-sim-fault: {message}",
+                                                                          exchange.context())):
+        return
     fault = exchange.fault
-    delay = state.settings.latency_ms + fault.latency_ms
-    if delay > 0:
-        await asyncio.sleep(delay / 1000)
-    if fault.reset:
-        return await exchange.reset()
-    if fault.hang:
-        return await exchange.hang()
-    if fault.html is not None:
-        return await exchange.reply_html(fault.html)
     ctx = exchange.context()
     key = exchange.api_key
     if not key:

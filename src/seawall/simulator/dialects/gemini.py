@@ -19,7 +19,6 @@ are not charged here.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import time
@@ -36,8 +35,8 @@ from seawall.simulator.dialects.base import (
     UnknownVariant,
 )
 from seawall.simulator.embeddings import vector
-from seawall.simulator.exchange import Exchange
-from seawall.simulator.faults import DEFAULT_AFTER, parse_fault
+from seawall.simulator.exchange import Exchange, take_fault
+from seawall.simulator.faults import DEFAULT_AFTER
 from seawall.simulator.text import (
     REPLY_PRIMER_TOKENS,
     TOKENS_PER_MESSAGE,
@@ -439,28 +438,9 @@ async def admit(exchange, model: str, key_problem: Callable[[], ErrorReply | Non
     """app.py's steps 1-5 for a provider other than OpenAI: the fault, latency, edge faults, the
     provider's own key check, an injected error in the provider's dialect (``error=`` variants in
     ``replies`` shape the reply instead). False: answered."""
-    state = exchange.state
-    if exchange.fault_header is not None:
-        try:
-            exchange.fault = parse_fault(exchange.fault_header)
-        except ValueError as exc:
-            await exchange.reply_error(invalid_fault(str(exc)))
-            return False
-    elif state.script.rules:
-        exchange.fault = state.script.pick(model, exchange.path) or exchange.fault
+    if not await take_fault(exchange, model, invalid_fault):
+        return False
     fault = exchange.fault
-    delay = state.settings.latency_ms + fault.latency_ms
-    if delay > 0:
-        await asyncio.sleep(delay / 1000)
-    if fault.reset:
-        await exchange.reset()
-        return False
-    if fault.hang:
-        await exchange.hang()
-        return False
-    if fault.html is not None:
-        await exchange.reply_html(fault.html)
-        return False
     problem = key_problem()
     if problem is not None:
         await exchange.reply_error(problem)

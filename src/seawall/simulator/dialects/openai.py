@@ -15,7 +15,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from seawall.simulator.dialects.base import ErrorContext, ErrorReply, Headers, UnknownVariant
+from seawall.simulator.dialects.base import (
+    ErrorContext,
+    ErrorReply,
+    Headers,
+    UnknownVariant,
+)
 from seawall.simulator.duration import format_reset
 
 RATE_LIMIT_DOCS = "Visit https://platform.openai.com/account/rate-limits to learn more."
