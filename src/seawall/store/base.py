@@ -181,3 +181,12 @@ def read_migrations(kind: str) -> list[tuple[int, str]]:
     folder = resources.files("seawall.store").joinpath("migrations", kind)
     return sorted((int(p.name.split("_", 1)[0]), p.read_text(encoding="utf-8"))
                   for p in folder.iterdir() if p.name.endswith(".sql"))
+
+# Column orders shared by the SQL stores (sqlite.py, postgres.py): the schema is the same in both.
+KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
+               "expires_at", "revoked_at", "metadata", "models", "ip_allowlist", "quota_tokens", "quota_usd",
+               "updated_at", "rpm", "tpm", "max_concurrency", "rps")
+# Read with the key, never written by insert/update: only add_usage changes them.
+USAGE_COLUMNS = ("used_tokens", "used_usd")
+GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
+                 "max_concurrency", "rps")

@@ -23,7 +23,10 @@ import asyncpg
 import orjson
 
 from seawall.store.base import (
+    GROUP_COLUMNS,
+    KEY_COLUMNS,
     POLICY_COLUMNS,
+    USAGE_COLUMNS,
     GroupRecord,
     KeyRecord,
     LogQuery,
@@ -34,13 +37,6 @@ from seawall.store.base import (
     with_policy,
 )
 
-_KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
-                "expires_at", "revoked_at", "metadata", "models", "ip_allowlist", "quota_tokens", "quota_usd",
-                "updated_at", "rpm", "tpm", "max_concurrency", "rps")
-# Read with the key, never written by insert/update: only add_usage changes them.
-_USAGE_COLUMNS = ("used_tokens", "used_usd")
-_GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
-                  "max_concurrency", "rps")
 _TENANT_COLUMNS = tuple(f.name for f in dataclasses.fields(TenantRecord))
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # the jsonb codec encodes attempts_detail as is
@@ -112,8 +108,8 @@ class PostgresStore:
 
     # -- keys -------------------------------------------------------------------------------------
     async def load_keys(self) -> list[KeyRecord]:
-        rows = await self._db.fetch(f"SELECT {', '.join(_KEY_COLUMNS + _USAGE_COLUMNS + POLICY_COLUMNS)} FROM api_keys")
-        at = len(_KEY_COLUMNS) + len(_USAGE_COLUMNS)
+        rows = await self._db.fetch(f"SELECT {', '.join(KEY_COLUMNS + USAGE_COLUMNS + POLICY_COLUMNS)} FROM api_keys")
+        at = len(KEY_COLUMNS) + len(USAGE_COLUMNS)
         return [with_policy(_key_from_row(r), r[at:]) for r in rows]
 
     async def add_usage(self, rows: list[tuple[str, int, float]]) -> None:
@@ -127,12 +123,12 @@ class PostgresStore:
         return {r[0]: (r[1], r[2]) for r in rows}
 
     async def insert_key(self, key: KeyRecord) -> None:
-        await self._db.execute(_insert_sql("api_keys", _KEY_COLUMNS + POLICY_COLUMNS), *_key_values(key),
+        await self._db.execute(_insert_sql("api_keys", KEY_COLUMNS + POLICY_COLUMNS), *_key_values(key),
                                *policy_values(key))
 
     async def update_key(self, key: KeyRecord) -> None:
         """Write every field of the key with this id (the hash and creation time never change)."""
-        await self._db.execute(_update_sql("api_keys", _KEY_COLUMNS + POLICY_COLUMNS), *_key_values(key),
+        await self._db.execute(_update_sql("api_keys", KEY_COLUMNS + POLICY_COLUMNS), *_key_values(key),
                                *policy_values(key))
 
     async def revoke_keys_named(self, name: str, when: float) -> int:
@@ -142,17 +138,17 @@ class PostgresStore:
 
     # -- groups and meta --------------------------------------------------------------------------
     async def load_groups(self) -> list[GroupRecord]:
-        rows = await self._db.fetch(f"SELECT {', '.join(_GROUP_COLUMNS + POLICY_COLUMNS)} FROM key_groups ORDER BY name")
+        rows = await self._db.fetch(f"SELECT {', '.join(GROUP_COLUMNS + POLICY_COLUMNS)} FROM key_groups ORDER BY name")
         return [with_policy(GroupRecord(name=r[0], created_at=r[1], models=r[2], quota_tokens=r[3], quota_usd=r[4],
                                         metadata=r[5], updated_at=r[6], rpm=r[7], tpm=r[8], max_concurrency=r[9],
-                                        rps=r[10]), r[len(_GROUP_COLUMNS):]) for r in rows]
+                                        rps=r[10]), r[len(GROUP_COLUMNS):]) for r in rows]
 
     async def insert_group(self, group: GroupRecord) -> None:
-        await self._db.execute(_insert_sql("key_groups", _GROUP_COLUMNS + POLICY_COLUMNS), *_group_values(group),
+        await self._db.execute(_insert_sql("key_groups", GROUP_COLUMNS + POLICY_COLUMNS), *_group_values(group),
                                *policy_values(group))
 
     async def update_group(self, group: GroupRecord) -> None:
-        await self._db.execute(_update_sql("key_groups", _GROUP_COLUMNS + POLICY_COLUMNS), *_group_values(group),
+        await self._db.execute(_update_sql("key_groups", GROUP_COLUMNS + POLICY_COLUMNS), *_group_values(group),
                                *policy_values(group))
 
     async def load_tenants(self) -> list[TenantRecord]:

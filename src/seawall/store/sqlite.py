@@ -24,7 +24,10 @@ from typing import TypeVar
 import orjson
 
 from seawall.store.base import (
+    GROUP_COLUMNS,
+    KEY_COLUMNS,
     POLICY_COLUMNS,
+    USAGE_COLUMNS,
     GroupRecord,
     KeyRecord,
     LogQuery,
@@ -37,13 +40,6 @@ from seawall.store.base import (
 
 T = TypeVar("T")
 
-_KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "tenant", "grp", "enabled",
-                "expires_at", "revoked_at", "metadata", "models", "ip_allowlist", "quota_tokens", "quota_usd",
-                "updated_at", "rpm", "tpm", "max_concurrency", "rps")
-# Read with the key, never written by insert/update: only add_usage changes them.
-_USAGE_COLUMNS = ("used_tokens", "used_usd")
-_GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
-                  "max_concurrency", "rps")
 _TENANT_COLUMNS = tuple(f.name for f in dataclasses.fields(TenantRecord))
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 _DETAIL, _STREAMED = _LOG_COLUMNS.index("attempts_detail"), _LOG_COLUMNS.index("streamed")
@@ -108,19 +104,19 @@ class SQLiteStore:
 
     # -- keys -------------------------------------------------------------------------------------
     async def load_keys(self) -> list[KeyRecord]:
-        sql = f"SELECT {', '.join(_KEY_COLUMNS + _USAGE_COLUMNS + POLICY_COLUMNS)} FROM api_keys"
+        sql = f"SELECT {', '.join(KEY_COLUMNS + USAGE_COLUMNS + POLICY_COLUMNS)} FROM api_keys"
         rows = await self._run(lambda db: db.execute(sql).fetchall())
-        at = len(_KEY_COLUMNS) + len(_USAGE_COLUMNS)
+        at = len(KEY_COLUMNS) + len(USAGE_COLUMNS)
         return [with_policy(_key_from_row(r), r[at:]) for r in rows]
 
     async def insert_key(self, key: KeyRecord) -> None:
-        columns = _KEY_COLUMNS + POLICY_COLUMNS
+        columns = KEY_COLUMNS + POLICY_COLUMNS
         sql = f"INSERT INTO api_keys ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
         await self._run(lambda db: _commit(db, sql, _key_values(key) + policy_values(key)))
 
     async def update_key(self, key: KeyRecord) -> None:
         """Write every field of the key with this id (the hash and creation time never change)."""
-        columns = _KEY_COLUMNS[1:] + POLICY_COLUMNS
+        columns = KEY_COLUMNS[1:] + POLICY_COLUMNS
         sql = f"UPDATE api_keys SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?"
         await self._run(lambda db: _commit(db, sql, (*_key_values(key)[1:], *policy_values(key), key.id)))
 
@@ -145,20 +141,20 @@ class SQLiteStore:
 
     # -- groups and meta --------------------------------------------------------------------------
     async def load_groups(self) -> list[GroupRecord]:
-        sql = f"SELECT {', '.join(_GROUP_COLUMNS + POLICY_COLUMNS)} FROM key_groups ORDER BY name"
+        sql = f"SELECT {', '.join(GROUP_COLUMNS + POLICY_COLUMNS)} FROM key_groups ORDER BY name"
         rows = await self._run(lambda db: db.execute(sql).fetchall())
         return [with_policy(GroupRecord(name=r[0], created_at=r[1], models=orjson.loads(r[2]), quota_tokens=r[3],
                                         quota_usd=r[4], metadata=orjson.loads(r[5]), updated_at=r[6], rpm=r[7],
-                                        tpm=r[8], max_concurrency=r[9], rps=r[10]), r[len(_GROUP_COLUMNS):])
+                                        tpm=r[8], max_concurrency=r[9], rps=r[10]), r[len(GROUP_COLUMNS):])
                 for r in rows]
 
     async def insert_group(self, group: GroupRecord) -> None:
-        columns = _GROUP_COLUMNS + POLICY_COLUMNS
+        columns = GROUP_COLUMNS + POLICY_COLUMNS
         sql = f"INSERT INTO key_groups ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
         await self._run(lambda db: _commit(db, sql, _group_values(group) + policy_values(group)))
 
     async def update_group(self, group: GroupRecord) -> None:
-        columns = _GROUP_COLUMNS[1:] + POLICY_COLUMNS
+        columns = GROUP_COLUMNS[1:] + POLICY_COLUMNS
         sql = f"UPDATE key_groups SET {', '.join(c + ' = ?' for c in columns)} WHERE name = ?"
         await self._run(lambda db: _commit(db, sql, (*_group_values(group)[1:], *policy_values(group), group.name)))
 
