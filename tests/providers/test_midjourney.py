@@ -9,8 +9,9 @@ import pytest
 
 from seawall.config import ConfigError, Deployment, ResolvedDeployment, parse_settings
 from seawall.errors import SeawallError
-from seawall.pipeline import tasks
+from seawall.pipeline import task_checks as tasks
 from seawall.pipeline.route import Router
+from seawall.pipeline.tasks import TaskOwners
 from seawall.providers import midjourney as mj
 from seawall.providers.registry import adapter_for, task_adapter_for
 
@@ -251,7 +252,7 @@ def test_annotate_keeps_the_task_and_adds_seawalls_reading():
 
 
 def test_task_owners_are_bounded_least_recently_used():
-    owners = tasks.TaskOwners(limit=2)
+    owners = TaskOwners(limit=2)
     a, b = target(name="a"), target(name="b")
     owners.remember("1", a)
     owners.remember("2", b)
