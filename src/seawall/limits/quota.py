@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from seawall.decide.quota import Shortfall, charge, shortfall
+from seawall.observe.incident import Incident, stop
 from seawall.store.base import GroupRecord, KeyRecord, Store
 
 log = logging.getLogger("seawall.quota")
@@ -93,7 +94,7 @@ class QuotaLedger:
         self.balances: dict[str, Balance] = {}
         self._pending: dict[str, list] = {}  # key id -> [tokens, usd] charged, not yet written
         self._task: asyncio.Task | None = None
-        self._failing = False
+        self._incident = Incident(log, "quota")
 
     # -- the key cache tells the ledger which keys have a quota -----------------------------------
     def configure(self, keys: Iterable[KeyRecord], groups: Iterable[GroupRecord]) -> None:
@@ -158,12 +159,7 @@ class QuotaLedger:
         self._task = asyncio.create_task(self._run(), name="quota-ledger")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop(self._task)
         await self.flush()
 
     async def _run(self) -> None:
@@ -183,13 +179,9 @@ class QuotaLedger:
                 pending = self._pending.setdefault(k, [0, 0.0])
                 pending[0] += t
                 pending[1] += u
-            if not self._failing:
-                log.exception("quota: writing usage for %d keys failed; keeping it and retrying", len(batch))
-                self._failing = True
+            self._incident.failed("writing usage for %d keys failed; keeping it and retrying", len(batch))
             return False
-        if self._failing:
-            log.warning("quota: writing usage works again")
-            self._failing = False
+        self._incident.succeeded()
         return True
 
     async def sync(self) -> None:
@@ -198,7 +190,7 @@ class QuotaLedger:
             return
         try:
             stored = await self._store.load_usage(list(self.balances))
-        except Exception:  # noqa: BLE001 - keep the in-memory totals until the store answers
+        except Exception:
             log.exception("quota: reading usage back failed")
             return
         for key_id, (tokens, usd) in stored.items():

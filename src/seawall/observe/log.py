@@ -13,6 +13,7 @@ import logging
 from collections import deque
 
 from seawall.config import RequestLogSettings
+from seawall.observe.incident import Incident, stop
 from seawall.store.base import RequestRecord, Store
 
 log = logging.getLogger("seawall.log")
@@ -26,7 +27,7 @@ class RequestLogWriter:
         self._task: asyncio.Task | None = None
         self.dropped = 0
         self.written = 0
-        self._failing = False
+        self._incident = Incident(log, "request log")
 
     def submit(self, record: RequestRecord) -> None:
         if len(self._pending) >= self._settings.max_pending:
@@ -44,19 +45,14 @@ class RequestLogWriter:
 
     async def stop(self) -> None:
         """Write what is pending, then stop (called at shutdown)."""
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop(self._task)
         await self.flush()
 
     async def _run(self) -> None:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), self._settings.flush_interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             await self.flush()
@@ -72,11 +68,7 @@ class RequestLogWriter:
                 while len(self._pending) > self._settings.max_pending:
                     self._pending.popleft()
                     self.dropped += 1
-                if not self._failing:
-                    log.exception("request log: writing %d rows failed; keeping them and retrying", n)
-                    self._failing = True
+                self._incident.failed("writing %d rows failed; keeping them and retrying", n)
                 return
-            if self._failing:
-                log.warning("request log: writing works again")
-                self._failing = False
+            self._incident.succeeded()
             self.written += n

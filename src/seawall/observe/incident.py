@@ -1,0 +1,33 @@
+"""Background writers' shared habits: a failure logged once when it starts and once when it ends
+(however often it repeats meanwhile), and stopping a background task cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+
+class Incident:
+    def __init__(self, log: logging.Logger, what: str):
+        self._log, self._what = log, what
+        self.open = False
+
+    def failed(self, message: str, *args: object) -> None:
+        """Call from an except block: the first failure of an incident is logged with its traceback."""
+        if not self.open:
+            self._log.exception(f"{self._what}: {message}", *args)
+            self.open = True
+
+    def succeeded(self) -> None:
+        if self.open:
+            self._log.warning("%s: works again", self._what)
+            self.open = False
+
+
+async def stop(task: asyncio.Task | None) -> None:
+    """Cancel a background task and wait until it has stopped."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
