@@ -85,3 +85,16 @@ def test_trusted_proxies_must_be_cidrs():
         parse_settings({"models": default_settings().model_dump()["models"],
                         "server": {"trusted_proxies": ["10.0.0.1/8"]}})
     assert "server.trusted_proxies" in str(e.value) and "not a CIDR" in str(e.value)
+
+
+def test_a_simulator_deployment_may_play_another_providers_api_and_only_it():
+    from seawall.config import ConfigError, parse_settings
+
+    sim = parse_settings({"models": [{"name": "c", "deployments": [
+        {"provider": "simulator", "dialect": "anthropic", "model": "claude-sonnet-4-5"}]}]})
+    assert sim.models[0].deployments[0].adapter_name == "anthropic"
+    with pytest.raises(ConfigError) as e:
+        parse_settings({"models": [{"name": "c", "deployments": [
+            {"provider": "openai", "dialect": "anthropic", "base_url": "https://x.example/v1", "model": "m",
+             "api_key_env": "K"}]}]})
+    assert "dialect is for provider: simulator only" in str(e.value)

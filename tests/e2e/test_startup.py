@@ -31,6 +31,14 @@ def test_embedded_default_prints_a_working_key_and_snippets(tmp_path):
             chunks = list(client.chat.completions.create(model="gpt-4o-mini", stream=True, max_tokens=5,
                                                          messages=[{"role": "user", "content": "Hi"}]))
             assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+            # Claude and Gemini demo models: the simulator plays Anthropic's and Google's APIs, so
+            # the replies come through those adapters (Anthropic's dated model id says so).
+            claude = client.chat.completions.create(model="claude-sonnet-4-5", max_tokens=20,
+                                                    messages=[{"role": "user", "content": "Hi"}])
+            assert claude.model.startswith("claude-sonnet-4-5-2") and claude.id.startswith("msg_")
+            gemini = list(client.chat.completions.create(model="gemini-2.5-flash", stream=True, max_tokens=20,
+                                                         messages=[{"role": "user", "content": "Hi"}]))
+            assert "".join(c.choices[0].delta.content or "" for c in gemini if c.choices)
     finally:
         proc.stop()
     assert "Traceback" not in proc.output()

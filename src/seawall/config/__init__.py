@@ -223,6 +223,12 @@ def default_settings(**overrides: object) -> Settings:
     """The embedded default: a few demo models served by the built-in simulator."""
     demo = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small"]
     models = [{"name": m, "deployments": [{"provider": "simulator", "model": m}]} for m in demo]
+    # Claude and Gemini too, the simulator playing Anthropic's and Google's APIs: the demo shows
+    # every upstream adapter, and any client dialect calling any of them.
+    models += [{"name": "claude-sonnet-4-5", "deployments": [{"provider": "simulator", "dialect": "anthropic",
+                                                              "model": "claude-sonnet-4-5"}]},
+               {"name": "gemini-2.5-flash", "deployments": [{"provider": "simulator", "dialect": "gemini",
+                                                             "model": "gemini-2.5-flash"}]}]
     return Settings.model_validate({"models": models, **overrides})
 
 
@@ -305,6 +311,8 @@ def resolve_secrets(settings: Settings, environ: dict[str, str], simulator_url: 
             if problem:
                 problems.append(f"{where} ({route.name}): {problem}")
             base = dep.base_url or simulator_url
+            if base is not None and not dep.base_url and dep.dialect == "gemini":
+                base = base.removesuffix("/v1") + "/v1beta"  # where the simulator plays Gemini's API
             if base is None:
                 problems.append(f"{where}: no base_url and no embedded simulator is running")
                 continue

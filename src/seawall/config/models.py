@@ -73,6 +73,9 @@ class Deployment(_Strict):
     # served on /mj/… only, never for chat (providers/midjourney.py)
     provider: Literal["openai", "anthropic", "gemini", "azure", "simulator", "midjourney"]
     base_url: str | None = None  # None only for provider: simulator (the embedded one)
+    # provider: simulator only: which provider's API the simulator plays for this deployment, so
+    # the embedded default can demonstrate Claude and Gemini deployments without their keys.
+    dialect: Literal["openai", "anthropic", "gemini"] = "openai"
     model: str
     api_key_env: str | None = None
     api_key_file: str | None = None
@@ -117,10 +120,17 @@ class Deployment(_Strict):
             raise ValueError(f"base_url is required for provider {self.provider!r}")
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
+        if self.dialect != "openai" and self.provider != "simulator":
+            raise ValueError(f"dialect is for provider: simulator only; provider {self.provider!r} speaks its own")
         if self.provider not in ("simulator",) and not (self.api_key_env or self.api_key_file):
             raise ValueError("set api_key_env (an environment variable) or api_key_file (a path) "
                              "holding the provider key")
         return self
+
+    @property
+    def adapter_name(self) -> str:
+        """The providers/registry.py adapter that speaks to this deployment."""
+        return self.dialect if self.provider == "simulator" else self.provider
 
     @property
     def label(self) -> str:

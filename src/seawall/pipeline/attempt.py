@@ -220,7 +220,7 @@ class _StreamOptionsRefused(Exception):
 
 async def _one(ctx: RequestContext, req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
                record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
-    adapter = adapter_for(target.spec.provider)
+    adapter = adapter_for(target.spec.adapter_name)
     try:
         response = await transport.open(adapter.build_request(req, target, ask_usage), target.spec.timeouts)
     except UpstreamFailure as f:

@@ -19,7 +19,7 @@ class Router:
     def __init__(self, routes: dict[str, list[ResolvedDeployment]]):
         self._routes = routes
         # (model, operation) -> deployments able to serve it, computed once: routes are static.
-        self._usable = {(name, op): [d for d in deps if op in adapter_for(d.spec.provider).supports]
+        self._usable = {(name, op): [d for d in deps if op in adapter_for(d.spec.adapter_name).supports]
                         for name, deps in routes.items() for op in ("chat", "embeddings")}
         self._plans = {(name, op): [usable for model in fallback_chain(name, routes)
                                     if (usable := self._usable[(model, op)])]
