@@ -25,6 +25,7 @@ from seawall.console.admin import AdminConsole
 from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.routes import diagnose_route
+from seawall.dialects import DIALECTS
 from seawall.errors import SeawallError, error
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.log import RequestLogWriter
@@ -68,12 +69,18 @@ def gemini_path(path: str) -> str | None:
     return None
 
 
-def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
-    """Check a Gemini call's method and query; move a ?key= into the header the dialect reads."""
-    model, _, method = path_model.rpartition(":")
+def query_key(ctx: RequestContext, query: bytes) -> dict[str, list[str]]:
+    """Gemini clients may send the key as ?key=: move it into the header the dialect reads."""
     params = urllib.parse.parse_qs(query.decode("latin-1"))
     if "key" in params and "x-goog-api-key" not in ctx.headers:
         ctx.headers["x-goog-api-key"] = params["key"][0]
+    return params
+
+
+def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
+    """Check a Gemini call's method and query (its key included)."""
+    _, _, method = path_model.rpartition(":")
+    params = query_key(ctx, query)
     if method not in _GEMINI_METHODS:
         raise error("route_not_found", method=ctx.method, path=ctx.path,
                     hint=f"Seawall serves Gemini's {' and '.join(_GEMINI_METHODS)} (POST); '{method}' is not served.")
@@ -105,7 +112,7 @@ class Gateway:
                      ("POST", "/v1/messages"): "chat"}
         self._dialects = {"/v1/messages": "anthropic"}  # paths whose clients speak another dialect
         self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
-                       ("GET", "/v1/models"): self._models,
+                       ("GET", "/v1/models"): self._models, ("GET", "/v1beta/models"): self._gemini_models,
                        ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
         self._paths = {path: method for method, path in (*self._api, *self._plain)}
 
@@ -144,7 +151,7 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
-                except Exception as e:  # noqa: BLE001 - reported to the server, which stops
+                except Exception as e:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(e)})
                     return
@@ -181,6 +188,8 @@ class Gateway:
                     operation = gemini_operation(ctx, path_model, scope.get("query_string", b""))
                 await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
             elif key in self._plain:
+                if ctx.path.startswith("/v1beta/"):
+                    query_key(ctx, scope.get("query_string", b""))
                 await self._plain[key](ctx, send, cors)
                 return  # probes and listings are not request-log material
             elif ctx.path.startswith("/admin/"):
@@ -210,7 +219,7 @@ class Gateway:
             ctx.status = ctx.status or 499
             if ctx.streamed and ctx.stream_end is None:
                 ctx.stream_end = "client_disconnect"
-        except Exception:  # noqa: BLE001 - the last line: never a stack trace to the client
+        except Exception:
             log.exception("request %s failed", ctx.request_id)
             err = error("internal_error")
             if ctx.status:
@@ -262,11 +271,26 @@ class Gateway:
         return {"id": name, "object": "model", "created": self.started_at, "owned_by": "seawall"}
 
     async def _models(self, ctx: RequestContext, send, cors: Headers) -> None:
+        """The models the key may use. Anthropic's SDK lists them here too, with its key in
+        x-api-key (OpenAI's list shape carries the `data[].id` it reads)."""
         # A refusal propagates to _http, which renders it (and knows how the address was found).
-        principal = ctx.principal = self.auth.authenticate(ctx.headers)
+        anthropic = "authorization" not in ctx.headers and "x-api-key" in ctx.headers
+        if anthropic:
+            ctx.dialect = "anthropic"
+        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS[ctx.dialect])
         check_ip(principal, ctx)
         data = [self._model_entry(name) for name in self.router.model_names if may_use(principal, name)]
         await send_json(send, ctx, 200, orjson.dumps({"object": "list", "data": data}), cors)
+
+    async def _gemini_models(self, ctx: RequestContext, send, cors: Headers) -> None:
+        """Gemini's model list (`GET /v1beta/models`, google-genai's models.list), in its shape."""
+        ctx.dialect = "gemini"
+        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["gemini"])
+        check_ip(principal, ctx)
+        models = [{"name": f"models/{name}", "displayName": name, "supportedGenerationMethods":
+                   ["generateContent", "streamGenerateContent"]}
+                  for name in self.router.model_names if may_use(principal, name)]
+        await send_json(send, ctx, 200, orjson.dumps({"models": models}), cors)
 
     async def _model(self, ctx: RequestContext, send, cors: Headers) -> None:
         principal = ctx.principal = self.auth.authenticate(ctx.headers)

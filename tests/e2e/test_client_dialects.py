@@ -214,3 +214,12 @@ def test_anthropic_sdk_streams_through_a_thinking_models_pings(claude, sim):
     with claude.messages.stream(model="thinker", max_tokens=300, messages=HI) as stream:
         text = "".join(stream.text_stream)
     assert text and stream.get_final_message().usage.output_tokens > 0
+
+
+def test_each_sdk_lists_the_models_its_key_may_use(claude, gateway):
+    assert "gpt-4o-mini" in [m.id for m in claude.models.list()]
+    client = gemini_client(gateway)
+    assert "gpt-4o-mini" in [m.name.removeprefix("models/") for m in client.models.list()]
+    narrow = new_key(gateway, "--models", "text-embedding-*")
+    status, _, raw = http("GET", f"{gateway.url}/v1beta/models?key={narrow['key']}")
+    assert status == 200 and [m["name"] for m in json.loads(raw)["models"]] == ["models/text-embedding-3-small"]

@@ -335,3 +335,23 @@ def test_text_output_names_the_first_fix():
     assert "fix: Pick an allowed model." in text
     assert text.splitlines()[-1] == "first fix: [permission.model] Pick an allowed model."
     assert "1 passed, 2 failed, 1 warnings, 1 skipped" in text
+
+
+def test_each_api_family_is_called_as_its_sdk_calls_it():
+    from seawall.tools.doctor_api import api_for
+
+    openai_, claude, gemini = api_for("openai"), api_for("anthropic"), api_for("gemini")
+    assert api_for(None).name == "openai" and api_for("azure").name == "openai"
+    assert openai_.headers("k") == {"authorization": "Bearer k"}
+    assert claude.headers("k") == {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    assert gemini.headers("k") == {"x-goog-api-key": "k"}
+    assert claude.base("https://api.anthropic.com") == claude.base("https://api.anthropic.com/v1/") \
+        == "https://api.anthropic.com/v1"
+    assert gemini.base("https://g.example") == "https://g.example/v1beta"
+    url, body = claude.call("https://a/v1", "claude-x", 1, stream=True)
+    assert url == "https://a/v1/messages" and body["max_tokens"] == 1 and body["stream"] is True
+    url, body = gemini.call("https://g/v1beta", "gemini-x", 5, stream=True)
+    assert url == "https://g/v1beta/models/gemini-x:streamGenerateContent?alt=sse"
+    assert body["generationConfig"] == {"maxOutputTokens": 5}
+    url, body = openai_.call("https://o/v1", "gpt", 1)
+    assert url == "https://o/v1/chat/completions" and body["max_tokens"] == 1 and "stream" not in body

@@ -341,3 +341,24 @@ def test_gateway_stream_cut(gateway, clean_sim):
     assert code == 1
     assert_first_fix(report, "stream.interrupted")
     assert checks["completion"]["status"] == "pass" and checks["stream"]["category"] == "stream.interrupted"
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_a_native_api_is_probed_as_its_sdk_calls_it(gateway, clean_sim, provider):
+    """--provider anthropic / gemini: the key in x-api-key / x-goog-api-key, Messages /
+    generateContent calls and their streams; here against the gateway, which speaks both."""
+    code, report, out = doctor("--base-url", gateway.url, "--api-key", gateway.key, "--provider", provider,
+                               "--model", "gpt-4o-mini", "--concurrency", "2")
+    checks = by_name(report)
+    assert code == 0 and report["first_fix"] is None, out
+    assert checks["completion"]["status"] == checks["stream"]["status"] == checks["models"]["status"] == "pass"
+    assert checks["ramp"]["status"] == "pass"
+    expected = "/v1/messages" if provider == "anthropic" else "/v1beta/models/gpt-4o-mini:generateContent"
+    assert expected in checks["completion"]["evidence"]
+
+
+def test_an_openai_key_sent_to_a_native_anthropic_endpoint_is_the_first_fix(gateway, clean_sim):
+    code, report, _ = doctor("--base-url", gateway.url, "--api-key", "sk-proj-" + "a" * 48, "--provider", "anthropic",
+                             "--model", "gpt-4o-mini")
+    assert code == 1
+    assert_first_fix(report, "auth.wrong_platform")

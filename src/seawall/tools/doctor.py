@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from seawall.tools import doctor_checks as judge
 from seawall.tools import doctor_net as net
 from seawall.tools import doctor_replies as heard
+from seawall.tools.doctor_api import api_for
 from seawall.tools.doctor_checks import CheckResult, failed, passed, skipped
 from seawall.tools.doctor_replies import Level, Reply
 
@@ -34,7 +35,6 @@ from seawall.tools.doctor_replies import Level, Reply
 KEY_ENVS = {"anthropic": ("ANTHROPIC_API_KEY",), "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
             "azure": ("AZURE_OPENAI_API_KEY",), "seawall": ("SEAWALL_KEY",)}
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-PROMPT = [{"role": "user", "content": "Say OK."}]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,9 @@ async def _http_checks(prober: net.Prober, opts: Options, endpoint: str | None, 
     key = usable_key(opts.key)
     if key is None:
         return checks + [skipped(n, "no key to call the API with") for n in _AFTER_URL[5:]]
-    auth = {"authorization": f"Bearer {key}"}
+    api = api_for(endpoint)
+    base = api.base(base)
+    auth = api.headers(key)
     listing = await prober.request("GET", base + "/models", auth)
     replies = [listing]
     retried = None
@@ -174,8 +176,8 @@ async def _http_checks(prober: net.Prober, opts: Options, endpoint: str | None, 
         return checks + [r for r, _ in await _gateway(prober, base, auth, replies, None)]
     checks.append(heard.judge_model(model, ids, opts.model is not None) if ids else
                   skipped("model", f"the endpoint listed no models; {model} is tried below"))
-    url = base + "/chat/completions"
-    one = await prober.request("POST", url, auth, {"model": model, "messages": PROMPT, "max_tokens": 1})
+    url, body = api.call(base, model, 1)
+    one = await prober.request("POST", url, auth, body)
     replies.append(one)
     completion = heard.judge_completion(one, model, endpoint, url, now)
     checks.append(completion)
@@ -184,29 +186,28 @@ async def _http_checks(prober: net.Prober, opts: Options, endpoint: str | None, 
     if final:
         checks.append(skipped("stream", f"the completion was refused ({completion.category}); a stream would be too"))
     else:
-        stream = await prober.request("POST", url, auth, {"model": model, "messages": PROMPT, "max_tokens": 5,
-                                                          "stream": True})
+        stream_url, stream_body = api.call(base, model, 5, stream=True)
+        stream = await prober.request("POST", stream_url, auth, stream_body)
         replies.append(stream)
-        checks.append(heard.judge_stream(stream, endpoint, url, now))
+        checks.append(heard.judge_stream(stream, endpoint, stream_url, now))
     gateway = await _gateway(prober, base, auth, replies, model)
     checks.append(heard.judge_rate_headers(replies, _gateway_limits(gateway)))
     if final:
         checks.append(skipped("ramp", f"the completion was refused ({completion.category}); a ramp would only "
                                       "repeat it"))
     else:
-        checks.append(await _ramp(prober, url, auth, model, opts.concurrency, endpoint, now))
+        checks.append(await _ramp(prober, url, auth, body, opts.concurrency, endpoint, now))
     return checks + [r for r, _ in gateway]
 
 
 _FINAL = ("auth.", "permission.", "model.", "route.", "request.", "quota.")
 
 
-async def _ramp(prober: net.Prober, url: str, auth: dict, model: str, concurrency: int | None,
+async def _ramp(prober: net.Prober, url: str, auth: dict, body: dict, concurrency: int | None,
                 endpoint: str | None, now: float) -> CheckResult:
     if not concurrency:
         return skipped("ramp", "no --concurrency N: the ramp 1, 2, 4 … N was not run")
     levels = []
-    body = {"model": model, "messages": PROMPT, "max_tokens": 1}
     for size in heard.ramp_sizes(concurrency):
         got = await asyncio.gather(*(prober.request("POST", url, auth, body) for _ in range(size)))
         refusal = next((r for r in got if r.status != 200), None)

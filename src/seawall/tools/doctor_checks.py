@@ -138,7 +138,9 @@ def fixed_base_url(base_url: str) -> str | None:
         if path.endswith(endpoint):
             path = path[: -len(endpoint)]
             break
-    if not _VERSION.search(path) and "/openai" not in path:
+    # Anthropic's and Google's SDKs take the bare host and add /v1 (/v1beta) themselves.
+    native = endpoint in ("anthropic", "gemini", "google") and path == ""
+    if not _VERSION.search(path) and "/openai" not in path and not native:
         path += "/v1"
     fixed = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
     return fixed if fixed != base_url.rstrip("/") else None
@@ -163,7 +165,9 @@ def judge_base_url(base_url: str, key: str | None, endpoint: str | None) -> Chec
         if path.endswith(ep):
             return failed("base_url", "route.base_url", f"the path {path} is a full endpoint ({ep}); SDKs "
                           f"append {ep} to the base URL themselves", f"Set the base URL to {fixed}.")
-    if not _VERSION.search(path) and "/openai" not in path:
+    # Anthropic's and Google's SDKs take the bare host and add /v1 (/v1beta) themselves.
+    native = endpoint in ("anthropic", "gemini", "google") and path == ""
+    if not _VERSION.search(path) and "/openai" not in path and not native:
         return failed("base_url", "route.base_url", f"the path {path or '/'} lacks /v1: an SDK would call "
                       f"{path}/chat/completions, which OpenAI-style APIs don't serve",
                       f"Set the base URL to {fixed}.")
@@ -174,6 +178,8 @@ def judge_base_url(base_url: str, key: str | None, endpoint: str | None) -> Chec
     if parts.scheme == "http" and not _local(parts.hostname):
         return warned("base_url", "network.tls", f"http:// to {parts.hostname}: the key travels unencrypted",
                       "Use https:// for anything beyond this machine or a private network.")
+    if native:
+        return passed("base_url", f"{base_url} (the host, as {endpoint}'s SDK takes it: it adds the version path)")
     return passed("base_url", f"{base_url} (scheme, host and /v1 path look right)")
 
 

@@ -165,13 +165,17 @@ def judge_model(model: str, ids: Sequence[str], named: bool) -> CheckResult:
 
 def judge_completion(reply: Reply, model: str, provider: str | None, url: str, now: float) -> CheckResult:
     body = reply.json()
-    if reply.status == 200 and isinstance(body, dict) and body.get("choices"):
-        served = body.get("model")
+    # An answer in any of the three shapes: OpenAI's choices, Anthropic's content, Gemini's candidates.
+    answered = isinstance(body, dict) and (body.get("choices") or body.get("candidates") or (
+        body.get("type") == "message" and isinstance(body.get("content"), list)))
+    if reply.status == 200 and answered:
+        served = body.get("model") or body.get("modelVersion")
         return passed("completion", f"POST {url}: HTTP 200 in {reply.elapsed_ms:.0f} ms, one token of {model}"
                       + (f" (served as {served})" if served and served != model else ""))
     if reply.status == 200 and classify_reply_of(reply, provider, now) is None:
         found = Classification("upstream.malformed", "backoff", None, None, (), provider)
-        return failed("completion", "upstream.malformed", f"POST {url}: HTTP 200 but no choices in the reply",
+        return failed("completion", "upstream.malformed", f"POST {url}: HTTP 200 but no answer in the reply (no choices, content or "
+                      "candidates)",
                       fix_for(found, reply, provider, url))
     return judge_failure("completion", f"POST {url}", reply, provider, url, now)
 
