@@ -48,6 +48,15 @@ def test_contents_system_config_and_function_calls_translate():
     ({"contents": [{"parts": [{"text": "x"}]}], "tools": [{"googleSearch": {}}]}, "tools[0].googleSearch"),
     ({"contents": [{"parts": [{"inlineData": {"mimeType": "audio/wav", "data": "x"}}]}]},
      "contents[0].parts[0].inlineData.mimeType"),
+    # wrong types anywhere are a 400 naming the field, never a crash
+    ({"contents": [{"parts": [{"inlineData": 5}]}]}, "contents[0].parts[0].inlineData"),
+    ({"contents": [{"role": "model", "parts": [{"functionCall": 5}]}]}, "contents[0].parts[0].functionCall"),
+    ({"contents": [{"parts": [{"functionResponse": "x"}]}]}, "contents[0].parts[0].functionResponse"),
+    ({"contents": [{"parts": [{"text": "x"}]}], "tools": [5]}, "tools[0]"),
+    ({"contents": [{"parts": [{"text": "x"}]}], "tools": [{"functionDeclarations": 5}]},
+     "tools[0].functionDeclarations"),
+    ({"contents": [{"parts": [{"text": "x"}]}], "tools": [{"functionDeclarations": [5]}]},
+     "tools[0].functionDeclarations[0]"),
 ])
 def test_mistakes_name_the_field(body, param):
     with pytest.raises(SeawallError) as e:

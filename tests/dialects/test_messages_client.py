@@ -75,6 +75,17 @@ def test_a_stream_request_asks_for_usage():
     ({"model": "m", "max_tokens": 5, "messages": [], "tools": [{"type": "web_search_20250305", "name": "w"}]},
      "tools.0.type"),
     ({"model": "m", "max_tokens": 5, "messages": [], "thinking": {"type": "enabled"}}, "thinking"),
+    ({"model": "m", "max_tokens": 5, "system": 5, "messages": []}, "system"),
+    ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "tool_result"}]}]},
+     "messages.0.content.0.tool_use_id"),
+    ({"model": "m", "max_tokens": 5, "messages": [{"role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": "f", "input": "x"}]}]}, "messages.0.content.0.input"),
+    ({"model": "m", "max_tokens": 5, "messages": [{"role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "input": {}}]}]}, "messages.0.content.0.name"),
+    ({"model": "m", "max_tokens": 5, "messages": [], "tool_choice": {"type": "tool"}}, "tool_choice.name"),
+    ({"model": "m", "max_tokens": 5, "messages": [], "metadata": "x"}, "metadata"),
+    ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image", "source": "x"}]}]},
+     "messages.0.content.0.source"),
 ])
 def test_mistakes_and_untranslatable_fields_name_the_field(body, param):
     with pytest.raises(SeawallError) as e:

@@ -99,6 +99,9 @@ def to_canonical(m: dict) -> CanonicalRequest:
     if m.get("tool_choice") is not None:
         chat.update(_tool_choice(m["tool_choice"]))
     metadata = m.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise error("invalid_field", param="metadata", expected="an object such as {\"user_id\": \"…\"}",
+                    got=json_kind(metadata))
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         chat["user"] = metadata["user_id"]
     stream = m.get("stream") is True
@@ -123,10 +126,17 @@ def _list(value: object, where: str) -> list:
     return value
 
 
+def _string(block: dict, name: str, where: str) -> str:
+    value = block.get(name)
+    if not isinstance(value, str) or not value:
+        raise error("invalid_field", param=f"{where}.{name}", expected="a non-empty string", got=json_kind(value))
+    return value
+
+
 def _blocks(content: object, where: str) -> list[dict]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
-    blocks = _list(content, f"{where}.content" if not where.endswith("content") else where)
+    blocks = _list(content, where)
     for j, b in enumerate(blocks):
         if not isinstance(b, dict) or not isinstance(b.get("type"), str):
             raise error("invalid_field", param=f"{where}.{j}", expected="a content block with a 'type'",
@@ -158,7 +168,7 @@ def _turn(turn: object, where: str) -> list[dict]:
     for j, b in enumerate(blocks):
         here = f"{where}.content.{j}"
         if b["type"] == "tool_result":  # tool messages must follow the assistant's tool_calls at once
-            out.append({"role": "tool", "tool_call_id": b.get("tool_use_id"),
+            out.append({"role": "tool", "tool_call_id": _string(b, "tool_use_id", here),
                         "content": _tool_result(b.get("content"), here, b.get("is_error") is True)})
         else:
             parts.append(_part(b, here))
@@ -173,7 +183,9 @@ def _part(b: dict, where: str) -> dict:
     if b["type"] == "text":
         return {"type": "text", "text": str(b.get("text", ""))}
     if b["type"] == "image":
-        source = b.get("source") or {}
+        source = b.get("source")
+        if not isinstance(source, dict):
+            raise error("invalid_field", param=f"{where}.source", expected="an object", got=json_kind(source))
         if source.get("type") == "base64":
             return {"type": "image_url",
                     "image_url": {"url": f"data:{source.get('media_type')};base64,{source.get('data', '')}"}}
@@ -204,8 +216,12 @@ def _assistant(blocks: list[dict], where: str) -> dict:
         if b["type"] == "text":
             text.append(str(b.get("text", "")))
         elif b["type"] == "tool_use":
-            calls.append({"id": b.get("id"), "type": "function",
-                          "function": {"name": b.get("name"), "arguments": orjson.dumps(b.get("input") or {}).decode()}})
+            here = f"{where}.{j}"
+            given = b.get("input", {})
+            if not isinstance(given, dict):
+                raise error("invalid_field", param=f"{here}.input", expected="an object", got=json_kind(given))
+            calls.append({"id": _string(b, "id", here), "type": "function",
+                          "function": {"name": _string(b, "name", here), "arguments": orjson.dumps(given).decode()}})
         else:
             raise _no_counterpart(f"{where}.{j}.type", b["type"])
     out: dict = {"role": "assistant", "content": "".join(text) if text else None}
@@ -233,7 +249,7 @@ def _tool_choice(choice: object) -> dict:
     kind = choice.get("type")
     mapped = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
     if kind == "tool":
-        out: dict = {"tool_choice": {"type": "function", "function": {"name": choice.get("name")}}}
+        out: dict = {"tool_choice": {"type": "function", "function": {"name": _string(choice, "name", "tool_choice")}}}
     elif mapped is not None:
         out = {"tool_choice": mapped}
     else:

@@ -118,6 +118,12 @@ def to_canonical(g: dict, model: str, stream: bool) -> CanonicalRequest:
     return CanonicalRequest("chat", model, chat, stream, "gemini", stream)
 
 
+def _object(value: object, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise error("invalid_field", param=where, expected="an object", got=json_kind(value))
+    return value
+
+
 def _unsupported(param: str, detail: str) -> SeawallError:
     return error("unsupported_parameter", param=param, deployment="this gateway", detail=detail)
 
@@ -154,13 +160,13 @@ def _content(content: object, where: str, calls: dict[str, list[str]]) -> list[d
         elif "inlineData" in part or "fileData" in part:
             texts.append(_media(part, here))
         elif "functionCall" in part:
-            fc = part["functionCall"] or {}
+            fc = _object(part["functionCall"], f"{here}.functionCall")
             call_id = fc.get("id") or f"call_{len(calls.get(fc.get('name'), ())) }_{fc.get('name')}"
             calls.setdefault(fc.get("name"), []).append(call_id)
             tool_calls.append({"id": call_id, "type": "function",
                                "function": {"name": fc.get("name"), "arguments": orjson.dumps(fc.get("args") or {}).decode()}})
         elif "functionResponse" in part:
-            fr = part["functionResponse"] or {}
+            fr = _object(part["functionResponse"], f"{here}.functionResponse")
             pending = calls.get(fr.get("name")) or []
             call_id = fr.get("id") or (pending.pop(0) if pending else f"call_{fr.get('name')}")
             out.append({"role": "tool", "tool_call_id": call_id,
@@ -181,11 +187,11 @@ def _content(content: object, where: str, calls: dict[str, list[str]]) -> list[d
 
 def _media(part: dict, where: str) -> dict:
     if "inlineData" in part:
-        data = part["inlineData"] or {}
+        data = _object(part["inlineData"], f"{where}.inlineData")
         mime, url = data.get("mimeType", ""), f"data:{data.get('mimeType')};base64,{data.get('data', '')}"
         field = "inlineData"
     else:
-        data = part["fileData"] or {}
+        data = _object(part["fileData"], f"{where}.fileData")
         mime, url, field = data.get("mimeType", ""), data.get("fileUri"), "fileData"
     if not str(mime).startswith("image/"):
         raise _unsupported(f"{where}.{field}.mimeType", f"only images have a counterpart, not {mime!r}")
@@ -220,10 +226,14 @@ def _tools(tools: object) -> list[dict]:
         raise error("invalid_field", param="tools", expected="an array of Tool objects", got=json_kind(tools))
     out = []
     for i, tool in enumerate(tools):
-        for name, declarations in (tool or {}).items():
+        for name, declarations in _object(tool, f"tools[{i}]").items():
             if name != "functionDeclarations":  # googleSearch, codeExecution, …: Google's own tools
                 raise _unsupported(f"tools[{i}].{name}", "only functionDeclarations run on other upstreams")
-            for d in declarations or ():
+            if not isinstance(declarations, list):
+                raise error("invalid_field", param=f"tools[{i}].functionDeclarations", expected="an array",
+                            got=json_kind(declarations))
+            for j, d in enumerate(declarations):
+                d = _object(d, f"tools[{i}].functionDeclarations[{j}]")
                 fn = {"name": d.get("name"), "parameters": d.get("parameters") or d.get("parametersJsonSchema")
                       or {"type": "object", "properties": {}}}
                 if d.get("description"):
