@@ -247,7 +247,7 @@ def _tool_choice(choice: object) -> dict:
         raise error("invalid_field", param="tool_choice", expected="an object such as {\"type\": \"auto\"}",
                     got=json_kind(choice))
     kind = choice.get("type")
-    mapped = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
+    mapped = {"auto": "auto", "any": "required", "none": "none"}.get(kind) if isinstance(kind, str) else None
     if kind == "tool":
         out: dict = {"tool_choice": {"type": "function", "function": {"name": _string(choice, "name", "tool_choice")}}}
     elif mapped is not None:

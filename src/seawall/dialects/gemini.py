@@ -118,6 +118,14 @@ def to_canonical(g: dict, model: str, stream: bool) -> CanonicalRequest:
     return CanonicalRequest("chat", model, chat, stream, "gemini", stream)
 
 
+def _name(call: dict, where: str) -> None:
+    """A function call or response names its function (and its id, when given, is a string)."""
+    if not isinstance(call.get("name"), str) or not call["name"]:
+        raise error("invalid_field", param=f"{where}.name", expected="a function name", got=json_kind(call.get("name")))
+    if call.get("id") is not None and not isinstance(call["id"], str):
+        raise error("invalid_field", param=f"{where}.id", expected="a string", got=json_kind(call["id"]))
+
+
 def _object(value: object, where: str) -> dict:
     if not isinstance(value, dict):
         raise error("invalid_field", param=where, expected="an object", got=json_kind(value))
@@ -161,12 +169,16 @@ def _content(content: object, where: str, calls: dict[str, list[str]]) -> list[d
             texts.append(_media(part, here))
         elif "functionCall" in part:
             fc = _object(part["functionCall"], f"{here}.functionCall")
+            _name(fc, f"{here}.functionCall")
+            _object(fc.get("args", {}), f"{here}.functionCall.args")
             call_id = fc.get("id") or f"call_{len(calls.get(fc.get('name'), ())) }_{fc.get('name')}"
             calls.setdefault(fc.get("name"), []).append(call_id)
             tool_calls.append({"id": call_id, "type": "function",
                                "function": {"name": fc.get("name"), "arguments": orjson.dumps(fc.get("args") or {}).decode()}})
         elif "functionResponse" in part:
             fr = _object(part["functionResponse"], f"{here}.functionResponse")
+            _name(fr, f"{here}.functionResponse")
+            _object(fr.get("response", {}), f"{here}.functionResponse.response")
             pending = calls.get(fr.get("name")) or []
             call_id = fr.get("id") or (pending.pop(0) if pending else f"call_{fr.get('name')}")
             out.append({"role": "tool", "tool_call_id": call_id,
@@ -243,11 +255,18 @@ def _tools(tools: object) -> list[dict]:
 
 
 def _tool_config(config: object) -> dict:
-    fcc = (config or {}).get("functionCallingConfig") if isinstance(config, dict) else None
-    if not isinstance(fcc, dict):
+    fcc = _object(config, "toolConfig").get("functionCallingConfig")
+    if fcc is None:
         return {}
+    fcc = _object(fcc, "toolConfig.functionCallingConfig")
     mode = fcc.get("mode", "AUTO")
     allowed = fcc.get("allowedFunctionNames") or []
+    if not isinstance(allowed, list) or not all(isinstance(n, str) for n in allowed):
+        raise error("invalid_field", param="toolConfig.functionCallingConfig.allowedFunctionNames",
+                    expected="an array of function names", got=json_kind(allowed))
+    if not isinstance(mode, str):
+        raise error("invalid_field", param="toolConfig.functionCallingConfig.mode", expected="AUTO, ANY or NONE",
+                    got=json_kind(mode))
     if mode == "ANY" and len(allowed) == 1:
         return {"tool_choice": {"type": "function", "function": {"name": allowed[0]}}}
     choice = {"AUTO": "auto", "ANY": "required", "NONE": "none", "VALIDATED": "auto"}.get(mode)
