@@ -3,7 +3,12 @@
 import orjson
 import pytest
 
-from seawall.dialects.gemini import GeminiStream, error_payload, to_canonical, to_response
+from seawall.dialects.gemini import (
+    GeminiStream,
+    error_payload,
+    to_canonical,
+    to_response,
+)
 from seawall.errors import SeawallError
 
 

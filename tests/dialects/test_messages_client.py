@@ -3,7 +3,12 @@
 import orjson
 import pytest
 
-from seawall.dialects.anthropic import STOP_REASONS, MessagesStream, to_canonical, to_message
+from seawall.dialects.anthropic import (
+    STOP_REASONS,
+    MessagesStream,
+    to_canonical,
+    to_message,
+)
 from seawall.errors import SeawallError
 from seawall.providers.anthropic import FINISH_REASONS
 
