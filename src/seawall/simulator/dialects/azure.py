@@ -30,7 +30,7 @@ from seawall.simulator.dialects.base import (
     Headers,
     UnknownVariant,
 )
-from seawall.simulator.dialects.gemini import admit, adopt
+from seawall.simulator.dialects.front import admit, adopt
 from seawall.simulator.embeddings import plan_embeddings, render_embeddings
 from seawall.simulator.exchange import Exchange
 from seawall.simulator.faults import NO_FAULT
