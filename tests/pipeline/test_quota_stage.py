@@ -21,50 +21,53 @@ async def setup(store, **quota):
     return ledger, ctx, record.id
 
 
+def hold(ctx, ledger, prompt: int, completion: int, **options) -> QuotaHold:
+    """A hold estimating `prompt` tokens (body bytes / 4) and `completion` (the request's max_tokens)."""
+    ctx.request.body["max_tokens"] = completion
+    return QuotaHold(ctx, ledger, prompt * 4, **options)
+
+
 async def test_no_reply_charges_nothing(store):
     ledger, ctx, key = await setup(store, quota_tokens=100)
-    with pytest.raises(RuntimeError):
-        with QuotaHold(ctx, ledger, 20, 30):
-            assert ledger.balance(key).held_tokens == 50
-            raise RuntimeError("upstream failed")
+    with pytest.raises(RuntimeError), hold(ctx, ledger, 20, 30):
+        assert ledger.balance(key).held_tokens == 50
+        raise RuntimeError("upstream failed")
     b = ledger.balance(key)
     assert (b.used_tokens, b.held_tokens) == (0, 0)
 
 
 async def test_a_reply_is_charged_its_usage_and_one_without_usage_its_estimate(store):
     ledger, ctx, key = await setup(store, quota_tokens=1000)
-    with QuotaHold(ctx, ledger, 20, 30):
+    with hold(ctx, ledger, 20, 30):
         ctx.status, ctx.usage = 200, Usage(7, 3)
     assert ledger.balance(key).used_tokens == 10
     ctx.usage = None
-    with QuotaHold(ctx, ledger, 20, 30):
+    with hold(ctx, ledger, 20, 30):
         ctx.status = 200
     assert ledger.balance(key).used_tokens == 60
 
 
 async def test_a_cut_stream_is_charged_the_prompt_and_the_chunks_delivered(store):
     ledger, ctx, key = await setup(store, quota_tokens=1000)
-    with pytest.raises(ConnectionError):
-        with QuotaHold(ctx, ledger, 20, 300):
-            ctx.streamed, ctx.chunks = True, 4
-            raise ConnectionError("client gone")
+    with pytest.raises(ConnectionError), hold(ctx, ledger, 20, 300):
+        ctx.streamed, ctx.chunks = True, 4
+        raise ConnectionError("client gone")
     b = ledger.balance(key)
     assert (b.used_tokens, b.held_tokens) == (24, 0)
 
 
 async def test_a_usd_quota_needs_a_price(store):
     ledger, ctx, key = await setup(store, quota_usd=1.0)
-    with pytest.raises(SeawallError) as e:
-        with QuotaHold(ctx, ledger, 20, 30, price_of=lambda model: None):
-            pass
+    with pytest.raises(SeawallError) as e, hold(ctx, ledger, 20, 30, price_of=lambda model: None):
+        pass
     assert e.value.code == "quota_price_unknown" and "'m'" in e.value.message
-    with QuotaHold(ctx, ledger, 20, 30, price_of=lambda model: (1e-6, 2e-6)):
+    with hold(ctx, ledger, 20, 30, price_of=lambda model: (1e-6, 2e-6)):
         assert ledger.balance(key).held_usd == pytest.approx(20e-6 + 60e-6)
         ctx.status, ctx.usage = 200, Usage(10, 5)
     assert ledger.balance(key).used_usd == pytest.approx(10e-6 + 10e-6)
 
 
 async def test_a_key_without_quota_is_not_held(store):
-    ledger, ctx, key = await setup(store)
-    with QuotaHold(ctx, ledger, 20, 30) as hold:
-        assert hold.hold is None
+    ledger, ctx, _ = await setup(store)
+    with hold(ctx, ledger, 20, 30) as held:
+        assert held.hold is None

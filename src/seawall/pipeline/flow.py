@@ -18,7 +18,7 @@ from seawall.limits.base import RemoteLimiter
 from seawall.limits.memory import MemoryLimiter
 from seawall.limits.quota import QuotaLedger
 from seawall.pipeline.access import check_access
-from seawall.pipeline.admit import Admission, completion_estimate
+from seawall.pipeline.admit import Admission
 from seawall.pipeline.attempt import Completed, Retrier, attempt
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
@@ -56,7 +56,7 @@ class Pipeline:
             checked = await self.preflight.check(req, len(body), ctx.principal.request_policy)
             ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
             async with Admission(ctx, self.limiter, len(body)) as limit_headers:
-                with QuotaHold(ctx, self.quotas, len(body) // 4, completion_estimate(ctx), self.preflight.price_of):
+                with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
                     candidates = self.retrier.arrange(self.router.plan(req.model, req.operation))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
                     ctx.deployment = outcome.target.label

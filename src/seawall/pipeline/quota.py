@@ -12,7 +12,7 @@ from collections.abc import Callable
 from seawall.decide.quota import Shortfall
 from seawall.errors import SeawallError
 from seawall.limits.quota import Hold, QuotaLedger
-from seawall.pipeline.admit import delivered_tokens
+from seawall.pipeline.admit import completion_estimate, delivered_tokens
 from seawall.pipeline.context import RequestContext
 
 # USD per token (input, output) for a configured model name; None when the gateway knows no price
@@ -25,12 +25,13 @@ def no_prices(model: str) -> None:
 
 
 class QuotaHold:
-    __slots__ = ("completion", "ctx", "hold", "ledger", "price_of", "prompt")
+    """The estimate is admission's (admit.py: body bytes / 4 + max tokens), worked out only for a
+    key that has a quota."""
 
-    def __init__(self, ctx: RequestContext, ledger: QuotaLedger, prompt_tokens: int, completion_tokens: int,
-                 price_of: PriceOf = no_prices):
-        self.ctx, self.ledger, self.price_of = ctx, ledger, price_of
-        self.prompt, self.completion = prompt_tokens, completion_tokens
+    __slots__ = ("body_bytes", "completion", "ctx", "hold", "ledger", "price_of", "prompt")
+
+    def __init__(self, ctx: RequestContext, ledger: QuotaLedger, body_bytes: int, price_of: PriceOf = no_prices):
+        self.ctx, self.ledger, self.price_of, self.body_bytes = ctx, ledger, price_of, body_bytes
         self.hold: Hold | None = None
 
     def __enter__(self) -> QuotaHold:
@@ -39,13 +40,13 @@ class QuotaHold:
         if p is None or p.key_id not in self.ledger.balances:
             return self  # the fast path: a key without a quota pays for one dict lookup
         balance = self.ledger.balances[p.key_id]
+        self.prompt, self.completion = self.body_bytes // 4, completion_estimate(self.ctx)
         usd = 0.0
-        model = self.ctx.request.model if self.ctx.request is not None else ""
         if balance.limit_usd is not None:
-            price = self.price_of(model)
+            price = self.price_of(self._model())
             if price is None:
-                raise SeawallError("quota_price_unknown", {"model": model})
-            usd = self.prompt * price[0] + self.completion * price[1]
+                raise SeawallError("quota_price_unknown", {"model": self._model()})
+            usd = self._usd(price, self.prompt, self.completion)
         outcome = self.ledger.hold(p.key_id, self.prompt + self.completion, usd)
         if isinstance(outcome, Shortfall):
             raise insufficient_quota(outcome, p.name, balance.source(outcome.unit))
@@ -55,19 +56,21 @@ class QuotaHold:
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if self.hold is None:
             return
-        tokens = self.delivered()
+        tokens = delivered_tokens(self.ctx, self.prompt, self.completion)
         if tokens is None:
             self.ledger.release(self.hold)
             return
-        prompt, completion = tokens
         usd = 0.0
         if self.hold.balance.limit_usd is not None:  # priced as the model asked for, as the hold was
-            price = self.price_of(self.ctx.request.model if self.ctx.request else "") or (0.0, 0.0)
-            usd = prompt * price[0] + completion * price[1]
-        self.ledger.settle(self.hold, prompt + completion, usd)
+            usd = self._usd(self.price_of(self._model()) or (0.0, 0.0), *tokens)
+        self.ledger.settle(self.hold, tokens[0] + tokens[1], usd)
 
-    def delivered(self) -> tuple[int, int] | None:
-        return delivered_tokens(self.ctx, self.prompt, self.completion)
+    def _model(self) -> str:
+        return self.ctx.request.model if self.ctx.request is not None else ""
+
+    @staticmethod
+    def _usd(price: tuple[float, float], prompt: int, completion: int) -> float:
+        return prompt * price[0] + completion * price[1]
 
 
 def insufficient_quota(s: Shortfall, key_name: str, source: str) -> SeawallError:

@@ -50,10 +50,6 @@ from seawall.simulator.text import compose, count_tokens, seed_of
 PATH = "/v1/messages"
 _ALNUM = string.ascii_letters + string.digits
 _ids = random.Random()
-RATE_LIMIT_DOCS = ("For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see the response "
-                   "headers for current usage. Please reduce the prompt length or the maximum tokens requested, or "
-                   "try again later. You may also contact sales at https://www.anthropic.com/contact-sales to "
-                   "discuss your options for a rate limit increase.")  # [rec]
 
 # Claude models served on this route besides the configured ones; aliases answer with the dated
 # id, as Anthropic's do. Limits from provider-errors.md §8.

@@ -6,14 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import random
-import string
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from seawall.simulator.config import ModelSpec
 from seawall.simulator.dialects.base import (
     ErrorContext,
     ErrorReply,
@@ -21,34 +18,10 @@ from seawall.simulator.dialects.base import (
     UnknownVariant,
 )
 
-PATH = "/v1/messages"
-_ALNUM = string.ascii_letters + string.digits
-_ids = random.Random()
 RATE_LIMIT_DOCS = ("For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see the response "
                    "headers for current usage. Please reduce the prompt length or the maximum tokens requested, or "
                    "try again later. You may also contact sales at https://www.anthropic.com/contact-sales to "
                    "discuss your options for a rate limit increase.")  # [rec]
-
-# Claude models served on this route besides the configured ones; aliases answer with the dated
-# id, as Anthropic's do. Limits from provider-errors.md §8.
-CLAUDE_MODELS = {spec.id: spec for spec in (
-    ModelSpec(id="claude-sonnet-4-5", reports_as="claude-sonnet-4-5-20250929", context_window=200_000,
-              max_output=64_000, owned_by="anthropic"),
-    ModelSpec(id="claude-haiku-4-5", reports_as="claude-haiku-4-5-20251001", context_window=200_000,
-              max_output=64_000, owned_by="anthropic"),
-    ModelSpec(id="claude-opus-4-1", reports_as="claude-opus-4-1-20250805", context_window=200_000,
-              max_output=32_000, owned_by="anthropic"),
-    ModelSpec(id="claude-3-5-haiku-latest", reports_as="claude-3-5-haiku-20241022", context_window=200_000,
-              max_output=8_192, owned_by="anthropic"),
-)}
-CLAUDE_MODELS.update({spec.reported: spec for spec in list(CLAUDE_MODELS.values())})
-
-# Fields the Messages API takes; anything else is "Extra inputs are not permitted", as Anthropic
-# answers, so a gateway leaking OpenAI fields (stream_options, n, …) is caught by its tests.
-KNOWN_FIELDS = frozenset({"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature",
-                          "top_p", "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier",
-                          "container", "mcp_servers", "context_management"})
-BLOCK_TYPES = ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking")
 
 
 def error_reply(status: int, type_: str, message: str, request_id: str, headers: Headers = (),
