@@ -169,32 +169,6 @@ async def test_a_raised_quota_applies_at_the_next_load_and_keeps_what_was_spent(
 
 # The same ledger against PostgreSQL: several gateways share one there, so the increments and the
 # read-back must hold on it too.
-@pytest.fixture(scope="module")
-def quota_database():
-    from pg_server import fresh_database
-
-    with fresh_database("seawall_quota") as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request, tmp_path):
-    return request.param, (str(tmp_path / "q.db") if request.param == "sqlite"
-                           else request.getfixturevalue("quota_database"))
-
-
-@pytest.fixture
-async def any_store(store_url):
-    from seawall.store.postgres import PostgresStore
-    from seawall.store.sqlite import SQLiteStore
-
-    kind, url = store_url
-    s = SQLiteStore(url) if kind == "sqlite" else PostgresStore(url)
-    await s.open()
-    yield s
-    await s.close()
-
-
 async def test_both_stores_keep_usage_as_increments_apart_from_key_updates(any_store):
     import dataclasses
 

@@ -4,32 +4,10 @@ before them."""
 
 import dataclasses
 
-import pytest
-from pg_server import fresh_database
-
 from seawall.keyring import key_record, new_key
 from seawall.store.base import GroupRecord
-from seawall.store.postgres import PostgresStore
 from seawall.store.postgres import migrations as postgres_migrations
-from seawall.store.sqlite import SQLiteStore
 from seawall.store.sqlite import migrations as sqlite_migrations
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield str(tmp_path / "seawall.db")
-        return
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-async def any_store(store_url):
-    s = PostgresStore(store_url) if store_url.startswith("postgresql://") else SQLiteStore(store_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 def test_both_stores_have_migration_007():

@@ -3,33 +3,10 @@ and read back alike by the SQLite and the PostgreSQL store (a real server, as in
 
 import dataclasses
 
-import pytest
-from pg_server import fresh_database
-
 from seawall.keyring import key_record, new_key
 from seawall.store.base import GroupRecord, TenantRecord
-from seawall.store.postgres import PostgresStore
 from seawall.store.postgres import migrations as postgres_migrations
-from seawall.store.sqlite import SQLiteStore
 from seawall.store.sqlite import migrations as sqlite_migrations
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request, tmp_path):
-    """A fresh database of either kind (fresh_database runs its own event loop: a sync fixture)."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "seawall.db")
-        return
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-async def any_store(store_url):
-    s = PostgresStore(store_url) if store_url.startswith("postgresql://") else SQLiteStore(store_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 def test_both_stores_have_migrations_005_and_006():
