@@ -3,7 +3,7 @@ playing Gemini (`/v1beta/models/…:generateContent`) and Azure (`/openai/deploy
 
 import openai
 import pytest
-from conftest import start_gateway, start_simulator
+from conftest import own_stack
 from google import genai
 from google.genai import types
 
@@ -31,33 +31,8 @@ def _config(port: int) -> str:
             f"{dep('azure', azure_base, 'text-embedding-3-small', 'azure-embedder')}")
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    sim = start_simulator(tmp_path_factory, name="gemini-azure-sim")
-    yield sim
-    sim.proc.stop()
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory, upstream):
-    gw = start_gateway(tmp_path_factory, _config(upstream.port), name="gemini-gateway",
-                       env={"GEMINI_KEY": "AIzaSyGeminiUpstreamKey0000000000000000",
-                            "AZURE_KEY": "0123456789abcdef0123456789abcdef"})
-    yield gw
-    gw.proc.stop()
-
-
-@pytest.fixture
-def sim(upstream):
-    upstream.reset()
-    yield upstream
-    upstream.reset()
-
-
-@pytest.fixture
-def client(gateway):
-    with openai.OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0, timeout=20) as c:
-        yield c
+upstream, gw, sim, client = own_stack("gemini", _config, env={"GEMINI_KEY": "AIzaSyGeminiUpstreamKey0000000000000000",
+                                                             "AZURE_KEY": "0123456789abcdef0123456789abcdef"})
 
 
 def direct_gemini(sim, prompt: str):
@@ -66,7 +41,7 @@ def direct_gemini(sim, prompt: str):
     return g.models.generate_content(model="gemini-2.5-flash", contents=prompt)
 
 
-def test_gemini_completion_is_an_openai_completion_with_geminis_text_model_and_usage(client, gateway, sim):
+def test_gemini_completion_is_an_openai_completion_with_geminis_text_model_and_usage(client, gw, sim):
     raw = client.chat.completions.with_raw_response.create(model="gemini-chat", messages=HI)
     reply = raw.parse()
     direct = direct_gemini(sim, HI[0]["content"])
@@ -75,13 +50,13 @@ def test_gemini_completion_is_an_openai_completion_with_geminis_text_model_and_u
     assert reply.choices[0].finish_reason == "stop"
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (
         direct.usage_metadata.prompt_token_count, direct.usage_metadata.candidates_token_count)
-    row = gateway.log_row(raw.headers["x-request-id"])
+    row = gw.log_row(raw.headers["x-request-id"])
     assert row["status"] == 200 and row["deployment"] == "gemini-flash"
     assert (row["prompt_tokens"], row["completion_tokens"]) == (reply.usage.prompt_tokens,
                                                                 reply.usage.completion_tokens)
 
 
-def test_gemini_stream_arrives_as_openai_chunks_and_settles_usage(client, gateway, sim):
+def test_gemini_stream_arrives_as_openai_chunks_and_settles_usage(client, gw, sim):
     with client.chat.completions.with_streaming_response.create(
             model="gemini-chat", messages=HI, stream=True, stream_options={"include_usage": True}) as raw:
         request_id = raw.headers["x-request-id"]
@@ -94,7 +69,7 @@ def test_gemini_stream_arrives_as_openai_chunks_and_settles_usage(client, gatewa
     assert chunks[-1].choices == []
     assert chunks[-1].usage.completion_tokens == direct.usage_metadata.candidates_token_count
     assert all(c.model == "gemini-2.5-flash" for c in chunks)
-    row = gateway.log_row(request_id)
+    row = gw.log_row(request_id)
     assert row["stream_end"] == "completed" and row["completion_tokens"] == chunks[-1].usage.completion_tokens
 
 
@@ -103,12 +78,12 @@ def test_gemini_stream_without_include_usage_gets_no_usage_chunk(client, sim):
     assert all(c.usage is None for c in chunks) and chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_gemini_429_resource_exhausted_falls_back_to_the_azure_deployment(client, gateway, sim):
+def test_gemini_429_resource_exhausted_falls_back_to_the_azure_deployment(client, gw, sim):
     sim.set_faults([{"match": {"model": "gemini-2.5-pro"}, "fault": "status=429"}])
     raw = client.chat.completions.with_raw_response.create(model="gemini-then-azure", messages=HI)
     reply = raw.parse()
     assert reply.model == "gpt-4o-mini-2024-07-18" and reply.choices[0].message.content
-    row = gateway.log_row(raw.headers["x-request-id"])
+    row = gw.log_row(raw.headers["x-request-id"])
     attempts = row["attempts_detail"]
     assert [a["deployment"] for a in attempts] == ["gemini-pro", "azure-backup"]
     assert attempts[0]["status"] == 429 and attempts[0]["category"] == "rate_limit.requests"
@@ -122,7 +97,7 @@ def test_gemini_429_with_no_deployment_left_hands_back_the_wait(client, sim):
     assert e.value.response.headers["retry-after"] == "30"  # RetryInfo.retryDelay "30s", in HTTP terms
 
 
-def test_gemini_stream_cut_midway_raises_in_the_openai_sdk(client, gateway, sim):
+def test_gemini_stream_cut_midway_raises_in_the_openai_sdk(client, gw, sim):
     sim.set_faults([{"match": {"model": "gemini-2.5-flash"}, "fault": "cut_after=2;tokens=60"}])
     received = []
     with client.chat.completions.with_streaming_response.create(model="gemini-chat", messages=HI, stream=True) as raw:
@@ -131,10 +106,10 @@ def test_gemini_stream_cut_midway_raises_in_the_openai_sdk(client, gateway, sim)
             received.extend(raw.parse())
     assert received and all(c.choices[0].finish_reason is None for c in received if c.choices)
     assert "ended before it was complete" in str(e.value.message)
-    assert gateway.log_row(request_id)["stream_end"] == "interrupted"
+    assert gw.log_row(request_id)["stream_end"] == "interrupted"
 
 
-def test_gemini_in_stream_error_after_the_first_chunk_raises_in_the_openai_sdk(client, gateway, sim):
+def test_gemini_in_stream_error_after_the_first_chunk_raises_in_the_openai_sdk(client, gw, sim):
     sim.set_faults([{"match": {"model": "gemini-2.5-flash"}, "fault": "stream_error=unavailable;after=2;tokens=60"}])
     received = []
     with client.chat.completions.with_streaming_response.create(model="gemini-chat", messages=HI, stream=True) as raw:
@@ -142,7 +117,7 @@ def test_gemini_in_stream_error_after_the_first_chunk_raises_in_the_openai_sdk(c
         with pytest.raises(openai.APIError) as e:
             received.extend(raw.parse())
     assert received and "overloaded" in e.value.message
-    row = gateway.log_row(request_id)
+    row = gw.log_row(request_id)
     assert row["stream_end"] == "upstream_error" and row["category"] == "upstream.overloaded"
 
 
@@ -162,11 +137,11 @@ def test_a_parameter_gemini_cannot_express_is_a_400_naming_it(client, sim):
     assert sim.stats()["requests"]["total"] == 0  # refused before any upstream call
 
 
-def test_azure_completion_and_stream(client, gateway, sim):
+def test_azure_completion_and_stream(client, gw, sim):
     raw = client.chat.completions.with_raw_response.create(model="azure-chat", messages=HI)
     reply = raw.parse()
     assert reply.model == "gpt-4o-2024-08-06" and reply.usage.completion_tokens > 0
-    assert gateway.log_row(raw.headers["x-request-id"])["deployment"] == "azure-gpt4o"
+    assert gw.log_row(raw.headers["x-request-id"])["deployment"] == "azure-gpt4o"
     chunks = list(client.chat.completions.create(model="azure-chat", messages=HI, stream=True,
                                                  stream_options={"include_usage": True}))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply.choices[0].message.content

@@ -1,14 +1,14 @@
 """Upstream timeouts end to end: first byte, idle, total, and a model's timeouts applied to its
 deployments, through real gateway and simulator processes and the official openai SDK.
 
-This module runs its own simulator and gateway: its timeouts are short on purpose, and each
+This module runs its own simulator and gw: its timeouts are short on purpose, and each
 deployment calls its own simulated model, so a fault rule (matched by upstream model id) hits
 exactly the deployment a test means.
 """
 
 import openai
 import pytest
-from conftest import start_gateway, start_simulator
+from conftest import own_stack
 
 HI = [{"role": "user", "content": "hi"}]
 MODELS = ["fb-impatient", "fb-patient", "lone-model", "committed-model", "idle-model", "total-model",
@@ -48,31 +48,8 @@ def timeouts_config(port: int) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    sim = start_simulator(tmp_path_factory, "timeouts-sim", config=f"stream_interval_ms: 0\nmodels: {MODELS}\n")
-    yield sim
-    sim.proc.stop()
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory, upstream):
-    gw = start_gateway(tmp_path_factory, timeouts_config(upstream.port), "timeouts-gateway")
-    yield gw
-    gw.proc.stop()
-
-
-@pytest.fixture
-def sim(upstream):
-    upstream.reset()
-    yield upstream
-    upstream.reset()
-
-
-@pytest.fixture
-def client(gateway):
-    with openai.OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0, timeout=30) as c:
-        yield c
+upstream, gw, sim, client = own_stack("timeouts", timeouts_config,
+                                      f"stream_interval_ms: 0\nmodels: {MODELS}\n")
 
 
 def fault(text: str, *models: str) -> list[dict]:
@@ -90,25 +67,25 @@ def stream_until_error(client, model: str, **extra):
         return chunks, e.value, raw.headers["x-request-id"]
 
 
-def test_a_slow_first_byte_falls_back_to_the_next_deployment(client, gateway, sim):
+def test_a_slow_first_byte_falls_back_to_the_next_deployment(client, gw, sim):
     sim.set_faults(fault("latency_ms=3000", "fb-impatient"))  # no status line for 3 s
     raw = client.chat.completions.with_raw_response.create(model="first-byte", messages=HI)
     assert raw.parse().choices[0].message.content
-    row = gateway.log_row(raw.headers["x-request-id"])
+    row = gw.log_row(raw.headers["x-request-id"])
     first, second = row["attempts_detail"]
     assert (first["deployment"], first["category"]) == ("fb-impatient", "upstream.timeout")
     assert first["detail"] == "no first byte for 0.5 s (timeouts.first_byte_s)"
     assert (second["deployment"], second["status"], row["status"]) == ("fb-patient", 200, 200)
 
 
-def test_a_stream_whose_first_event_is_slow_falls_back_before_anything_is_sent(client, gateway, sim):
+def test_a_stream_whose_first_event_is_slow_falls_back_before_anything_is_sent(client, gw, sim):
     sim.set_faults(fault("think_ms=3000", "fb-impatient"))  # headers at once, then silence
     with client.chat.completions.with_streaming_response.create(
             model="first-byte", messages=HI, stream=True) as raw:
         chunks = list(raw.parse())
         request_id = raw.headers["x-request-id"]
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
-    row = gateway.log_row(request_id)
+    row = gw.log_row(request_id)
     assert [a["deployment"] for a in row["attempts_detail"]] == ["fb-impatient", "fb-patient"]
     assert row["attempts_detail"][0]["category"] == "upstream.timeout" and row["stream_end"] == "completed"
 
@@ -124,22 +101,22 @@ def test_a_first_byte_timeout_with_nowhere_to_go_names_the_limit_its_value_and_w
     assert "models[lone].timeouts.first_byte_s" in body["hint"] and body["request_id"]
 
 
-def test_a_first_byte_timeout_after_keepalives_ends_the_stream_with_an_error_event(client, gateway, sim):
+def test_a_first_byte_timeout_after_keepalives_ends_the_stream_with_an_error_event(client, gw, sim):
     sim.set_faults(fault("think_ms=5000", "committed-model"))
     chunks, error, request_id = stream_until_error(client, "committed")
     assert chunks == [] and error.body["category"] == "upstream.timeout"
     assert "timeouts.first_byte_s" in error.body["message"] and error.body["request_id"] == request_id
-    row = gateway.log_row(request_id)
+    row = gw.log_row(request_id)
     assert row["stream_end"] == "first_byte_timeout" and row["category"] == "upstream.timeout"
 
 
-def test_an_idle_stall_mid_stream_is_a_stalled_error_event_naming_the_idle_limit(client, gateway, sim):
+def test_an_idle_stall_mid_stream_is_a_stalled_error_event_naming_the_idle_limit(client, gw, sim):
     sim.set_faults(fault("stall_after=3", "idle-model"))
     chunks, error, request_id = stream_until_error(client, "idle", max_tokens=50)
     assert chunks and all(c.choices[0].finish_reason is None for c in chunks if c.choices)
     assert error.body["category"] == "stream.stalled"
     assert "no chunk for 0.5 s (timeouts.read_s, the idle timeout)" in error.body["message"]
-    row = gateway.log_row(request_id)
+    row = gw.log_row(request_id)
     assert row["stream_end"] == "stalled" and row["category"] == "stream.stalled"
 
 
@@ -149,13 +126,13 @@ def test_a_slow_first_event_within_first_byte_s_is_not_an_idle_stall(client, sim
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
 
 
-def test_total_s_cuts_a_long_slow_stream_with_an_error_event_and_marks_the_log(client, gateway, sim):
+def test_total_s_cuts_a_long_slow_stream_with_an_error_event_and_marks_the_log(client, gw, sim):
     sim.set_faults(fault("interval_ms=100;tokens=300", "total-model"))  # ~30 s of stream
     chunks, error, request_id = stream_until_error(client, "total", max_tokens=1000)
     assert chunks and all(c.choices[0].finish_reason is None for c in chunks if c.choices)
     assert error.body["category"] == "stream.interrupted" and error.body["code"] == "stream_total_timeout"
     assert "1.5 s, the gateway's timeouts.total_s" in error.body["message"]
-    row = gateway.log_row(request_id)
+    row = gw.log_row(request_id)
     assert row["stream_end"] == "total_timeout" and row["category"] == "stream.interrupted"
     assert row["error_code"] == "stream_total_timeout"
 
@@ -165,19 +142,19 @@ def test_a_short_answer_within_total_s_is_untouched(client, sim):
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
 
 
-def test_a_models_timeouts_apply_to_a_deployment_without_its_own_and_a_deployments_own_win(client, gateway,
+def test_a_models_timeouts_apply_to_a_deployment_without_its_own_and_a_deployments_own_win(client, gw,
                                                                                            sim):
     sim.set_faults(fault("latency_ms=1500", "inherits-model", "overrides-model"))
     raw = client.chat.completions.with_raw_response.create(model="per-model", messages=HI)
     assert raw.parse().choices[0].message.content
-    row = gateway.log_row(raw.headers["x-request-id"])
+    row = gw.log_row(raw.headers["x-request-id"])
     first, second = row["attempts_detail"]
     assert first["deployment"] == "inherits-model" and first["category"] == "upstream.timeout"
     assert first["detail"] == "no first byte for 0.5 s (timeouts.first_byte_s)"  # the model's value
     assert (second["deployment"], second["status"]) == ("overrides-model", 200)  # its own 10 s
 
 
-def test_total_s_before_the_reply_starts_is_an_upstream_timeout_naming_total_s(client, gateway, sim):
+def test_total_s_before_the_reply_starts_is_an_upstream_timeout_naming_total_s(client, gw, sim):
     sim.set_faults(fault("latency_ms=4000", "total-model"))
     with pytest.raises(openai.APIStatusError) as e:
         client.chat.completions.with_raw_response.create(model="total", messages=HI)
@@ -185,6 +162,6 @@ def test_total_s_before_the_reply_starts_is_an_upstream_timeout_naming_total_s(c
     assert e.value.status_code == 504 and body["category"] == "upstream.timeout"
     assert body["message"] == ("The upstream total-model did not finish its reply within 1.5 s, the gateway's "
                                "timeouts.total_s for it.")
-    row = gateway.log_row(e.value.response.headers["x-request-id"])
+    row = gw.log_row(e.value.response.headers["x-request-id"])
     assert {a["detail"].split(";")[0] for a in row["attempts_detail"]} == {
         "the exchange took longer than 1.5 s (timeouts.total_s)"}
