@@ -15,7 +15,8 @@ import time
 
 
 def event(delta: dict, finish=None) -> bytes:
-    chunk = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": int(time.time()),
+    # x_sim_sent_ns: when it is written (CLOCK_MONOTONIC), as the simulator's stamp_events does
+    chunk = {"x_sim_sent_ns": time.monotonic_ns(), "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": int(time.time()),
              "model": "gpt-4o-mini", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
     data = b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
     return b"%x\r\n%s\r\n" % (len(data), data)  # one HTTP chunk per SSE event

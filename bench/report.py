@@ -13,7 +13,9 @@ MIN_RPS_VS_MINIMAL = 0.50  # chat and stream RPS at c=32 >= 50 % of the minimal 
 MIN_SCALING = 0.90  # RPS at c=128 >= 90 % of RPS at c=32: no collapse with concurrency
 MAX_ADDED_P50_US = 500  # p50 at c=1 minus the direct call's p50
 MAX_RSS_MIB = 100  # peak RSS at 128 connections
-MAX_FIRST_CHUNK_DIFF_MS = 1.0  # first streamed chunk through the gateway vs direct to the same paced upstream
+# The first streamed chunk reaches the client at most this long after it leaves the (stamping) upstream.
+MAX_FIRST_CHUNK_TRANSIT_MS = 1.0
+FIRST_CHUNK_CHECK = "first chunk, upstream → client, p50 (ms)"
 MAX_GAP_DEVIATION = 0.10  # mean inter-chunk gap through the gateway within 10 % of direct: it does not buffer
 
 
@@ -127,18 +129,22 @@ def checks(summary, ttfb=None):
 
 
 def ttfb_checks(ttfb):
+    """The first chunk's time from the upstream's write to the client's read (the paced upstream stamps
+    its events), and the chunk gaps kept. How much later the first chunk comes than direct, which also
+    holds the gateway's work on the request before it calls the upstream, is in the TTFB table."""
     targets = (((ttfb or {}).get("summary") or {}).get("targets")) or {}
-    vs = (targets.get(GATEWAY) or {}).get("vs_baseline")
-    ref = (targets.get(MINIMAL) or {}).get("vs_baseline") or {}
-    if not vs:
+    gw = targets.get(GATEWAY) or {}
+    ref = targets.get(MINIMAL) or {}
+    if not gw.get("vs_baseline"):
         reason = (ttfb or {}).get("error", "not measured")[:160]  # the whole message is in the TTFB section
-        return [check("first chunk vs direct, p50 (ms)", f"<= {MAX_FIRST_CHUNK_DIFF_MS}", reason, None)]
-    first = vs["first_chunk_diff_p50_ms"]
+        return [check(FIRST_CHUNK_CHECK, f"<= {MAX_FIRST_CHUNK_TRANSIT_MS}", reason, None)]
+    first = gw.get("first_transit_p50_ms")
     base = targets[ttfb["summary"]["baseline"]]["gap_mean_ms"]
-    gap_ratio = ratio(targets[GATEWAY]["gap_mean_ms"], base)
-    ref_gap_ratio = ratio((targets.get(MINIMAL) or {}).get("gap_mean_ms"), base)
-    return [check("first chunk vs direct, p50 (ms)", f"<= {MAX_FIRST_CHUNK_DIFF_MS}", first,
-                  at_most(first, MAX_FIRST_CHUNK_DIFF_MS), ref.get("first_chunk_diff_p50_ms")),
+    gap_ratio = ratio(gw["gap_mean_ms"], base)
+    ref_gap_ratio = ratio(ref.get("gap_mean_ms"), base)
+    return [check(FIRST_CHUNK_CHECK, f"<= {MAX_FIRST_CHUNK_TRANSIT_MS}",
+                  first if first is not None else "the upstream's events carry no send time",
+                  at_most(first, MAX_FIRST_CHUNK_TRANSIT_MS), ref.get("first_transit_p50_ms")),
             check("mean chunk gap through gateway / direct (no buffering)", f"1 ± {MAX_GAP_DEVIATION:.0%}",
                   gap_ratio, None if gap_ratio is None else abs(gap_ratio - 1) <= MAX_GAP_DEVIATION, ref_gap_ratio)]
 
@@ -233,21 +239,27 @@ def md_ttfb(ttfb):
         return out + [f"Not measured: {(ttfb or {}).get('error', 'skipped')}"]
     s = ttfb["summary"]
     out += [ttfb.get("setup", ""), "",
-            "| target | streams ok | chunks/stream | first chunk p50 ms | p99 ms | mean gap ms | min gap ms | "
+            "| target | streams ok | chunks/stream | first chunk p50 ms | p99 ms | upstream → client: first chunk "
+            "p50 ms | p99 ms | every chunk p50 ms | mean gap ms | min gap ms | "
             "first chunk − direct p50 ms | p99 ms | every chunk − direct p50 ms | p99 ms | bunched gaps % |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, t in s["targets"].items():
         vs = t.get("vs_baseline") or {}
         out.append(f"| {name} | {t['ok']}/{t['streams']} | {num(t['chunks_per_stream'], 0)} | "
                    f"{num(t['first_chunk_p50_ms'], 3)} | {num(t['first_chunk_p99_ms'], 3)} | "
-                   f"{num(t['gap_mean_ms'], 3)} | {num(t['gap_min_ms'], 3)} | "
+                   f"{num(t.get('first_transit_p50_ms'), 3)} | {num(t.get('first_transit_p99_ms'), 3)} | "
+                   f"{num(t.get('transit_p50_ms'), 3)} | {num(t['gap_mean_ms'], 3)} | {num(t['gap_min_ms'], 3)} | "
                    f"{num(vs.get('first_chunk_diff_p50_ms'), 3) if vs else '–'} | "
                    f"{num(vs.get('first_chunk_diff_p99_ms'), 3) if vs else '–'} | "
                    f"{num(vs.get('chunk_lag_p50_ms'), 3) if vs else '–'} | "
                    f"{num(vs.get('chunk_lag_p99_ms'), 3) if vs else '–'} | {num(t['bunched_gaps_pct'], 1)} |")
     if s.get("errors"):
         out += ["", f"Errors (first 3 per target): `{s['errors']}`"]
-    out += ["", "Differences are paired: stream i through a target against stream i direct, run back to back. "
+    out += ["", "Upstream → client: from the paced upstream's write of a chunk (its events carry the time) to the "
+            "client's read of it, on one machine's monotonic clock; direct's is the loopback and client cost. "
+            "First chunk − direct also holds the gateway's work on the request before it calls the upstream "
+            "(auth, parsing, pre-flight, limits), which the added-latency rows measure.",
+            "", "Differences are paired: stream i through a target against stream i direct, run back to back. "
             "A gateway that streams adds a small constant to every chunk and keeps the upstream's gaps; one that "
             "buffers shows a first chunk as late as the last and gaps near zero (bunched)."]
     return out

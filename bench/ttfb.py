@@ -15,12 +15,16 @@ stream by stream.
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import sys
 import time
 import urllib.parse
 
 WARMUP_STREAMS = 5  # per target, discarded: first connection, the gateway's upstream pool, caches
+# A paced upstream that stamps its events (the simulator's stamp_events, paced_upstream.py) puts the
+# CLOCK_MONOTONIC time it wrote each one in it; this client reads the same clock as each arrives.
+SENT_STAMP = re.compile(r'"x_sim_sent_ns":(\d+)')
 
 
 # ---------------------------------------------------------------- HTTP/1.1 + SSE on a raw socket
@@ -111,24 +115,27 @@ async def one_stream(conn: Connection, model: str, auth: str) -> dict:
     """One streamed request. Times are seconds from just before the request is written."""
     await conn.ensure_open()
     events = SseEvents()
-    arrivals, done = [], False
+    arrivals, transits, done = [], [], False
     t0 = time.perf_counter()
     conn.writer.write(request_bytes(conn, model, auth))
     head = await conn.reader.readuntil(b"\r\n\r\n")
     t_head = time.perf_counter() - t0
     status, headers = parse_head(head)
     async for piece in body_pieces(conn.reader, headers):
-        now = time.perf_counter() - t0
+        now, now_ns = time.perf_counter() - t0, time.monotonic_ns()
         for data in events.feed(piece):
             if data == "[DONE]":
                 done = True
             else:
                 arrivals.append(now)
+                if stamp := SENT_STAMP.search(data):
+                    transits.append((now_ns - int(stamp.group(1))) / 1e9)
     total = time.perf_counter() - t0
     if headers.get("connection", "").lower() == "close" or "content-length" not in headers and \
             "chunked" not in headers.get("transfer-encoding", "").lower():
         await conn.close()
-    return {"status": status, "head_s": t_head, "arrivals_s": arrivals, "done": done, "total_s": total}
+    return {"status": status, "head_s": t_head, "arrivals_s": arrivals, "done": done, "total_s": total,
+            "transits_s": transits if len(transits) == len(arrivals) else []}
 
 
 # ---------------------------------------------------------------- statistics (pure)
@@ -160,6 +167,11 @@ def summarize_target(streams, gap_ref_s):
     ok = [s for s in streams if s["status"] == 200 and s["arrivals_s"]]
     first = [s["arrivals_s"][0] for s in ok]
     all_gaps = [g for s in ok for g in gaps(s["arrivals_s"])]
+    # From the upstream's write to this client's read (stamped upstreams only): the issue's "the first
+    # streamed chunk reaches the client no later than 1 ms after it leaves the upstream".
+    stamped = [s["transits_s"] for s in ok if s.get("transits_s")]
+    first_transit = [t[0] for t in stamped]
+    all_transits = [x for t in stamped for x in t]
     bunched = sum(g < gap_ref_s / 4 for g in all_gaps) if gap_ref_s else None
     return {"streams": len(streams), "ok": len(ok), "done_seen": sum(s["done"] for s in ok),
             "chunks_per_stream": statistics.median(len(s["arrivals_s"]) for s in ok) if ok else None,
@@ -167,6 +179,10 @@ def summarize_target(streams, gap_ref_s):
             "gap_mean_ms": ms(statistics.fmean(all_gaps)) if all_gaps else None,
             "gap_p50_ms": ms(percentile(all_gaps, 50)), "gap_min_ms": ms(min(all_gaps)) if all_gaps else None,
             "total_p50_ms": ms(percentile([s["total_s"] for s in ok], 50)),
+            "stamped_streams": len(stamped),
+            "first_transit_p50_ms": ms(percentile(first_transit, 50)),
+            "first_transit_p99_ms": ms(percentile(first_transit, 99)),
+            "transit_p50_ms": ms(percentile(all_transits, 50)), "transit_p99_ms": ms(percentile(all_transits, 99)),
             "bunched_gaps_pct": round(100 * bunched / len(all_gaps), 2) if all_gaps and bunched is not None else None}
 
 

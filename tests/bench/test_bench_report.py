@@ -76,20 +76,32 @@ def test_failed_and_empty_cells_fail_the_run_check():
 def test_wrk_skipped_still_reports_ttfb():
     ttfb = {"summary": {"baseline": "direct", "targets": {
         "direct": {"gap_mean_ms": 20.0},
-        "seawall": {"gap_mean_ms": 20.4, "vs_baseline": {"first_chunk_diff_p50_ms": 0.6}}}}}
+        "seawall": {"gap_mean_ms": 20.4, "first_transit_p50_ms": 0.6,
+                    "vs_baseline": {"first_chunk_diff_p50_ms": 1.6}}}}}
     s = report.summarize({"rows": []}, ttfb=ttfb)
     checks = by_name(s)
     assert checks["wrk phase: seawall measured"]["passed"] is None
-    assert checks["first chunk vs direct, p50 (ms)"]["passed"] is True
+    assert checks[report.FIRST_CHUNK_CHECK]["passed"] is True
+    assert checks[report.FIRST_CHUNK_CHECK]["value"] == 0.6
     assert checks["mean chunk gap through gateway / direct (no buffering)"]["value"] == 1.02
 
 
 def test_ttfb_missing_is_not_a_pass():
     s = report.summarize(rows(), ttfb={"error": "simulator did not start"})
-    assert by_name(s)["first chunk vs direct, p50 (ms)"] == {
-        "check": "first chunk vs direct, p50 (ms)", "goal": "<= 1.0", "value": "simulator did not start",
+    assert by_name(s)[report.FIRST_CHUNK_CHECK] == {
+        "check": report.FIRST_CHUNK_CHECK, "goal": "<= 1.0", "value": "simulator did not start",
         "passed": None, "minimal_proxy": None}
     assert "**n/a**" in report.markdown(s)
+
+
+@pytest.mark.parametrize("transit, passed", [(1.2, False), (None, None)])
+def test_first_chunk_is_timed_from_the_upstream(transit, passed):
+    """A slow transit fails; an upstream that stamps nothing is not measured (n/a), never a pass."""
+    ttfb = {"summary": {"baseline": "direct", "targets": {
+        "direct": {"gap_mean_ms": 20.0, "first_transit_p50_ms": 0.1},
+        "seawall": {"gap_mean_ms": 20.0, "first_transit_p50_ms": transit,
+                    "vs_baseline": {"first_chunk_diff_p50_ms": 0.5}}}}}
+    assert by_name(report.summarize(rows(), ttfb=ttfb))[report.FIRST_CHUNK_CHECK]["passed"] is passed
 
 
 def test_idle_nginx_warns_of_a_busy_machine():

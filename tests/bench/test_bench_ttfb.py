@@ -26,8 +26,9 @@ def test_percentile_interpolates():
     assert ttfb.percentile([], 50) is None
 
 
-def stream(arrivals, status=200):
-    return {"status": status, "arrivals_s": arrivals, "done": True, "total_s": arrivals[-1] if arrivals else 0}
+def stream(arrivals, status=200, transits=()):
+    return {"status": status, "arrivals_s": arrivals, "done": True, "total_s": arrivals[-1] if arrivals else 0,
+            "transits_s": list(transits)}
 
 
 def test_streaming_gateway_adds_a_constant():
@@ -54,3 +55,17 @@ def test_failed_streams_are_left_out_of_pairs():
     s = ttfb.summarize(["direct", "seawall"], {"direct": direct, "seawall": gw})
     assert s["targets"]["seawall"]["ok"] == 1
     assert s["targets"]["seawall"]["vs_baseline"]["pairs"] == 1
+
+
+def test_transit_from_the_upstreams_stamp():
+    """The first chunk's upstream-to-client time, per target, from stamped events only."""
+    direct = [stream([0.001, 0.021], transits=[0.0001, 0.0002]), stream([0.001, 0.021], transits=[0.0003, 0.0001])]
+    gw = [stream([0.002, 0.022], transits=[0.0006, 0.0005]), stream([0.002, 0.022])]  # the second: no stamps
+    s = ttfb.summarize(["direct", "seawall"], {"direct": direct, "seawall": gw})["targets"]
+    assert (s["direct"]["stamped_streams"], s["direct"]["first_transit_p50_ms"]) == (2, 0.2)
+    assert (s["seawall"]["stamped_streams"], s["seawall"]["first_transit_p50_ms"]) == (1, 0.6)
+    assert s["seawall"]["transit_p50_ms"] == 0.55
+
+
+def test_stamp_is_read_from_an_event():
+    assert ttfb.SENT_STAMP.search('{"x_sim_sent_ns":123456789,"id":"c"}').group(1) == "123456789"

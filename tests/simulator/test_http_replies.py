@@ -120,6 +120,22 @@ async def test_settings_pace_streams(start_simulator):
     assert count == 7 and time.monotonic() - started >= 6 * 0.03
 
 
+async def test_stamped_events_carry_their_send_time(start_simulator):
+    """stamp_events: every event's JSON holds the monotonic time it was written, between the
+    client's request and its read, and the chunks still parse for the SDK."""
+    base = await start_simulator(SimulatorSettings(stream_interval_ms=5, stamp_events=True))
+    before = time.monotonic_ns()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(base + "/v1/chat/completions", headers={"authorization": "Bearer k"},
+                             json={"model": "gpt-4o-mini", "messages": user(), "stream": True}) as resp:
+            body = await resp.read()
+    after = time.monotonic_ns()
+    events = [line[6:] for line in body.split(b"\n") if line.startswith(b"data: {")]
+    stamps = [orjson.loads(e)["x_sim_sent_ns"] for e in events]
+    assert len(stamps) > 2 and before < stamps[0] and stamps == sorted(stamps) and stamps[-1] < after
+    assert all(orjson.loads(e)["object"] == "chat.completion.chunk" for e in events)
+
+
 async def test_embeddings_base64_default_and_float(client: openai.AsyncOpenAI):
     packed = await client.embeddings.create(model="text-embedding-3-small", input=["hello", "world"])
     assert [len(item.embedding) for item in packed.data] == [1536, 1536]

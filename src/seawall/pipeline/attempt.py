@@ -182,12 +182,20 @@ def balance_of(target: ResolvedDeployment) -> str:
 
 
 def breaker_policy(target: ResolvedDeployment) -> BreakerPolicy:
-    return _breaker_policy(target.spec.circuit)
+    # Found by the settings object's identity: hashing a frozen pydantic model field by field cost
+    # more than the breaker's decision itself. The settings are kept in the entry, so an id is
+    # never reused while its entry lives.
+    circuit = target.spec.circuit
+    found = _BREAKER_POLICIES.get(id(circuit))
+    if found is None or found[0] is not circuit:
+        if len(_BREAKER_POLICIES) > 4096:  # configs built over and over (tests): start again
+            _BREAKER_POLICIES.clear()
+        found = _BREAKER_POLICIES[id(circuit)] = (circuit, BreakerPolicy(circuit.failures_to_open, circuit.cooldown_s,
+                                                                         circuit.max_cooldown_s))
+    return found[1]
 
 
-@functools.cache
-def _breaker_policy(c: CircuitSettings) -> BreakerPolicy:  # settings are frozen: one per deployment
-    return BreakerPolicy(c.failures_to_open, c.cooldown_s, c.max_cooldown_s)
+_BREAKER_POLICIES: dict[int, tuple[CircuitSettings, BreakerPolicy]] = {}
 
 
 def with_retry_after(err: SeawallError, candidates: list[ResolvedDeployment], retrier: Retrier) -> SeawallError:

@@ -98,8 +98,7 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     if cut is not None:
         ctx.stream_end, err = stream_timeout(stream, cut)
     ctx.category, ctx.error_code = err.category, err.code
-    await send({"type": "http.response.body", "body": stream_error_event(err, ctx), "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+    await send({"type": "http.response.body", "body": stream_error_event(err, ctx)})  # and the body's end
     ctx.finished = True
 
 
@@ -156,8 +155,10 @@ async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_u
             body = ctx.translator.feed(body)
         if ctx.ttfb_ms is None:
             ctx.ttfb_ms = ctx.elapsed_ms()
-        await send({"type": "http.response.body", "body": body, "more_body": True})
-    if ended:
+        # The last events and the body's end in one write (one syscall, one segment).
+        await send({"type": "http.response.body", "body": body, "more_body": not ended})
+    elif ended:
         await send({"type": "http.response.body", "body": b""})
+    if ended:
         ctx.finished = True  # the client has it all: a disconnect from here on is not news
     return ended

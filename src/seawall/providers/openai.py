@@ -91,9 +91,14 @@ class OpenAIStreamDecoder:
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         plain: list[bytes] = []
+        seen_model = self._seen_model
         for block in self._split.feed(data):
+            # The common case first, with no SSE parsing: one compact `data: {…}` line.
+            if seen_model and block.startswith(b"data: {") and b"\n" not in block and _is_plain_content(block):
+                plain.append(block)
+                continue
             payload = data_of(block).strip()
-            if not payload or (self._seen_model and _is_plain_content(payload)):
+            if not payload or (seen_model and _is_plain_content(payload)):
                 if block.strip():
                     plain.append(block)  # content, or a comment-only keep-alive: relayed as is
                 continue
@@ -101,6 +106,7 @@ class OpenAIStreamDecoder:
                 out.append(StreamEvent(TERMINATOR.join(plain) + TERMINATOR))
                 plain = []
             out.append(self._event(block, payload))
+            seen_model = self._seen_model
         if plain:
             out.append(StreamEvent(TERMINATOR.join(plain) + TERMINATOR))
         return out

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from seawall.config import Timeouts
 from seawall.providers.base import UpstreamRequest
@@ -129,11 +130,26 @@ class UpstreamResponse:
         self._resp.release()
 
 
+# Upstream URLs come from the config, except a few with an ID in them (a Midjourney task's):
+# past this many distinct ones, a URL is parsed per request instead of remembered.
+_MAX_REMEMBERED_URLS = 1024
+
+
 class Transport:
     def __init__(self, pool_size: int = 1000):
         self._pool_size = pool_size
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        # URL string -> its origin's session and the URL parsed once (not twice per request)
+        self._targets: dict[str, tuple[aiohttp.ClientSession, URL]] = {}
+
+    def _target(self, url: str) -> tuple[aiohttp.ClientSession, URL]:
+        found = self._targets.get(url)
+        if found is None:
+            found = (self._session(url), URL(url))
+            if len(self._targets) < _MAX_REMEMBERED_URLS:
+                self._targets[url] = found
+        return found
 
     def _session(self, url: str) -> aiohttp.ClientSession:
         parts = urlsplit(url)
@@ -141,8 +157,10 @@ class Transport:
         session = self._sessions.get(origin)
         if session is None:  # created lazily, inside the server's running loop
             connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=60, ttl_dns_cache=300)
+            # No cookie jar: cookies an upstream sets (a CDN's) must not travel with other
+            # clients' requests, and an empty jar is still consulted on every request and reply.
             session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
-                                            skip_auto_headers=("User-Agent",))
+                                            skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar())
             self._sessions[origin] = session
         return session
 
@@ -154,9 +172,10 @@ class Transport:
             # read_s once a stream's first event is in. total=None (the default) costs no timer.
             timeout = self._timeouts[timeouts] = aiohttp.ClientTimeout(
                 total=timeouts.total_s, connect=timeouts.connect_s, sock_read=timeouts.first_byte_limit_s)
+        session, url = self._target(req.url)
         try:
-            resp = await self._session(req.url).request(req.method, req.url, data=req.body, headers=req.headers,
-                                                        timeout=timeout, allow_redirects=False)
+            resp = await session.request(req.method, url, data=req.body, headers=req.headers, timeout=timeout,
+                                         allow_redirects=False)
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise translate(e, timeouts) from e
         return UpstreamResponse(resp, timeouts)
@@ -165,3 +184,4 @@ class Transport:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+        self._targets.clear()

@@ -137,6 +137,10 @@ class SimulatorSettings(BaseModel):
     project: str = "proj_SeawallSimulator0000000"
     latency_ms: NonNegativeFloat = 0.0
     stream_interval_ms: NonNegativeFloat = 0.0
+    # Each stream event carries "x_sim_sent_ns": the simulator's CLOCK_MONOTONIC (ns) as it writes
+    # the event, so a client on the same machine can time a chunk from the upstream to itself
+    # (bench/ttfb.py). Off by default: real providers send no such field.
+    stamp_events: bool = False
     rate_limits: RateLimits = RateLimits()
     faults: tuple[FaultRuleSpec, ...] = ()
     fault_seed: int = 0

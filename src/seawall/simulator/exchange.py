@@ -183,6 +183,7 @@ class Exchange:
 
     async def _stream_events(self, events: list[bytes], interval: float, fault: Fault) -> None:
         after = fault.after if fault.after is not None else DEFAULT_AFTER
+        stamp = self.state.settings.stamp_events
         for index, event in enumerate(events):
             if fault.cut_after is not None and index >= fault.cut_after:
                 self.outcome = "fault:cut"
@@ -206,8 +207,20 @@ class Exchange:
                 if self._watcher.done():
                     self.outcome = "disconnected"
                     return
+            if stamp:
+                event = stamped(event)
             await self._body(event, more=True)
         await self._body(b"")
+
+
+def stamped(event: bytes) -> bytes:
+    """The event with its send time as its JSON object's first field (settings.stamp_events)."""
+    at = event.find(b"data: {")
+    if at < 0:
+        return event
+    at += len(b"data: {")
+    comma = b"" if event[at:at + 1] == b"}" else b","
+    return b"%s\"x_sim_sent_ns\":%d%s%s" % (event[:at], time.monotonic_ns(), comma, event[at:])
 
 
 async def take_fault(exchange: Exchange, model: str | None, invalid_fault) -> bool:
