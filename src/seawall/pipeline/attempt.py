@@ -270,7 +270,37 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
     """Read until the first event, so a deployment that fails before it can still be replaced.
     If none has come within keepalive_s (a model thinking), commit with no event yet: egress then
     keeps the client's connection alive until it comes. One timer, not a task per stream: the
-    timer cancels the read, which aiohttp allows without losing data."""
+    timer cancels the read, which aiohttp allows without losing data; no timer at all when the
+    first event came in with the headers."""
+    try:
+        data = response.buffered()
+        events = decoder.feed(data) if data else []
+        if not events:
+            events = await _wait_for_first(ctx, target, response, decoder)
+            if events is None:  # thinking: commit without an event
+                return Streaming(target, response, decoder, [])
+    except UpstreamFailure as f:
+        response.close()
+        raise _Failed(transport_error(target, f), f.detail) from None
+    except MalformedReply as e:
+        response.close()
+        raise _Failed(malformed(target, str(e)), str(e)) from None
+    if not events:
+        response.close()
+        detail = "the stream closed before its first event"
+        raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": detail}), detail)
+    first_error = events[0].error
+    if first_error is not None:  # failed before any content: another deployment may do
+        response.close()
+        message = str(first_error.get("message") or "an error event")
+        raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": message}), message)
+    response.start_idle_timeout()  # first_byte_s is met: read_s bounds the silences from here
+    return Streaming(target, response, decoder, events)
+
+
+async def _wait_for_first(ctx: RequestContext, target: ResolvedDeployment, response: UpstreamResponse,
+                          decoder: StreamDecoder) -> list[StreamEvent] | None:
+    """The first events, [] if the stream ended before any, None if keepalive_s passed first."""
     task = asyncio.current_task()
     slow: list[bool] = []
 
@@ -283,30 +313,15 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
         while data := await response.next_chunk():
             events = decoder.feed(data)
             if events:
-                first_error = events[0].error
-                if first_error is not None:  # failed before any content: another deployment may do
-                    response.close()
-                    message = str(first_error.get("message") or "an error event")
-                    raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": message}),
-                                  message)
-                response.start_idle_timeout()  # first_byte_s is met: read_s bounds the silences from here
-                return Streaming(target, response, decoder, events)
+                return events
+        return []
     except asyncio.CancelledError:
         if not slow or ctx.client_gone:
             raise
         task.uncancel()
-        return Streaming(target, response, decoder, [])
-    except UpstreamFailure as f:
-        response.close()
-        raise _Failed(transport_error(target, f), f.detail) from None
-    except MalformedReply as e:
-        response.close()
-        raise _Failed(malformed(target, str(e)), str(e)) from None
+        return None
     finally:
         timer.cancel()
-    response.close()
-    detail = "the stream closed before its first event"
-    raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": detail}), detail)
 
 
 # -- upstream outcome -> catalog error --------------------------------------------------------------

@@ -98,6 +98,14 @@ class UpstreamResponse:
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise translate(e, self._timeouts, self._idle) from e
 
+    def buffered(self) -> bytes:
+        """The body bytes already received, without waiting (b"" if none yet); raises
+        UpstreamFailure like next_chunk when the connection has failed."""
+        try:
+            return self._resp.content.read_nowait()
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise translate(e, self._timeouts, self._idle) from e
+
     def start_idle_timeout(self) -> None:
         """A stream's first event is in: from now on the idle limit (read_s) bounds each wait
         instead of first_byte_s. Once per stream, off the per-chunk path; nothing to do when the
