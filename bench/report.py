@@ -16,7 +16,8 @@ MAX_RSS_MIB = 100  # peak RSS at 128 connections
 # The first streamed chunk reaches the client at most this long after it leaves the (stamping) upstream.
 MAX_FIRST_CHUNK_TRANSIT_MS = 1.0
 FIRST_CHUNK_CHECK = "first chunk, upstream → client, p50 (ms)"
-MAX_GAP_DEVIATION = 0.10  # mean inter-chunk gap through the gateway within 10 % of direct: it does not buffer
+MAX_GAP_DEVIATION = 0.10
+MAX_QUIET_NGINX_ADDED_US = 300  # nginx's own hop at c=1 is 110-160 µs here; far more means a busy host  # mean inter-chunk gap through the gateway within 10 % of direct: it does not buffer
 
 
 def ratio(a, b):
@@ -280,6 +281,10 @@ def machine_warnings(summary):
         if c.get("cpu_pct") is not None and c["cpu_pct"] < 85:
             out.append(f"nginx {mode} @c=32 ran at {c['cpu_pct']} % CPU (93-97 % on a quiet machine): something else "
                        "probably used core 0 or 1 during this run; treat its figures with suspicion and run again.")
+        added = ((summary["targets"].get("nginx") or {}).get("added_p50_us") or {}).get(mode)
+        if added is not None and added > MAX_QUIET_NGINX_ADDED_US:
+            out.append(f"nginx added {added} µs p50 to {mode} @c=1 (110-160 µs on a quiet machine): the host was busy "
+                       "during this run; its latency figures say more about the machine than about the gateways.")
     return out
 
 

@@ -113,3 +113,12 @@ def test_idle_nginx_warns_of_a_busy_machine():
         "nginx chat @c=32 ran at 50.0 % CPU (93-97 % on a quiet machine): something else probably used core 0 or 1 "
         "during this run; treat its figures with suspicion and run again."]
     assert report.machine_warnings(report.summarize(rows())) == []
+
+
+def test_slow_nginx_at_c1_warns_of_a_busy_host():
+    r = rows()
+    for x in r["rows"]:
+        if x["target"] == "nginx" and x["conns"] == 1 and x["mode"] == "stream":
+            x["lat_p50_us"] = 700  # direct's is 20: nginx added 680 µs
+    warnings = report.machine_warnings(report.summarize(r))
+    assert len(warnings) == 1 and warnings[0].startswith("nginx added 680 µs p50 to stream @c=1")
