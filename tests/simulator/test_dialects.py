@@ -75,6 +75,26 @@ def test_unknown_variant_names_the_known_ones():
 
 
 
+@pytest.mark.parametrize("table", ["gemini", "azure", "midjourney"])
+def test_pick_error_rules_for_table_dialects(table):
+    """One picker for the Gemini, Azure and midjourney-proxy tables: an unknown variant lists the
+    known ones (and those handled elsewhere), a variant with a status takes the status, a status
+    alone its default variant or the dialect's generic reply."""
+    from seawall.simulator.dialects import azure, gemini_errors, midjourney
+
+    module = {"gemini": gemini_errors, "azure": azure, "midjourney": midjourney}[table]
+    elsewhere = {"gemini": [], "azure": [azure.FILTERED_FINISH], "midjourney": list(midjourney.TASK_FAILURES)}[table]
+    with pytest.raises(UnknownVariant, match=f"dialect {table} ") as info:
+        module.fault_error(429, "nope", CTX)
+    assert all(name in str(info.value) for name in [*module.VARIANTS, *elsewhere])
+    name, build = next((n, b) for n, b in module.VARIANTS.items() if b(CTX).status not in (200, 418))
+    assert module.fault_error(None, name, CTX).status == build(CTX).status
+    assert module.fault_error(418, name, CTX).status == 418
+    for status, default in module.DEFAULT_VARIANT.items():
+        assert module.fault_error(status, None, CTX).body == module.VARIANTS[default](CTX).body
+    assert module.fault_error(599, None, CTX).status == 599
+
+
 def test_retry_after_shapes_the_429_wait():
     ctx = replace(CTX, retry_after=1.146)
     assert "Please try again in 1.146s." in error_of(render_fault("openai", 429, None, ctx))["message"]

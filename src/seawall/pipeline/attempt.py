@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from seawall.config import CircuitSettings, ResolvedDeployment
+from seawall.config import ResolvedDeployment
 from seawall.decide.balance import Standing, choose
 from seawall.decide.breaker import CLOSED, Breaker, BreakerPolicy, after, may_try, reopens_in
 from seawall.decide.classify import ADVICE, Classification, classify_reply, classify_transport, read_error_fields
@@ -57,6 +57,7 @@ class Retrier:
         self.policy = policy or RetryPolicy()
         self._budgets: dict[str, RetryBudget] = {}
         self.breakers: dict[str, Breaker] = {}
+        self._breaker_policies: dict[str, BreakerPolicy] = {}  # per deployment, like its breaker
         # Deployments that refused the stream_options the gateway adds to learn a stream's usage
         # (strict OpenAI-compatible servers reject unknown fields): asked no more.
         self.refuses_stream_options: set[str] = set()
@@ -87,7 +88,17 @@ class Retrier:
     def _may_try(self, target: ResolvedDeployment, now: float) -> bool:
         """Would its breaker let a request through now (a probe included)? Records nothing."""
         b = self.breakers.get(target.label)
-        return b is None or b.state == "closed" or may_try(b, now, breaker_policy(target))[0]
+        return b is None or b.state == "closed" or may_try(b, now, self.breaker_policy(target))[0]
+
+    def breaker_policy(self, target: ResolvedDeployment) -> BreakerPolicy:
+        """Its circuit settings as the breaker's policy, built once (per request, hashing the
+        frozen settings to look it up cost more than the breaker's decision)."""
+        found = self._breaker_policies.get(target.label)
+        if found is None:
+            c = target.spec.circuit
+            found = self._breaker_policies[target.label] = BreakerPolicy(c.failures_to_open, c.cooldown_s,
+                                                                         c.max_cooldown_s)
+        return found
 
     def budget(self, deployment: str) -> RetryBudget:
         found = self._budgets.get(deployment)
@@ -117,7 +128,7 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
             continue
         target = candidates[i]
         now = time.monotonic()
-        policy = breaker_policy(target)
+        policy = retrier.breaker_policy(target)
         allowed, state = may_try(retrier.breakers.get(target.label, CLOSED), now, policy)
         retrier.breakers[target.label] = state
         if not allowed:
@@ -179,23 +190,6 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
 
 def balance_of(target: ResolvedDeployment) -> str:
     return target.model_route.balance if target.model_route is not None else "ordered"
-
-
-def breaker_policy(target: ResolvedDeployment) -> BreakerPolicy:
-    # Found by the settings object's identity: hashing a frozen pydantic model field by field cost
-    # more than the breaker's decision itself. The settings are kept in the entry, so an id is
-    # never reused while its entry lives.
-    circuit = target.spec.circuit
-    found = _BREAKER_POLICIES.get(id(circuit))
-    if found is None or found[0] is not circuit:
-        if len(_BREAKER_POLICIES) > 4096:  # configs built over and over (tests): start again
-            _BREAKER_POLICIES.clear()
-        found = _BREAKER_POLICIES[id(circuit)] = (circuit, BreakerPolicy(circuit.failures_to_open, circuit.cooldown_s,
-                                                                         circuit.max_cooldown_s))
-    return found[1]
-
-
-_BREAKER_POLICIES: dict[int, tuple[CircuitSettings, BreakerPolicy]] = {}
 
 
 def with_retry_after(err: SeawallError, candidates: list[ResolvedDeployment], retrier: Retrier) -> SeawallError:

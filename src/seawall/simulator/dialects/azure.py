@@ -28,7 +28,7 @@ from seawall.simulator.dialects.base import (
     ErrorContext,
     ErrorReply,
     Headers,
-    UnknownVariant,
+    pick_error,
 )
 from seawall.simulator.dialects.front import admit, adopt
 from seawall.simulator.embeddings import plan_embeddings, render_embeddings
@@ -112,17 +112,8 @@ DEFAULT_VARIANT = {400: "content_filter", 401: "invalid_api_key", 404: "deployme
 
 
 def fault_error(status: int | None, variant: str | None, ctx: ErrorContext) -> ErrorReply:
-    """``status`` alone picks its default variant; ``variant`` alone implies its status."""
-    if variant is not None:
-        if variant not in VARIANTS:
-            known = ", ".join([*VARIANTS, FILTERED_FINISH])
-            raise UnknownVariant(f"unknown error variant {variant!r} for dialect azure (known: {known})")
-        reply = VARIANTS[variant](ctx)
-        return reply if status is None else dataclasses.replace(reply, status=status)
-    assert status is not None
-    if status in DEFAULT_VARIANT:
-        return VARIANTS[DEFAULT_VARIANT[status]](ctx)
-    return azure_error(status, str(status), f"Request failed with status {status}.")
+    return pick_error("azure", status, variant, ctx, VARIANTS, DEFAULT_VARIANT,
+                      lambda s: azure_error(s, str(s), f"Request failed with status {s}."), also_known=[FILTERED_FINISH])
 
 
 _OPERATIONS = ("/chat/completions", "/embeddings")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -37,3 +39,22 @@ class ErrorReply:
 
 class UnknownVariant(ValueError):
     """``error=<variant>`` names nothing in the chosen dialect's table."""
+
+
+def pick_error(dialect: str, status: int | None, variant: str | None, ctx: ErrorContext,
+               variants: Mapping[str, Callable[[ErrorContext], ErrorReply]], default_variant: Mapping[int, str],
+               otherwise: Callable[[int], ErrorReply], also_known: Iterable[str] = ()) -> ErrorReply:
+    """A fault's error reply from a dialect's table: ``variant`` alone implies its status, with
+    ``status`` too it is sent with that status (a variant answering 200, such as a failed task,
+    keeps its 200); ``status`` alone picks its default variant, else ``otherwise(status)``.
+    ``also_known``: variant names the dialect handles elsewhere, listed when one is unknown."""
+    if variant is not None:
+        if variant not in variants:
+            known = ", ".join([*variants, *also_known])
+            raise UnknownVariant(f"unknown error variant {variant!r} for dialect {dialect} (known: {known})")
+        reply = variants[variant](ctx)
+        return reply if status is None or reply.status == 200 else dataclasses.replace(reply, status=status)
+    assert status is not None
+    if status in default_variant:
+        return variants[default_variant[status]](ctx)
+    return otherwise(status)

@@ -3,7 +3,6 @@ details: QuotaFailure, RetryInfo, ErrorInfo), for faults and for the dialect's o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from seawall.simulator.dialects.base import (
     ErrorContext,
     ErrorReply,
-    UnknownVariant,
+    pick_error,
 )
 
 _TYPE = "type.googleapis.com/google.rpc."
@@ -147,16 +146,8 @@ _STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSI
 
 
 def fault_error(status: int | None, variant: str | None, ctx: ErrorContext) -> ErrorReply:
-    """``status`` alone picks its default variant; ``variant`` alone implies its status."""
-    if variant is not None:
-        if variant not in VARIANTS:
-            raise UnknownVariant(f"unknown error variant {variant!r} for dialect gemini (known: {', '.join(VARIANTS)})")
-        reply = VARIANTS[variant](ctx)
-        return reply if status is None else dataclasses.replace(reply, status=status)
-    assert status is not None
-    if status in DEFAULT_VARIANT:
-        return VARIANTS[DEFAULT_VARIANT[status]](ctx)
-    return google_error(status, _STATUS_NAMES.get(status, "UNKNOWN"), f"Request failed with status {status}.")
+    return pick_error("gemini", status, variant, ctx, VARIANTS, DEFAULT_VARIANT,
+                      lambda s: google_error(s, _STATUS_NAMES.get(s, "UNKNOWN"), f"Request failed with status {s}."))
 
 
 def stream_error_event(variant: str, ctx: ErrorContext) -> bytes:

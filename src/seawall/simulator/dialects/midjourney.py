@@ -27,7 +27,6 @@ Faults (``x-sim-fault`` or scripted rules; ``error=`` takes the names below):
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -43,7 +42,7 @@ from seawall.simulator.dialects.base import (
     ErrorContext,
     ErrorReply,
     Headers,
-    UnknownVariant,
+    pick_error,
 )
 from seawall.simulator.dialects.gemini import admit, adopt
 from seawall.simulator.exchange import Exchange
@@ -121,17 +120,8 @@ _FAILS_AT_THE_END = frozenset({"task_timeout"})  # the others fail as the Discor
 
 
 def fault_error(status: int | None, variant: str | None, ctx: ErrorContext) -> ErrorReply:
-    """``status`` alone picks its default variant; ``variant`` alone implies its status."""
-    if variant is not None:
-        if variant not in VARIANTS:
-            known = ", ".join([*VARIANTS, *TASK_FAILURES])
-            raise UnknownVariant(f"unknown error variant {variant!r} for dialect midjourney (known: {known})")
-        reply = VARIANTS[variant](ctx)
-        return dataclasses.replace(reply, status=status) if status is not None and reply.status != 200 else reply
-    assert status is not None
-    if status in DEFAULT_VARIANT:
-        return VARIANTS[DEFAULT_VARIANT[status]](ctx)
-    return spring_error(status, ctx.path)
+    return pick_error("midjourney", status, variant, ctx, VARIANTS, DEFAULT_VARIANT,
+                      lambda s: spring_error(s, ctx.path), also_known=TASK_FAILURES)
 
 
 def sim_fault_invalid(message: str) -> ErrorReply:
