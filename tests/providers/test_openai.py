@@ -1,4 +1,6 @@
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from seawall.config import Deployment, ResolvedDeployment
@@ -78,3 +80,83 @@ def test_plain_content_chunks_skip_parsing_but_everything_that_matters_is_read()
     assert plain.data is None and plain.raw.startswith(b"data: ") and plain.finish_reason is None
     assert spaced.finish_reason == "length"  # another server's spacing: parsed, not skipped
     assert final.usage.completion_tokens == 2  # usage on a chunk with finish_reason null: parsed
+
+
+PLAIN = b'data: {"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}],"usage":null}\n\n'
+FIRST = b'data: {"model":"m-1","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}\n\n'
+
+
+def test_a_run_of_plain_events_is_relayed_as_one_event_byte_for_byte():
+    d = P.stream_decoder()
+    body = FIRST + b"".join(PLAIN % w for w in (b"a", b"b", b"c"))
+    first, run = d.feed(body)
+    assert first.model == "m-1" and run.data is None and run.raw == body[len(FIRST):]
+
+
+@pytest.mark.parametrize("special, check", [
+    (b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n', lambda e: e.error["message"] == "overloaded"),
+    (b'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3}}\n\n',
+     lambda e: e.usage_only and e.usage.completion_tokens == 3),
+    (b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n',
+     lambda e: e.finish_reason == "stop"),
+    (b"data: [DONE]\n\n", lambda e: e.terminal),
+    (b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": null}]}\n\n', lambda e: e.data is not None),
+])
+def test_whatever_matters_between_plain_events_is_read_and_nothing_is_lost(special, check):
+    d = P.stream_decoder()
+    body = FIRST + PLAIN % b"a" + PLAIN % b"b" + special + PLAIN % b"c"
+    events = d.feed(body)
+    assert b"".join(e.raw for e in events) == body  # every byte relayed, in order
+    assert [e.raw for e in events[1:]] == [PLAIN % b"a" + PLAIN % b"b", special, PLAIN % b"c"]
+    assert check(events[2])
+
+
+def test_comments_and_other_fields_between_events_are_relayed_and_content_words_are_not_markers():
+    d = P.stream_decoder()
+    d.feed(FIRST)
+    body = (PLAIN % b"error" + b": keep-alive\n\n" + b"id: 7\n" + PLAIN % b"usage" + PLAIN % b"x")
+    events = d.feed(body)
+    assert b"".join(e.raw for e in events) == body
+    assert not any(e.error or e.usage or e.terminal for e in events)
+
+
+def test_a_plain_run_split_across_reads_keeps_the_partial_event_for_the_next():
+    d = P.stream_decoder()
+    d.feed(FIRST)
+    body = PLAIN % b"a" + PLAIN % b"b"
+    (run,) = d.feed(body[:len(PLAIN % b"a") + 20])
+    assert run.raw == PLAIN % b"a" and d.pending == body[len(PLAIN % b"a"):len(PLAIN % b"a") + 20]
+    (rest,) = d.feed(body[len(PLAIN % b"a") + 20:] + b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}\n\n')[:1]
+    assert rest.raw == PLAIN % b"b"
+
+
+_KINDS = {
+    "plain": PLAIN % b"w",
+    "word_error": PLAIN % b"error",  # a content word is not a key
+    "padded": PLAIN.replace(b"null}\n", b'null,"obfuscation":"Zq9"}\n') % b"p",  # OpenAI's default padding
+    "padded_finish": b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"obfuscation":"k"}\n\n',
+    "spaced": b'data: {"choices": [{"index": 0, "delta": {"content": "s"}, "finish_reason": null}]}\n\n',
+    "finish": b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n',
+    "usage": b'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3}}\n\n',
+    "error": b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n',
+    "comment": b": keep-alive\n\n",
+    "named": b'event: x\ndata: {"choices":[]}\n\n',
+    "done": b"data: [DONE]\n\n",
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(kinds=st.lists(st.sampled_from(sorted(_KINDS)), max_size=12), cuts=st.lists(st.integers(0, 2000), max_size=4))
+def test_the_decoder_reads_every_event_that_matters_however_the_stream_is_cut(kinds, cuts):
+    """Against the plain rule: every event's bytes relayed in order, and exactly the events that carry
+    an error, usage, a finish reason or the end come back read, wherever the reads split the stream."""
+    body = FIRST + b"".join(_KINDS[k] for k in kinds)
+    d, events, at = P.stream_decoder(), [], 0
+    for cut in sorted(cuts) + [len(body)]:
+        events += d.feed(body[at:max(at, cut)])
+        at = max(at, cut)
+    assert b"".join(e.raw for e in events) == body and d.pending == b""
+    assert [k for k in kinds if k in ("error", "usage", "done")] == \
+        ["error" if e.error else "usage" if e.usage_only else "done" for e in events if e.error or e.usage_only or e.terminal]
+    assert sum(e.finish_reason == "stop" for e in events) == kinds.count("finish") + kinds.count("padded_finish")
+    assert not any(e.data for e in events if b'"content":"' in e.raw)  # content, padded or not, is never parsed

@@ -8,6 +8,10 @@ end with LF, CRLF or CR; providers use LF (OpenAI, Anthropic) and sometimes CRLF
 Splitting is one `bytes.split` in C; lines are only parsed for blocks that aren't a single
 `data: ` line (measured: a per-line Python parser was the whole extra cost of a stream over a
 plain reply).
+
+Substring tests on these hot paths use `bytes.find`, never `in`: on CPython 3.11 `x in some_bytes`
+first tries `x` as an integer and builds and clears a TypeError every time (~1,700 instructions a
+test; callgrind put the stream path's `in` tests at 11 % of a stream request's CPU).
 """
 
 from __future__ import annotations
@@ -38,9 +42,9 @@ class SSESplitter:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
+        if buf.find(b"\r") >= 0:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if TERMINATOR not in buf:
+        if buf.find(TERMINATOR) < 0:
             self._buf = buf
             return []
         blocks = buf.split(TERMINATOR)
@@ -55,7 +59,7 @@ class SSESplitter:
 
 def data_of(block: bytes) -> bytes:
     """The data of a block; the common single `data: ` line without parsing lines."""
-    if block.startswith(b"data: ") and b"\n" not in block:
+    if block.startswith(b"data: ") and block.find(b"\n") < 0:
         return block[6:]
     return parse_block(block).data
 

@@ -53,6 +53,17 @@ _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # dataclasses.astuple deep-cop
 _SIZES = (500, 100, 20, 5, 1)
 
 
+def _null(value: None) -> None:
+    return value
+
+
+# sqlite3 binds int, float and str directly but sends every other value, None included, through
+# its adapter lookup, which on a miss probes `__adapt__` and `__conform__` and builds and drops an
+# AttributeError for each (~1,200 instructions per NULL; a request's log row has about a dozen).
+# A registered adapter is a dictionary hit instead. None stays None: nothing else changes.
+sqlite3.register_adapter(type(None), _null)
+
+
 def _chunks(count: int) -> list[int]:
     """Statement sizes that add up to count, largest first: 537 -> [500, 20, 5, 5, 5, 1, 1]."""
     out = []
