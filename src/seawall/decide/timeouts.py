@@ -9,12 +9,14 @@ a merged set, and how a timeout that fired is named. Pure: plain values in, plai
     total_s        the whole upstream exchange, stream included; unset: no limit
     keepalive_s    not a limit: how often a slow stream's client gets a keep-alive comment
 
-How they are enforced (providers/transport.py): aiohttp's connect timeout, its sock_read set to
-first_byte_s until a stream's first event and to read_s after, and its total timeout (one timer
-per exchange, none when total_s is unset). sock_read measures silence, so the first-byte clock
-restarts at the reply's headers and at any bytes before the first event (an upstream's own SSE
-keep-alive comments count as signs of life); aiohttp rounds a total of 5 s or more up to the
-next whole second of its clock. A limit that fires before the stream is committed is an
+How they are enforced (providers/http1.py, http1_pool.py): connect_s bounds resolving,
+connecting and the TLS handshake (and waiting for a free connection when the pool is full); one
+timer per connection bounds each silence of the reply, first_byte_s until a stream's first event
+(the transport's start_idle_timeout()) and read_s after, and the whole exchange from the request's
+start when total_s is set. The per-read limit measures silence, so the first-byte clock restarts
+at the reply's headers and at any bytes before the first event (an upstream's own SSE keep-alive
+comments count as signs of life); it does not run while the gateway's reader is behind (the
+socket is not read then). A limit that fires before the stream is committed is an
 upstream.timeout the attempt loop falls back from; after it, the stream ends with an error event.
 """
 

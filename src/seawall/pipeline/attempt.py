@@ -264,8 +264,8 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
     """Read until the first event, so a deployment that fails before it can still be replaced.
     If none has come within keepalive_s (a model thinking), commit with no event yet: egress then
     keeps the client's connection alive until it comes. One timer, not a task per stream: the
-    timer cancels the read, which aiohttp allows without losing data; no timer at all when the
-    first event came in with the headers."""
+    timer cancels the read, which the transport allows without losing data; no timer at all when
+    the first event came in with the headers."""
     try:
         data = response.buffered()
         events = decoder.feed(data) if data else []
@@ -279,6 +279,9 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
     except MalformedReply as e:
         response.close()
         raise _Failed(malformed(target, str(e)), str(e)) from None
+    except BaseException:  # cancelled (the client left): the half-read reply's connection can't be reused
+        response.close()
+        raise
     if not events:
         response.close()
         detail = "the stream closed before its first event"

@@ -1,0 +1,151 @@
+"""A bare HTTP/1.1 server over a real socket, for the transport's tests. Every reply is written
+by hand, byte for byte, so a test can send what no well-behaved server would (a cut body, a reply
+that is not HTTP, a close at the wrong moment) and count the connections the client opens."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import functools
+import inspect
+import ipaddress
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+import uvloop
+
+# answer(n, head, body, writer) writes the reply to the n-th request (counted over all
+# connections, from 0); it returns False to close the connection afterwards.
+Answer = Callable[[int, bytes, bytes, asyncio.StreamWriter], Awaitable[bool]]
+
+
+class RawUpstream:
+    def __init__(self, answer: Answer, tls: ssl.SSLContext | None = None):
+        self.answer, self.tls = answer, tls
+        self.accepted = 0  # connections accepted
+        self.finished = 0  # connections over (either side closed)
+        self.requests: list[tuple[bytes, bytes]] = []  # (head, body) as received
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> RawUpstream:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        self.port = self.server.sockets[0].getsockname()[1]
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}/v1/chat/completions"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+        for writer in self._writers:
+            writer.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self._writers.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                self.requests.append((head, body))
+                if not await self.answer(len(self.requests) - 1, head, body, writer):
+                    break
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass  # the client closed the connection
+        finally:
+            self.finished += 1
+            writer.close()
+
+
+def reply(body: bytes = b'{"ok": true}', status: str = "200 OK", headers: str = "",
+          content_type: str = "application/json") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
+            .encode() + body)
+
+
+SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def ok(n: int, head: bytes, body: bytes, writer: asyncio.StreamWriter) -> bool:
+    writer.write(reply())
+    return True
+
+
+async def until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Wait for something the server or the client does on its own time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.01)
+
+
+_LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
+
+def on_both_loops(test):
+    """Run an async test on asyncio's loop and on uvloop's, the gateway's (its clock counts
+    milliseconds, its transports are its own). A plain function to pytest, so the test's
+    fixtures and parameters are its own and no conftest hook changes every other test's loop."""
+    @functools.wraps(test)
+    def run(loop, *args, **kwargs):
+        with asyncio.Runner(loop_factory=_LOOPS[loop]) as runner:
+            runner.run(test(*args, **kwargs))
+
+    params = list(inspect.signature(test).parameters.values())
+    run.__signature__ = inspect.Signature([inspect.Parameter("loop", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                                           *params])
+    del run.__wrapped__  # pytest reads the signature above, not the coroutine's
+    return pytest.mark.parametrize("loop", list(_LOOPS))(run)
+
+
+def certificates(directory) -> tuple[str, str, str]:
+    """A throwaway CA and a certificate it signed for 127.0.0.1 and localhost: (ca, cert, key) paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Seawall test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - day).not_valid_after(now + day)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - day).not_valid_after(now + day)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = (str(directory / "ca.pem"), str(directory / "cert.pem"), str(directory / "key.pem"))
+    for path, data in zip(paths, (ca.public_bytes(serialization.Encoding.PEM),
+                                  cert.public_bytes(serialization.Encoding.PEM),
+                                  key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))):
+        with open(path, "wb") as f:
+            f.write(data)
+    return paths
