@@ -184,11 +184,10 @@ class Pool:
 class Target:
     """A URL parsed once: its origin's pool and what every request to it starts with."""
 
-    __slots__ = ("blocks", "defaults", "path", "pool", "special")
+    __slots__ = ("blocks", "defaults", "path", "pool")
 
     def __init__(self, pool: Pool, path: str, defaults: dict[str, str]):
         self.pool, self.path, self.defaults = pool, path, defaults
-        self.special = _FRAMING | defaults.keys()  # header names the caller may give that change ours
         # A deployment sends the same headers every time: each set's lines are built and checked once.
         self.blocks: dict[tuple[tuple[str, str], ...], str] = {}
 
