@@ -85,3 +85,26 @@ def test_spent_budget_gives_up():
 def test_falls_back():
     assert falls_back("upstream.timeout") and falls_back("permission.model")
     assert not falls_back("request.context_length")
+
+
+def test_budget_memory_stays_bounded_while_nothing_fails():
+    """A deployment that never fails never asks `allows`: recording alone must not grow the state."""
+    budget = RetryBudget(ratio=0.1, floor=3, window_s=10.0)
+    for i in range(200_000):
+        budget.record_request(now=i * 0.001)  # 200 s of traffic at 1,000 requests/s
+    assert len(budget.counts) <= budget.slots
+    assert budget.allows(now=200.0)
+
+
+def test_budget_forgets_requests_that_left_the_window():
+    budget = RetryBudget(ratio=0.5, floor=0, window_s=10.0)
+    for i in range(10):
+        budget.record_request(now=float(i) / 10)
+    assert budget.allows(now=1.0)  # 10 requests: 5 retries allowed
+    for _ in range(5):
+        budget.record_retry(now=1.0)
+    assert not budget.allows(now=1.0)
+    budget.record_request(now=12.0)  # the first ten left the window; the retries at 1.0 too
+    assert budget.allows(now=12.0)
+    budget.record_retry(now=12.0)
+    assert not budget.allows(now=12.0)  # one request now: half a retry allowed, one taken
