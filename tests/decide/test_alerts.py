@@ -185,3 +185,10 @@ def test_window_sums_match_a_naive_count(events, later, window_s):
             assert (got[subject].events, got[subject].bad) == (len(inside), sum(inside))
         else:
             assert subject not in got
+
+
+def test_a_resolved_alert_keeps_its_evidence_and_the_current_value():
+    state = AlertState()
+    for now, r in ((0, reading(0.5, bad=50)), (10, reading(0.6, bad=60)), (15, reading(0.0)), (35, reading(0.0))):
+        state, change = step(state, r, RATIO, now)
+    assert change == "resolved" and state.last.bad == 60 and state.current == 0.0 and state.last_seen == 10

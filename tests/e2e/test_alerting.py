@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pytest
-from conftest import ADMIN_KEY, BOOTSTRAP_KEY, http, own_stack
+from conftest import ADMIN_KEY, BOOTSTRAP_KEY, http, own_stack, start_gateway
 
 HI = [{"role": "user", "content": "hi"}]
 SIM_KEY = "sk-sim-upstream"  # the deployments' provider key (conftest's SIM_KEY environment variable)
@@ -158,3 +158,15 @@ def test_the_admin_alerts_route_wants_the_admin_key(gw):
     assert status == 401 and b"s3cr3t" not in body
     status, _, _ = http("GET", gw.url + "/admin/alerts")
     assert status == 401
+
+
+def test_alerts_switched_off_cost_nothing_and_say_so(tmp_path_factory, upstream):
+    config = alerts_config(upstream.port).replace("alerts:\n  interval_s: 0.2", "alerts:\n  enabled: false", 1)
+    off = start_gateway(tmp_path_factory, config, "alerts-off")
+    try:
+        status, _, _ = http("POST", off.url + "/v1/chat/completions", {"model": "healthy", "messages": HI},
+                            {"authorization": f"Bearer {off.key}"})
+        assert status == 200
+        assert view(off) == {**view(off), "enabled": False, "active": [], "recent": []}
+    finally:
+        off.proc.stop()

@@ -4,7 +4,8 @@ import logging
 import time
 
 from seawall.config.alerts import AlertSettings
-from seawall.observe.alerts import AlertMonitor
+from seawall.cli_admin import render_alerts
+from seawall.observe.alerts import AlertMonitor, disabled_view
 from seawall.pipeline.context import Principal, RequestContext, new_request_id
 from seawall.providers.base import AttemptRecord
 
@@ -93,3 +94,11 @@ def test_fire_logs_a_warning_with_the_hint_and_resolve_logs_info(caplog):
     view = m.view()
     assert view["active"] == [] and [r["change"] for r in view["recent"]] == ["resolved", "fired"]
     assert view["recent"][0]["resolved_at"] and view["recent"][1]["example_request_ids"] == ids
+    resolved = view["recent"][0]  # keeps the evidence, and says what the value is now
+    assert resolved["example_request_ids"] == ids and resolved["value"] == 2 and resolved["current_value"] == 0
+    assert resolved["category"] == "auth.key_invalid" and "now 0 (threshold 2)" in resolve.getMessage()
+
+
+def test_switched_off_alerts_answer_an_empty_view():
+    view = disabled_view()
+    assert view["enabled"] is False and view["active"] == [] and "switched off" in render_alerts(view)

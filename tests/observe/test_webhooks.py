@@ -15,7 +15,7 @@ from seawall.observe.webhooks import Notifier, payload, slack_text, webhook_labe
 
 TOKEN = "T000/B000/s3cr3tWebhookToken"
 ALERT = {"rule": "upstream_rate_limited", "severity": "warning", "state": "firing", "subject": "openai-main",
-         "subject_kind": "deployment", "summary": "openai-main answered 429 to 40% of attempts", "value": 0.4,
+         "subject_kind": "deployment", "summary": "openai-main answered 429 to 40% of attempts", "value": 0.4, "current_value": 0.0,
          "threshold": 0.2, "measure": "ratio", "events": 20, "bad": 8, "window_s": 60.0,
          "category": "rate_limit.requests", "hint": "lower concurrency", "check_first": None,
          "example_request_ids": ["req_1", "req_2"], "first_seen": None, "last_seen": None, "fired_at": None,
@@ -52,7 +52,8 @@ def test_payload_shapes():
     assert "`req_1`" in slack["text"] and "Check first: lower concurrency" in slack["text"]
     plain = orjson.loads(payload(WebhookSettings(url="https://x.example/h"), "resolved", ALERT))
     assert plain == {"source": "seawall", "event": "resolved", "alert": ALERT}
-    assert "resolved" in slack_text("resolved", ALERT) and "Check first" not in slack_text("resolved", ALERT)
+    resolved = slack_text("resolved", ALERT)
+    assert "resolved" in resolved and "Now 0;" in resolved and "Check first" not in resolved
 
 
 def test_a_webhook_is_named_by_scheme_and_host_only():

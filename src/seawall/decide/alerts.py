@@ -213,7 +213,8 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class AlertState:
-    """One (rule, subject)'s standing; `last` is the latest reading while pending or firing."""
+    """One (rule, subject)'s standing: `last` is the latest breaching reading (the evidence an
+    alert shows, kept after it resolves), `current` the latest value whatever it was."""
 
     firing: bool = False
     pending_since: float | None = None  # breaching since, not yet firing
@@ -223,6 +224,7 @@ class AlertState:
     fired_at: float | None = None
     resolved_at: float | None = None
     last: Reading | None = None
+    current: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +284,7 @@ def step(s: AlertState, r: Reading, limits: Limits, now: float) -> tuple[AlertSt
     breaching = r.events >= limits.min_events and r.value >= limits.threshold
     clear = r.value < limits.threshold * limits.clear_ratio
     if s.firing:
-        s = replace(s, last=r, last_seen=now if breaching else s.last_seen)
+        s = replace(s, current=r.value, last=r, last_seen=now) if breaching else replace(s, current=r.value)
         if not clear:
             return replace(s, clear_since=None), None
         since = s.clear_since if s.clear_since is not None else now
@@ -292,7 +294,7 @@ def step(s: AlertState, r: Reading, limits: Limits, now: float) -> tuple[AlertSt
     if not breaching:
         return replace(s, pending_since=None), None
     since = s.pending_since if s.pending_since is not None else now
-    s = replace(s, pending_since=since, first_seen=since, last_seen=now, last=r)
+    s = replace(s, pending_since=since, first_seen=since, last_seen=now, last=r, current=r.value)
     cooled = s.resolved_at is None or now - s.resolved_at >= limits.cooldown_s
     if now - since >= limits.for_s and cooled:
         return replace(s, firing=True, fired_at=now, clear_since=None), "fired"

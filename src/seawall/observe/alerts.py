@@ -15,10 +15,13 @@ and to webhooks, read at `GET /admin/alerts` (and `seawall alerts`). No other se
 
     ALERT = {"rule": "upstream_auth", "severity": "critical", "state": "firing" | "resolved",
              "subject": "openai-main", "subject_kind": "deployment", "summary": "…",
-             "value": 5.0, "threshold": 3.0, "measure": "count" | "ratio" | "gauge", "events": 5, "bad": 5,
+             "value": 5.0, "current_value": 0.0, "threshold": 3.0, "measure": "count" | "ratio" | "gauge",
+             "events": 5, "bad": 5,
              "window_s": 120.0, "category": "auth.key_invalid", "hint": "…", "check_first": "…" | null,
              "example_request_ids": ["req_…"], "first_seen", "last_seen", "fired_at", "resolved_at"}
 
+`value`, `events`, `bad`, `category` and the examples are the latest evidence (the last
+evaluation that found the rule breached); `current_value` is the latest value, whatever it was.
 Times are UTC ISO 8601. A subject is a deployment label, a tenant or group, or the gateway: never
 a key or a secret.
 """
@@ -103,7 +106,7 @@ class AlertMonitor:
                         ", ".join(alert["example_request_ids"]) or "-")
         else:
             log.info("alert resolved: %s %s — now %g (threshold %g), firing since %s", change.rule, change.subject,
-                     alert["value"], alert["threshold"], alert["fired_at"])
+                     alert["current_value"], alert["threshold"], alert["fired_at"])
         self.notifier.send(change.change, alert)
 
     def start(self) -> None:
@@ -133,7 +136,8 @@ class AlertMonitor:
                                       events=r.events, window=f"{limits.window_s:g} s")
         return {"rule": name, "severity": limits.severity, "state": "firing" if state.firing else "resolved",
                 "subject": subject, "subject_kind": rule.subject_kind, "summary": summary,
-                "value": round(r.value, 4), "threshold": limits.threshold, "measure": rule.measure,
+                "value": round(r.value, 4), "current_value": round(state.current or 0.0, 4),
+                "threshold": limits.threshold, "measure": rule.measure,
                 "events": r.events, "bad": r.bad, "window_s": limits.window_s, "category": r.category,
                 "hint": rule.hint, "check_first": CHECK_FIRST.get(r.category),
                 "example_request_ids": list(r.examples), "first_seen": _iso(state.first_seen),

@@ -42,6 +42,8 @@ def slack_text(change: str, alert: dict) -> str:
              f"window {alert['window_s']:g} s) · category `{alert['category']}`"]
     if change == "fired":
         lines.append(f"Check first: {alert['hint']}")
+    else:
+        lines.append(f"Now {alert['current_value']:g}; it fired at {alert['fired_at']}.")
     if alert["example_request_ids"]:
         lines.append("Requests: " + ", ".join(f"`{r}`" for r in alert["example_request_ids"]) +
                      " (`seawall logs --request-id …`)")
