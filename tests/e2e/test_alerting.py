@@ -54,17 +54,19 @@ def alerts_config(port: int) -> str:
                 f"        base_url: http://127.0.0.1:{port}/v1\n        model: {model}\n        api_key_env: SIM_KEY\n"
                 f"        name: sim-{name}\n        circuit: {{failures_to_open: {circuit}, cooldown_s: 2}}\n")
 
-    quick = "window_s: 3, clear_for_s: 1, cooldown_s: 0"
+    quick = "window_s: 4, clear_for_s: 1, cooldown_s: 0"
     return ("request_log:\n  flush_interval_s: 0.1\n"
             "alerts:\n  interval_s: 0.2\n  bucket_s: 1\n  rules:\n"
             f"    upstream_auth: {{threshold: 2, {quick}}}\n"
             f"    upstream_rate_limited: {{threshold: 0.5, min_events: 3, for_s: 0, {quick}}}\n"
+            f"    stream_interrupted: {{threshold: 0.5, min_events: 3, for_s: 0, {quick}}}\n"
             f"    upstream_errors: {{enabled: false}}\n"
             f"    gateway_errors: {{enabled: false}}\n"
             "  webhooks:\n"
             f"    - {{url: 'http://127.0.0.1:{RECEIVER.port}/json', format: json, retries: 0}}\n"
             f"    - {{url: 'http://127.0.0.1:{RECEIVER.port}/services/{HOOK_TOKEN}', format: slack}}\n"
-            "models:\n" + route("keyed", "gpt-4o") + route("busy", "gpt-4.1-mini") + route("healthy", "gpt-4o-mini"))
+            "models:\n" + route("keyed", "gpt-4o") + route("busy", "gpt-4.1-mini") + route("healthy", "gpt-4o-mini")
+            + route("cut", "gpt-4o-2024-08-06") + route("fragile", "gpt-4.1-nano", circuit=1))
 
 
 upstream, gw, sim, client = own_stack("alerts", alerts_config)
@@ -76,7 +78,7 @@ def view(gateway) -> dict:
     return json.loads(body)
 
 
-def wait_for(predicate, timeout: float = 10.0):
+def wait_for(predicate, timeout: float = 15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = predicate()
@@ -104,7 +106,7 @@ def test_upstream_401s_fire_an_alert_delivered_to_webhooks_and_resolve_when_heal
         ids.append(e.value.response.headers["x-request-id"])
     alert = wait_for(lambda: active(gw, "upstream_auth", "sim-keyed"), timeout=5)
     assert alert["severity"] == "critical" and alert["subject_kind"] == "deployment" and alert["measure"] == "count"
-    assert alert["value"] >= 2 and alert["threshold"] == 2 and alert["window_s"] == 3
+    assert alert["value"] >= 2 and alert["threshold"] == 2 and alert["window_s"] == 4
     assert alert["category"].startswith("auth.") and "revoked or rotated" in alert["hint"]
     assert alert["example_request_ids"] and set(alert["example_request_ids"]) <= set(ids)
     assert alert["first_seen"] and alert["fired_at"] and alert["resolved_at"] is None
@@ -126,7 +128,7 @@ def test_upstream_401s_fire_an_alert_delivered_to_webhooks_and_resolve_when_heal
                           capture_output=True, text=True, timeout=30).stdout
     assert "[critical] upstream_auth  deployment sim-keyed" in text and "check first:" in text
 
-    sim.set_faults([])  # the key is fixed: healthy traffic, and the 401s age out of the 3 s window
+    sim.set_faults([])  # the key is fixed: healthy traffic, and the 401s age out of the 4 s window
     client.chat.completions.create(model="keyed", messages=HI)
     wait_for(lambda: active(gw, "upstream_auth", "sim-keyed") is None)
     recent = view(gw)["recent"]
@@ -151,6 +153,27 @@ def test_upstream_429s_fire_the_rate_limit_alert_per_deployment(gw, sim, client)
     assert active(gw, "upstream_rate_limited", "sim-healthy") is None  # its own deployment is fine
     sim.set_faults([])
     wait_for(lambda: active(gw, "upstream_rate_limited", "sim-busy") is None)
+
+
+def test_streams_cut_mid_sentence_fire_the_stream_alert(gw, sim, client):
+    sim.set_faults([{"match": {"model": "gpt-4o-2024-08-06"}, "fault": "cut_after=3"}])
+    for _ in range(3):
+        with pytest.raises(openai.APIError):
+            for _chunk in client.chat.completions.create(model="cut", messages=HI, stream=True, max_tokens=50):
+                pass
+    alert = wait_for(lambda: active(gw, "stream_interrupted", "sim-cut"), timeout=5)
+    assert alert["value"] == 1.0 and alert["category"] == "stream.interrupted" and len(alert["example_request_ids"]) == 3
+
+
+def test_an_open_circuit_fires_and_resolves_once_the_deployment_answers_again(gw, sim, client):
+    sim.set_faults([{"match": {"model": "gpt-4.1-nano", "first_n": 1}, "fault": "status=503"}])
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="fragile", messages=HI)  # one failure opens it (cooldown 2 s)
+    alert = wait_for(lambda: active(gw, "circuit_open", "sim-fragile"), timeout=5)
+    assert alert["measure"] == "gauge" and alert["category"] == "capacity.circuit_open"
+    time.sleep(2)
+    client.chat.completions.create(model="fragile", messages=HI)  # the probe succeeds: closed again
+    wait_for(lambda: active(gw, "circuit_open", "sim-fragile") is None, timeout=5)
 
 
 def test_the_admin_alerts_route_wants_the_admin_key(gw):
