@@ -46,7 +46,10 @@ def test_quota_refusals_are_counted_per_tenant_never_per_key():
     acme = Principal(key_id="key_secretid123", name="ci-bot", tenant="acme")
     for _ in range(3):
         m.observe(ctx(status=429, error_code="insufficient_quota", principal=acme, category="quota.exhausted"))
-    assert fired(m.tick(time.time())) == [("quota_exhausted", "tenant acme")]
+    for _ in range(5):  # a provider's own insufficient_quota (passed through) is upstream_quota's, not a tenant's
+        m.observe(ctx(status=429, error_code="insufficient_quota", principal=Principal("k2", "n2", tenant="beta"),
+                      attempts=[("dep-a", 429, "quota.exhausted")], category="quota.exhausted"))
+    assert sorted(fired(m.tick(time.time()))) == [("quota_exhausted", "tenant acme"), ("upstream_quota", "dep-a")]
     assert "key_secretid123" not in str(m.view()) and "ci-bot" not in str(m.view())
 
 

@@ -79,7 +79,7 @@ class AlertMonitor:
         if ctx.streamed and ctx.deployment is not None:
             broken = ctx.stream_end in BROKEN_STREAM_ENDS
             add(now, "stream", ctx.deployment, "broken" if broken else None, rid, ctx.category)
-        if ctx.error_code == "insufficient_quota":
+        if ctx.error_code == "insufficient_quota" and not ctx.attempts:  # refused at admission, not by a provider
             add(now, "quota", quota_subject(ctx), "exhausted", rid, ctx.category)
 
     # -- the timer's part ------------------------------------------------------------------------
