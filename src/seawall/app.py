@@ -28,6 +28,7 @@ from seawall.decide.routes import diagnose_route
 from seawall.dialects import DIALECTS
 from seawall.errors import SeawallError, error
 from seawall.limits.quota import QuotaLedger
+from seawall.observe.alerts import AlertMonitor
 from seawall.observe.log import RequestLogWriter
 from seawall.pipeline.access import check_ip, check_model, may_use
 from seawall.pipeline.auth import Authenticator
@@ -99,7 +100,9 @@ class Gateway:
         self.quotas = QuotaLedger(store, settings.auth.refresh_interval_s)
         self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
                                   settings.limits)
-        self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s)
+        self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped) \
+            if settings.alerts.enabled else None
+        self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s, self.alerts)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
@@ -133,11 +136,15 @@ class Gateway:
         self.writer.start()
         self.quotas.start()
         self.pipeline.deadlines.start()
+        if self.alerts is not None:
+            self.alerts.start()
         tune_gc()
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
+        if self.alerts is not None:
+            await self.alerts.stop()
         await self.pipeline.deadlines.stop()
         await self.auth.stop()
         await self.writer.stop()
@@ -226,7 +233,11 @@ class Gateway:
                 await self._end_stream(send, ctx, err)
             else:
                 await send_error(send, ctx, err, cors)
-        record(self.writer, ctx)
+        record(self.writer, ctx, self.alerts)
+
+    def _open_circuits(self) -> list[str]:
+        """Deployments whose circuit is not closed, for the circuit_open alert."""
+        return [label for label, b in self.pipeline.retrier.breakers.items() if b.state != "closed"]
 
     def _unknown_route(self, ctx: RequestContext) -> SeawallError:
         allowed = self._paths.get(ctx.path)

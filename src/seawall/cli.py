@@ -13,7 +13,7 @@ import sys
 import click
 
 from seawall import __version__
-from seawall.cli_admin import groups, keys, tenants
+from seawall.cli_admin import alerts, groups, keys, tenants
 from seawall.config import (ConfigError, Settings, database_url_problem, default_settings, environ_snapshot,
                             example_config, load_settings, with_redis_url)
 
@@ -265,3 +265,4 @@ def render_log_table(rows) -> str:
 main.add_command(keys)
 main.add_command(groups)
 main.add_command(tenants)
+main.add_command(alerts)

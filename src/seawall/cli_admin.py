@@ -1,4 +1,4 @@
-"""`seawall keys …` and `seawall groups …`: parse, call the admin API, print. Scripts depend on
+"""`seawall keys …`, `seawall groups …`, `seawall tenants …` and `seawall alerts`: parse, call the admin API, print. Scripts depend on
 these spellings (issue 5), so options are added, never renamed."""
 
 from __future__ import annotations
@@ -291,3 +291,33 @@ def tenants_set(client: AdminClient, name: str, rps, rpm, tpm, max_concurrency):
 
 
 _LIMIT_NAMES = ("rps", "rpm", "tpm", "max_concurrency")
+
+
+# -- alerts (observe/alerts.py) ------------------------------------------------------------------
+@click.command("alerts")
+@_connection
+def alerts(client: AdminClient):
+    """The gateway's firing alerts (rule, subject, value against threshold, what to check first,
+    example request ids) and its recent firings and resolutions."""
+    view = client.call("GET", "/admin/alerts")
+    return view, render_alerts(view)
+
+
+def render_alerts(view: dict) -> str:
+    if not view["enabled"]:
+        return "alerts are switched off (alerts.enabled: false in the gateway's config)"
+    lines = [f"firing: {len(view['active'])}" + ("" if view["active"] else " (all quiet)")]
+    for a in view["active"]:
+        lines += [f"  [{a['severity']}] {a['rule']}  {a['subject_kind']} {a['subject']}  since {a['fired_at']}",
+                  f"    {a['summary']} (threshold {a['threshold']:g}, category {a['category']})",
+                  f"    check first: {a['hint']}"]
+        if a["example_request_ids"]:
+            lines.append(f"    requests: {', '.join(a['example_request_ids'])}")
+    if view["recent"]:
+        lines.append("recent:")
+        lines += [f"  {r['at']}  {r['change']:<8}  {r['rule']}  {r['subject']}" for r in view["recent"][:20]]
+    hooks = view["webhooks"]
+    if hooks["configured"]:
+        lines.append(f"webhooks: {hooks['configured']} configured, {hooks['sent']} sent, {hooks['failed']} failed, "
+                     f"{hooks['dropped']} dropped")
+    return "\n".join(lines)

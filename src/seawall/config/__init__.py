@@ -26,6 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # The parts live in submodules; their names are re-exported here, where the rest of the code
 # (and operators' scripts) import them from.
+from seawall.config.alerts import AlertSettings as AlertSettings
 from seawall.config.base import SIMULATOR_KEY as SIMULATOR_KEY
 from seawall.config.base import _Strict
 from seawall.config.limits import LimitDefaults as LimitDefaults
@@ -131,6 +132,7 @@ class Settings(_Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     simulator: SimulatorSection = Field(default_factory=SimulatorSection)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # the gateway's own alerting (observe/alerts.py)
     models: list[ModelRoute] = Field(min_length=1)
 
     @model_validator(mode="after")

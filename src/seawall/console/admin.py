@@ -8,6 +8,7 @@
     POST  /admin/keys/{id|name}/rotate  revoke, and issue a new key with the same settings
     GET   /admin/groups   POST /admin/groups   GET|PATCH /admin/groups/{name}
     GET   /admin/tenants  GET|PUT /admin/tenants/{name}   a tenant's limits (PUT replaces them all)
+    GET   /admin/alerts                 firing alerts and recent changes (shape: observe/alerts.py)
 
 Keys, groups and tenants take `rps`, `rpm`, `tpm` and `max_concurrency` (whole numbers >= 1, or
 null); a key is held to its own limits, its group's and its tenant's (pipeline/admit.py). A
@@ -41,6 +42,7 @@ from seawall.decide.keys import bearer_token, key_state
 from seawall.errors import SeawallError, error
 from seawall.keyring import hash_key, key_record, new_key
 from seawall.limits.base import Limits
+from seawall.observe.alerts import AlertMonitor, disabled_view
 from seawall.pipeline.auth import Authenticator, stored_limits, tenant_values
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import send_error, send_json
@@ -52,8 +54,10 @@ _MAX_BODY = 64 * 1024  # a key or group is a few hundred bytes; metadata has roo
 
 
 class AdminConsole:
-    def __init__(self, store: Store, secret: bytes, auth: Authenticator, body_timeout_s: float):
+    def __init__(self, store: Store, secret: bytes, auth: Authenticator, body_timeout_s: float,
+                 alerts: AlertMonitor | None = None):
         self._store, self._secret, self._auth, self._timeout = store, secret, auth, body_timeout_s
+        self._alerts = alerts
         self._admin_hash: str | None = None
 
     async def load(self, admin_key: str | None) -> None:
@@ -112,9 +116,12 @@ class AdminConsole:
                 return 200, await self._find_tenant(parts[1])
             if method == "PUT":
                 return await self._put_tenant(parts[1], await self._json(ctx, receive))
+        # -- alerts (observe/alerts.py) --
+        elif parts == ["alerts"] and method == "GET":
+            return 200, self._alerts.view() if self._alerts is not None else disabled_view()
         raise error("route_not_found", method=method, path=ctx.path,
                     hint="Admin routes: /admin/keys, /admin/keys/{id}, /admin/keys/{id}/revoke|rotate, "
-                         "/admin/groups, /admin/groups/{name}, /admin/tenants, /admin/tenants/{name} "
+                         "/admin/groups, /admin/groups/{name}, /admin/tenants, /admin/tenants/{name}, /admin/alerts "
                          "(GET, POST, PATCH, PUT as listed in the README).")
 
     async def _json(self, ctx: RequestContext, receive) -> object:

@@ -1,8 +1,9 @@
 """Record: every request, whatever its outcome, becomes one request-log row, handed to the
-batched writer without waiting."""
+batched writer without waiting, and is counted for the gateway's alerts (a few dict updates)."""
 
 from __future__ import annotations
 
+from seawall.observe.alerts import AlertMonitor
 from seawall.observe.log import RequestLogWriter
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import AttemptRecord
@@ -34,5 +35,7 @@ def attempt_entry(a: AttemptRecord) -> dict:
             "upstream_request_id": a.upstream_request_id, "detail": a.detail}
 
 
-def record(writer: RequestLogWriter, ctx: RequestContext) -> None:
+def record(writer: RequestLogWriter, ctx: RequestContext, alerts: AlertMonitor | None = None) -> None:
     writer.submit(to_record(ctx))
+    if alerts is not None:
+        alerts.observe(ctx)
