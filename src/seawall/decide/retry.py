@@ -85,17 +85,20 @@ class RetryBudget:
     window_s: float = 10.0
     slots: int = 10
     counts: deque[list[int]] = field(default_factory=deque)  # [slot, requests, retries], oldest first
+    _until: float = float("-inf")  # when the newest slot ends: before then, no slot arithmetic
 
     def _current(self, now: float) -> list[int]:
-        slot = int(now * self.slots // self.window_s)
         counts = self.counts
-        if counts and counts[-1][0] == slot:
+        if now < self._until:
             return counts[-1]
+        width = self.window_s / self.slots
+        slot = int(now // width)
+        self._until = (slot + 1) * width
         while counts and counts[0][0] <= slot - self.slots:
             counts.popleft()
-        entry = [slot, 0, 0]
-        counts.append(entry)
-        return entry
+        if not counts or counts[-1][0] != slot:
+            counts.append([slot, 0, 0])
+        return counts[-1]
 
     def allows(self, now: float) -> bool:
         self._current(now)  # drops the slots that left the window
