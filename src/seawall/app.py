@@ -17,6 +17,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from seawall import __version__
 from seawall.config import ResolvedDeployment, Settings
@@ -29,6 +30,7 @@ from seawall.dialects import DIALECTS
 from seawall.errors import SeawallError, error
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.log import RequestLogWriter
+from seawall.observe.metrics import Metrics, SeawallCollector
 from seawall.pipeline.access import check_ip, check_model, may_use
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext, new_request_id, read_headers
@@ -103,6 +105,12 @@ class Gateway:
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
+        self.metrics = Metrics(routes)
+        # A registry of our own, not prometheus_client's global one: several gateways may share a
+        # process (tests), and the scrape shows only Seawall's families.
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SeawallCollector(self.metrics, __version__, lambda: self.pipeline.retrier.breakers,
+                                                self.writer.stats))
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines)
         self.ready = False
@@ -113,7 +121,8 @@ class Gateway:
         self._dialects = {"/v1/messages": "anthropic"}  # paths whose clients speak another dialect
         self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
                        ("GET", "/v1/models"): self._models, ("GET", "/v1beta/models"): self._gemini_models,
-                       ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
+                       ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth),
+                       ("GET", "/metrics"): self._metrics}
         self._paths = {path: method for method, path in (*self._api, *self._plain)}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -186,12 +195,17 @@ class Gateway:
                     raise error("not_ready")
                 if operation == "gemini":
                     operation = gemini_operation(ctx, path_model, scope.get("query_string", b""))
-                await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
+                in_flight = self.metrics.in_flight
+                in_flight[ctx.dialect] += 1
+                try:
+                    await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
+                finally:
+                    in_flight[ctx.dialect] -= 1
             elif key in self._plain:
                 if ctx.path.startswith("/v1beta/"):
                     query_key(ctx, scope.get("query_string", b""))
                 await self._plain[key](ctx, send, cors)
-                return  # probes and listings are not request-log material
+                return  # probes, listings and scrapes are not request-log material
             elif ctx.path.startswith("/admin/"):
                 await self.admin.handle(ctx, receive, send)
                 return  # admin calls are not API traffic
@@ -226,7 +240,7 @@ class Gateway:
                 await self._end_stream(send, ctx, err)
             else:
                 await send_error(send, ctx, err, cors)
-        record(self.writer, ctx)
+        record(self.writer, ctx, self.metrics, self.pipeline.preflight.price_of)
 
     def _unknown_route(self, ctx: RequestContext) -> SeawallError:
         allowed = self._paths.get(ctx.path)
@@ -266,6 +280,14 @@ class Gateway:
                 "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
                 "deployments": self.pipeline.retrier.gates.snapshot()}  # in flight, queued, held (pipeline/gate.py)
         await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
+
+    async def _metrics(self, ctx: RequestContext, send, cors: Headers) -> None:
+        body = generate_latest(self.registry)  # a few hundred series: built per scrape, off the request path
+        ctx.status = 200
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     def _model_entry(self, name: str) -> dict:
         return {"id": name, "object": "model", "created": self.started_at, "owned_by": "seawall"}
