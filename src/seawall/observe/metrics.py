@@ -142,7 +142,11 @@ class Metrics:
         if h is None:
             h = self.durations[key] = Histogram()
         h.observe(elapsed_s)
-        if attempts:
+        if len(attempts) == 1 and attempts[0].category is None:  # the common case: one attempt, answered
+            a = attempts[0]
+            self.attempts[(*self.deployments.get(a.deployment, (NO_PROVIDER, OTHER_MODEL)),
+                           "success" if a.status is not None else "cancelled")] += 1
+        elif attempts:
             self._attempts(ctx)
         elif ctx.status == 429 and category is not None and category.startswith("rate_limit."):
             self.rate_limited[("seawall", ctx.limited_by or "key", provider)] += 1
