@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import hmac
 import logging
 import time
 import urllib.parse
@@ -24,6 +25,7 @@ from seawall.config import ResolvedDeployment, Settings
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.decide.access import client_address, parse_cidr
+from seawall.decide.keys import bearer_token
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.routes import diagnose_route
 from seawall.dialects import DIALECTS
@@ -94,7 +96,8 @@ def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
 
 class Gateway:
     def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
-                 secret: bytes, provision: Provision | None = None, admin_key: str | None = None):
+                 secret: bytes, provision: Provision | None = None, admin_key: str | None = None,
+                 metrics_token: str | None = None):
         self.settings, self.store, self._provision, self._admin_key = settings, store, provision, admin_key
         self.router = Router(routes)
         self.transport = Transport()
@@ -121,8 +124,10 @@ class Gateway:
         self._dialects = {"/v1/messages": "anthropic"}  # paths whose clients speak another dialect
         self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
                        ("GET", "/v1/models"): self._models, ("GET", "/v1beta/models"): self._gemini_models,
-                       ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth),
-                       ("GET", "/metrics"): self._metrics}
+                       ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
+        if settings.metrics.enabled:
+            self._plain[("GET", settings.metrics.path)] = self._metrics
+            self._metrics_token = metrics_token.encode() if metrics_token else None
         self._paths = {path: method for method, path in (*self._api, *self._plain)}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -282,6 +287,10 @@ class Gateway:
         await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
 
     async def _metrics(self, ctx: RequestContext, send, cors: Headers) -> None:
+        if self._metrics_token is not None:
+            token, _ = bearer_token(ctx.headers.get("authorization"))
+            if token is None or not hmac.compare_digest(token.encode(), self._metrics_token):
+                raise error("metrics_unauthorized", path=ctx.path)
         body = generate_latest(self.registry)  # a few hundred series: built per scrape, off the request path
         ctx.status = 200
         await send({"type": "http.response.start", "status": 200,

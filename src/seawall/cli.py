@@ -114,13 +114,14 @@ def config_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable result")
 def config_check(file: str, as_json: bool) -> None:
     """Validate FILE without starting (provider keys are read from this environment too)."""
-    from seawall.config import resolve_secrets
+    from seawall.config import resolve_metrics_token, resolve_secrets
 
     problems: list[str] = []
     settings = None
     try:
         settings = load_settings(file)
         resolve_secrets(settings, environ_snapshot(), simulator_url="http://127.0.0.1:0/v1")
+        resolve_metrics_token(settings, environ_snapshot())
     except ConfigError as e:
         problems = e.problems
     if as_json:
