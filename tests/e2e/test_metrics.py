@@ -1,6 +1,7 @@
 """GET /metrics on a real gateway in front of the simulator: each kind of request moves exactly
 the series it should, and no key material is ever exported."""
 
+import pathlib
 import subprocess
 import sys
 
@@ -127,3 +128,15 @@ def test_an_unpriced_request_has_no_cost(gw, client):
     with pytest.raises(openai.NotFoundError) as e:
         client.chat.completions.create(model="no-such-model-xyz", messages=HI)
     assert gw.log_row(e.value.response.headers["x-request-id"])["cost_usd"] is None
+
+
+def test_every_metric_the_alerts_and_dashboard_query_is_exported(gw):
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "deploy"))
+    from test_alerts import queried_metrics
+
+    status, _, body = http("GET", gw.base_url.removesuffix("/v1") + "/metrics")
+    exported = set()
+    for family in text_string_to_metric_families(body.decode()):
+        exported |= {family.name + suffix for suffix in ("", "_total", "_bucket", "_sum", "_count")}
+    queried = queried_metrics()
+    assert len(queried) >= 12 and queried <= exported, queried - exported
