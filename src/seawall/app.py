@@ -25,8 +25,8 @@ from seawall.config import ResolvedDeployment, Settings
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.decide.access import client_address, parse_cidr
-from seawall.decide.keys import bearer_token
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
+from seawall.decide.keys import bearer_token
 from seawall.decide.routes import diagnose_route
 from seawall.dialects import DIALECTS
 from seawall.errors import SeawallError, error
