@@ -132,7 +132,7 @@ def test_an_unpriced_request_has_no_cost(gw, client):
 
 def test_every_metric_the_alerts_and_dashboard_query_is_exported(gw):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "deploy"))
-    from test_alerts import queried_metrics
+    from test_alert_rules import queried_metrics
 
     status, _, body = http("GET", gw.base_url.removesuffix("/v1") + "/metrics")
     exported = set()

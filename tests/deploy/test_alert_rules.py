@@ -1,7 +1,7 @@
 """The shipped alert rules and dashboard: valid for Prometheus (promtool, Debian's prometheus
 package, installed by .ci/run), and firing on the synthetic series of seawall-alerts.test.yml.
 That every metric they query is exported is checked against a real gateway in
-tests/e2e/test_metrics.py."""
+tests/e2e/test_metrics_scrape.py."""
 
 import json
 import pathlib
