@@ -98,3 +98,38 @@ def test_a_simulator_deployment_may_play_another_providers_api_and_only_it():
             {"provider": "openai", "dialect": "anthropic", "base_url": "https://x.example/v1", "model": "m",
              "api_key_env": "K"}]}]})
     assert "dialect is for provider: simulator only" in str(e.value)
+
+
+SIM_ONLY = {"models": [{"name": "m", "deployments": [{"provider": "simulator", "model": "m"}]}]}
+
+
+@pytest.mark.parametrize("value,fragment", [
+    (None, "is not set"), ("", "is empty"), ("tok\n", "a trailing newline"), (" tok", "leading whitespace"),
+])
+def test_metrics_token_problems_refuse_start(value, fragment):
+    from seawall.config import resolve_metrics_token
+
+    env = {} if value is None else {"METRICS_TOKEN": value}
+    settings = parse_settings({**SIM_ONLY, "metrics": {"token_env": "METRICS_TOKEN"}})
+    with pytest.raises(ConfigError) as e:
+        resolve_metrics_token(settings, env)
+    (p,) = e.value.problems
+    assert p.startswith("metrics:") and fragment in p
+
+
+def test_metrics_token_from_a_file_and_none_by_default(tmp_path):
+    from seawall.config import resolve_metrics_token
+
+    f = tmp_path / "token"
+    f.write_text("tok-1\n")
+    assert resolve_metrics_token(parse_settings({**SIM_ONLY, "metrics": {"token_file": str(f)}}), {}) == "tok-1"
+    assert resolve_metrics_token(parse_settings(SIM_ONLY), {}) is None
+
+
+@pytest.mark.parametrize("metrics,fragment", [
+    ({"path": "metrics"}, "must be a path of its own"), ({"path": "/v1/metrics"}, "must be a path of its own"),
+    ({"token_env": "A", "token_file": "/b"}, "not both"),
+])
+def test_metrics_section_is_checked(metrics, fragment):
+    (p,) = problems({**SIM_ONLY, "metrics": metrics})
+    assert p.startswith("metrics") and fragment in p

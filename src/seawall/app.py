@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import hmac
 import logging
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from seawall import __version__
 from seawall.config import ResolvedDeployment, Settings
@@ -24,12 +26,14 @@ from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
+from seawall.decide.keys import bearer_token
 from seawall.decide.routes import diagnose_route
 from seawall.dialects import DIALECTS
 from seawall.errors import SeawallError, error
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.alerts import AlertMonitor
 from seawall.observe.log import RequestLogWriter
+from seawall.observe.metrics import Metrics, SeawallCollector
 from seawall.pipeline.access import check_ip, check_model, may_use
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext, new_request_id, read_headers
@@ -93,7 +97,8 @@ def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
 
 class Gateway:
     def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
-                 secret: bytes, provision: Provision | None = None, admin_key: str | None = None):
+                 secret: bytes, provision: Provision | None = None, admin_key: str | None = None,
+                 metrics_token: str | None = None):
         self.settings, self.store, self._provision, self._admin_key = settings, store, provision, admin_key
         self.router = Router(routes)
         self.transport = Transport()
@@ -106,6 +111,12 @@ class Gateway:
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
+        self.metrics = Metrics(routes)
+        # A registry of our own, not prometheus_client's global one: several gateways may share a
+        # process (tests), and the scrape shows only Seawall's families.
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SeawallCollector(self.metrics, __version__, lambda: self.pipeline.retrier.breakers,
+                                                self.writer.stats))
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines)
         self.ready = False
@@ -117,6 +128,9 @@ class Gateway:
         self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
                        ("GET", "/v1/models"): self._models, ("GET", "/v1beta/models"): self._gemini_models,
                        ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
+        if settings.metrics.enabled:
+            self._plain[("GET", settings.metrics.path)] = self._metrics
+            self._metrics_token = metrics_token.encode() if metrics_token else None
         self._paths = {path: method for method, path in (*self._api, *self._plain)}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -193,12 +207,17 @@ class Gateway:
                     raise error("not_ready")
                 if operation == "gemini":
                     operation = gemini_operation(ctx, path_model, scope.get("query_string", b""))
-                await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
+                in_flight = self.metrics.in_flight
+                in_flight[ctx.dialect] += 1
+                try:
+                    await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
+                finally:
+                    in_flight[ctx.dialect] -= 1
             elif key in self._plain:
                 if ctx.path.startswith("/v1beta/"):
                     query_key(ctx, scope.get("query_string", b""))
                 await self._plain[key](ctx, send, cors)
-                return  # probes and listings are not request-log material
+                return  # probes, listings and scrapes are not request-log material
             elif ctx.path.startswith("/admin/"):
                 await self.admin.handle(ctx, receive, send)
                 return  # admin calls are not API traffic
@@ -233,7 +252,7 @@ class Gateway:
                 await self._end_stream(send, ctx, err)
             else:
                 await send_error(send, ctx, err, cors)
-        record(self.writer, ctx, self.alerts)
+        record(self.writer, ctx, self.metrics, self.pipeline.preflight.price_of, self.alerts)
 
     def _open_circuits(self) -> list[str]:
         """Deployments whose circuit is not closed, for the circuit_open alert."""
@@ -277,6 +296,18 @@ class Gateway:
                 "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
                 "deployments": self.pipeline.retrier.gates.snapshot()}  # in flight, queued, held (pipeline/gate.py)
         await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
+
+    async def _metrics(self, ctx: RequestContext, send, cors: Headers) -> None:
+        if self._metrics_token is not None:
+            token, _ = bearer_token(ctx.headers.get("authorization"))
+            if token is None or not hmac.compare_digest(token.encode(), self._metrics_token):
+                raise error("metrics_unauthorized", path=ctx.path)
+        body = generate_latest(self.registry)  # a few hundred series: built per scrape, off the request path
+        ctx.status = 200
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     def _model_entry(self, name: str) -> dict:
         return {"id": name, "object": "model", "created": self.started_at, "owned_by": "seawall"}

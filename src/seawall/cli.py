@@ -114,13 +114,14 @@ def config_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable result")
 def config_check(file: str, as_json: bool) -> None:
     """Validate FILE without starting (provider keys are read from this environment too)."""
-    from seawall.config import resolve_secrets
+    from seawall.config import resolve_metrics_token, resolve_secrets
 
     problems: list[str] = []
     settings = None
     try:
         settings = load_settings(file)
         resolve_secrets(settings, environ_snapshot(), simulator_url="http://127.0.0.1:0/v1")
+        resolve_metrics_token(settings, environ_snapshot())
     except ConfigError as e:
         problems = e.problems
     if as_json:
@@ -248,14 +249,14 @@ def parse_since(text: str, now: float | None = None) -> float:
 def render_log_table(rows) -> str:
     if not rows:
         return "no requests match"
-    head = ("time (UTC)", "request id", "status", "model", "served by", "tries", "tokens in/out", "ms", "ttfb",
-            "stream", "category")
+    head = ("time (UTC)", "request id", "status", "model", "served by", "tries", "tokens in/out", "cost $", "ms",
+            "ttfb", "stream", "category")
     table = [head]
     for r in rows:
         when = dt.datetime.fromtimestamp(r.ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         tokens = "" if r.prompt_tokens is None else f"{r.prompt_tokens}/{r.completion_tokens}"
         table.append((when, r.request_id, str(r.status), r.model_requested or "-", r.deployment or "-",
-                      str(r.attempts), tokens, f"{r.latency_ms:.0f}",
+                      str(r.attempts), tokens, "" if r.cost_usd is None else f"{r.cost_usd:.6f}", f"{r.latency_ms:.0f}",
                       "" if r.ttfb_ms is None else f"{r.ttfb_ms:.0f}",
                       (r.stream_end or "?") if r.streamed else "", r.category or ""))
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]

@@ -164,6 +164,10 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The admin API needs a valid admin key.",
               "Send 'Authorization: Bearer <admin key>': the value of SEAWALL_ADMIN_KEY, or the admin key "
               "`seawall serve` printed at its first start."),
+    ErrorKind("metrics_unauthorized", 401, _BAD, "auth.key_invalid",
+              "GET {path} needs the gateway's metrics token.",
+              "Send 'Authorization: Bearer <token>' from the scraper (Prometheus: authorization.credentials_file), "
+              "the token in metrics.token_env / metrics.token_file of the gateway config."),
     ErrorKind("admin_invalid_value", 400, _BAD, "request.invalid",
               "Invalid value for '{param}': {detail}.",
               "{fix}"),

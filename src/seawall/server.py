@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from seawall.app import Gateway
-from seawall.config import ConfigError, LimitSettings, Settings, resolve_secrets
+from seawall.config import ConfigError, LimitSettings, Settings, resolve_metrics_token, resolve_secrets
 from seawall.console.admin import ADMIN_HASH_META
 from seawall.keyring import (hash_key, key_record, load_or_create_secret, load_or_create_shared_secret, new_admin_key,
                              new_key)
@@ -81,6 +81,7 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
         sim_task, sim_url = start_embedded_simulator(settings)
     try:
         routes = resolve_secrets(settings, environ, sim_url)
+        metrics_token = resolve_metrics_token(settings, environ)
     except ConfigError as e:
         sock.close()
         await store.close()
@@ -101,7 +102,8 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
         if admin_key:
             printed_admin_key.append(admin_key)
 
-    app = Gateway(settings, routes, store, secret, provision, admin_key=options.admin_key)
+    app = Gateway(settings, routes, store, secret, provision, admin_key=options.admin_key,
+                  metrics_token=metrics_token)
     if settings.limits.redis_url:  # app.py builds the in-process limiter; a shared Redis replaces it
         app.pipeline.limiter = await shared_limiter(settings.limits)
     config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,

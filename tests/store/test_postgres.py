@@ -20,6 +20,7 @@ from test_sqlite import (  # noqa: F401 - collected here too, with this module's
     test_batches_across_insert_chunks_are_written_whole,
     test_key_fields_groups_and_meta_round_trip,
     test_rate_limits_round_trip,
+    test_request_cost_round_trips_and_unknown_stays_null,
     test_request_log_round_trip_and_filters,
     test_revoke_by_name,
 )

@@ -83,6 +83,12 @@ async def test_request_log_round_trip_and_filters(store):
 
 
 
+async def test_request_cost_round_trips_and_unknown_stays_null(store):
+    await store.write_requests([row("req_priced", 200, 1.0, cost_usd=0.000123456789), row("req_free", 200, 2.0)])
+    (free, priced) = await store.query_requests(LogQuery())
+    assert priced.cost_usd == pytest.approx(0.000123456789, rel=1e-12) and free.cost_usd is None
+
+
 async def test_batches_across_insert_chunks_are_written_whole(store):
     rows = [row(f"req_{i:04d}", 200 + i % 3, ts=1000.0 + i) for i in range(150)]  # 64 + 64 + 22
     await store.write_requests(rows)

@@ -121,6 +121,32 @@ def with_redis_url(settings: Settings, url: str, source: str) -> Settings:
     return settings.model_copy(update={"limits": limits})
 
 
+class MetricsSettings(_Strict):
+    """GET /metrics in Prometheus text format (observe/metrics.py)."""
+
+    enabled: bool = True
+    path: str = "/metrics"
+    # A bearer token scrapers must send (Authorization: Bearer <token>); neither set: open, as
+    # /healthz is (the metrics hold no keys, ids or addresses, only counts per configured model).
+    token_env: str | None = None
+    token_file: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or v.startswith(("/v1/", "/v1beta/", "/admin/", "/mj/")) or v in (
+                "/healthz", "/readyz", "/v1/models"):
+            raise ValueError(f"{v!r} must be a path of its own starting with /, such as /metrics "
+                             "(not under /v1/, /v1beta/, /admin/ or /mj/)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> MetricsSettings:
+        if self.token_env and self.token_file:
+            raise ValueError("set token_env or token_file, not both")
+        return self
+
+
 class SimulatorSection(_Strict):
     stream_interval_ms: float = Field(15.0, ge=0)  # the embedded simulator's pace: readable demos
 
@@ -133,6 +159,7 @@ class Settings(_Strict):
     simulator: SimulatorSection = Field(default_factory=SimulatorSection)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # the gateway's own alerting (observe/alerts.py)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     models: list[ModelRoute] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -325,25 +352,40 @@ def resolve_secrets(settings: Settings, environ: dict[str, str], simulator_url: 
     return routes
 
 
+def resolve_metrics_token(settings: Settings, environ: dict[str, str]) -> str | None:
+    """The token /metrics asks scrapers for (None: none), checked like a provider key."""
+    m = settings.metrics
+    if not (m.token_env or m.token_file):
+        return None
+    value, problem = _read_secret(m.token_env, m.token_file, "token_file", environ)
+    if problem:
+        raise ConfigError("metrics token", [f"metrics: {problem}"])
+    return value
+
+
 def _read_key(dep: Deployment, environ: dict[str, str]) -> tuple[str | None, str | None]:
-    if dep.api_key_env:
-        value = environ.get(dep.api_key_env)
+    if not (dep.api_key_env or dep.api_key_file):
+        return (SIMULATOR_KEY, None) if dep.provider == "simulator" else (None, None)
+    return _read_secret(dep.api_key_env, dep.api_key_file, "api_key_file", environ)
+
+
+def _read_secret(env: str | None, path: str | None, file_field: str, environ: dict[str, str]
+                 ) -> tuple[str | None, str | None]:
+    """A secret from an environment variable or a file, or what is wrong with it."""
+    if env:
+        value = environ.get(env)
         if value is None:
-            return None, f"environment variable {dep.api_key_env} is not set — export it before starting"
-        source = f"environment variable {dep.api_key_env}"
-    elif dep.api_key_file:
+            return None, f"environment variable {env} is not set — export it before starting"
+        source = f"environment variable {env}"
+    else:
         try:
-            with open(dep.api_key_file, encoding="utf-8") as f:
+            with open(path, encoding="utf-8") as f:
                 value = f.read()
         except OSError as e:
-            return None, f"cannot read api_key_file {dep.api_key_file}: {e.strerror}"
+            return None, f"cannot read {file_field} {path}: {e.strerror}"
         # A file written by `echo key > file` ends in one newline; that one is not a mistake.
         value = value[:-1] if value.endswith("\n") and not value.endswith("\n\n") else value
-        source = f"file {dep.api_key_file}"
-    elif dep.provider == "simulator":
-        return SIMULATOR_KEY, None
-    else:
-        return None, None
+        source = f"file {path}"
     problem = secret_problem(value)
     if problem:
         return None, f"the key in {source} {problem}"

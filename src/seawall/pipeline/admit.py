@@ -58,6 +58,7 @@ class Admission:
         else:
             outcome = limiter.admit(scopes, self.estimate, limiter.clock())
         if isinstance(outcome, Refused):
+            self.ctx.limited_by = outcome.scope.scope
             raise refusal(outcome, self.estimate)
         self.scopes, self.lease = scopes, outcome.lease
         self.headers = limit_headers(outcome.requests, outcome.tokens)

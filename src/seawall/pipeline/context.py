@@ -64,6 +64,7 @@ class RequestContext:
     seen: SeenAddress | None = None  # how client_ip was found, when an X-Forwarded-For came
     finished: bool = False  # the response is complete: a disconnect now is no longer news
     client_gone: bool = False
+    limited_by: str | None = None  # the scope (key, group, tenant) of the gateway's own limit that refused it
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000

@@ -70,7 +70,12 @@ class QuotaHold:
 
     @staticmethod
     def _usd(price: tuple[float, float], prompt: int, completion: int) -> float:
-        return prompt * price[0] + completion * price[1]
+        return priced(price, prompt, completion)
+
+
+def priced(price: tuple[float, float], prompt: int, completion: int) -> float:
+    """USD for tokens at a (input, output) price per token: the quota's and the request log's rule."""
+    return prompt * price[0] + completion * price[1]
 
 
 def insufficient_quota(s: Shortfall, key_name: str, source: str) -> SeawallError:

@@ -1,22 +1,25 @@
 """Record: every request, whatever its outcome, becomes one request-log row, handed to the
-batched writer without waiting, and is counted for the gateway's alerts (a few dict updates)."""
+batched writer without waiting, one update of the metrics' counters (observe/metrics.py), and
+counted for the gateway's alerts (observe/alerts.py): a few dict updates each."""
 
 from __future__ import annotations
 
 from seawall.observe.alerts import AlertMonitor
 from seawall.observe.log import RequestLogWriter
+from seawall.observe.metrics import Metrics
 from seawall.pipeline.context import RequestContext
+from seawall.pipeline.quota import PriceOf, no_prices, priced
 from seawall.providers.base import AttemptRecord
 from seawall.store.base import RequestRecord
 
 
-def to_record(ctx: RequestContext) -> RequestRecord:
+def to_record(ctx: RequestContext, latency_ms: float, cost_usd: float | None = None) -> RequestRecord:
     req = ctx.request
     usage = ctx.usage
     last = ctx.attempts[-1] if ctx.attempts else None
     return RequestRecord(
         request_id=ctx.request_id, ts=ctx.received_at, method=ctx.method, path=ctx.path, status=ctx.status,
-        latency_ms=round(ctx.elapsed_ms(), 3), dialect=ctx.dialect, operation=req.operation if req else None,
+        latency_ms=round(latency_ms, 3), dialect=ctx.dialect, operation=req.operation if req else None,
         key_id=ctx.principal.key_id if ctx.principal else None,
         tenant=ctx.principal.tenant if ctx.principal else None,
         model_requested=req.model if req else None, model_served=ctx.model_served, deployment=ctx.deployment,
@@ -26,7 +29,7 @@ def to_record(ctx: RequestContext) -> RequestRecord:
         completion_tokens=usage.completion_tokens if usage else None,
         ttfb_ms=round(ctx.ttfb_ms, 3) if ctx.ttfb_ms is not None else None, streamed=ctx.streamed,
         stream_end=ctx.stream_end, client_ip=ctx.client_ip,
-        upstream_request_id=last.upstream_request_id if last else None)
+        upstream_request_id=last.upstream_request_id if last else None, cost_usd=cost_usd)
 
 
 def attempt_entry(a: AttemptRecord) -> dict:
@@ -35,7 +38,23 @@ def attempt_entry(a: AttemptRecord) -> dict:
             "upstream_request_id": a.upstream_request_id, "detail": a.detail}
 
 
-def record(writer: RequestLogWriter, ctx: RequestContext, alerts: AlertMonitor | None = None) -> None:
-    writer.submit(to_record(ctx))
+def cost_of(ctx: RequestContext, price_of: PriceOf) -> float | None:
+    """USD at the requested model's prices, as the quota charges it; None when the upstream
+    reported no usage or the model has no price."""
+    if ctx.usage is None or ctx.request is None:
+        return None
+    price = price_of(ctx.request.model)
+    if price is None:
+        return None
+    return priced(price, ctx.usage.prompt_tokens, ctx.usage.completion_tokens)
+
+
+def record(writer: RequestLogWriter, ctx: RequestContext, metrics: Metrics | None = None,
+           price_of: PriceOf = no_prices, alerts: AlertMonitor | None = None) -> None:
+    latency_ms = ctx.elapsed_ms()
+    cost = cost_of(ctx, price_of)
+    writer.submit(to_record(ctx, latency_ms, cost))
+    if metrics is not None:
+        metrics.observe(ctx, latency_ms / 1000, cost)
     if alerts is not None:
         alerts.observe(ctx)

@@ -109,6 +109,7 @@ class RequestRecord:
     stream_end: str | None = None
     client_ip: str | None = None
     upstream_request_id: str | None = None
+    cost_usd: float | None = None  # tokens x the catalog's prices (migration 008); None: usage or price unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,2 @@
+-- 008: what each request cost (mirrors sqlite/008).
+ALTER TABLE request_log ADD COLUMN cost_usd double precision;
