@@ -4,7 +4,7 @@
       .kind.status          the HTTP status it answers with
       .kind.type            OpenAI's `error.type` (what the official SDKs read)
       .kind.code            Seawall's own stable `error.code`
-      .kind.category        the failure category (shared/reference/error-taxonomy.md)
+      .kind.category        the failure category (docs/reference/error-taxonomy.md)
       .kind.hint            what to check first, one sentence
 
 The gateway renders a SeawallError in the caller's dialect (pipeline/egress.py); `explain` and
