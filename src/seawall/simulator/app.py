@@ -12,7 +12,9 @@ For a provider endpoint the order is what a client would meet on the real path:
    ``stream_error``, ``interval_ms``).
 
 Unknown paths get OpenAI's ``Invalid URL`` 404 with no checks at all; ``/_sim/`` is the
-control API (``control.py``).
+control API (``control.py``). Beyond chat, embeddings and models, OpenAI's endpoints (Responses,
+legacy completions, images, audio, moderations, files, batches) are routes.py's table, one
+module per family; every request but the control API's is recorded (recorder.py).
 """
 
 from __future__ import annotations

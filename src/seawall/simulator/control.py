@@ -5,7 +5,8 @@ canonical form; ``PUT /_sim/faults`` with a JSON list of rules (``[{"match": {..
 "fault": "status=503"}]``) replaces them and restarts their counters; ``GET /_sim/stats`` →
 counters; ``GET /_sim/requests[?limit=N]`` → the last requests received, oldest first
 (recorder.py), ``DELETE /_sim/requests`` forgets them; ``POST /_sim/reset`` clears counters,
-recorded requests and rate-limit state.
+recorded requests and rate-limit state; ``GET /_sim/images/{name}`` serves a generated image
+(the ``url`` an images reply names, as OpenAI's point at its blob storage).
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ def _limit(query: bytes) -> int | None:
 async def handle(state: SimState, method: str, path: str, receive: wire.Receive, send: wire.Send,
                  query: bytes = b"") -> None:
     route = (method, path.rstrip("/"))
-    if route == ("GET", "/_sim/requests"):
+    if method == "GET" and path.startswith("/_sim/images/") and path[len("/_sim/images/"):] in state.pictures:
+        picture = state.pictures[path[len("/_sim/images/"):]]
+        headers = [(b"content-type", b"image/png"), (b"content-length", b"%d" % len(picture))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": picture})
+    elif route == ("GET", "/_sim/requests"):
         await _send(send, 200, {"keep": state.recorder.keep, "requests": state.recorder.listing(_limit(query))})
     elif route == ("DELETE", "/_sim/requests"):
         state.recorder.clear()

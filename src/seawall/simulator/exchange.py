@@ -37,6 +37,7 @@ class Exchange:
     __slots__ = (
         "_watcher",
         "authorization",
+        "content_type",
         "fault",
         "fault_header",
         "host",
@@ -64,6 +65,7 @@ class Exchange:
         self.host = "api.openai.com"
         self.authorization: str | None = None
         self.fault_header: str | None = None
+        self.content_type: str | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 self.authorization = value.decode("latin-1")
@@ -71,6 +73,8 @@ class Exchange:
                 self.fault_header = value.decode("latin-1")
             elif name == b"host":
                 self.host = value.decode("latin-1")
+            elif name == b"content-type":
+                self.content_type = value.decode("latin-1")
         self.model: ModelSpec | None = None  # whose rate-limit buckets the headers show
         self.fault: Fault = NO_FAULT
         self.outcome = "ok"

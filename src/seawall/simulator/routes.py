@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 
+from seawall.simulator import routes_files as files
+from seawall.simulator import routes_media as media
 from seawall.simulator import routes_responses as responses
 
 Handler = Callable[..., Awaitable[None]]
@@ -18,6 +20,23 @@ _TABLE: tuple[tuple[str, str, Handler], ...] = (
     ("DELETE", "/v1/responses/{response_id}", responses.delete),
     ("POST", "/v1/responses/{response_id}/cancel", responses.cancel),
     ("GET", "/v1/responses/{response_id}/input_items", responses.input_items),
+    ("POST", "/v1/completions", media.completions),
+    ("POST", "/v1/images/generations", media.image_generations),
+    ("POST", "/v1/images/edits", media.image_edits),
+    ("POST", "/v1/images/variations", media.image_variations),
+    ("POST", "/v1/audio/speech", media.speech),
+    ("POST", "/v1/audio/transcriptions", media.transcriptions),
+    ("POST", "/v1/audio/translations", media.translations),
+    ("POST", "/v1/moderations", media.moderations),
+    ("POST", "/v1/files", files.upload),
+    ("GET", "/v1/files", files.list_files),
+    ("GET", "/v1/files/{file_id}", files.retrieve_file),
+    ("GET", "/v1/files/{file_id}/content", files.file_content),
+    ("DELETE", "/v1/files/{file_id}", files.delete_file),
+    ("POST", "/v1/batches", files.create_batch),
+    ("GET", "/v1/batches", files.list_batches),
+    ("GET", "/v1/batches/{batch_id}", files.retrieve_batch),
+    ("POST", "/v1/batches/{batch_id}/cancel", files.cancel_batch),
 )
 _EXACT = {(method, pattern): handler for method, pattern, handler in _TABLE if "{" not in pattern}
 _PATTERNS = [(method, pattern.split("/"), pattern, handler) for method, pattern, handler in _TABLE if "{" in pattern]

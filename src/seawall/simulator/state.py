@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
+from seawall.simulator.batches import BatchBoard
 from seawall.simulator.catalog import Catalog
 from seawall.simulator.config import FaultRuleSpec, ModelSpec, SimulatorSettings
 from seawall.simulator.faults import FaultScript
+from seawall.simulator.files import FileBoard
 from seawall.simulator.headers import padding_pool, static_headers
 from seawall.simulator.ratelimit import Limits, RateLimiter
 from seawall.simulator.recorder import Recorder
@@ -25,6 +28,9 @@ class SimState:
         self.stats = Stats()
         self.recorder = Recorder(settings.record_requests)
         self.responses = ResponseBoard()  # stored Responses objects (routes_responses.py)
+        self.pictures: OrderedDict[str, bytes] = OrderedDict()  # generated images, served at their URLs
+        self.files = FileBoard()  # the files API's uploads and batch outputs (routes_files.py)
+        self.batches = BatchBoard()
         self.static_headers = static_headers(settings.organization, settings.project)
         self.padding = padding_pool()
         self.default_limits = Limits(settings.rate_limits.rpm, settings.rate_limits.tpm)
