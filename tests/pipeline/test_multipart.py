@@ -189,6 +189,17 @@ async def test_a_25_mb_upload_is_never_held_whole():
     assert peak < 2 * MB  # chunks pass through; only file heads and fields are kept
 
 
+async def test_an_optional_model_stops_the_head_at_the_first_file():
+    from seawall.pipeline.multipart import UPLOADS
+
+    body, ctype = sdk_body(lambda c: c.images.edit(prompt="a hat", image=("a.png", PNG + bytes(100_000), "image/png")))
+    upload = Upload(receiver(body, step=4096), ctype, str(len(body)), UPLOADS["/v1/images/edits"])
+    assert await upload.head() == {} and upload.reader.size < 3 * 4096  # no model: dall-e-2, decided early
+    with_model, ctype = sdk_body(lambda c: c.images.edit(prompt="a hat", model="gpt-image-1", image=("a.png", PNG)))
+    fields, out, _ = await forward(with_model, ctype, rules=UPLOADS["/v1/images/edits"], step=50)
+    assert fields == {"model": "gpt-image-1"} and out == with_model
+
+
 def test_image_kinds_and_splice():
     assert [image_kind(h) for h in (PNG, b"\xff\xd8\xff\xdb", b"RIFF\0\0\0\0WEBPVP8", b"GIF89a", b"%PDF")] == [
         "png", "jpeg", "webp", "gif", None]

@@ -51,7 +51,25 @@ class UploadRules:
     max_body_bytes: int  # the whole body
     images: frozenset[str] = frozenset()  # file parts that must be images
     routing_fields: tuple[str, ...] = ("model",)  # read before anything is forwarded
+    # False: the routing fields may be absent (images default to dall-e-2), so the head ends at the
+    # first file part if they haven't come by then (the SDKs send fields before files).
+    routing_required: bool = True
     max_field_bytes: int = 1024 * 1024  # a text field (a prompt, a JSON option)
+
+
+MB = 1024 * 1024
+_IMAGE_PARTS = frozenset({"image", "image[]", "mask"})
+# OpenAI's limits (the published API): audio files up to 25 MB; images for GPT image models under
+# 50 MB each, up to 16 (dall-e-2's 4 MB PNG is the upstream's to refuse); files up to 512 MB.
+UPLOADS: dict[str, UploadRules] = {
+    "/v1/audio/transcriptions": UploadRules("POST /v1/audio/transcriptions", ("file", "model"), 25 * MB, 26 * MB),
+    "/v1/audio/translations": UploadRules("POST /v1/audio/translations", ("file", "model"), 25 * MB, 26 * MB),
+    "/v1/images/edits": UploadRules("POST /v1/images/edits", ("prompt",), 50 * MB, 17 * 50 * MB, _IMAGE_PARTS,
+                                    routing_required=False),
+    "/v1/images/variations": UploadRules("POST /v1/images/variations", ("image",), 50 * MB, 51 * MB, _IMAGE_PARTS,
+                                         routing_required=False),
+    "/v1/files": UploadRules("POST /v1/files", ("file", "purpose"), 512 * MB, 513 * MB, routing_fields=("purpose",)),
+}
 
 
 @dataclass(slots=True)
@@ -85,6 +103,7 @@ class MultipartReader:
         self.summary = FormSummary()
         self.field_parts: list[Part] = []  # text fields with where their values lie (for splice)
         self.size = 0  # body bytes fed so far
+        self.file_started = False  # a file part has begun
         self._ended = False
         self._offset = 0  # where the chunk being parsed starts in the body
         self._part: Part | None = None
@@ -149,6 +168,7 @@ class MultipartReader:
             name = b""
         filename = params.get(b"filename")
         ctype = self._headers.get(b"content-type")
+        self.file_started = self.file_started or filename is not None
         self._part = Part(name.decode("utf-8", "replace"), filename.decode("utf-8", "replace")
                           if filename is not None else None, ctype.decode("latin-1") if ctype else None)
 
@@ -226,10 +246,12 @@ class Upload:
         return chunk
 
     async def head(self) -> dict[str, str]:
-        """Read until the routing fields are complete (or the body ends): their values. Only
-        these first chunks are held; a file sent before them is held too, up to the limits."""
+        """Read until the routing fields are complete (or the body ends, or, when they are
+        optional, a file begins): their values. Only these first chunks are held; a file sent
+        before required fields is held too, up to the limits."""
         rules = self.reader.rules
-        while not self.reader.has(rules.routing_fields) and not self._done:
+        while not self._done and not self.reader.has(rules.routing_fields) and (
+                rules.routing_required or not self.reader.file_started):
             chunk = await self._next()
             if chunk:
                 self.reader.feed(chunk)
