@@ -87,7 +87,8 @@ def test_tool_calls_and_a_cut_reply():
     chat = {"model": "claude-sonnet-4-5", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
         "role": "assistant", "content": "Let me check.", "tool_calls": [
             {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}},
-            {"id": "toolu_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]}}],
+            {"id": "toolu_2", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]}}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30,
                   "completion_tokens_details": {"reasoning_tokens": 4}}}
     got = Response.model_validate(to_response(chat, shell(tools=[WEATHER]), now=1.0))
@@ -182,5 +183,6 @@ async def test_the_sdk_sees_a_failed_stream():
     canonical = chat_stream(5)
     raw = broken.feed(canonical[:canonical.index(b"\n\n", 600) + 2]) + broken.error_event(
         error("upstream_timeout", deployment="anthropic/claude", seconds=30), "req_x")
-    with pytest.raises(RuntimeError, match="response.completed"):  # the SDK's helper: no response.completed, no final response
+    # The SDK's helper: no response.completed, so no final response.
+    with pytest.raises(RuntimeError, match="response.completed"):
         await _sdk_stream(raw)

@@ -113,7 +113,8 @@ REFUSED = [  # id, body maker, rules, error code, param
     ("a text file as the image", lambda: sdk_body(lambda c: c.images.edit(
         prompt="x", image=("notes.txt", b"just some text here", "text/plain"))), EDITS, "not_an_image", "image"),
     ("the second image is a PDF", lambda: sdk_body(lambda c: c.images.edit(
-        prompt="x", model="gpt-image-1", image=[("a.png", PNG, "image/png"), ("b.pdf", b"%PDF-1.7\n" * 4, "image/png")])),
+        prompt="x", model="gpt-image-1",
+        image=[("a.png", PNG, "image/png"), ("b.pdf", b"%PDF-1.7\n" * 4, "image/png")])),
      EDITS, "not_an_image", "image[]"),
     ("a tiny non-image", lambda: sdk_body(lambda c: c.images.edit(prompt="x", image=("a.png", b"GIF", "image/png"))),
      EDITS, "not_an_image", "image"),

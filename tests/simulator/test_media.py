@@ -210,8 +210,8 @@ def test_moderation_flags_trigger_words():
     assert set(SCHEMAS["CreateModerationResponse"]["required"]) <= set(body)
     assert [r["flagged"] for r in body["results"]] == [True, False]
     assert body["results"][0]["categories"]["violence"] and body["model"] == "omni-moderation-2024-09-26"
-    image = plan_moderation({"input": [{"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": "u"}}]},
-                            CATALOG)
+    parts = [{"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": "u"}}]
+    image = plan_moderation({"input": parts}, CATALOG)
     applied = json.loads(render_moderation(image))["results"][0]["category_applied_input_types"]
     assert applied["violence"] == ["text", "image"] and applied["hate"] == ["text"]
     _error(plan_moderation({"input": 5}, CATALOG), 400)

@@ -18,7 +18,8 @@ OUTPUT = [{"id": "msg_1", "type": "message", "role": "assistant", "status": "com
 NOW = 1_800_000_000.0
 
 
-def record(response_id: str = "resp_a", key_id: str = "key_1", now: float = NOW, days: float = 30) -> ConversationRecord:
+def record(response_id: str = "resp_a", key_id: str = "key_1", now: float = NOW,
+           days: float = 30) -> ConversationRecord:
     return conversation(response_id, key_id, "claude-sonnet-4-5", EARLIER, INPUT, OUTPUT, now, days,
                         response={"id": response_id, "object": "response", "status": "completed"})
 

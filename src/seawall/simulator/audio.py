@@ -118,9 +118,9 @@ def speech_chunks(plan: SpeechPlan) -> list[bytes]:
     """The audio file, in the pieces it is sent in."""
     if plan.format in ("wav", "pcm"):
         pcm = _tone(plan.seconds)
+        fmt = struct.pack("<IHHIIHH", 16, 1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16)  # PCM, mono, 16-bit
         header = b"" if plan.format == "pcm" else (
-            b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " +
-            struct.pack("<IHHIIHH", 16, 1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16) + b"data" + struct.pack("<I", len(pcm)))
+            b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", len(pcm)))
         data = header + pcm
     elif plan.format == "mp3":
         data = _MP3_FRAME * max(1, int(plan.seconds * _MP3_FRAMES_PER_SECOND))
@@ -195,7 +195,8 @@ def render_transcription(plan: TranscriptionPlan) -> tuple[bytes, bytes]:
         return (text + "\n").encode(), b"text/plain; charset=utf-8"
     if plan.format in ("srt", "vtt"):
         start, end = _timestamp(0, plan.format == "srt"), _timestamp(plan.seconds, plan.format == "srt")
-        cue = f"1\n{start} --> {end}\n{text}\n\n" if plan.format == "srt" else f"WEBVTT\n\n{start} --> {end}\n{text}\n\n"
+        cue = f"{start} --> {end}\n{text}\n\n"
+        cue = f"1\n{cue}" if plan.format == "srt" else f"WEBVTT\n\n{cue}"
         return cue.encode(), b"text/plain; charset=utf-8"
     tokens = count_tokens(text)
     usage: dict = {"type": "duration", "seconds": math.ceil(plan.seconds)} if plan.model.id == "whisper-1" else {

@@ -94,7 +94,8 @@ def run_lines(data: bytes, endpoint: str, catalog: Catalog) -> LineResults:
         try:
             line = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            results.invalid.append(_line_error(number, "This line is not parseable as valid JSON.", "invalid_json_line"))
+            results.invalid.append(_line_error(number, "This line is not parseable as valid JSON.",
+                                               "invalid_json_line"))
             continue
         custom_id = line.get("custom_id") if isinstance(line, dict) else None
         if not isinstance(custom_id, str) or custom_id in seen:

@@ -94,7 +94,7 @@ def _check_messages(messages: Any) -> oai.ApiError | list[str]:
     return texts
 
 
-def _check_int(body: dict[str, Any], name: str, low: int, high: int | None) -> oai.ApiError | int | None:
+def check_int(body: dict[str, Any], name: str, low: int, high: int | None) -> oai.ApiError | int | None:
     value = body.get(name)
     if value is None:
         return None
@@ -131,8 +131,8 @@ def plan_chat(body: Any, catalog: Catalog, reply_tokens: int | None = None) -> C
     if spec.kind == "reasoning" and body.get("max_tokens") is not None:
         return oai.unsupported_parameter("max_tokens", "max_completion_tokens")
     n, max_completion, max_tokens = (
-        _check_int(body, "n", 1, MAX_N), _check_int(body, "max_completion_tokens", 1, None),
-        _check_int(body, "max_tokens", 1, None),
+        check_int(body, "n", 1, MAX_N), check_int(body, "max_completion_tokens", 1, None),
+        check_int(body, "max_tokens", 1, None),
     )
     for value in (n, max_completion, max_tokens):
         if isinstance(value, oai.ApiError):

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from seawall.simulator.catalog import Catalog
-from seawall.simulator.chat import fingerprint
+from seawall.simulator.chat import check_int, fingerprint
 from seawall.simulator.config import ModelSpec
 from seawall.simulator.dialects import openai as oai
 from seawall.simulator.text import compose, count_tokens, seed_of
@@ -57,17 +57,6 @@ def _prompts(value: Any) -> list[str] | None:
     return None
 
 
-def _int(body: dict, name: str, low: int, high: int | None, default: int) -> int | oai.ApiError:
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        return oai.invalid_type(name, "an integer", value)
-    if value < low or (high is not None and value > high):
-        return oai.integer_out_of_range(name, value, low, high)
-    return value
-
-
 def plan_completion(body: Any, catalog: Catalog, reply_tokens: int | None = None) -> CompletionPlan | oai.ApiError:
     model_name = oai.check_request(body, KNOWN_FIELDS, "prompt")
     if isinstance(model_name, oai.ApiError):
@@ -85,10 +74,12 @@ def plan_completion(body: Any, catalog: Catalog, reply_tokens: int | None = None
         return oai.model_not_found(model_name)
     if spec.kind != "completion":
         return chat_model_here()
-    n, max_tokens = _int(body, "n", 1, MAX_N, 1), _int(body, "max_tokens", 0, None, DEFAULT_MAX_TOKENS)
+    n, max_tokens = check_int(body, "n", 1, MAX_N), check_int(body, "max_tokens", 0, None)
     for value in (n, max_tokens):
         if isinstance(value, oai.ApiError):
             return value
+    n = 1 if n is None else n
+    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     prompt_tokens = sum(count_tokens(p) for p in prompts)
     if prompt_tokens + max_tokens > spec.context_window:
         return oai.ApiError(400, f"This model's maximum context length is {spec.context_window} tokens, however you "

@@ -86,7 +86,8 @@ class _Reader:
 
     def callbacks(self) -> dict:
         return {"on_part_begin": self._begin, "on_header_field": self._field, "on_header_value": self._value,
-                "on_header_end": self._header_end, "on_headers_finished": self._headers_done, "on_part_data": self._part_data, "on_part_end": self._part_end,
+                "on_header_end": self._header_end, "on_headers_finished": self._headers_done,
+                "on_part_data": self._part_data, "on_part_end": self._part_end,
                 "on_end": self._end}
 
     def _begin(self) -> None:

@@ -116,7 +116,8 @@ def _item(item: object, where: str, calls: set[str]) -> tuple[dict, str] | oai.A
             part = "output_text" if item.get("role") == "assistant" else "input_text"
             kept["content"] = [{"type": part, "text": kept["content"]}]
     elif kind in ("function_call", "custom_tool_call"):
-        problem = _required_strings(item, where, ("call_id", "name", "arguments" if kind == "function_call" else "input"))
+        payload = "arguments" if kind == "function_call" else "input"
+        problem = _required_strings(item, where, ("call_id", "name", payload))
         if problem:
             return problem
         calls.add(item["call_id"])

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from seawall.config import ResponsesSettings
-from seawall.observe.incident import Incident, stop
+from seawall.observe.incident import Incident, flush_loop, stop
 
 log = logging.getLogger("seawall.conversations")
 
@@ -137,7 +137,8 @@ class Conversations:
                 "purged": self.purged}
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._write_loop(), name="conversation-writer"),
+        writer = flush_loop(self._wake, self._settings.flush_interval_s, self.flush)
+        self._tasks = [asyncio.create_task(writer, name="conversation-writer"),
                        asyncio.create_task(self._purge_loop(), name="conversation-purge")]
 
     async def stop(self) -> None:
@@ -145,15 +146,6 @@ class Conversations:
         for task in self._tasks:
             await stop(task)
         await self.flush()
-
-    async def _write_loop(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._settings.flush_interval_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            await self.flush()
 
     async def _purge_loop(self) -> None:
         while True:
