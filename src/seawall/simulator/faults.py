@@ -17,7 +17,8 @@ before its first event, as a reasoning model thinks), ``hang`` (never answer), `
 when the reply is shorter), ``stall_after`` (N events / bytes, then silence with the connection
 open), ``malformed`` (invalid JSON at 200; in a stream one broken ``data:`` line at event
 ``after``), ``html`` (a CDN/proxy HTML error page), ``stream_error`` (an in-stream
-``{"error": ...}`` event of that type after ``after`` events), ``tokens`` (shape the completion
+``{"error": ...}`` event of that type after ``after`` events; a Responses stream sends
+``response.failed`` with that code, or an ``error`` event with ``stream_error_as=error``), ``tokens`` (shape the completion
 length; not a fault).
 
 A rule pairs a ``Match`` (model glob, path glob, ``every_nth``, ``first_n``, ``probability``)
@@ -62,6 +63,7 @@ class Fault:
     malformed: bool = False
     html: int | None = None
     stream_error: str | None = None
+    stream_error_as: str | None = None  # Responses streams: "failed" (response.failed) or "error"
     after: int | None = None
     tokens: int | None = None
 
@@ -104,6 +106,12 @@ def _dialect(value: str) -> str:
     return value
 
 
+def _stream_error_as(value: str) -> str:
+    if value not in ("failed", "error"):
+        raise ValueError("must be failed (a response.failed event) or error (an error event)")
+    return value
+
+
 def _boolean(value: str) -> bool:
     lowered = value.lower()
     if lowered not in ("true", "false"):
@@ -131,6 +139,7 @@ _KEYS: dict[str, Any] = {
     "stall_after": _non_negative_int,
     "html": _html,
     "stream_error": _name,
+    "stream_error_as": _stream_error_as,
     "after": _non_negative_int,
     "tokens": _non_negative_int,
 }
