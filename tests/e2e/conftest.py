@@ -190,6 +190,8 @@ def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
         f"  - name: two-sims\n    deployments:\n{dep(sim_port, 'gpt-4.1-mini', 'sim-a')}{dep(sim_port, 'gpt-4o', 'sim-b')}"
         # its own deployment, so its retry budget is not spent by other tests' failures
         f"  - name: retryable\n    deployments:\n{dep(sim_port, 'gpt-4.1-nano', 'sim-retry')}"
+        # its own too: the outage test's retry budget must count only its own requests
+        f"  - name: outage\n    deployments:\n{dep(sim_port, 'gpt-4o-mini', 'sim-outage')}"
         f"  - name: strict\n    deployments:\n{dep(sim_port, 'gpt-4o', 'sim-strict')}"
         f"  - name: thinker\n    deployments:\n{dep(sim_port, 'o4-mini', 'sim-thinker', keepalive_s=0.3)}"
         # breaker tests: dated model ids keep their fault rules apart from every other test's

@@ -186,7 +186,7 @@ def test_full_outage_does_not_multiply_upstream_traffic(gateway, sim):
     with openai.OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0, timeout=20) as c:
         for _ in range(client_requests):
             with pytest.raises(openai.InternalServerError):
-                c.chat.completions.create(model="gpt-4o-mini", messages=HI)
+                c.chat.completions.create(model="outage", messages=HI)
     upstream = sim.stats()["requests"]["by_outcome"].get("503", 0)
     # The budget allows retries of 10 % of the requests in its 10 s window, and at least 3 per
     # window: on a slow host the same 60 requests span more windows, each with its floor of 3.
