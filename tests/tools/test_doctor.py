@@ -141,6 +141,9 @@ def test_judge_proxy_never_shows_proxy_credentials():
     (None, {}, "fail"),
     (204, {"access-control-allow-origin": "https://other.example.com", "access-control-allow-headers": "authorization"},
      "fail"),
+    # Seawall's preflight for an origin it refuses passes (so the page reads the 403) and says so
+    (204, {"access-control-allow-origin": "https://app.example.com", "access-control-allow-headers": "authorization",
+           "x-seawall-cors": "refused"}, "fail"),
 ])
 def test_judge_cors(status, headers, verdict):
     result = dc.judge_cors("https://app.example.com", "https://gw.example.com/v1", status, headers)
