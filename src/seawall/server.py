@@ -281,6 +281,7 @@ def try_it(base_url: str, key: str, settings: Settings) -> list[str]:
                   "    -H 'Content-Type: application/json' \\",
                   f"    -d '{{\"model\": \"{chat}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'",
                   "",
+                  "  # pip install openai (the gateway itself does not need it)",
                   "  from openai import OpenAI",
                   f"  client = OpenAI(base_url=\"{base_url}\", api_key=\"{key}\")",
                   f"  print(client.chat.completions.create(model=\"{chat}\", "
