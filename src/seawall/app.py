@@ -193,7 +193,8 @@ class Gateway:
             ctx.seen = client_address(peer, forwarded, self._trusted)
             ctx.client_ip = ctx.seen.ip
         origin = ctx.headers.get("origin")
-        cors = cors_headers(origin, self._origins) if origin else []
+        refused = origin is not None and not origin_allowed(origin, self._origins, ctx.headers.get("host"))
+        cors = cors_headers(origin, self._origins, refused) if origin else []
         key = (ctx.method, ctx.path)
         operation = self._api.get(key)
         path_model = None
@@ -202,7 +203,9 @@ class Gateway:
         elif ctx.method == "POST" and (gemini := gemini_path(ctx.path)) is not None:
             ctx.dialect, operation, path_model = "gemini", "gemini", gemini
         try:
-            if operation is not None:
+            if refused and ctx.method != "OPTIONS" and not ctx.path.startswith("/admin/"):
+                await self._refuse_origin(ctx, send, origin, cors)  # before anything is read or counted
+            elif operation is not None:
                 if not self.ready:
                     raise error("not_ready")
                 if operation == "gemini":
@@ -222,8 +225,9 @@ class Gateway:
                 await self.admin.handle(ctx, receive, send)
                 return  # admin calls are not API traffic
             elif ctx.method == "OPTIONS":
-                await self._preflight(ctx, send)
-                return
+                await self._preflight(ctx, send, refused)
+                if not refused:
+                    return  # a refused origin's preflight is logged: its request ID finds why
             elif ctx.path.startswith("/mj/"):
                 await self.tasks.handle(ctx, receive, send, cors, self.ready)  # answers its own errors
             elif ctx.method == "GET" and ctx.path.startswith("/v1/models/"):
@@ -270,21 +274,27 @@ class Gateway:
         await send({"type": "http.response.body", "body": stream_error_event(err, ctx), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _preflight(self, ctx: RequestContext, send) -> None:
+    async def _preflight(self, ctx: RequestContext, send, refused: bool) -> None:
         origin = ctx.headers.get("origin")
-        if origin and self._origins and origin_allowed(origin, self._origins):
-            headers = preflight_headers(origin, self._origins, ctx.headers.get("access-control-request-headers"))
-            ctx.status = 204
-            await send({"type": "http.response.start", "status": 204,
-                        "headers": [(b"x-request-id", ctx.request_id.encode()), *headers]})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body = orjson.dumps({"error": {
-            "message": f"Origin {origin!r} may not call this gateway from a browser.",
-            "type": "invalid_request_error", "param": None, "code": "cors_origin_not_allowed",
-            "request_id": ctx.request_id, "category": "network.cors",
-            "hint": "Add the page's origin to server.cors_allowed_origins in the gateway config."}})
-        await send_json(send, ctx, 403, body, [])
+        if not origin:
+            raise error("cors_origin_not_allowed", origin="(none: OPTIONS without an Origin header is not a "
+                                                          "browser's preflight)")
+        headers = preflight_headers(origin, self._origins, ctx.headers.get("access-control-request-headers"),
+                                    refused)
+        if refused:
+            ctx.category, ctx.error_code = "network.cors", "cors_origin_not_allowed"
+        ctx.status = 204
+        await send({"type": "http.response.start", "status": 204,
+                    "headers": [(b"x-request-id", ctx.request_id.encode()), *headers]})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _refuse_origin(self, ctx: RequestContext, send, origin: str, cors: Headers) -> None:
+        """The page's own script reads why (its origin may read this answer); nothing is served."""
+        err = error("cors_origin_not_allowed", origin=origin)
+        if ctx.path.startswith("/mj/"):
+            await self.tasks.send_error(send, ctx, err, cors)  # in midjourney-proxy's shape
+        else:
+            await send_error(send, ctx, err, cors)
 
     # -- plain routes ----------------------------------------------------------------------------
     async def _healthz(self, ctx: RequestContext, send, cors: Headers) -> None:

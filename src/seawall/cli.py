@@ -15,7 +15,7 @@ import click
 from seawall import __version__
 from seawall.cli_admin import alerts, groups, keys, tenants
 from seawall.config import (ConfigError, Settings, database_url_problem, default_settings, environ_snapshot,
-                            example_config, load_settings, with_redis_url)
+                            example_config, load_settings, with_cors_origins, with_redis_url)
 
 DEFAULT_DATA_DIR = "./seawall-data"
 
@@ -73,14 +73,22 @@ def main() -> None:
 @click.option("--redis", "redis_url", default=None,
               help="Redis shared by several gateways for rate limits, redis://host:6379/0 "
                    "(or SEAWALL_REDIS_URL, or limits.redis_url in the config); default: in this process")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="let browser pages from ORIGIN (https://app.example.com, or '*' for any) call the gateway; "
+                   "repeatable, added to server.cors_allowed_origins (the embedded default allows any)")
 def serve(config: str | None, host: str | None, port: int | None, data_dir: str | None,
-          database_url: str | None, redis_url: str | None) -> None:
+          database_url: str | None, redis_url: str | None, cors_origins: tuple[str, ...]) -> None:
     """Start the gateway. With no --config: demo models served by the built-in simulator."""
     from seawall.server import ServeOptions, run
 
     settings = _settings(config)
     environ = environ_snapshot()
     settings = _with_redis(settings, redis_url, environ)
+    if cors_origins:
+        try:
+            settings = with_cors_origins(settings, list(cors_origins))
+        except ConfigError as e:
+            raise click.ClickException(e.render()) from None
     options = ServeOptions(host=host or settings.server.host,
                            port=settings.server.port if port is None else port,
                            data_dir=_data_dir(data_dir, settings), demo=config is None,
@@ -261,6 +269,35 @@ def render_log_table(rows) -> str:
                       (r.stream_end or "?") if r.streamed else "", r.category or ""))
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+
+
+@main.group("admin")
+def admin_group() -> None:
+    """The admin key, with local access to the gateway's store."""
+
+
+@admin_group.command("reset-key")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="read the data dir or store.url from "
+                                                                          "this config")
+@click.option("--data-dir", default=None, help="the gateway's data dir (default ./seawall-data)")
+@click.option("--database-url", default=None, help="the gateways' PostgreSQL (or SEAWALL_DATABASE_URL, or store.url)")
+def admin_reset_key(config: str | None, data_dir: str | None, database_url: str | None) -> None:
+    """Make a new admin key, print it once, and retire the old one. It is written to the gateway's
+    store, so only who can open that store can do it; a running gateway accepts it at once."""
+    from seawall.server import StartError, reset_admin_key
+
+    settings = _settings(config) if config else None
+    environ = environ_snapshot()
+    database = _database_options(database_url, environ, settings)
+    try:
+        key = asyncio.run(reset_admin_key(database["database_url"], _data_dir(data_dir, settings)))
+    except StartError as e:
+        raise click.ClickException(f"{database.get('database_url_source', '--data-dir')}: {e}") from None
+    click.echo(f"New admin key (shown only once: store it now): {key}")
+    click.echo("The previous admin key no longer works; running gateways accept this one at once.")
+    if environ.get("SEAWALL_ADMIN_KEY"):
+        click.echo("Note: SEAWALL_ADMIN_KEY is set here. A gateway started with it uses that variable's key "
+                   "instead: change the variable and restart the gateway.", err=True)
 
 
 main.add_command(keys)

@@ -6,6 +6,7 @@
       .kind.code            Seawall's own stable `error.code`
       .kind.category        the failure category (docs/reference/error-taxonomy.md)
       .kind.hint            what to check first, one sentence
+      .sdk_message          the message and its next step: what an SDK's str(exception) shows
 
 The gateway renders a SeawallError in the caller's dialect (pipeline/egress.py); `explain` and
 `doctor` read the same entries, so a client's error, `explain` and `doctor` never disagree.
@@ -15,6 +16,7 @@ Foreign exceptions become SeawallErrors in exactly one place per boundary: the u
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -177,6 +179,10 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("key_revoked", 401, _BAD, "auth.key_revoked",
               "This API key ({masked}) was revoked at {when}.",
               "The key was revoked or rotated: deploy its replacement everywhere it is used."),
+    ErrorKind("demo_key_replaced", 401, _BAD, "auth.key_revoked",
+              "This is an earlier demo key of this gateway ({masked}), replaced at {when}.",
+              "Use the demo key `seawall serve` printed at its start; it stays the same at every start with "
+              "the same data directory."),
     ErrorKind("key_expired", 401, _BAD, "auth.key_expired",
               "This API key ({masked}) expired at {when}.",
               "Ask the gateway's admin for a new key, or for a later expiry on this one."),
@@ -190,13 +196,18 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "group ({group})."),
     ErrorKind("ip_not_allowed", 403, "permission_error", "permission.ip",
               "This API key may not be used from {ip} ({via}). Its IP allowlist is: {allowlist}.",
-              "Call from an allowed network or ask the admin to add {ip} to the key's allowlist; behind a "
+              "Call from an allowed network or ask the admin to add {ip} to the key's allowlist. Behind a "
               "proxy or load balancer, add its address to server.trusted_proxies so X-Forwarded-For is read."),
+    # A browser page's origin the gateway does not allow (decide/cors.py): readable by the page.
+    ErrorKind("cors_origin_not_allowed", 403, "permission_error", "network.cors",
+              "The origin {origin} may not call this gateway from a browser, so the request was not served.",
+              "Add {origin} to server.cors_allowed_origins in the gateway config (or start it with "
+              "seawall serve --cors-origin {origin}); '*' allows any origin."),
     # -- admin API (console/admin.py) ---------------------------------------------------------------
     ErrorKind("admin_unauthorized", 401, _BAD, "auth.key_invalid",
               "The admin API needs a valid admin key.",
-              "Send 'Authorization: Bearer <admin key>': the value of SEAWALL_ADMIN_KEY, or the admin key "
-              "`seawall serve` printed at its first start."),
+              "Send 'Authorization: Bearer <admin key>': SEAWALL_ADMIN_KEY's value, or the key `seawall serve` "
+              "printed at its first start (lost: seawall admin reset-key makes a new one)."),
     ErrorKind("metrics_unauthorized", 401, _BAD, "auth.key_invalid",
               "GET {path} needs the gateway's metrics token.",
               "Send 'Authorization: Bearer <token>' from the scraper (Prometheus: authorization.credentials_file), "
@@ -225,16 +236,16 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("rate_limit_tokens", 429, "tokens", "rate_limit.tokens",
               "Rate limit reached for {scope} {id} on tokens per minute (TPM): limit {limit}, requested {requested}. "
               "Please try again in {wait}.",
-              "The {scope} limit tpm={limit} ({scope} {id}) is spent; a request counts its prompt (bytes/4) plus "
-              "max_tokens until its real usage is known: wait Retry-After, or send a smaller max_tokens."),
+              "Wait Retry-After, or send a smaller max_tokens. The {scope} limit tpm={limit} ({scope} {id}) is "
+              "spent; a request counts its prompt (bytes/4) plus max_tokens until its real usage is known."),
     ErrorKind("rate_limit_concurrency", 429, "requests", "rate_limit.concurrency",
               "Too many requests in flight for {scope} {id}: limit {limit} at once.",
               "The {scope} limit max_concurrency={limit} ({scope} {id}) is reached: wait for a reply before "
               "sending more, or lower the client's parallelism."),
     ErrorKind("rate_limit_request_too_large", 429, "tokens", "rate_limit.request_too_large",
               "Request too large for {scope} {id} on tokens per minute (TPM): limit {limit}, requested {requested}.",
-              "This one request counts more tokens than the {scope} limit tpm={limit} ({scope} {id}) allows in a "
-              "minute, so waiting won't help: lower max_tokens or shorten the prompt."),
+              "Lower max_tokens or shorten the prompt. This one request counts more tokens than the {scope} limit "
+              "tpm={limit} ({scope} {id}) allows in a minute, so waiting won't help."),
     # -- quotas: totals, not rates; waiting won't help ---------------------------------------------
     ErrorKind("insufficient_quota", 429, "insufficient_quota", "quota.exhausted",
               "You exceeded this key's {what} quota: {used} of {limit} used{held}, and this request needs up to "
@@ -266,7 +277,7 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     # One of the gateway's own limits (decide/timeouts.py), named with its value and where it is set.
     ErrorKind("gateway_timeout", 504, "upstream_error", "upstream.timeout",
               "The upstream {deployment} {missed} within {seconds} s, the gateway's {field} for it.",
-              "Retry with backoff, or stream long generations; the gateway's operator sets this limit at "
+              "Retry with backoff, or stream long generations. The gateway's operator sets this limit at "
               "{where}."),
     # total_s cutting a stream already under way: the client holds part of an answer, so this is
     # stream.interrupted (taxonomy: "ended without its terminal event; check proxy/gateway
@@ -274,7 +285,7 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("stream_total_timeout", 504, "upstream_error", "stream.interrupted",
               "The upstream stream from {deployment} was cut after {seconds} s, the gateway's {field} for a whole "
               "exchange: the answer is incomplete.",
-              "Ask for a shorter answer (max_tokens) or retry; the gateway's operator sets this limit at {where}."),
+              "Ask for a shorter answer (max_tokens) or retry. The gateway's operator sets this limit at {where}."),
     ErrorKind("upstream_malformed", 502, "upstream_error", "upstream.malformed",
               "The upstream {deployment} sent a reply that could not be read: {detail}.",
               "Retry with backoff; an HTML or truncated body usually means a proxy or CDN answered."),
@@ -425,8 +436,40 @@ class SeawallError(Exception):
     def hint(self) -> str:
         return self.kind.hint.format_map(_Blank(self.values))
 
+    @property
+    def sdk_message(self) -> str:
+        """The envelope's `message`: the official SDKs (openai, anthropic, google-genai, the Vercel
+        AI SDK, langchain, litellm) print only that field, so the next step must be in it."""
+        return with_next_step(self.message, self.hint)
+
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+# The next step an SDK shows after the message: the whole hint when it is this short, else its
+# first sentence (hints lead with the step; the whole stays in the envelope's `hint` field), cut
+# at a word if even that is longer.
+NEXT_STEP_MAX = 200
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z`'(])")
+_WORDS = re.compile(r"[a-z0-9]+")
+_CJK_END = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]$")  # a Chinese, Japanese or Korean text's end
+
+
+def with_next_step(message: str, hint: str) -> str:
+    """The message, then the hint's most useful part, unless the message says it already. The
+    message comes first and whole (an upstream's own text included)."""
+    step = hint.strip()
+    if len(step) > NEXT_STEP_MAX:
+        step = _SENTENCE_END.split(step, maxsplit=1)[0]
+    if len(step) > NEXT_STEP_MAX:
+        step = step[:NEXT_STEP_MAX - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    words = " ".join(_WORDS.findall(step.lower()))
+    if not words or words in " ".join(_WORDS.findall(message.lower())):
+        return message
+    message = message.rstrip()
+    if message.endswith(('.', '?', '!', '。', '？', '！')):
+        return f"{message} {step}"
+    return f"{message}{'。' if _CJK_END.search(message) else '. '}{step}"
 
 
 class _Blank(dict):

@@ -11,6 +11,7 @@ sharing a PostgreSQL store share it through the store instead (load_or_create_sh
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 import string
@@ -32,6 +33,21 @@ def new_key() -> str:
 def new_admin_key() -> str:
     # Not sk-sw-: an admin key must never pass for an API key, nor an API key for it.
     return "sw-admin-" + "".join(secrets.choice(_ALPHABET) for _ in range(KEY_BODY_LENGTH))
+
+
+DEMO_KEY_NAME = "demo"
+
+
+def demo_key(secret: bytes, generation: int = 0) -> str:
+    """The embedded default's key: an HMAC of the server secret, so the same data dir gives the
+    same key at every start (the README's `export SEAWALL_KEY=…` keeps working) while the store,
+    as for any key, holds only its hash. A later generation replaces one an admin revoked."""
+    mac = hmac.new(secret, f"seawall demo key {generation}".encode(), hashlib.sha256).digest()
+    number, chars = int.from_bytes(mac), []
+    for _ in range(KEY_BODY_LENGTH):  # 40 base62 digits hold 238 of the MAC's 256 bits
+        number, digit = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    return SEAWALL_PREFIX + "".join(chars)
 
 
 def hash_key(secret: bytes, key: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
 import os
 import socket
@@ -18,11 +20,11 @@ import uvicorn
 from seawall.app import Gateway
 from seawall.config import ConfigError, LimitSettings, Settings, resolve_metrics_token, resolve_secrets
 from seawall.console.admin import ADMIN_HASH_META
-from seawall.keyring import (hash_key, key_record, load_or_create_secret, load_or_create_shared_secret, new_admin_key,
-                             new_key)
+from seawall.keyring import (DEMO_KEY_NAME, SECRET_META, demo_key, hash_key, key_record, load_or_create_secret,
+                             load_or_create_shared_secret, new_admin_key, new_key)
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.redis import RedisLimiter
-from seawall.providers.registry import adapter_for
+from seawall.providers.registry import adapter_for, task_adapter_for
 from seawall.store.base import Store
 from seawall.store.postgres import PostgresStore, StoreUnavailable, redact_url
 from seawall.store.sqlite import SQLiteStore
@@ -167,16 +169,13 @@ def start_embedded_simulator(settings: Settings) -> tuple[asyncio.Task, str]:
 async def provision_key(store: Store, secret: bytes, options: ServeOptions) -> str | None:
     """Make sure someone can call the gateway; return a key to print, if one was made.
 
-    Demo mode mints a fresh `demo` key at every start (the old one is revoked), since keys are
-    stored only as hashes and can't be shown again. Otherwise a first key is made only while the
+    Demo mode prints its `demo` key at every start: derived from the server secret (keyring.demo_key),
+    so it stays the same for the same data dir. Otherwise a first key is made only while the
     store has none: SEAWALL_BOOTSTRAP_KEY's value if set (not printed: the operator knows it),
     else a new `default` key printed once.
     """
     if options.demo:
-        await store.revoke_keys_named("demo", time.time())
-        key = new_key()
-        await store.insert_key(key_record(secret, key, "demo"))
-        return key
+        return await provision_demo_key(store, secret)
     if await store.load_keys():
         return None
     if options.bootstrap_key:
@@ -187,47 +186,117 @@ async def provision_key(store: Store, secret: bytes, options: ServeOptions) -> s
     return key
 
 
+async def provision_demo_key(store: Store, secret: bytes) -> str:
+    """The derived demo key, stored (as its hash) at its first start. Another active `demo` key (a
+    random one of an earlier version) is revoked: it then gets "use the key printed at start"."""
+    keys = await store.load_keys()
+    by_hash = {k.key_hash: k for k in keys}
+    for generation in itertools.count():  # the next generation only if an admin revoked this one
+        key = demo_key(secret, generation)
+        record = by_hash.get(hash_key(secret, key))
+        if record is None:
+            await store.insert_key(key_record(secret, key, DEMO_KEY_NAME))
+            break
+        if record.revoked_at is None:
+            break
+    now = time.time()
+    for old in keys:
+        if old.name == DEMO_KEY_NAME and old.revoked_at is None and old.key_hash != hash_key(secret, key):
+            await store.update_key(dataclasses.replace(old, revoked_at=now))
+    return key
+
+
 async def provision_admin_key(store: Store, secret: bytes, options: ServeOptions) -> str | None:
     """Without SEAWALL_ADMIN_KEY, make an admin key at the first start and return it to print
     once; only its keyed hash is kept (in the store's meta table)."""
     if options.admin_key or await store.get_meta(ADMIN_HASH_META):
         return None
+    return await write_admin_key(store, secret)
+
+
+async def write_admin_key(store: Store, secret: bytes) -> str:
+    """A new admin key; the store keeps its keyed hash (replacing any earlier one), the caller
+    prints it once. Running gateways read the new hash on its first use (console/admin.py)."""
     admin_key = new_admin_key()
     await store.set_meta(ADMIN_HASH_META, hash_key(secret, admin_key))
     return admin_key
 
 
+async def reset_admin_key(database_url: str | None, data_dir: str) -> str:
+    """`seawall admin reset-key`: a new admin key, written to the gateway's own store. Only who can
+    read that store (the data dir's files, or the database's credentials) can do it: local access."""
+    if database_url:
+        store: Store = PostgresStore(database_url)
+    elif os.path.exists(os.path.join(data_dir, "server.secret")):
+        store = SQLiteStore(os.path.join(data_dir, "seawall.db"))
+    else:
+        raise StartError(f"no gateway data in {data_dir} (no server.secret there): pass the --data-dir the "
+                         f"gateway runs with")
+    try:
+        await store.open()
+        secret = await store.get_meta(SECRET_META) if database_url else load_or_create_secret(data_dir).hex()
+        if secret is None:
+            raise StartError("no gateway has started on this database yet: start one, and it prints an admin key")
+        return await write_admin_key(store, bytes.fromhex(secret))
+    except StoreUnavailable as e:
+        raise StartError(str(e)) from None
+    finally:
+        await store.close()
+
+
 def banner(base_url: str, key: str | None, options: ServeOptions, settings: Settings,
            admin_key: str | None = None) -> str:
     models = [m.name for m in settings.models]
-    chat_model = next((m for m in models if "embedding" not in m), models[0])
     shown_key = key or "<your sk-sw- key>"
     mode = "embedded default: the built-in simulator plays the provider" if options.demo else "config"
     lines = [f"Seawall is listening on {base_url}  ({mode})",
              f"Models: {', '.join(models)}"]
     if key:
-        lines.append(f"API key ({'new demo key, valid until the next start' if options.demo else 'shown only once: store it now'}): {key}")
+        lines.append(f"API key ({'demo key, the same at every start with this data dir' if options.demo else 'shown only once: store it now'}): {key}")
     elif options.bootstrap_key:
         lines.append("API key: the value of SEAWALL_BOOTSTRAP_KEY")
     if admin_key:
         lines.append(f"Admin key (for seawall keys / groups; shown only once: store it now): {admin_key}")
     elif options.admin_key:
         lines.append("Admin key: the value of SEAWALL_ADMIN_KEY")
-    lines += [
-        "",
-        "Try it:",
-        f"  curl {base_url}/chat/completions -H 'Authorization: Bearer {shown_key}' \\",
-        "    -H 'Content-Type: application/json' \\",
-        f"    -d '{{\"model\": \"{chat_model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'",
-        "",
-        "  from openai import OpenAI",
-        f"  client = OpenAI(base_url=\"{base_url}\", api_key=\"{shown_key}\")",
-        f"  print(client.chat.completions.create(model=\"{chat_model}\", "
-        "messages=[{\"role\": \"user\", \"content\": \"Hello!\"}]).choices[0].message.content)",
-        "",
-        f"Request log: seawall logs {log_source(options)}     Stop: Ctrl+C",
-    ]
+    else:
+        lines.append(f"Admin key: the one printed at the first start (lost it? seawall admin reset-key "
+                     f"{log_source(options)})")
+    lines += ["", "Try it:", *try_it(base_url, shown_key, settings), "",
+              f"Request log: seawall logs {log_source(options)}     Stop: Ctrl+C"]
     return "\n".join(lines)
+
+
+def try_it(base_url: str, key: str, settings: Settings) -> list[str]:
+    """Calls that work for the configured models: a chat model's curl and Python; else an
+    embeddings call; and a Midjourney submit when a model is served on the task API."""
+    tasks = [m.name for m in settings.models if all(task_adapter_for(d.provider) for d in m.deployments)]
+    others = [m.name for m in settings.models if m.name not in tasks]
+    embeddings = {m.name for m in settings.models if any("embed" in n.lower() for n in (m.name, *(
+        d.model or "" for d in m.deployments)))}
+    chat = next((m for m in others if m not in embeddings), None)
+    lines: list[str] = []
+    if chat is not None:
+        lines += [f"  curl {base_url}/chat/completions -H 'Authorization: Bearer {key}' \\",
+                  "    -H 'Content-Type: application/json' \\",
+                  f"    -d '{{\"model\": \"{chat}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'",
+                  "",
+                  "  # pip install openai (the gateway itself does not need it)",
+                  "  from openai import OpenAI",
+                  f"  client = OpenAI(base_url=\"{base_url}\", api_key=\"{key}\")",
+                  f"  print(client.chat.completions.create(model=\"{chat}\", "
+                  "messages=[{\"role\": \"user\", \"content\": \"Hello!\"}]).choices[0].message.content)"]
+    elif others:
+        lines += [f"  curl {base_url}/embeddings -H 'Authorization: Bearer {key}' \\",
+                  "    -H 'Content-Type: application/json' \\",
+                  f"    -d '{{\"model\": \"{others[0]}\", \"input\": \"Hello!\"}}'"]
+    if tasks:
+        root = base_url.removesuffix("/v1")
+        lines += [*([""] if lines else []),
+                  f"  curl {root}/mj/submit/imagine -H 'mj-api-secret: {key}' \\",
+                  "    -H 'Content-Type: application/json' -d '{\"prompt\": \"a lighthouse at dawn\"}'",
+                  f"  curl {root}/mj/task/<result>/fetch -H 'mj-api-secret: {key}'   # <result>: the submit's result"]
+    return lines
 
 
 def log_source(options: ServeOptions) -> str:

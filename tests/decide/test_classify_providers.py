@@ -141,6 +141,26 @@ CASES = [  # id, status, headers, body, provider, category, retry, wait, code
                                                      "your API key at https://platform.openai.com/account/api-keys.",
                                                      code="invalid_api_key"), None, "auth.wrong_platform", "no", None,
      None),
+    # Seawall's own 401 for an sk-sw- key it does not know: no pointer to platform.openai.com
+    ("seawall's own 401 without its fields", 401, {}, oa("Incorrect API key provided: sk-sw-ab********wxyz.",
+                                                         code="invalid_api_key"), None, "auth.key_invalid", "no", None,
+     "invalid_api_key"),
+    ("seawall's own 401 with its next step", 401, {}, oa("Incorrect API key provided: sk-sw-ab********wxyz. Check that "
+                                                         "the key was copied whole, from this gateway, and has not been "
+                                                         "rotated.", code="invalid_api_key"), None, "auth.key_invalid",
+     "no", None, None),
+    # A bad key answered with a 400: the message decides (xAI; Gemini without its ErrorInfo detail)
+    ("xai bad key as a 400", 400, {}, {"code": "Client specified an invalid argument", "error": "Incorrect API key "
+                                       "provided: xa***...AbCd. You can obtain an API key from https://console.x.ai."},
+     None, "auth.key_invalid", "no", None, None),
+    ("gemini bad key 400 without details", 400, {}, gem(400, "INVALID_ARGUMENT", "API key not valid. Please pass a "
+                                                                                   "valid API key."), None,
+     "auth.key_invalid", "no", None, None),
+    ("openai-compatible 400 invalid api key", 400, {}, oa("Invalid API key. Check your key and try again."), None,
+     "auth.key_invalid", "no", None, None),
+    ("a 400 about a parameter stays invalid", 400, {}, oa("Invalid value for 'temperature': expected a number.",
+                                                          param="temperature"), None, "request.invalid", "no", None,
+     None),
     ("openai 502 cloudflare plain text", 502, {"server": "cloudflare"}, b"error code: 502", None,
      "upstream.bad_gateway", "backoff", None, None),
     ("openai 504 html", 504, {"server": "cloudflare"}, (b"<html>\r\n<head><title>504 Gateway Time-out</title></head>"
@@ -324,6 +344,15 @@ CASES = [  # id, status, headers, body, provider, category, retry, wait, code
     ("one-api token disabled", 401, {}, one("该令牌状态不可用"), None, "permission.key_disabled", "no", None, None),
     ("one-api user banned", 403, {}, one("用户已被封禁"), None, "permission.policy", "no", None, None),
     ("one-api ip subnet", 403, {}, one("该令牌只能在指定网段使用：10.0.0.0/8，当前 ip：203.0.113.9"), None,
+     "permission.ip", "no", None, None),
+    # new-api's IP allowlist (middleware/auth.go: abortWithOpenAiMessage(…, "您的 IP 不在令牌允许访问的列表中",
+    # types.ErrorCodeAccessDenied)), and the English its forks and translations send
+    ("new-api ip allowlist", 403, {}, relay("您的 IP 不在令牌允许访问的列表中", "new_api_error", "access_denied"), None,
+     "permission.ip", "no", None, None),
+    ("new-api ip allowlist in english", 403, {}, relay("Your IP address is not in the token's allowed access list",
+                                                       "new_api_error", "access_denied"), None, "permission.ip", "no",
+     None, None),
+    ("gateway ip not in whitelist", 403, {}, oa("IP 203.0.113.9 is not in the whitelist of this token"), None,
      "permission.ip", "no", None, None),
     ("one-api model forbidden", 403, {}, one("该令牌无权使用模型：gpt-4o"), None, "permission.model", "fallback", None,
      None),

@@ -131,7 +131,78 @@ CASES = [  # id, text, category, retry, wait, code
      "network.connect", "backoff", None, None),
     ("openai streaming api error", "openai.APIError: An error occurred during streaming", "upstream.server_error",
      "backoff", None, None),
+    # -- Seawall's own refusals, as an SDK prints them (only the message) ------------------------------
+    ("seawall 401 openai python", ("openai.AuthenticationError: Error code: 401 - Incorrect API key provided: sk-sw-Ab"
+     "**********************************wxyz. Check that the key was copied whole, from this gateway, and has not been "
+     "rotated."), "auth.key_invalid", "no", None, None),
+    ("seawall 401 openai-node", "Error: 401 Incorrect API key provided: sk-sw-Ab****wxyz.", "auth.key_invalid", "no",
+     None, None),
+    ("seawall per-second 429", ("openai.RateLimitError: Error code: 429 - Rate limit reached for key key_0f3a on "
+     "requests per second (RPS): limit 2. Please try again in 500ms. The key limit rps=2 (key key_0f3a) is spent: wait "
+     "Retry-After, spread the requests, or ask the gateway's admin for a higher rps."), "rate_limit.requests", "wait",
+     0.5, None),
+    ("seawall concurrency 429", ("RateLimitError: 429 Too many requests in flight for group batch: limit 4 at once."),
+     "rate_limit.concurrency", "wait", None, None),
+    # -- a browser's fetch failure: bare, or with the console's reason ---------------------------------
+    ("chrome refused connection", ("POST http://127.0.0.1:8100/v1/chat/completions net::ERR_CONNECTION_REFUSED\n"
+     "TypeError: Failed to fetch"), "network.connect", "backoff", None, None),
+    ("chrome name not resolved", ("POST http://gatway.local/v1/chat/completions net::ERR_NAME_NOT_RESOLVED\n"
+     "TypeError: Failed to fetch"), "network.dns", "backoff", None, None),
+    ("safari load failed", "TypeError: Load failed", "network.cors", "no", None, None),
 ]
+
+# A client stack refusing to send the key's header (a newline, a carriage return or a typographic
+# quote in it): the exact texts of h11 (via httpx/httpcore, the openai and anthropic SDKs), requests,
+# http.client/urllib3, Node's http and fetch, Go's net/http and aiohttp. Never network.connect,
+# though the SDKs wrap them in "Connection error.".
+KEY = "sk-sw-ZIwnuqizSV7FsIAHnfZH91zGcx38Hef2kXaBEnxr"
+HEADER_REFUSALS = [  # id, text, category, words of the evidence
+    ("openai python (h11)", (f"httpcore.LocalProtocolError: Illegal header value b'Bearer {KEY}\\n'\n\nThe above "
+     "exception was the direct cause of the following exception:\n\nopenai.APIConnectionError: Connection error."),
+     "auth.key_whitespace", "trailing newline"),
+    ("httpx", f"httpx.LocalProtocolError: Illegal header value b'Bearer {KEY} '", "auth.key_whitespace",
+     "trailing whitespace"),
+    ("requests", ("requests.exceptions.InvalidHeader: Invalid leading whitespace, reserved character(s), or return "
+     f"character(s) in header value: 'Bearer {KEY}\\n'"), "auth.key_whitespace", "trailing newline"),
+    ("http.client", f"ValueError: Invalid header value b'Bearer {KEY}\\r\\n'", "auth.key_whitespace",
+     "trailing newline"),
+    ("node http", 'TypeError [ERR_INVALID_CHAR]: Invalid character in header content ["authorization"]',
+     "auth.key_whitespace", "authorization"),
+    ("node http x-api-key", 'TypeError [ERR_INVALID_CHAR]: Invalid character in header content ["x-api-key"]',
+     "auth.key_whitespace", "x-api-key"),
+    ("node fetch", f'TypeError: Headers.append: "Bearer {KEY}\nexport" is an invalid header value.',
+     "auth.key_whitespace", "whitespace inside"),
+    ("go net/http", ('Post "http://127.0.0.1:8100/v1/chat/completions": net/http: invalid header field value for '
+     '"Authorization"'), "auth.key_whitespace", "authorization"),
+    ("go net/http, older", f'net/http: invalid header field value "Bearer {KEY}\\n" for key Authorization',
+     "auth.key_whitespace", "trailing newline"),
+    ("aiohttp", "ValueError: Forbidden control character detected in headers. Potential header injection attack.",
+     "auth.key_whitespace", "newline"),
+    ("httpx smart quotes", ("UnicodeEncodeError: 'ascii' codec can't encode character '\\u201c' in position 7: "
+     "ordinal not in range(128) (header 'Authorization')"), "auth.key_whitespace", "outside ASCII"),
+    ("node fetch smart quotes", ("TypeError: Cannot convert argument to a ByteString because the character at index 7 "
+     "has a value of 8220 which is greater than 255."), "auth.key_whitespace", "outside ASCII"),
+    ("another header is not the key", 'TypeError [ERR_INVALID_CHAR]: Invalid character in header content ["x-trace"]',
+     "request.invalid", "x-trace"),
+]
+
+
+@pytest.mark.parametrize("text,category,words", [c[1:] for c in HEADER_REFUSALS], ids=[c[0] for c in HEADER_REFUSALS])
+def test_a_client_refusing_to_send_the_keys_header(text, category, words):
+    c = classify_client_error(text)
+    assert c.category == category and c.retry == "no", c.evidence
+    assert words in c.evidence[0] and "never left" in c.evidence[0]
+    assert KEY not in " ".join(c.evidence) and KEY[6:-4] not in " ".join(c.evidence)  # the key is never shown
+
+
+@pytest.mark.parametrize("text", [CASES[i][1] for i, c in enumerate(CASES) if c[0].startswith("seawall")])
+def test_seawalls_own_wording_names_seawall(text):
+    assert classify_client_error(text).provider == "seawall"
+
+
+def test_a_bare_fetch_failure_says_it_could_be_more_than_cors():
+    c = classify_client_error("TypeError: Failed to fetch")
+    assert c.category == "network.cors" and "down" in c.evidence[1] and "wrong URL" in c.evidence[1]
 
 
 @pytest.mark.parametrize("text,category,retry,wait,code", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

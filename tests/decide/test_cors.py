@@ -1,3 +1,5 @@
+import pytest
+
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 
 
@@ -13,9 +15,30 @@ def test_wildcard_allows_any_origin_without_echo():
     assert h[b"access-control-allow-origin"] == b"*"
 
 
-def test_unlisted_origin_gets_no_cors_headers():
-    assert cors_headers("https://evil.test", ["https://app.example.com"]) == []
-    assert not origin_allowed("https://evil.test", ["https://app.example.com"])
+@pytest.mark.parametrize(("origin", "allowed", "host", "verdict"), [
+    ("https://app.example.com", ["https://app.example.com"], None, True),
+    ("https://app.example.com/", ["https://app.example.com"], None, True),
+    ("https://evil.test", ["https://app.example.com"], None, False),
+    ("https://evil.test", [], None, False),
+    ("https://evil.test", ["*"], None, True),
+    ("http://127.0.0.1:8100", [], "127.0.0.1:8100", True),  # the gateway's own page: not cross-origin
+    ("http://127.0.0.1:5173", [], "127.0.0.1:8100", False),
+])
+def test_origin_allowed(origin, allowed, host, verdict):
+    assert origin_allowed(origin, allowed, host) is verdict
+
+
+def test_a_refused_origin_may_read_the_refusal_marked_as_such():
+    h = dict(cors_headers("https://evil.test", ["https://app.example.com"], refused=True))
+    assert h[b"access-control-allow-origin"] == b"https://evil.test" and h[b"x-seawall-cors"] == b"refused"
+    assert b"x-seawall-cors" not in dict(cors_headers("https://app.example.com", ["https://app.example.com"]))
+    assert cors_headers(None, ["*"]) == []
+
+
+def test_a_refused_origins_preflight_passes_so_the_request_can_be_refused_readably():
+    h = dict(preflight_headers("https://evil.test", [], "authorization", refused=True))
+    assert h[b"access-control-allow-origin"] == b"https://evil.test" and h[b"x-seawall-cors"] == b"refused"
+    assert h[b"access-control-allow-headers"] == b"authorization"
 
 
 def test_preflight_echoes_requested_headers():

@@ -13,6 +13,7 @@ CASES = [  # id, path, code, hint fragment
     ("anthropic path without /v1", "/messages", "route_base_url", "lacks '/v1'"),
     ("anthropic base URL with /v1", "/v1/v1/messages", "route_base_url", "'/v1' twice"),
     ("unknown v1 endpoint", "/v1/chat/complete", "route_not_found", "serves"),
+    ("the Responses API", "/v1/responses", "route_not_found", "openai.chat(model)"),
     ("root", "/", "route_not_found", "under /v1"),
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -152,17 +153,37 @@ class Gateway:
         raise AssertionError(f"no log row for {request_id}")
 
 
-def start_gateway(tmp_path_factory, config: str, name: str = "gateway", env: dict | None = None) -> Gateway:
+def start_gateway(tmp_path_factory, config: str, name: str = "gateway", env: dict | None = None,
+                  args: tuple[str, ...] = ()) -> Gateway:
     folder = tmp_path_factory.mktemp(name)
     cfg = folder / "seawall.yaml"
     cfg.write_text(config)
     port = free_port()
     data_dir = str(folder / "data")
-    proc = Proc(name, ["serve", "--config", str(cfg), "--port", str(port), "--data-dir", data_dir],
+    proc = Proc(name, ["serve", "--config", str(cfg), "--port", str(port), "--data-dir", data_dir, *args],
                 str(folder / "out.log"), env={"SEAWALL_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "SIM_KEY": "sk-sim-upstream",
                                               "SEAWALL_ADMIN_KEY": ADMIN_KEY, **(env or {})}).start()
     proc.wait_http(f"http://127.0.0.1:{port}/readyz")
     return Gateway(proc, port, data_dir)
+
+
+DEMO_KEY_LINE = re.compile(r"^API key \(.*demo key.*\): (sk-sw-\S+)$", re.M)
+
+
+def start_embedded(tmp_path_factory, name: str = "embedded", data_dir: str | None = None,
+                   args: tuple[str, ...] = (), env: dict | None = None) -> Gateway:
+    """`seawall serve` with no config, as the README starts it: the key is the demo key it prints."""
+    folder = tmp_path_factory.mktemp(name)
+    port = free_port()
+    data_dir = data_dir or str(folder / "data")
+    proc = Proc(name, ["serve", "--port", str(port), "--data-dir", data_dir, *args], str(folder / "out.log"),
+                env=env or {}).start()
+    proc.wait_http(f"http://127.0.0.1:{port}/readyz")
+    deadline = time.monotonic() + 10
+    while not (found := DEMO_KEY_LINE.search(proc.output())) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the banner follows the server's start by a moment
+    assert found, f"no demo key in the banner:\n{proc.output()}"
+    return Gateway(proc, port, data_dir, key=found.group(1), admin_key="")
 
 
 def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:

@@ -130,11 +130,35 @@ def test_cors_preflight_and_headers_on_errors(gateway):
     assert "x-request-id" in headers["access-control-expose-headers"]
 
 
-def test_cors_refuses_unlisted_origin(gateway):
+def test_cors_refuses_unlisted_origin_readably_without_serving(gateway, sim):
+    """The preflight passes (marked refused), so the page's script can read the 403 that names its
+    origin and the setting; the request reaches no upstream and both are in the request log."""
+    origin = "https://evil.example"
     status, headers, raw = http("OPTIONS", gateway.url + CHAT, None, {
-        "origin": "https://evil.example", "access-control-request-method": "POST"})
-    assert status == 403 and "access-control-allow-origin" not in headers
-    assert json.loads(raw)["error"]["category"] == "network.cors"
+        "origin": origin, "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type"})
+    assert status == 204 and headers["access-control-allow-origin"] == origin and not raw
+    assert headers["x-seawall-cors"] == "refused"
+    preflight_row = gateway.log_row(headers["x-request-id"])
+    assert (preflight_row["status"], preflight_row["category"]) == (204, "network.cors")
+    before = sim.stats()
+    status, headers, body = call(gateway, "POST", CHAT, GOOD, {"origin": origin})
+    error = body["error"]
+    assert status == 403 and headers["access-control-allow-origin"] == origin
+    assert (error["code"], error["category"], error["request_id"]) == ("cors_origin_not_allowed", "network.cors",
+                                                                       headers["x-request-id"])
+    assert error["message"] == (f"The origin {origin} may not call this gateway from a browser, so the request was "
+                                f"not served. Add {origin} to server.cors_allowed_origins in the gateway config (or "
+                                f"start it with seawall serve --cors-origin {origin}); '*' allows any origin.")
+    assert sim.stats() == before  # not served: no upstream call
+    row = gateway.log_row(headers["x-request-id"])
+    assert (row["status"], row["category"], row["error_code"]) == (403, "network.cors", "cors_origin_not_allowed")
+    assert row["key_id"] is None  # refused before the key was read, so no key's limits counted it
+
+
+def test_options_without_an_origin_is_not_a_preflight(gateway):
+    status, _, raw = http("OPTIONS", gateway.url + CHAT)
+    assert status == 403 and json.loads(raw)["error"]["category"] == "network.cors"
 
 
 def test_bad_requests_are_logged_with_their_category(gateway):

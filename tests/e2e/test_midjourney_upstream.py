@@ -90,7 +90,9 @@ def test_banned_prompt_is_a_clear_error_with_a_hint(gw, sim):
     on_submit(sim, "error=banned_prompt")
     status, headers, body = mj(gw, "POST", "/mj/submit/imagine", {"prompt": "something banned"})
     assert status == 400
-    assert body["code"] == 24 and body["result"] is None and body["description"] == "可能包含敏感词"
+    assert body["code"] == 24 and body["result"] is None
+    assert body["description"] == ("可能包含敏感词。Rephrase the prompt: Midjourney's moderation flagged a banned word; "
+                                   "retrying the same prompt fails the same way.")  # the proxy's text, then the step
     assert body["category"] == "request.content_filter" and "Rephrase the prompt" in body["hint"]
     assert body["request_id"] == headers["x-request-id"] and body["properties"]["bannedWord"]
     row = gw.log_row(headers["x-request-id"])

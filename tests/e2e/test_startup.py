@@ -22,7 +22,7 @@ def test_embedded_default_prints_a_working_key_and_snippets(tmp_path):
         out = proc.output()
         base_url = f"http://127.0.0.1:{port}/v1"
         assert f"Seawall is listening on {base_url}" in out and "embedded default" in out
-        key = re.search(r"API key \(new demo key[^)]*\): (sk-sw-\w+)", out).group(1)
+        key = re.search(r"API key \(demo key[^)]*\): (sk-sw-\w+)", out).group(1)
         assert f"curl {base_url}/chat/completions -H 'Authorization: Bearer {key}'" in out
         assert f'OpenAI(base_url="{base_url}", api_key="{key}")' in out
         with openai.OpenAI(base_url=base_url, api_key=key, max_retries=0) as client:

@@ -97,7 +97,8 @@ def test_a_first_byte_timeout_with_nowhere_to_go_names_the_limit_its_value_and_w
     body = e.value.body
     assert e.value.status_code == 504 and body["category"] == "upstream.timeout"
     assert body["message"] == ("The upstream lone-model sent no first byte within 0.5 s, the gateway's "
-                               "timeouts.first_byte_s for it.")
+                               "timeouts.first_byte_s for it. Retry with backoff, or stream long generations.")
+    assert "models[lone].timeouts.first_byte_s" in body["hint"]  # where it is set: in the hint
     assert "models[lone].timeouts.first_byte_s" in body["hint"] and body["request_id"]
 
 
@@ -161,7 +162,7 @@ def test_total_s_before_the_reply_starts_is_an_upstream_timeout_naming_total_s(c
     body = e.value.body
     assert e.value.status_code == 504 and body["category"] == "upstream.timeout"
     assert body["message"] == ("The upstream total-model did not finish its reply within 1.5 s, the gateway's "
-                               "timeouts.total_s for it.")
+                               "timeouts.total_s for it. Retry with backoff, or stream long generations.")
     row = gw.log_row(e.value.response.headers["x-request-id"])
     assert {a["detail"].split(";")[0] for a in row["attempts_detail"]} == {
         "the exchange took longer than 1.5 s (timeouts.total_s)"}

@@ -233,10 +233,11 @@ def test_parse_body_refusals(raw, code):
 
 
 def test_error_payload_is_a_submit_result_with_seawalls_facts():
+    """`description` is what midjourney-proxy's clients print: the proxy's own text, then the next step."""
     err = SeawallError("upstream_error", {"message": "可能包含敏感词", "hint": "Rephrase."}, status_override=400,
                        category_override="request.content_filter", provider_code="24")
     body = tasks.error_payload(err, "req_1", {"bannedWord": "x"})
-    assert body == {"code": 24, "description": "可能包含敏感词", "result": None, "properties": {"bannedWord": "x"},
+    assert body == {"code": 24, "description": "可能包含敏感词。Rephrase.", "result": None, "properties": {"bannedWord": "x"},
                     "request_id": "req_1", "hint": "Rephrase.", "category": "request.content_filter",
                     "type": "upstream_error"}
     missing = tasks.error_payload(SeawallError("missing_field", {"param": "prompt", "endpoint": "e"},

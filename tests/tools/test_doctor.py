@@ -16,6 +16,7 @@ from seawall.tools import doctor_checks as dc
 from seawall.tools import doctor_replies as dr
 from seawall.tools.doctor import first_fix, read_key, render, to_json, usable_key
 from seawall.tools.doctor_checks import CheckResult
+from seawall.tools.doctor_pace import Budget
 from seawall.tools.doctor_replies import Level, Reply
 
 OPENAI_KEY = "sk-proj-" + "A1b2C3d4" * 6
@@ -141,6 +142,9 @@ def test_judge_proxy_never_shows_proxy_credentials():
     (None, {}, "fail"),
     (204, {"access-control-allow-origin": "https://other.example.com", "access-control-allow-headers": "authorization"},
      "fail"),
+    # Seawall's preflight for an origin it refuses passes (so the page reads the 403) and says so
+    (204, {"access-control-allow-origin": "https://app.example.com", "access-control-allow-headers": "authorization",
+           "x-seawall-cors": "refused"}, "fail"),
 ])
 def test_judge_cors(status, headers, verdict):
     result = dc.judge_cors("https://app.example.com", "https://gw.example.com/v1", status, headers)
@@ -264,8 +268,58 @@ def test_judge_ramp():
     slow = [Level(1, (200,), (100.0,)), Level(2, (200, 200), (150.0, 160.0)), Level(4, (200,) * 4, (900.0,) * 4)]
     result = dr.judge_ramp(slow, None, "u", 0.0)
     assert result.status == "warn" and "latency grows from 4 at once" in result.evidence
-    first = dr.judge_ramp([Level(1, (429,), (5.0,), RATE_429)], "openai", "u", 0.0)
+    forbidden = Reply(403, {}, orjson.dumps({"error": {"message": "Your account is suspended", "type": "x",
+                                                       "code": "account_deactivated"}}))
+    first = dr.judge_ramp([Level(1, (403,), (5.0,), forbidden)], "openai", "u", 0.0)
     assert first.status == "fail" and first.fix.startswith("Even one request at a time is refused.")
+    # a rate limit at the first step was spent before the ramp: not "even one is refused"
+    spent = dr.judge_ramp([Level(1, (429,), (5.0,), RATE_429)], "openai", "u", 0.0)
+    assert spent.status == "fail" and spent.fix.startswith("The limit was already spent when the ramp began")
+
+
+def test_judge_ramp_stopped_by_the_keys_known_limits():
+    clean = [Level(1, (200,), (10.0,))]
+    why = "the key's limit rps 1 (key key_1) refuses 2 at once by design"
+    result = dr.judge_ramp(clean, None, "u", 0.0, (2, why, "rate_limit.requests"))
+    assert (result.status, result.category) == ("warn", "rate_limit.requests")
+    assert result.evidence == f"1 at once: 1/1 ok, p50 10 ms — stopped before 2 at once: {why}"
+    assert result.fix.startswith("Send at most 1 at once")
+    none_sent = dr.judge_ramp([], None, "u", 0.0, (1, "the key's limit rpm 2 has no room", "rate_limit.requests"))
+    assert (none_sent.status, none_sent.evidence) == ("skipped", "not run: the key's limit rpm 2 has no room")
+
+
+def test_judge_rate_headers_spent_by_the_doctors_paced_requests():
+    spent = Reply(200, {"x-ratelimit-limit-requests": "1", "x-ratelimit-remaining-requests": "0"})
+    assert dr.judge_rate_headers([spent], [{"scope": "key", "id": "k", "rps": 1}]).status == "pass"
+    assert dr.judge_rate_headers([spent], None).status == "warn"  # nobody said the limits: worth a look
+
+
+# -- pacing by the key's limits (doctor_pace.py) ------------------------------------------------------
+
+S = 1_000_000_000
+
+
+@pytest.mark.parametrize(("limits", "sent", "n", "wait_s", "limit"), [
+    (None, [], 64, 0.0, ""),  # not a Seawall gateway: nothing known, nothing paced
+    ([], [], 64, 0.0, ""),
+    ([{"scope": "key", "id": "k", "rps": 1}], [], 1, 0.0, ""),  # a full bucket admits one now
+    ([{"scope": "key", "id": "k", "rps": 1}], [(1, 0)], 1, 1.0, "rps 1 (key k)"),  # then one a second
+    ([{"scope": "key", "id": "k", "rps": 1}], [(1, 0)], 2, None, "rps 1 (key k)"),  # two at once: never
+    ([{"scope": "key", "id": "k", "rps": 2}], [(1, 0)], 1, 0.0, ""),  # a burst of two
+    ([{"scope": "key", "id": "k", "rpm": 3}], [(1, 0), (1, 0), (1, 0)], 1, 20.0, "rpm 3 (key k)"),
+    ([{"scope": "key", "id": "k", "rpm": 60}, {"scope": "group", "id": "g", "rps": 1}], [(1, 0)], 1, 1.0,
+     "rps 1 (group g)"),  # the group's limit decides
+    ([{"scope": "key", "id": "k", "max_concurrency": 2}], [], 4, None, "max_concurrency 2 (key k)"),
+    ([{"scope": "tenant", "id": "t", "tpm": 100}], [], 2, None, "tpm 100 (tenant t)"),  # 2 x 60 tokens > 100
+    ([{"scope": "tenant", "id": "t", "tpm": 100}], [(1, 0)], 1, 12.0, "tpm 100 (tenant t)"),  # 60 tokens fill 36 s of the minute: 12 s more for the next
+])
+def test_budget_says_when_requests_fit(limits, sent, n, wait_s, limit):
+    budget = Budget.of(limits)
+    for count, at_s in sent:
+        budget.spend(count, 60, at_s * S)
+    verdict = budget.when(n, 60, 0)
+    assert verdict.wait_s == (pytest.approx(wait_s) if wait_s is not None else None)
+    assert verdict.limit == limit
 
 
 # -- a Seawall gateway -----------------------------------------------------------------------------
@@ -294,6 +348,8 @@ def test_judge_gateway_key():
                                              "max_concurrency": None}], "quota": None}
     result = dr.judge_gateway_key(Reply(200, {}, orjson.dumps(view)), "gpt-4o-mini")
     assert result.status == "pass" and "rpm 3" in result.evidence and "tpm" not in result.evidence
+    view["limits"][0]["rps"] = 1
+    assert "key key_1: rps 1, rpm 3" in dr.judge_gateway_key(Reply(200, {}, orjson.dumps(view)), "m").evidence
     refused = dr.judge_gateway_key(Reply(200, {}, orjson.dumps(view)), "slow")
     assert (refused.status, refused.category) == ("fail", "permission.model") and "gpt-4o-mini" in refused.fix
     assert dr.judge_gateway_key(Reply(404, {}, b"{}"), "m").status == "warn"

@@ -300,16 +300,49 @@ def test_gateway_spent_quota(gateway, clean_sim):
     assert "--quota-tokens" in checks["gateway_key"]["fix"]
 
 
-def test_gateway_429_ramp(gateway, clean_sim):
+def test_gateway_ramp_stops_where_the_keys_rpm_would_refuse(gateway, clean_sim):
+    """rpm 3: the completion, the stream and the ramp's first step spend it; the doctor does not send
+    the next step into a 429 it would then misreport, it names the limit."""
     made = admin.new_key(gateway, "--rpm", "3")
     code, report, _ = doctor("--base-url", gateway.base_url, "--api-key", made["key"], "--model", "gpt-4o-mini",
                              "--concurrency", "4")
     checks = by_name(report)
-    assert code == 1
-    assert_first_fix(report, "rate_limit.requests")
-    assert "first refused at 2 at once: HTTP 429" in checks["ramp"]["evidence"]
+    assert code == 0 and report["first_fix"] is None, report
+    assert [checks[n]["status"] for n in ("completion", "stream")] == ["pass", "pass"]
+    ramp = checks["ramp"]
+    assert (ramp["status"], ramp["category"]) == ("warn", "rate_limit.requests"), ramp
+    assert ramp["evidence"].startswith("1 at once: 1/1 ok") and "stopped before 2 at once: the key's limit rpm 3" \
+        in ramp["evidence"] and "429" not in ramp["evidence"]
     assert "x-ratelimit-limit-requests=3" in checks["rate_limit_headers"]["evidence"]
     assert "rpm 3" in checks["gateway_key"]["evidence"]
+
+
+def test_gateway_low_rps_key_is_paced_not_misreported(gateway, clean_sim):
+    """The issue's case: rps 1. The doctor reads the limit first, waits a second between its own
+    requests, and stops the ramp where rps 1 refuses by design: no 429, no "even one request at a
+    time is refused"."""
+    made = admin.new_key(gateway, "--rps", "1")
+    code, report, out = doctor("--base-url", gateway.base_url, "--api-key", made["key"], "--model", "gpt-4o-mini",
+                               "--concurrency", "4")
+    checks = by_name(report)
+    assert code == 0 and report["first_fix"] is None, report
+    assert [checks[n]["status"] for n in ("completion", "stream", "rate_limit_headers")] == ["pass"] * 3
+    ramp = checks["ramp"]
+    assert ramp["status"] == "warn" and ramp["evidence"].startswith("1 at once: 1/1 ok")
+    assert "the key's limit rps 1 (key " in ramp["evidence"] and "refuses 2 at once by design" in ramp["evidence"]
+    assert "rps 1" in checks["gateway_key"]["evidence"]
+    assert "Even one request" not in out and "HTTP 429" not in out
+    rows = gateway.logs("--status", "429", "--limit", "500")
+    assert not [r for r in rows if r["key_id"] == made["id"]]  # the gateway refused none of the doctor's requests
+
+
+def test_gateway_key_whose_rpm_the_checks_spent_skips_the_ramp_saying_why(gateway, clean_sim):
+    made = admin.new_key(gateway, "--rpm", "2")
+    code, report, _ = doctor("--base-url", gateway.base_url, "--api-key", made["key"], "--model", "gpt-4o-mini",
+                             "--concurrency", "2")
+    ramp = by_name(report)["ramp"]
+    assert code == 0 and ramp["status"] == "skipped", report
+    assert "the key's limit rpm 2" in ramp["evidence"] and "the checks above spent it" in ramp["evidence"]
 
 
 @pytest.mark.parametrize(("args", "category"), [

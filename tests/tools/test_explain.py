@@ -295,6 +295,43 @@ def test_client_error_texts(text, category, provider):
     assert e.checks
 
 
+SEAWALL_CHECKS = [  # id, what a user pasted, category, provider, words of the first check
+    ("seawall's own 401", ("openai.AuthenticationError: Error code: 401 - Incorrect API key provided: sk-sw-Ab******"
+                           "wxyz. Check that the key was copied whole, from this gateway, and has not been rotated."),
+     "auth.key_invalid", "seawall", "This gateway does not know the key"),
+    ("seawall's own per-second 429", ("Error: 429 Rate limit reached for key key_0f3a on requests per second (RPS): "
+                                      "limit 1. Please try again in 1s."), "rate_limit.requests", "seawall",
+     "Wait 1 s"),
+    ("a key with its newline, refused by h11", ("httpx.LocalProtocolError: Illegal header value b'Bearer sk-sw-"
+                                                "ZIwnuqizSV7FsIAHnfZH91zGcx38Hef2kXaBEnxr\\n'\nopenai.APIConnectionError: "
+                                                "Connection error."), "auth.key_whitespace", None, "Strip the newline"),
+]
+
+
+@pytest.mark.parametrize("text,category,provider,first", [c[1:] for c in SEAWALL_CHECKS],
+                         ids=[c[0] for c in SEAWALL_CHECKS])
+def test_what_a_user_saw_gets_the_right_first_check(text, category, provider, first):
+    e = explain(text.encode())
+    assert (e.category, e.provider) == (category, provider), e.evidence
+    assert e.checks[0].startswith(first), e.checks
+
+
+def test_a_seawall_rate_limit_says_whose_limit_and_how_to_raise_it():
+    e = explain(SEAWALL_CHECKS[1][1].encode())
+    assert "gateway's own limit" in e.checks[1] and "--rps N" in e.checks[1]
+
+
+def test_a_bare_failed_to_fetch_lists_the_possibilities_and_how_to_tell_them_apart():
+    e = explain(b"TypeError: Failed to fetch")
+    text = " ".join(e.checks)
+    for possibility in ("gateway is down", "CORS", "mixed content", "extension"):
+        assert possibility in text
+    assert "ERR_CONNECTION_REFUSED" in text and "blocked by CORS policy" in text and "seawall doctor" in text
+    cors = explain(b"Access to fetch at 'http://127.0.0.1:8100/v1/chat/completions' from origin 'http://localhost:3000' "
+                   b"has been blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present.")
+    assert cors.category == "network.cors" and "allow this page's origin" in cors.checks[0]
+
+
 def test_request_id_is_found_in_sdk_text():
     e = explain(TEXTS[1][1].encode())
     assert e.request_id == "req_011CYK5n67SytMUxm8WMZUWY"

@@ -122,6 +122,17 @@ def with_redis_url(settings: Settings, url: str, source: str) -> Settings:
     return settings.model_copy(update={"limits": limits})
 
 
+def with_cors_origins(settings: Settings, origins: list[str]) -> Settings:
+    """The settings with `origins` (seawall serve --cors-origin) added to server.cors_allowed_origins,
+    checked like the config's own."""
+    merged = list(dict.fromkeys([*settings.server.cors_allowed_origins, *origins]))
+    try:
+        server = ServerSettings.model_validate({**settings.server.model_dump(), "cors_allowed_origins": merged})
+    except ValidationError as e:
+        raise ConfigError("--cors-origin", [_explain(err) for err in e.errors()]) from None
+    return settings.model_copy(update={"server": server})
+
+
 class MetricsSettings(_Strict):
     """GET /metrics in Prometheus text format (observe/metrics.py)."""
 
@@ -260,6 +271,9 @@ def default_settings(**overrides: object) -> Settings:
                                                               "model": "claude-sonnet-4-5"}]},
                {"name": "gemini-2.5-flash", "deployments": [{"provider": "simulator", "dialect": "gemini",
                                                              "model": "gemini-2.5-flash"}]}]
+    # Any browser page may call it: it listens on loopback with a demo key, and a page's first
+    # fetch() should work (or say why not) instead of failing with "Failed to fetch".
+    overrides.setdefault("server", {"cors_allowed_origins": ["*"]})
     return Settings.model_validate({"models": models, **overrides})
 
 

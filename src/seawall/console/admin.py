@@ -59,29 +59,41 @@ class AdminConsole:
         self._store, self._secret, self._auth, self._timeout = store, secret, auth, body_timeout_s
         self._alerts = alerts
         self._admin_hash: str | None = None
+        self._from_store = True  # the hash in the store, not SEAWALL_ADMIN_KEY's
+        self._read_at = 0.0  # monotonic time the store's hash was last read
 
     async def load(self, admin_key: str | None) -> None:
         """The admin key from the environment wins; else the hash made at first start."""
         if admin_key:
-            self._admin_hash = hash_key(self._secret, admin_key)
+            self._admin_hash, self._from_store = hash_key(self._secret, admin_key), False
         else:
-            self._admin_hash = await self._store.get_meta(ADMIN_HASH_META)
+            self._admin_hash, self._read_at = await self._store.get_meta(ADMIN_HASH_META), time.monotonic()
 
     async def handle(self, ctx: RequestContext, receive, send) -> None:
         try:
-            self._authorize(ctx.headers.get("authorization"))
+            await self._authorize(ctx.headers.get("authorization"))
             status, payload = await self._route(ctx, receive)
         except SeawallError as e:
             await send_error(send, ctx, e, [])
             return
         await send_json(send, ctx, status, orjson.dumps(payload), [(b"cache-control", b"no-store")])
 
-    def _authorize(self, header: str | None) -> None:
+    async def _authorize(self, header: str | None) -> None:
         token, problem = bearer_token(header)
         given = hash_key(self._secret, token) if token else ""
+        if problem is None and self._accepts(given):
+            return
+        # `seawall admin reset-key` may have written a new hash: read it again, at most once a second
+        # (a flood of wrong keys costs one store read a second, not one each).
+        if problem is None and self._from_store and time.monotonic() - self._read_at >= 1.0:
+            await self.load(None)
+            if self._accepts(given):
+                return
+        raise error("admin_unauthorized")
+
+    def _accepts(self, given: str) -> bool:
         # compare_digest on equal-length hex digests: no timing hint about the stored hash.
-        if problem is not None or self._admin_hash is None or not hmac.compare_digest(given, self._admin_hash):
-            raise error("admin_unauthorized")
+        return self._admin_hash is not None and hmac.compare_digest(given, self._admin_hash)
 
     async def _route(self, ctx: RequestContext, receive) -> tuple[int, object]:
         parts = [unquote(p) for p in ctx.path.strip("/").split("/")[1:]]

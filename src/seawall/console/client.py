@@ -30,7 +30,8 @@ class AdminClient:
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         if not self.admin_key:
             raise AdminCallFailed("no admin key: pass --admin-key or set SEAWALL_ADMIN_KEY (the key `seawall "
-                                  "serve` printed at its first start, or the SEAWALL_ADMIN_KEY it runs with)", None, 2)
+                                  "serve` printed at its first start, or the SEAWALL_ADMIN_KEY it runs with; lost "
+                                  "it? seawall admin reset-key --data-dir DIR)", None, 2)
         target = self.url.rstrip("/") + path
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(target, data=data, method=method, headers={
@@ -59,7 +60,7 @@ def _refusal(e: urllib.error.HTTPError) -> AdminCallFailed:
     lines = [f"{err.get('message')} (HTTP {e.code}, {err.get('code')})"]
     if err.get("param"):
         lines.append(f"  field: {err['param']}")
-    if err.get("hint"):
+    if err.get("hint") and err["hint"] not in (err.get("message") or ""):  # the message holds a short one
         lines.append(f"  check: {err['hint']}")
     return AdminCallFailed("\n".join(lines), payload)
 

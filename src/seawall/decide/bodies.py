@@ -248,6 +248,13 @@ ALIASES = {"google": "gemini", "vertex": "gemini", "vertex-ai": "gemini", "claud
            "oneapi": "one-api", "newapi": "new-api", "midjourney": "midjourney-proxy", "mj": "midjourney-proxy",
            "azure-openai": "azure"}
 
+# Seawall's own messages, known by their words when only the text is at hand (an SDK prints only
+# `message`): its limits name a key, group or tenant; its 401 echoes an sk-sw- key without
+# OpenAI's pointer to platform.openai.com.
+_SEAWALL_TEXT = re.compile(r"(?:rate limit reached|too many requests in flight|request too large) for (?:key|group|"
+                           r"tenant) |incorrect api key provided: sk-sw-(?!.*platform\.openai\.com)|"
+                           r"not a seawall key|seawall issues its own keys", re.IGNORECASE | re.DOTALL)
+
 # Host suffix -> provider (§1-§6). Longest match is not needed: the suffixes do not overlap.
 _HOSTS = (("api.openai.com", "openai"), (".openai.azure.com", "azure"), (".cognitiveservices.azure.com", "azure"),
           (".services.ai.azure.com", "azure"), ("api.anthropic.com", "anthropic"),
@@ -276,6 +283,8 @@ def guess_provider(headers: Mapping[str, str], f: ErrorFields, url: str | None =
             return provider, f"the URL's host {host}"
     if path.startswith("/mj/"):
         return "midjourney-proxy", "the URL's /mj/ path"
+    if _SEAWALL_TEXT.search(f.message[:2000]):
+        return "seawall", "Seawall's own wording (its limits name a key, group or tenant; it echoes sk-sw- keys)"
     names = set(headers)
     if {"apim-request-id", "x-ms-region", "x-ms-request-id"} & names or "azureml-model-session" in names:
         return "azure", "Azure headers (apim-request-id / x-ms-*)"

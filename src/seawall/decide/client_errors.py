@@ -21,6 +21,10 @@ import orjson
 
 from seawall.decide.bodies import guess_provider, normal_provider, read_error_fields
 from seawall.decide.classify import ADVICE, Classification, classify_failure
+from seawall.decide.keys import key_platform, whitespace_problem
+
+BARE_FETCH_FAILURE = ("the browser's fetch failed without saying why: a CORS refusal, a gateway that is down or "
+                      "not listening there, or a wrong URL all read so")
 
 # (category, why, pattern) — case-insensitive, searched anywhere in the text, first match wins.
 _NETWORK: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple((c, w, re.compile(p, re.IGNORECASE)) for c, w, p in (
@@ -42,9 +46,9 @@ _NETWORK: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple((c, w, re.compile
      r"in name resolution|no address associated with hostname|could not resolve host|nameresolutionerror|failed "
      r"to resolve|clientconnectordnserror|no such host|err_name_not_resolved|\[errno (?:-2|-3|-5|8|11001|11004)\]|"
      r"curl: \(6\)")),
-    ("network.cors", "the browser blocked the call (CORS, mixed content or an extension); the console says which",
-     (r"failed to fetch|networkerror when attempting to fetch|^\s*(?:typeerror: )?load failed|cors|"
-     r"access-control-allow-origin|cross-origin request blocked|err_blocked_by_client|mixed content|preflight")),
+    ("network.cors", "the browser blocked the call (CORS, mixed content or an extension)",
+     (r"\bcors\b|access-control-allow-origin|cross-origin request blocked|err_blocked_by_client|mixed content|"
+     r"preflight")),
     ("stream.stalled", "the stream went quiet past the idle timeout",
      r"und_err_body_timeout|body ?timeout ?error|stream (?:stalled|idle)|idle timeout|no chunk (?:for|within)"),
     ("stream.interrupted", "the stream ended before its terminal event",
@@ -67,7 +71,79 @@ _NETWORK: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple((c, w, re.compile
      r"err_internet_disconnected|err_network_changed|econnaborted|connection aborted|und_err_socket|fetch failed|"
      r"cannot connect to host|failed to establish a new connection|other side closed|empty reply from server|"
      r"curl: \((?:7|52|56)\)")),
+    # Last: a browser's bare fetch failure hides its cause from the script on purpose (the same words
+    # for a CORS refusal, a gateway that is down and a wrong URL); the checks say how to tell them apart.
+    ("network.cors", BARE_FETCH_FAILURE,
+     r"failed to fetch|networkerror when attempting to fetch|^\s*(?:typeerror: )?load failed"),
 ))
+
+# A client library refusing to send a header: a newline, a carriage return or a character outside
+# Latin-1 in its value. In practice an API key read with its trailing newline, or pasted with
+# typographic quotes. Exact texts from each stack's source: (stack, pattern); a `value` group is the
+# refused value as the library printed it (a Python repr, or quoted), a `header` group its name.
+_LITERAL = r"b?'(?:[^'\\]|\\.)*'|b?\"(?:[^\"\\]|\\.)*\""
+_HEADER_REFUSALS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((who, re.compile(p, re.IGNORECASE | re.DOTALL)) for who, p in (
+    ("h11 (httpx, httpcore: the openai and anthropic SDKs)", rf"illegal header value (?P<value>{_LITERAL})"),
+    ("requests", (r"invalid leading whitespace, reserved character\(s\), or return character\(s\) in header "
+                  rf"value: (?P<value>{_LITERAL})")),
+    ("http.client / urllib3", rf"invalid header value (?P<value>{_LITERAL})"),
+    ("Node's http", r"invalid character in header content \[\"(?P<header>[\w-]+)\"\]"),
+    ("Node's fetch (undici)", r"headers\.(?:append|set): \"(?P<quoted>.*?)\" is an invalid header value"),
+    ("Go's net/http", r"net/http: invalid header field value (?:for \"(?P<header>[\w-]+)\"|(?P<quoted>\".*?\") for key "
+                      r"(?P<key_header>[\w-]+))"),
+    ("aiohttp", (r"forbidden control character detected in headers|newline or carriage return character detected in "
+                 r"http status message or header")),
+    ("httpx", r"codec can't encode character .{0,80}?\(header '(?P<header>[\w-]+)'\)"),
+    ("http.client", r"in putheader\b.*?unicodeencodeerror: 'latin-1' codec can't encode character"),
+    ("Node's fetch (undici)", r"cannot convert argument to a bytestring because the character at index \d+ has a value "
+                              r"of \d+"),
+))
+_KEY_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "mj-api-secret"})
+
+
+def header_refusal(text: str, provider: str | None = None) -> Classification | None:
+    """A client stack's own refusal to send a header: before any request left (auth.key_whitespace
+    for a key's header; request.invalid for another header's value)."""
+    for who, pattern in _HEADER_REFUSALS:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        groups = m.groupdict()
+        header = (groups.get("header") or groups.get("key_header") or "").lower()
+        value = _refused_value(groups.get("value"), groups.get("quoted"))
+        is_key = header in _KEY_HEADERS or (not header and (value is None or _looks_like_key(value)))
+        if not is_key:
+            return Classification("request.invalid", "no", None, None, (
+                f"{who} refused to send the header {header or 'value'} (a newline, carriage return or non-Latin-1 "
+                f"character in it): the request never left",), provider)
+        token = value.split(" ", 1)[1] if value and value.lower().startswith("bearer ") else value
+        found = whitespace_problem(token) if token else None
+        what = found or ("a character outside ASCII in it (typographic quotes or an invisible character copied with "
+                         "it)" if "encode" in m.group(0).lower() or "bytestring" in m.group(0).lower() else
+                         "a newline or carriage return in it")
+        return Classification("auth.key_whitespace", "no", None, None, (
+            f"{who} refused to send the {header or 'API key'} header: the key has {what}; the request never left "
+            f"this machine",), provider)
+    return None
+
+
+def _refused_value(literal: str | None, quoted: str | None) -> str | None:
+    """The value as it was: a Python repr or Go's %q unescaped; undici's quotes hold it raw."""
+    text = literal if literal is not None else quoted
+    if text is None:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text.strip('"') if quoted is not None else None
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _looks_like_key(value: str) -> bool:
+    token = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
+    return value.lower().startswith("bearer ") or key_platform(token.strip()) is not None or (
+        len(token.strip()) >= 20 and " " not in token.strip())
+
 
 # An SDK exception's class when its text carries no status (§1.3, §3.3, google.api_core).
 _CLASS_STATUS = {"badrequesterror": 400, "invalidrequesterror": 400, "authenticationerror": 401, "permissiondeniederror": 403,
@@ -114,6 +190,9 @@ def classify_client_error(text: str, now: float = 0.0, provider: str | None = No
     if len(text) > _MAX_TEXT:  # the cause is at the end of a traceback, the request at its start
         text = text[:_MAX_TEXT // 2] + "\n…\n" + text[-_MAX_TEXT // 2:]
     provider = normal_provider(provider) or _provider_in_text(text)
+    refused = header_refusal(text, provider)  # before "Connection error.", which the SDKs wrap it in
+    if refused is not None:
+        return refused
     status, body, form = _status_and_body(text)
     if status or body is not None:
         found = classify_failure(status, {}, body if body is not None else "", now, provider)

@@ -36,17 +36,29 @@ def key_problem(key: str, provider: str | None) -> Found | None:
     return None
 
 
-_ECHOED_KEY = re.compile(r"incorrect api key provided: (.*?)(?:\. you can|\.?\s*$)", re.IGNORECASE | re.DOTALL)
+# The masked key ends at the sentence after it: OpenAI's "You can find your API key at …", or the
+# next step Seawall's own message carries ("Check that the key …").
+_ECHOED_KEY = re.compile(r"incorrect api key provided: (.*?)(?:\.\s+(?=\S)|\.?\s*$)", re.IGNORECASE | re.DOTALL)
 
 
 def echoed_key(r: Reply) -> Found | None:
     """OpenAI echoes the rejected key masked (first characters, last four, §1.2): enough to see
-    another platform's prefix, a doubled Bearer, or a newline at the end."""
+    another platform's prefix, a doubled Bearer, or a newline at the end. Seawall's own 401 echoes
+    its sk-sw- key the same way, without OpenAI's pointer to platform.openai.com: a Seawall key
+    that Seawall does not know, not one sent to the wrong platform."""
     m = _ECHOED_KEY.search(r.text)
     if not m:
         return None
+    if seawall_echo(m.group(1), r.msg):
+        return "auth.key_invalid", ("Seawall's own refusal of an sk-sw- key it does not know (OpenAI's would point "
+                                    "to platform.openai.com)")
     found = key_problem(m.group(1), r.provider if r.provider in ("openai", "azure") else "openai")
     return (found[0], f"the key OpenAI echoes back: {found[1]}") if found else None
+
+
+def seawall_echo(masked: str, message: str) -> bool:
+    """A masked sk-sw- key in an "Incorrect API key provided" that OpenAI did not write."""
+    return masked.startswith("sk-sw-") and "platform.openai.com" not in message.lower()
 
 
 _PATH_IN_MESSAGE = re.compile(r"(?:invalid url|unrecognized request url) \((\w+) ([^)\s]+)\)", re.IGNORECASE)

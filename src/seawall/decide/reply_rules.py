@@ -172,7 +172,7 @@ def day_long_wait(r: Reply) -> Found | None:
 _RATE_IDS = frozenset({"rate_limit_exceeded", "rate_limit_error", "rate_limited", "too_many_requests",
                        "token_concurrency_limit_reached", "requests", "tokens", "slow_down"})
 _RATE_WORDS = re.compile(r"rate limit|too many requests|负载已饱和|请求过于频繁|rate_limit")
-_REQUEST_LIMIT = re.compile(r"\(rp[md]\)|requests per (?:min|day|hour)|call rate limit|request rate|"
+_REQUEST_LIMIT = re.compile(r"\(rp[smd]\)|requests per (?:sec|min|day|hour)|call rate limit|request rate|"
                             r"number of requests")
 _TOKEN_LIMIT = re.compile(r"\(tp[md]\)|tokens per (?:min|day|hour)|token rate limit|input tokens|output tokens|"
                           r"request tokens|prompt bytes|tokens? limit")
@@ -184,7 +184,7 @@ def rate_limit(r: Reply) -> Found | None:
     ids, msg = r.f.ids(), r.msg
     if "负载已饱和" in msg:
         return "rate_limit.unspecified", "one-api rewrote the upstream's 429; its detail is lost (§5.2)"
-    if "token_concurrency_limit_reached" in ids or re.search(r"concurren|并发", msg):
+    if "token_concurrency_limit_reached" in ids or re.search(r"concurren|并发|in flight", msg):
         return "rate_limit.concurrency", "too many requests in flight at once"
     if r.f.shape == "discord" or r.provider == "discord":
         scope = "global" if r.f.is_global or r.headers.get("x-ratelimit-global") == "true" else \
@@ -258,13 +258,20 @@ RULES: tuple[Callable[[Reply], Found | None], ...] = (
          r"(?:organization|project)"),
     code("permission.ip", "the key may not be used from this IP address", "api_key_ip_address_blocked"),
     said("permission.ip", "the key may not be used from this IP address",
-         r"ip not authorized|只能在指定网段使用|白名单|\bip(?: address)? .{0,40}?not (?:allowed|authorized|whitelisted|"
-         r"in (?:the |your )?(?:allow|white)list)"),
+         r"ip not authorized|只能在指定网段使用|白名单|ip ?不在|不在令牌允许访问的列表|may not be used from|"
+         r"\bip(?: address)?\b.{0,40}?\bnot (?:allowed|authorized|permitted|whitelisted|in (?:the |your |this )?"
+         r"(?:token'?s? )?(?:allow|white) ?list|in (?:the |your |this )?(?:token'?s? )?allowed)"),
     said("upstream.server_error", "one-api could not look the key up (its database failed, §5.2)", r"令牌验证失败"),
     said("auth.key_invalid", "the gateway does not know the key", r"无效的令牌"),
     code("auth.key_invalid", "the provider does not know the key",
          "invalid_api_key", "api_key_invalid", "channel:invalid_key", "authentication_error", "unauthenticated",
          "invalid_authentication"),
+    # Some providers refuse a bad key with a 400 (xAI; Gemini's INVALID_ARGUMENT without its ErrorInfo):
+    # the message decides, whatever the status.
+    said("auth.key_invalid", "the message says the key is wrong (whatever the status)",
+         r"incorrect api key|invalid api[ _-]?key|api[ _-]?key (?:is )?(?:not valid|invalid|incorrect|wrong)|"
+         r"(?:wrong|bad|unknown) api[ _-]?key|invalid (?:x-)?api-key|invalid authentication credentials|"
+         r"api key not found|无效的 ?api ?key|api ?key ?无效|令牌无效"),
     # Permissions.
     code("permission.region", "the provider does not serve this country or region",
          "unsupported_country_region_territory"),

@@ -56,6 +56,10 @@ def diagnose_route(path: str) -> RouteDiagnosis:
     mistake = base_url_mistake(stripped)
     if mistake:
         return RouteDiagnosis("route_base_url", mistake)
+    if stripped == "/v1/responses":  # the Vercel AI SDK's openai(model) and openai.responses call it
+        return RouteDiagnosis("route_not_found",
+                              "This gateway serves Chat Completions, not the Responses API: call /v1/chat/"
+                              "completions (Vercel AI SDK: openai.chat(model); openai SDKs: chat.completions).")
     if stripped.startswith("/v1/"):
         return RouteDiagnosis("route_not_found",
                               f"This gateway serves {', '.join(SERVED)}; check the endpoint name "

@@ -67,7 +67,7 @@ class AnthropicDialect:
 
 def error_payload(err: SeawallError, request_id: str) -> dict:
     kind = ERROR_TYPES.get(err.status) or ("api_error" if err.status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": kind, "message": err.message, "code": err.provider_code or err.code,
+    return {"type": "error", "error": {"type": kind, "message": err.sdk_message, "code": err.provider_code or err.code,
                                        "param": err.param, "hint": err.hint, "category": err.category},
             "request_id": request_id}
 

@@ -80,7 +80,7 @@ def error_payload(err: SeawallError, request_id: str) -> dict:
     if wait:
         details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"})
     status = STATUS_NAMES.get(err.status, "INTERNAL" if err.status >= 500 else "FAILED_PRECONDITION")
-    return {"error": {"code": err.status, "message": err.message, "status": status, "details": details}}
+    return {"error": {"code": err.status, "message": err.sdk_message, "status": status, "details": details}}
 
 
 # -- request ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from seawall.providers.base import CanonicalRequest
 def error_payload(err: SeawallError, request_id: str) -> dict:
     """OpenAI's envelope, so the official SDKs raise the right class with Seawall's message, plus
     request_id, hint (what to check first) and category (the taxonomy)."""
-    return {"error": {"message": err.message, "type": err.type, "param": err.param,
+    return {"error": {"message": err.sdk_message, "type": err.type, "param": err.param,
                       "code": err.provider_code or err.code, "request_id": request_id, "hint": err.hint,
                       "category": err.category}}
 

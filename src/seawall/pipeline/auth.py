@@ -21,7 +21,7 @@ from seawall.decide.keys import diagnose_key, key_state, mask_key
 from seawall.dialects import OPENAI
 from seawall.dialects.base import ClientDialect
 from seawall.errors import SeawallError, error
-from seawall.keyring import hash_key
+from seawall.keyring import DEMO_KEY_NAME, hash_key
 from seawall.limits.base import (
     NO_LIMITS,
     Limits,
@@ -92,7 +92,9 @@ class Authenticator:
         if inactive is not None:
             state = key_state(inactive.enabled, inactive.revoked_at, inactive.expires_at, time.time())
             if state is not None:
-                raise SeawallError(state.code, {"masked": mask_key(token), "when": state.detail})
+                code = "demo_key_replaced" if state.code == "key_revoked" and inactive.name == DEMO_KEY_NAME \
+                    else state.code
+                raise SeawallError(code, {"masked": mask_key(token), "when": state.detail})
         # Only a key that failed the lookup is worth diagnosing (a clean key is looked up first,
         # so the common path pays for one keyed hash and one dict lookup).
         shape = diagnose_key(token)

@@ -100,7 +100,7 @@ def check_submit(action: str, body: dict) -> str | None:
 def error_payload(err: SeawallError, request_id: str, properties: dict | None = None) -> dict:
     """midjourney-proxy's submit-result shape, so its clients read `code`, plus Seawall's facts."""
     upstream = int(err.provider_code) if err.provider_code and err.provider_code.isdigit() else None
-    body = {"code": mj.mj_code(err.category, upstream), "description": err.message, "result": None,
+    body = {"code": mj.mj_code(err.category, upstream), "description": err.sdk_message, "result": None,
             "properties": properties or {}, "request_id": request_id, "hint": err.hint, "category": err.category,
             "type": err.type}
     if err.param:

@@ -145,15 +145,15 @@ class TaskGateway:
             else:
                 await self._list(ctx, receive, send, cors)
         except _Failed as failed:
-            await self._send_error(send, ctx, failed.error, cors, failed.properties)
+            await self.send_error(send, ctx, failed.error, cors, failed.properties)
         except SeawallError as err:
-            await self._send_error(send, ctx, err, cors)
+            await self.send_error(send, ctx, err, cors)
         except (ClientGone, asyncio.CancelledError):
             raise
         except Exception:
             log.exception("request %s failed", ctx.request_id)
             if not ctx.status:
-                await self._send_error(send, ctx, error("internal_error"), cors)
+                await self.send_error(send, ctx, error("internal_error"), cors)
 
     def _unknown(self, ctx: RequestContext) -> SeawallError:
         for served in SERVED:
@@ -163,8 +163,9 @@ class TaskGateway:
         return error("route_not_found", method=ctx.method, path=ctx.path,
                      hint=f"This gateway serves the Midjourney task API: {', '.join(SERVED)}.")
 
-    async def _send_error(self, send, ctx: RequestContext, err: SeawallError, cors: list[tuple[bytes, bytes]],
-                          properties: dict | None = None) -> None:
+    async def send_error(self, send, ctx: RequestContext, err: SeawallError, cors: list[tuple[bytes, bytes]],
+                         properties: dict | None = None) -> None:
+        ctx.dialect = "midjourney"
         ctx.category, ctx.error_code = err.category, err.provider_code or err.code
         headers = cors + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
         await send_json(send, ctx, err.status, orjson.dumps(error_payload(err, ctx.request_id, properties)), headers)

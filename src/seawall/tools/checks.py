@@ -142,6 +142,8 @@ def checks_for(category: str | None, facts: Facts, succeeded: bool = False) -> l
     if category is None:
         return [("Paste the whole failure: `curl -i` output (status line, headers, body), or the body with "
                 "--status N, or the full error text with its traceback.")]
+    if category == "network.cors" and not facts.hint and not _SAYS_CORS.search(facts.message):
+        return list(BARE_FETCH_CHECKS)  # the browser said nothing more: the possibilities, told apart
     out = [facts.hint] if facts.hint else []
     out += _specific(category, facts)
     out += [c for c in GENERAL.get(category, ()) if c not in out]
@@ -165,6 +167,15 @@ def _specific(category: str, facts: Facts) -> list[str]:
     if category == "auth.key_whitespace":
         return first + [("Strip the newline, spaces and quotes around the key where it is stored, e.g. "
                         "KEY=\"$(tr -d ' \\r\\n\"' < key.txt)\"; then restart the client so it rereads it.")]
+    if category == "auth.key_invalid" and p == "seawall":
+        return [("This gateway does not know the key: use one it issued, the demo key `seawall serve` printed at "
+                 "its start (the same at every start with the same data dir) or one from `seawall keys create`; a "
+                 "key from another gateway or data dir fails the same way.")]
+    if category.startswith("rate_limit.") and p == "seawall":
+        wait = [f"Wait {facts.wait_s:g} s before retrying (the reply says so)."] if facts.wait_s else []
+        return wait + [("This is the gateway's own limit for the key, its group or tenant (the message names the "
+                        "scope and value): stay under it, or ask the gateway's admin to raise it (seawall keys "
+                        "update <key> --rps N / --rpm N / --tpm N).")]
     if category == "auth.wrong_platform":
         return first + [(f"Use a key issued by {p or 'the service at the base URL'} (sk-ant- is Anthropic, "
                         f"sk-proj- OpenAI, AIza Google, sk-sw- Seawall), or point the base URL at the platform "
@@ -197,6 +208,21 @@ def _specific(category: str, facts: Facts) -> list[str]:
     if category == "permission.channel":
         return ["Check the channel id and that the account can open that channel in the Discord client."]
     return first
+
+
+# A browser's bare "Failed to fetch" (client_errors.BARE_FETCH_FAILURE): the possibilities, and how to
+# tell them apart.
+_SAYS_CORS = re.compile(r"\bcors\b|access-control|cross-origin|mixed content|blocked_by_client|preflight", re.I)
+BARE_FETCH_CHECKS = (
+    ("The browser hides why the fetch failed; the same words mean one of: nothing answers at that URL (the gateway "
+     "is down, or the host, port or scheme is wrong), the API refuses this page's origin (CORS), an https page "
+     "calls an http:// URL (mixed content), or an extension blocked it."),
+    ("Tell them apart in the browser's devtools (Console and Network tab): 'blocked by CORS policy' is CORS; "
+     "net::ERR_CONNECTION_REFUSED or ERR_NAME_NOT_RESOLVED means nothing answers at that URL; 'Mixed Content' the "
+     "http:// URL; ERR_BLOCKED_BY_CLIENT an extension."),
+    ("From the same machine, `curl -i <the URL>` shows whether the API answers at all; `seawall doctor --base-url "
+     "<the URL> --origin <the page's origin>` also tries the browser's CORS preflight."),
+)
 
 
 def _fixed_base_url(url: str | None) -> str | None:

@@ -11,7 +11,8 @@ Every check runs or says why it was skipped; the first failure is the first thin
 Judgements are pure: doctor_checks.py (key, URL, proxy, CORS) and doctor_replies.py (what came
 back over HTTP); probes are in doctor_net.py. Requests are the smallest
 that prove each point: one model list, one one-token completion, one short stream, and with
---concurrency N the ramp 1, 2, 4 … N, stopping at the first refused step.
+--concurrency N the ramp 1, 2, 4 … N, stopping at the first refused step. Against a Seawall
+gateway they are paced by the key's own limits, read first (doctor_pace.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from seawall.tools import doctor_net as net
 from seawall.tools import doctor_replies as heard
 from seawall.tools.doctor_api import api_for
 from seawall.tools.doctor_checks import CheckResult, failed, passed, skipped
+from seawall.tools.doctor_pace import Budget
 from seawall.tools.doctor_replies import Level, Reply
 
 # Where the key comes from when no --api-key* option is given, first set wins: the provider's own
@@ -177,8 +179,16 @@ async def _http_checks(prober: net.Prober, opts: Options, endpoint: str | None, 
         return checks + [r for r, _ in await _gateway(prober, base, auth, replies, None)]
     checks.append(heard.judge_model(model, ids, opts.model is not None) if ids else
                   skipped("model", f"the endpoint listed no models; {model} is tried below"))
+    # A Seawall gateway says the key's limits for free: read them before spending any (doctor_pace.py).
+    mine = await _key_view(prober, base, auth, replies)
+    budget = Budget.of(_limits_of(mine))
     url, body = api.call(base, model, 1)
+    stopped = await _paced(budget, 1, _tokens(body, 1), "the completion")
+    if stopped:  # a limit the key can't meet even once (tpm below one request): the calls would be refused
+        checks += [skipped(n, stopped[0]) for n in ("completion", "stream", "rate_limit_headers", "ramp")]
+        return checks + [r for r, _ in await _gateway(prober, base, auth, replies, model, mine)]
     one = await prober.request("POST", url, auth, body)
+    budget.spend(1, _tokens(body, 1), time.monotonic_ns())
     replies.append(one)
     completion = heard.judge_completion(one, model, endpoint, url, now)
     checks.append(completion)
@@ -188,16 +198,21 @@ async def _http_checks(prober: net.Prober, opts: Options, endpoint: str | None, 
         checks.append(skipped("stream", f"the completion was refused ({completion.category}); a stream would be too"))
     else:
         stream_url, stream_body = api.call(base, model, 5, stream=True)
-        stream = await prober.request("POST", stream_url, auth, stream_body)
-        replies.append(stream)
-        checks.append(heard.judge_stream(stream, endpoint, stream_url, now))
-    gateway = await _gateway(prober, base, auth, replies, model)
+        stopped = await _paced(budget, 1, _tokens(stream_body, 5), "the stream")
+        if stopped:
+            checks.append(skipped("stream", stopped[0]))
+        else:
+            stream = await prober.request("POST", stream_url, auth, stream_body)
+            budget.spend(1, _tokens(stream_body, 5), time.monotonic_ns())
+            replies.append(stream)
+            checks.append(heard.judge_stream(stream, endpoint, stream_url, now))
+    gateway = await _gateway(prober, base, auth, replies, model, mine)
     checks.append(heard.judge_rate_headers(replies, _gateway_limits(gateway)))
     if final:
         checks.append(skipped("ramp", f"the completion was refused ({completion.category}); a ramp would only "
                                       "repeat it"))
     else:
-        checks.append(await _ramp(prober, url, auth, body, opts.concurrency, endpoint, now))
+        checks.append(await _ramp(prober, url, auth, body, opts.concurrency, endpoint, now, budget))
     return checks + [r for r, _ in gateway]
 
 
@@ -205,30 +220,73 @@ _FINAL = ("auth.", "permission.", "model.", "route.", "request.", "quota.")
 
 
 async def _ramp(prober: net.Prober, url: str, auth: dict, body: dict, concurrency: int | None,
-                endpoint: str | None, now: float) -> CheckResult:
+                endpoint: str | None, now: float, budget: Budget) -> CheckResult:
     if not concurrency:
         return skipped("ramp", "no --concurrency N: the ramp 1, 2, 4 … N was not run")
     levels = []
+    stopped = None  # (the step the key's own limits would refuse, why)
     for size in heard.ramp_sizes(concurrency):
+        held = await _paced(budget, size, _tokens(body, 1), f"{size} at once")
+        if held:
+            stopped = (size, *held)
+            break
         got = await asyncio.gather(*(prober.request("POST", url, auth, body) for _ in range(size)))
+        budget.spend(size, _tokens(body, 1), time.monotonic_ns())
         refusal = next((r for r in got if r.status != 200), None)
         levels.append(Level(size, tuple(r.status for r in got), tuple(r.elapsed_ms for r in got), refusal))
         if refusal is not None:
             break  # never more than the ramp needs: the step that fails is the answer
-    return heard.judge_ramp(levels, endpoint, url, now)
+    return heard.judge_ramp(levels, endpoint, url, now, stopped)
+
+
+# The longest the doctor waits for the key's own limits to let a check through; past it the check
+# is skipped, naming the limit (an rpm limit may need most of a minute).
+PACE_MAX_S = 10.0
+
+
+async def _paced(budget: Budget, n: int, tokens: int, what: str) -> tuple[str, str] | None:
+    """Wait until `n` requests fit the key's known limits; else (why `what` is not sent, the
+    limit's category). The caller counts them once answered (Budget.spend): the gateway admitted
+    them before that, so the copy never runs ahead of its buckets."""
+    verdict = budget.when(n, tokens, time.monotonic_ns())
+    if verdict.wait_s is None:
+        return f"the key's limit {verdict.limit} refuses {what} by design", verdict.category
+    if verdict.wait_s > PACE_MAX_S:
+        return (f"the key's limit {verdict.limit} has no room for {what} for {verdict.wait_s:.0f} s (the checks "
+                f"above spent it); rerun later, or ask the gateway's admin for a higher limit"), verdict.category
+    if verdict.wait_s > 0:
+        await asyncio.sleep(verdict.wait_s)
+    return None
+
+
+def _tokens(body: dict, max_tokens: int) -> int:
+    """What the gateway reserves per request against a tpm limit: the body's bytes / 4 plus max_tokens
+    (pipeline/admit.py's estimate)."""
+    return len(json.dumps(body)) // 4 + max_tokens
+
+
+async def _key_view(prober: net.Prober, base: str, auth: dict, replies: list[Reply]) -> Reply | None:
+    """GET /v1/seawall/key of a Seawall gateway (it spends none of the key's limits), else None."""
+    if not heard.is_seawall(replies):
+        return None
+    return await prober.request("GET", base + "/seawall/key", auth)
+
+
+def _limits_of(mine: Reply | None) -> list | None:
+    body = mine.json() if mine is not None and mine.status == 200 else None
+    return body.get("limits") if isinstance(body, dict) else None
 
 
 async def _gateway(prober: net.Prober, base: str, auth: dict, replies: list[Reply],
-                   model: str | None) -> list[tuple[CheckResult, object]]:
+                   model: str | None, mine: Reply | None = None) -> list[tuple[CheckResult, object]]:
     """A Seawall gateway's own view: /readyz (circuits, log backlog) and the key's permissions."""
     if not heard.is_seawall(replies):
         return [(skipped("gateway", "not a Seawall gateway (no req_… x-request-id): no gateway view to read"), None)]
     root = base.rsplit("/v1", 1)[0]
     ready = await prober.request("GET", root + "/readyz")
-    mine = await prober.request("GET", base + "/seawall/key", auth)
-    body = mine.json() if mine.status == 200 else None
+    mine = mine or await prober.request("GET", base + "/seawall/key", auth)
     return [(heard.judge_gateway_ready(ready, model), None),
-            (heard.judge_gateway_key(mine, model), body.get("limits") if isinstance(body, dict) else None)]
+            (heard.judge_gateway_key(mine, model), _limits_of(mine))]
 
 
 def _gateway_limits(gateway: list[tuple[CheckResult, object]]) -> list | None:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from urllib.request import proxy_bypass_environment
 
 from seawall.decide.bodies import guess_provider, read_error_fields
+from seawall.decide.cors import REFUSED_HEADER
 from seawall.decide.keys import (
     KEY_PLATFORMS,
     diagnose_key,
@@ -234,6 +235,11 @@ def judge_cors(origin: str, base_url: str, status: int | None, headers: Mapping[
         return failed("cors", "network.cors", f"preflight from {origin}: {got}Access-Control-Allow-Origin "
                       f"{allow or 'absent'}", f"Allow the origin {origin} on the API (for Seawall: "
                       "server.cors_allowed_origins), or call the API from a server instead.")
+    if headers.get(REFUSED_HEADER) == "refused":  # Seawall passes the preflight so the page can read its 403
+        return failed("cors", "network.cors", f"preflight from {origin}: Seawall does not allow this origin (it "
+                      "answers the page's requests with a readable 403 network.cors)",
+                      f"Add {origin} to server.cors_allowed_origins in the gateway config, or start it with "
+                      f"seawall serve --cors-origin {origin}.")
     if "authorization" not in allowed_headers:  # a '*' does not cover Authorization (Fetch standard)
         return failed("cors", "network.cors", f"preflight from {origin}: Access-Control-Allow-Headers "
                       f"'{allowed_headers or 'absent'}' lacks authorization",

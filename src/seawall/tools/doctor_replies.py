@@ -17,7 +17,7 @@ import orjson
 from seawall.decide.bodies import read_error_fields
 from seawall.decide.classify import Classification, classify_failure
 from seawall.tools.checks import Facts, checks_for
-from seawall.tools.doctor_checks import CheckResult, failed, passed, warned
+from seawall.tools.doctor_checks import CheckResult, failed, passed, skipped, warned
 from seawall.tools.failure import read_stream
 
 # -- replies ---------------------------------------------------------------------------------------
@@ -228,6 +228,9 @@ def judge_rate_headers(replies: Sequence[Reply], gateway_limits: list | None) ->
                       "ramp up with --concurrency to find them.")
     shown = ", ".join(f"{k}={v}" for k, v in sorted(seen.items()))
     empty = sorted(k for k, v in seen.items() if "remaining" in k and v.strip() == "0")
+    if empty and gateway_limits:  # the doctor paced itself by these limits (doctor_pace.py): spent on purpose
+        return passed("rate_limit_headers", f"{shown}; at 0 after the doctor's own requests, paced by the key's "
+                      "limits the gateway reports")
     if empty:
         return warned("rate_limit_headers", "rate_limit.unspecified", f"{shown}; exhausted now: {', '.join(empty)}",
                       "Wait for the reset the headers name before sending more.")
@@ -257,7 +260,10 @@ def ramp_sizes(concurrency: int) -> list[int]:
 LATENCY_FACTOR, LATENCY_FLOOR_MS = 3.0, 250.0
 
 
-def judge_ramp(levels: Sequence[Level], provider: str | None, url: str, now: float) -> CheckResult:
+def judge_ramp(levels: Sequence[Level], provider: str | None, url: str, now: float,
+               stopped: tuple[int, str, str] | None = None) -> CheckResult:
+    """`stopped`: (the step, why, category) when the key's own known limits ended the ramp before it
+    (doctor_pace.py): the step was not sent, so no 429 is reported for it."""
     steps = []
     base = statistics.median(levels[0].latencies_ms) if levels and levels[0].latencies_ms else None
     slow_at = None
@@ -271,7 +277,10 @@ def judge_ramp(levels: Sequence[Level], provider: str | None, url: str, now: flo
                 "upstream.server_error", "backoff", None, None, (), provider)
             clean = [lv.size for lv in levels if lv.refusal is None]
             sent = sum(lv.size for lv in levels)
-            if not clean:
+            if not clean and found.category.startswith("rate_limit."):
+                advice = ("The limit was already spent when the ramp began (by the checks above, or by other clients "
+                          "of this key): wait Retry-After and rerun.")
+            elif not clean:
                 advice = "Even one request at a time is refused."
             elif found.category in ("rate_limit.concurrency", "capacity.queue_full"):
                 advice = f"Keep concurrency at or below {clean[-1]} (it ran clean), and honour Retry-After."
@@ -285,6 +294,13 @@ def judge_ramp(levels: Sequence[Level], provider: str | None, url: str, now: flo
                           advice + " " + fix_for(found, reply, provider, url))
         if base is not None and slow_at is None and p50 > base * LATENCY_FACTOR and p50 - base > LATENCY_FLOOR_MS:
             slow_at = level.size
+    if stopped is not None:
+        size, why, category = stopped
+        if not levels:
+            return skipped("ramp", f"not run: {why}")
+        return warned("ramp", category or "rate_limit.requests", "; ".join(steps) + f" — stopped before {size} at "
+                      f"once: {why}", f"Send at most {levels[-1].size} at once with this key, within its limits; for "
+                      "more, ask the gateway's admin to raise them.")
     if slow_at is not None:
         return warned("ramp", "rate_limit.concurrency", "; ".join(steps) + f" — latency grows from {slow_at} at once",
                       f"Requests queue past {slow_at} in flight: keep concurrency below it.")
@@ -343,7 +359,7 @@ def judge_gateway_key(reply: Reply, model: str | None) -> CheckResult:
                       "This gateway predates the key endpoint, or refused the key (see the models check).")
     models = body.get("models") or []
     limits = body.get("limits") or []
-    shown = "; ".join(f"{lim['scope']} {lim['id']}: " + ", ".join(f"{k} {lim[k]}" for k in ("rpm", "tpm",
+    shown = "; ".join(f"{lim['scope']} {lim['id']}: " + ", ".join(f"{k} {lim[k]}" for k in ("rps", "rpm", "tpm",
                       "max_concurrency") if lim.get(k) is not None) for lim in limits) or "none"
     where = f"group {body.get('group')}" if body.get("group") else "no group"
     who = (f"key {body.get('name')} ({where}, tenant {body.get('tenant') or '-'}, expires "
