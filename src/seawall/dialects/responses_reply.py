@@ -104,7 +104,7 @@ def to_response(chat: dict, shell: ResponseShell, now: float) -> dict:
 
 def failure_payload(err: SeawallError, request_id: str) -> dict:
     """A failed response's `error`: a code from the SDK's set, Seawall's explanation with it."""
-    return {"code": _RATE_LIMITED if err.status == 429 else _SERVER_ERROR, "message": err.message,
+    return {"code": _RATE_LIMITED if err.status == 429 else _SERVER_ERROR, "message": err.sdk_message,
             "seawall_code": err.provider_code or err.code, "request_id": request_id, "hint": err.hint,
             "category": err.category}
 
