@@ -4,12 +4,20 @@ import orjson
 import pytest
 
 from seawall.dialects.gemini import (
+    GeminiDialect,
     GeminiStream,
     error_payload,
-    to_canonical,
     to_response,
 )
 from seawall.errors import SeawallError
+
+DIALECT = GeminiDialect()
+
+
+def to_canonical(body: dict, model: str, stream: bool, lossy: bool = False):
+    """What the gateway does with a Gemini body bound for another vendor: parse, then translate."""
+    method = "streamGenerateContent" if stream else "generateContent"
+    return DIALECT.translate(DIALECT.parse("chat", orjson.dumps(body), {}, f"{model}:{method}"), lossy)
 
 
 def sse(*chunks) -> bytes:

@@ -11,7 +11,7 @@ from seawall.errors import SeawallError
 from seawall.pipeline import validate as stage
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import Preflight
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 
 
 def dep(model: str, **extra) -> dict:
@@ -23,8 +23,8 @@ def preflight(*models: dict, **server) -> Preflight:
     return Preflight(settings.server, Router(resolve_secrets(settings, {}, "http://127.0.0.1:9")))
 
 
-def chat(model: str, messages: list, **extra) -> CanonicalRequest:
-    return CanonicalRequest("chat", model, {"model": model, "messages": messages, **extra})
+def chat(model: str, messages: list, **extra) -> ApiRequest:
+    return ApiRequest("chat", model, {"model": model, "messages": messages, **extra})
 
 
 def say(n: int) -> dict:
@@ -98,7 +98,7 @@ async def test_fallback_to_a_model_that_is_too_small_too_rejects():
 
 async def test_embeddings_inputs_checked_against_the_window():
     pf = preflight({"name": "e", "deployments": [dep("text-embedding-3-small")]})
-    req = CanonicalRequest("embeddings", "e", {"model": "e", "input": ["apple " * 9000]})
+    req = ApiRequest("embeddings", "e", {"model": "e", "input": ["apple " * 9000]})
     with pytest.raises(SeawallError) as e:
         await pf.check(req, 60_000)
     assert e.value.code == "context_length_exceeded" and "8191" in e.value.message

@@ -10,7 +10,7 @@ from seawall.providers.anthropic import (
     AnthropicProvider,
     messages_url,
 )
-from seawall.providers.base import CanonicalRequest, MalformedReply
+from seawall.providers.base import ApiRequest, MalformedReply
 
 P = AnthropicProvider(clock=lambda: 1_700_000_000)
 TARGET = ResolvedDeployment("claude", Deployment(provider="anthropic", base_url="https://api.anthropic.com/v1",
@@ -21,7 +21,7 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def chat(messages=HI, stream=False, **body):
-    return CanonicalRequest("chat", "claude", {"model": "claude", "messages": messages, **body}, stream)
+    return ApiRequest("chat", "claude", {"model": "claude", "messages": messages, **body}, stream)
 
 
 def built(**kw):

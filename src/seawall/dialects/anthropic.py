@@ -1,5 +1,11 @@
-"""Anthropic's Messages API for clients: `POST /v1/messages`, so the official `anthropic` SDK
-works against Seawall with a Seawall key in `x-api-key`, whichever upstream serves the model.
+"""Anthropic's Messages API for clients: `POST /v1/messages` and `/v1/messages/count_tokens`, so
+the official `anthropic` SDK (and Claude Code) works against Seawall with a Seawall key in
+`x-api-key`, whichever upstream serves the model.
+
+To an Anthropic deployment the request passes through as the client sent it (thinking,
+cache_control, betas, fields newer than this code), with its `anthropic-version` and
+`anthropic-beta` headers: `parse` checks only what the gateway reads (model, max_tokens,
+messages, stream). To another vendor it is translated to the canonical form:
 
     Messages request                          canonical (OpenAI chat)
     system (string or text blocks)        ->  a system message
@@ -9,11 +15,16 @@ works against Seawall with a Seawall key in `x-api-key`, whichever upstream serv
     max_tokens (required here)            ->  max_completion_tokens (what every OpenAI chat model
                                               takes, reasoning ones included);  stop_sequences -> stop;
                                               metadata.user_id -> user
+    thinking {budget_tokens}              ->  reasoning_effort (low / medium / high by budget)
     top_k                                 ->  top_k (carried: Anthropic upstreams take it, others refuse it)
+    thinking / redacted_thinking blocks   ->  left out: their signatures are valid at Anthropic only,
+      of earlier assistant turns              and Anthropic itself ignores earlier turns' thinking
 
-What has no canonical form (thinking, documents, server tools, MCP) is a 400 naming the field,
-never dropped. Replies, streams (message_start … message_stop, with `ping` while a model thinks)
-and errors (`{"type": "error", "error": {...}}`) come back in Anthropic's shapes.
+Prompt-caching hints (`cache_control` on any block or tool) and `context_management` have no
+counterpart: a 400 naming the field, unless the model's `translation: lossy` lets them drop.
+What else has no canonical form (documents, server tools, MCP) is a 400 naming the field, never
+dropped. Replies, streams (message_start … message_stop, with `ping` while a model thinks) and
+errors (`{"type": "error", "error": {...}}`) come back in Anthropic's shapes.
 """
 
 from __future__ import annotations
@@ -24,10 +35,14 @@ from seawall.decide.keys import KeyProblem
 from seawall.dialects.base import key_from
 from seawall.errors import SeawallError, error
 from seawall.pipeline.ingress import json_kind, parse_json_object
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
+from seawall.providers.passthrough import meaningful_headers
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of
 
 ENDPOINT = "POST /v1/messages"
+ENDPOINTS = {"chat": ENDPOINT, "count_tokens": "POST /v1/messages/count_tokens"}
+# Client headers that go upstream with a pass-through (the API version and beta features it asks for).
+FORWARDED = ("anthropic-version", "anthropic-beta")
 # finish_reason -> stop_reason: the inverse of the upstream adapter's table, first match wins.
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
@@ -39,9 +54,14 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
 
 _PASSED = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "stop_sequences": "stop"}
 _KNOWN = frozenset({"model", "max_tokens", "messages", "system", "stream", "tools", "tool_choice", "metadata",
-                    "service_tier", *_PASSED})
-# Account-level settings that don't change the answer: accepted and not sent on.
-_ACCOUNT_ONLY = frozenset({"service_tier"})
+                    "service_tier", "thinking", *_PASSED})
+# Hints that change what a request costs or keeps, not its answer: refused across vendors
+# unless the model's translation is lossy, then dropped.
+_LOSSY = frozenset({"context_management", "cache_control"})
+# thinking.budget_tokens -> reasoning_effort: the nearest of the budgets Google's OpenAI-compatible
+# endpoint maps low / medium / high to (1024, 8192, 24576; ai.google.dev/gemini-api/docs/openai),
+# split at their geometric means.
+_EFFORTS = ((2896, "low"), (14189, "medium"))
 
 
 class AnthropicDialect:
@@ -52,10 +72,31 @@ class AnthropicDialect:
     def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:
         return key_from(headers, "x-api-key")
 
-    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> CanonicalRequest:
-        return to_canonical(parse_json_object(body, headers))
+    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> ApiRequest:
+        m = parse_json_object(body, headers)
+        endpoint = ENDPOINTS[operation]
+        model = _required(m, "model", str, "a string such as \"claude-sonnet-4-5\"", endpoint)
+        if operation == "chat":
+            max_tokens = _required(m, "max_tokens", int, "an integer (the most tokens the reply may have)", endpoint)
+            if isinstance(max_tokens, bool) or max_tokens < 1:
+                raise error("invalid_field", param="max_tokens", expected="an integer of 1 or more",
+                            got=repr(max_tokens))
+        _required(m, "messages", list, "an array of message objects", endpoint)
+        stream = m.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise error("invalid_field", param="stream", expected="a boolean", got=json_kind(stream))
+        stream = stream is True and operation == "chat"
+        return ApiRequest(operation, model, m, stream, "anthropic", stream, shape="anthropic", raw=body,
+                          headers=meaningful_headers(headers, FORWARDED))
 
-    def reply(self, canonical: bytes, request_id: str) -> bytes:
+    def translate(self, req: ApiRequest, lossy: bool = False) -> ApiRequest:
+        if req.shape != "anthropic":
+            return req
+        if req.operation != "chat":
+            raise error("operation_not_supported", param="model", model=req.model, operation=ENDPOINTS[req.operation])
+        return to_canonical(req.body, lossy)
+
+    def reply(self, req: ApiRequest, canonical: bytes, request_id: str) -> bytes:
         return orjson.dumps(to_message(orjson.loads(canonical)))
 
     def stream(self, request_id: str, model: str) -> MessagesStream:
@@ -63,6 +104,9 @@ class AnthropicDialect:
 
     def error_body(self, err: SeawallError, request_id: str) -> tuple[int, bytes]:
         return err.status, orjson.dumps(error_payload(err, request_id))
+
+    def error_event(self, err: SeawallError, request_id: str) -> bytes:
+        return event("error", error_payload(err, request_id))
 
 
 def error_payload(err: SeawallError, request_id: str) -> dict:
@@ -74,28 +118,31 @@ def error_payload(err: SeawallError, request_id: str) -> dict:
 
 # -- request ---------------------------------------------------------------------------------------
 
-def to_canonical(m: dict) -> CanonicalRequest:
+def to_canonical(m: dict, lossy: bool = False) -> ApiRequest:
+    """A Messages body (checked by `parse`) as an OpenAI chat request, or the 400 naming the
+    first field that has no counterpart."""
     for name in m:
-        if name not in _KNOWN:
-            raise error("unsupported_parameter", param=name, deployment="this gateway",
-                        detail="Seawall translates Messages to a common form that has no such field")
-    model = _required(m, "model", str, "a string such as \"claude-sonnet-4-5\"")
-    max_tokens = _required(m, "max_tokens", int, "an integer (the most tokens the reply may have)")
-    if isinstance(max_tokens, bool) or max_tokens < 1:
-        raise error("invalid_field", param="max_tokens", expected="an integer of 1 or more", got=repr(max_tokens))
-    turns = _required(m, "messages", list, "an array of message objects")
+        if name in _LOSSY:
+            _hint(name, lossy)
+        elif name not in _KNOWN:
+            raise error("unsupported_parameter", param=name, deployment="a deployment of another vendor",
+                        detail="Seawall translates Messages for it to a common form that has no such field")
+    model, max_tokens, turns = m["model"], m["max_tokens"], m["messages"]
     messages: list[dict] = []
     system = m.get("system")
     if system is not None:
-        messages.append({"role": "system", "content": _text_of(system, "system")})
+        messages.append({"role": "system", "content": _text_of(system, "system", lossy)})
     for i, turn in enumerate(turns):
-        messages.extend(_turn(turn, f"messages.{i}"))
+        messages.extend(_turn(turn, f"messages.{i}", lossy))
     chat: dict = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
     for theirs, ours in _PASSED.items():
         if m.get(theirs) is not None:
             chat[ours] = m[theirs]
+    effort = _reasoning_effort(m.get("thinking"))
+    if effort is not None:
+        chat["reasoning_effort"] = effort
     if m.get("tools"):
-        chat["tools"] = [_tool(t, f"tools.{i}") for i, t in enumerate(_list(m["tools"], "tools"))]
+        chat["tools"] = [_tool(t, f"tools.{i}", lossy) for i, t in enumerate(_list(m["tools"], "tools"))]
     if m.get("tool_choice") is not None:
         chat.update(_tool_choice(m["tool_choice"]))
     metadata = m.get("metadata")
@@ -108,13 +155,37 @@ def to_canonical(m: dict) -> CanonicalRequest:
     if stream:
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}  # message_delta carries the usage
-    return CanonicalRequest("chat", model, chat, stream, "anthropic", stream)
+    return ApiRequest("chat", model, chat, stream, "anthropic", stream)
 
 
-def _required(m: dict, name: str, kind: type, expected: str):
+def _hint(param: str, lossy: bool) -> None:
+    """A cost hint with no counterpart: refused (strict) or let drop (lossy)."""
+    if not lossy:
+        raise error("unsupported_parameter", param=param, deployment="a deployment of another vendor",
+                    detail="it has no counterpart there; the model's gateway config may set translation: lossy "
+                           "to drop such hints")
+
+
+def _reasoning_effort(thinking: object) -> str | None:
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict):
+        raise error("invalid_field", param="thinking", expected="an object such as {\"type\": \"enabled\", "
+                    "\"budget_tokens\": 2048}", got=json_kind(thinking))
+    if thinking.get("type") != "enabled":
+        return None  # disabled, or adaptive: the model's own default
+    budget = thinking.get("budget_tokens")
+    if budget is None:
+        raise error("missing_field", param="thinking.budget_tokens", endpoint=ENDPOINT)
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise error("invalid_field", param="thinking.budget_tokens", expected="an integer", got=json_kind(budget))
+    return next((effort for limit, effort in _EFFORTS if budget < limit), "high")
+
+
+def _required(m: dict, name: str, kind: type, expected: str, endpoint: str = ENDPOINT):
     value = m.get(name)
     if value is None:
-        raise error("missing_field", param=name, endpoint=ENDPOINT)
+        raise error("missing_field", param=name, endpoint=endpoint)
     if not isinstance(value, kind):
         raise error("invalid_field", param=name, expected=expected, got=json_kind(value))
     return value
@@ -133,7 +204,7 @@ def _string(block: dict, name: str, where: str) -> str:
     return value
 
 
-def _blocks(content: object, where: str) -> list[dict]:
+def _blocks(content: object, where: str, lossy: bool) -> list[dict]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     blocks = _list(content, where)
@@ -141,12 +212,14 @@ def _blocks(content: object, where: str) -> list[dict]:
         if not isinstance(b, dict) or not isinstance(b.get("type"), str):
             raise error("invalid_field", param=f"{where}.{j}", expected="a content block with a 'type'",
                         got=json_kind(b))
+        if "cache_control" in b:
+            _hint(f"{where}.{j}.cache_control", lossy)
     return blocks
 
 
-def _text_of(content: object, where: str) -> str:
+def _text_of(content: object, where: str, lossy: bool) -> str:
     parts = []
-    for j, b in enumerate(_blocks(content, where)):
+    for j, b in enumerate(_blocks(content, where, lossy)):
         if b["type"] != "text":
             raise error("invalid_field", param=f"{where}.{j}.type", expected="'text' (a system prompt holds text)",
                         got=repr(b["type"]))
@@ -154,13 +227,13 @@ def _text_of(content: object, where: str) -> str:
     return "\n".join(parts)
 
 
-def _turn(turn: object, where: str) -> list[dict]:
+def _turn(turn: object, where: str, lossy: bool) -> list[dict]:
     if not isinstance(turn, dict):
         raise error("invalid_field", param=where, expected="a message object", got=json_kind(turn))
     role = turn.get("role")
     if role not in ("user", "assistant"):
         raise error("invalid_field", param=f"{where}.role", expected="'user' or 'assistant'", got=repr(role))
-    blocks = _blocks(turn.get("content"), f"{where}.content")
+    blocks = _blocks(turn.get("content"), f"{where}.content", lossy)
     if role == "assistant":
         return [_assistant(blocks, f"{where}.content")]
     out: list[dict] = []
@@ -169,7 +242,7 @@ def _turn(turn: object, where: str) -> list[dict]:
         here = f"{where}.content.{j}"
         if b["type"] == "tool_result":  # tool messages must follow the assistant's tool_calls at once
             out.append({"role": "tool", "tool_call_id": _string(b, "tool_use_id", here),
-                        "content": _tool_result(b.get("content"), here, b.get("is_error") is True)})
+                        "content": _tool_result(b.get("content"), here, b.get("is_error") is True, lossy)})
         else:
             parts.append(_part(b, here))
     if parts:
@@ -197,14 +270,15 @@ def _part(b: dict, where: str) -> dict:
 
 
 def _no_counterpart(param: str, kind: str) -> SeawallError:
-    return error("unsupported_parameter", param=param, deployment="this gateway",
+    return error("unsupported_parameter", param=param, deployment="a deployment of another vendor",
                  detail=f"a {kind!r} block has no counterpart in the common form Seawall translates to")
 
 
-def _tool_result(content: object, where: str, is_error: bool) -> str:
+def _tool_result(content: object, where: str, is_error: bool, lossy: bool) -> str:
     text = content if isinstance(content, str) or content is None else \
         "\n".join(str(p["text"]) for p in (_part(b, f"{where}.content.{j}") for j, b in
-                                           enumerate(_blocks(content, f"{where}.content"))) if p["type"] == "text")
+                                           enumerate(_blocks(content, f"{where}.content", lossy)))
+                  if p["type"] == "text")
     text = text or ""
     return f"Error: {text}" if is_error else text  # chat tool messages have no error flag
 
@@ -222,7 +296,7 @@ def _assistant(blocks: list[dict], where: str) -> dict:
                 raise error("invalid_field", param=f"{here}.input", expected="an object", got=json_kind(given))
             calls.append({"id": _string(b, "id", here), "type": "function",
                           "function": {"name": _string(b, "name", here), "arguments": orjson.dumps(given).decode()}})
-        else:
+        elif b["type"] not in ("thinking", "redacted_thinking"):  # signed for Anthropic only: left out
             raise _no_counterpart(f"{where}.{j}.type", b["type"])
     out: dict = {"role": "assistant", "content": "".join(text) if text else None}
     if calls:
@@ -230,11 +304,13 @@ def _assistant(blocks: list[dict], where: str) -> dict:
     return out
 
 
-def _tool(t: object, where: str) -> dict:
+def _tool(t: object, where: str, lossy: bool) -> dict:
     if not isinstance(t, dict):
         raise error("invalid_field", param=where, expected="a tool object", got=json_kind(t))
+    if "cache_control" in t:
+        _hint(f"{where}.cache_control", lossy)
     if t.get("type") not in (None, "custom"):  # server tools (web search, code execution, …)
-        raise error("unsupported_parameter", param=f"{where}.type", deployment="this gateway",
+        raise error("unsupported_parameter", param=f"{where}.type", deployment="a deployment of another vendor",
                     detail=f"server tool {t.get('type')!r} runs only on Anthropic's own API")
     fn = {"name": t.get("name"), "parameters": t.get("input_schema") or {"type": "object", "properties": {}}}
     if t.get("description"):
@@ -387,6 +463,3 @@ class MessagesStream:
                                            "usage": dict(self._usage)}))
         out.append(event("message_stop", {"type": "message_stop"}))
         return b"".join(out)
-
-    def error_event(self, err: SeawallError, request_id: str) -> bytes:
-        return event("error", error_payload(err, request_id))

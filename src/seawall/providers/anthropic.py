@@ -31,8 +31,10 @@ import orjson
 from seawall.config import ResolvedDeployment
 from seawall.decide.classify import read_error_fields
 from seawall.errors import SeawallError, error
+from seawall.providers import anthropic_native
+from seawall.providers.anthropic_native import ANTHROPIC_VERSION, read_usage
 from seawall.providers.base import (
-    CanonicalRequest,
+    ApiRequest,
     ErrorBody,
     MalformedReply,
     Reply,
@@ -42,9 +44,6 @@ from seawall.providers.base import (
 )
 from seawall.providers.sse import SSESplitter, json_event, parse_block
 
-# The API version whose shapes this module speaks (the documented one; anthropic-python 0.x sends
-# it too). A deployment's `headers` may pin another, or add anthropic-beta.
-ANTHROPIC_VERSION = "2023-06-01"
 # Messages requires max_tokens, OpenAI doesn't. 4096 is the smallest max output of any Claude
 # model (claude-3-haiku, -opus; provider-errors.md §8), so the default is valid for every model.
 DEFAULT_MAX_TOKENS = 4096
@@ -84,12 +83,14 @@ _NATIVE = frozenset({"top_k"})  # Anthropic's own sampling field, sent through t
 
 class AnthropicProvider:
     name = "anthropic"
+    family = "anthropic"
     supports = frozenset({"chat"})
+    native_operations = anthropic_native.NATIVE_OPERATIONS
 
     def __init__(self, clock: Callable[[], float] = time.time):
         self._clock = clock  # the `created` of replies; fixed in tests
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+    def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
         body = to_messages_request(req.body, target.spec.model, target.label)
         if req.stream:
@@ -101,7 +102,7 @@ class AnthropicProvider:
         headers.update(target.spec.headers)
         return UpstreamRequest("POST", messages_url(target.base_url), headers, orjson.dumps(body))
 
-    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply:
+    def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
         try:
             message = orjson.loads(body)
         except orjson.JSONDecodeError as e:
@@ -118,6 +119,16 @@ class AnthropicProvider:
         f = read_error_fields(body)
         message = f.message or f"HTTP {status} with {'an empty body' if f.is_empty else 'no error message'}"
         return ErrorBody(message, f.type or None, f.detail_code or f.type or None, None, body)
+
+    # -- pass-through (providers/anthropic_native.py) ----------------------------------------------
+    def build_native(self, req: ApiRequest, target: ResolvedDeployment, ask_usage: bool = True) -> UpstreamRequest:
+        return anthropic_native.build_native(req, target)
+
+    def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        return anthropic_native.read_native_reply(req, body)
+
+    def native_stream_decoder(self, req: ApiRequest) -> anthropic_native.AnthropicNativeDecoder:
+        return anthropic_native.AnthropicNativeDecoder()
 
 
 # -- request ---------------------------------------------------------------------------------------
@@ -304,16 +315,6 @@ def _tool_choice(choice: object, parallel: object, deployment: str) -> dict | No
 
 
 # -- reply -----------------------------------------------------------------------------------------
-
-def read_usage(usage: object) -> Usage | None:
-    """Anthropic counts cached input apart; OpenAI's prompt_tokens includes it."""
-    if not isinstance(usage, dict):
-        return None
-    prompt = sum(v for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-                 if isinstance(v := usage.get(k), int))
-    output = usage.get("output_tokens")
-    return Usage(prompt, output if isinstance(output, int) else 0)
-
 
 def usage_json(usage: Usage, cached: int = 0) -> dict:
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,

@@ -27,7 +27,7 @@ from seawall.decide.bodies import read_error_fields
 from seawall.decide.classify import own_code
 from seawall.errors import error
 from seawall.providers.base import (
-    CanonicalRequest,
+    ApiRequest,
     ErrorBody,
     MalformedReply,
     Reply,
@@ -35,6 +35,8 @@ from seawall.providers.base import (
     UpstreamRequest,
     Usage,
 )
+from seawall.providers import gemini_native
+from seawall.providers.gemini_native import read_usage
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
 
 # finishReason enum (google-genai types.FinishReason); the filter family is OpenAI's content_filter.
@@ -58,9 +60,23 @@ _THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576}
 
 class GeminiProvider:
     name = "gemini"
+    family = "gemini"
     supports = frozenset({"chat", "embeddings"})
+    native_operations = gemini_native.NATIVE_OPERATIONS
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+    # -- pass-through (providers/gemini_native.py) ----------------------------------------------
+    def build_native(self, req: ApiRequest, target: ResolvedDeployment, ask_usage: bool = True) -> UpstreamRequest:
+        return gemini_native.build_native(req, target)
+
+    def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        return gemini_native.read_native_reply(req, body)
+
+    def native_stream_decoder(self, req: ApiRequest) -> gemini_native.GeminiNativeDecoder:
+        return gemini_native.GeminiNativeDecoder()
+
+    # -- translated (OpenAI-shaped requests) ----------------------------------------------------
+
+    def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
         if req.operation == "embeddings":
             body, method = to_gemini_embeddings(req.body, target.spec.model, target.label), "batchEmbedContents"
@@ -75,7 +91,7 @@ class GeminiProvider:
         headers.update(target.spec.headers)
         return UpstreamRequest("POST", url, headers, orjson.dumps(body))
 
-    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply:
+    def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as e:
@@ -277,14 +293,6 @@ def _parts(content: object, where: str, refuse) -> list[dict]:
 
 
 # -- reply: GenerateContentResponse -> OpenAI ------------------------------------------------------
-
-def read_usage(meta: object) -> Usage | None:
-    if not isinstance(meta, dict):
-        return None
-    # Thinking tokens are billed as output, as OpenAI counts reasoning inside completion_tokens.
-    completion = (meta.get("candidatesTokenCount") or 0) + (meta.get("thoughtsTokenCount") or 0)
-    return Usage(meta.get("promptTokenCount") or 0, completion)
-
 
 def usage_json(meta: dict) -> dict:
     usage = read_usage(meta) or Usage()

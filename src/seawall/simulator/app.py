@@ -65,6 +65,23 @@ def _provider_route(scope: dict[str, Any], path: str) -> tuple[Any, str] | None:
     return None
 
 
+def recording(state: SimState, scope: dict[str, Any], receive: wire.Receive) -> wire.Receive:
+    """`receive`, keeping the request (its exact body bytes) in state.received once it is whole:
+    before any reply, so a client that has its answer finds its request recorded."""
+    parts: list[bytes] = []
+
+    async def receive_and_keep() -> dict[str, Any]:
+        message = await receive()
+        if message["type"] == "http.request":
+            parts.append(message.get("body", b""))
+            if not message.get("more_body"):
+                state.record(scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"],
+                             b"".join(parts))
+        return message
+
+    return receive_and_keep
+
+
 class Simulator:
     def __init__(self, settings: SimulatorSettings) -> None:
         self.state = SimState(settings)
@@ -74,6 +91,7 @@ class Simulator:
             ("POST", "/v1/embeddings"): self._embeddings,
             ("GET", "/v1/models"): self._models,
             ("POST", anthropic.PATH): anthropic.serve_messages,
+            ("POST", anthropic.COUNT_PATH): anthropic.serve_count_tokens,
         }
 
     async def __call__(self, scope: dict[str, Any], receive: wire.Receive, send: wire.Send) -> None:
@@ -97,8 +115,9 @@ class Simulator:
         if path.startswith("/_sim/"):
             await control.handle(self.state, scope["method"], path, receive, send)
             return
-        # Anthropic's route answers with Anthropic's ids and headers and reads its key header.
-        exchange_type = anthropic.AnthropicExchange if path == anthropic.PATH else Exchange
+        receive = recording(self.state, scope, receive)
+        # Anthropic's routes answer with Anthropic's ids and headers and read its key header.
+        exchange_type = anthropic.AnthropicExchange if path in anthropic.PATHS else Exchange
         exchange = exchange_type(self.state, scope, receive, send)
         handler, route = self._routes.get((exchange.method, path)), path
         if handler is None and exchange.method == "GET" and path.startswith(_MODEL_PREFIX):

@@ -3,7 +3,9 @@
 ``GET /_sim/health`` → ``{"ok": true}``; ``GET /_sim/faults`` → the scripted rules in
 canonical form; ``PUT /_sim/faults`` with a JSON list of rules (``[{"match": {...},
 "fault": "status=503"}]``) replaces them and restarts their counters; ``GET /_sim/stats`` →
-counters; ``POST /_sim/reset`` clears counters and rate-limit state.
+counters; ``GET /_sim/requests`` → the last requests received, oldest first, each
+``{method, path, query, headers, body_b64}`` (the body's exact bytes, base64); ``POST
+/_sim/reset`` clears counters, rate-limit state, the requests received and the prompt cache.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ async def handle(state: SimState, method: str, path: str, receive: wire.Receive,
         await _send(send, 200, _OK)
     elif route == ("GET", "/_sim/stats"):
         await _send(send, 200, state.stats.as_dict())
+    elif route == ("GET", "/_sim/requests"):
+        await _send(send, 200, list(state.received))
     elif route == ("GET", "/_sim/faults"):
         await _send(send, 200, [spec.model_dump() for spec in state.fault_specs])
     elif route == ("PUT", "/_sim/faults"):
