@@ -63,6 +63,8 @@ _EFFORTS = ((2896, "low"), (14189, "medium"))
 _SNAKE = {"system_instruction": "systemInstruction", "generation_config": "generationConfig",
           "tool_config": "toolConfig", "safety_settings": "safetySettings"}  # the REST API takes both spellings
 SSE_END = b"\r\n\r\n"  # Gemini's own event separator
+_SNAKE_CONFIG = {"include_thoughts": "includeThoughts", "thinking_budget": "thinkingBudget",
+                 "thinking_level": "thinkingLevel"}
 
 
 class GeminiDialect:
@@ -285,6 +287,7 @@ def _thinking(config: object) -> dict:
     (dynamic) leaves the target's default; includeThoughts (thought summaries in the reply) has no
     counterpart in a chat completion and is refused by name."""
     config = _object(config, "generationConfig.thinkingConfig")
+    config = {_SNAKE_CONFIG.get(k, k): v for k, v in config.items()}  # google-genai sends snake_case here
     if config.get("includeThoughts"):
         raise _unsupported("generationConfig.thinkingConfig.includeThoughts",
                            "a chat completion returns no thought summaries")

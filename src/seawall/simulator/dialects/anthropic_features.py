@@ -18,22 +18,19 @@ MIN_CACHEABLE tokens is not cached. Tokens are the simulator's count (text.py).
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import hmac
 import json
-import os
 import time
 
 from seawall.simulator.dialects.anthropic_errors import invalid
 from seawall.simulator.dialects.base import ErrorContext, ErrorReply
+from seawall.simulator.signatures import sign, signed
 from seawall.simulator.text import compose, count_tokens
 
 MIN_BUDGET = 1024
 MIN_CACHEABLE = 1024  # Anthropic's minimum for Sonnet and Opus models (Haiku's is 2,048)
 TTL_S = {"5m": 300.0, "1h": 3600.0}
-_KEY = os.urandom(32)  # signs thinking blocks: valid in this process only, as Anthropic's are at Anthropic
 THINKING_WORDS = 12  # a thought's length, in the simulator's tokens
 
 
@@ -52,19 +49,6 @@ class Thinking:
 class CacheUse:
     read: int = 0
     written: int = 0
-
-
-def sign() -> str:
-    nonce = os.urandom(16)
-    return base64.b64encode(nonce + hmac.digest(_KEY, nonce, "sha256")).decode()
-
-
-def signed(signature: object) -> bool:
-    try:
-        raw = base64.b64decode(str(signature), validate=True)
-    except ValueError:
-        return False
-    return len(raw) == 48 and hmac.compare_digest(raw[16:], hmac.digest(_KEY, raw[:16], "sha256"))
 
 
 def plan_thinking(body: dict, max_tokens: int, seed: int, ctx: ErrorContext) -> Thinking | ErrorReply | None:
