@@ -109,7 +109,7 @@ def test_anthropic_sdk_raises_its_own_classes(gateway, sim):
 
 @pytest.mark.parametrize("body,param", [
     ({"model": "gpt-4o-mini", "messages": HI}, "max_tokens"),
-    ({"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+    ({"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
     ({"model": "gpt-4o-mini", "max_tokens": 5, "messages": HI, "thinking": {"type": "enabled"}},
      "thinking.budget_tokens"),
     # gpt-4o-mini reasons not: thinking has no counterpart there (translation: strict)
@@ -196,7 +196,7 @@ def test_gemini_request_mistakes_get_googles_envelope(gateway, path, body, statu
 
 def test_anthropic_sdk_raises_bad_request_and_server_errors(claude, sim):
     with pytest.raises(anthropic.BadRequestError) as bad:
-        claude.messages.create(model="gpt-4o-mini", max_tokens=5, messages=[{"role": "system", "content": "x"}])
+        claude.messages.create(model="gpt-4o-mini", max_tokens=5, messages=[{"role": "tool", "content": "x"}])
     assert bad.value.body["error"]["param"] == "messages.0.role"
     sim.set_faults([rule("status=503", "gpt-4o")])
     with pytest.raises(anthropic.InternalServerError) as down:

@@ -93,8 +93,8 @@ VALIDATION = [  # id, body, status, error type, message
     ("missing max_tokens", {"model": MODEL, "messages": HI}, 400, "invalid_request_error", "max_tokens: Field required"),
     ("an OpenAI field", {"model": MODEL, "max_tokens": 5, "messages": HI, "stream_options": {"include_usage": True}},
      400, "invalid_request_error", "stream_options: Extra inputs are not permitted"),
-    ("a system role", {"model": MODEL, "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
-     400, "invalid_request_error", "messages.0.role: Input should be 'user' or 'assistant'"),
+    ("a tool role", {"model": MODEL, "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
+     400, "invalid_request_error", "messages.0.role: Input should be 'user', 'assistant' or 'system'"),
     ("an OpenAI image part", {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "https://x"}}]}]}, 400, "invalid_request_error",
      "messages.0.content.0: Input tag 'image_url' found using 'type'"),

@@ -231,8 +231,11 @@ def _turn(turn: object, where: str, lossy: bool) -> list[dict]:
     if not isinstance(turn, dict):
         raise error("invalid_field", param=where, expected="a message object", got=json_kind(turn))
     role = turn.get("role")
+    if role == "system":  # a system turn between the others (the 2026 API's per-turn instructions)
+        return [{"role": "system", "content": _text_of(turn.get("content"), f"{where}.content", lossy)}]
     if role not in ("user", "assistant"):
-        raise error("invalid_field", param=f"{where}.role", expected="'user' or 'assistant'", got=repr(role))
+        raise error("invalid_field", param=f"{where}.role", expected="'user', 'assistant' or 'system'",
+                    got=repr(role))
     blocks = _blocks(turn.get("content"), f"{where}.content", lossy)
     if role == "assistant":
         return [_assistant(blocks, f"{where}.content")]

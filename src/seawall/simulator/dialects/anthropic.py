@@ -84,7 +84,7 @@ CLAUDE_MODELS.update({spec.reported: spec for spec in list(CLAUDE_MODELS.values(
 # answers, so a gateway leaking OpenAI fields (stream_options, n, …) is caught by its tests.
 KNOWN_FIELDS = frozenset({"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature",
                           "top_p", "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier",
-                          "container", "mcp_servers", "context_management"})
+                          "container", "mcp_servers", "context_management", "output_config"})
 BLOCK_TYPES = ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking")
 
 
@@ -132,8 +132,10 @@ def _check_messages(messages: object, ctx: ErrorContext) -> ErrorReply | list[st
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
             return invalid(f"messages.{i}: Input should be a valid dictionary", ctx)
-        if m.get("role") not in ("user", "assistant"):
-            return invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'", ctx)
+        # "system" turns between the others: the 2026 API's per-turn instructions (Claude Code
+        # 2.1.x sends them with anthropic-beta per-turn-control-2026-07-01) [unverified wording]
+        if m.get("role") not in ("user", "assistant", "system"):
+            return invalid(f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'", ctx)
         content = m.get("content")
         if content is None:
             return invalid(f"messages.{i}.content: Field required", ctx)
@@ -367,7 +369,7 @@ class AnthropicExchange(Exchange):
 
 # What count_tokens takes (docs.anthropic.com "Count Message tokens"); anything else is refused.
 COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
-                          "context_management"})
+                          "context_management", "output_config"})
 
 
 async def _front(exchange: AnthropicExchange) -> tuple[object, ErrorContext, Callable[[str], ModelSpec | None]] | None:
