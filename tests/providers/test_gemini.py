@@ -100,7 +100,8 @@ def test_options(given, expected):
 @pytest.mark.parametrize("change,param", [
     ({"logprobs": True}, "logprobs"),
     ({"logit_bias": {"1": 2}}, "logit_bias"),
-    ({"reasoning_effort": "minimal"}, "reasoning_effort"),
+    ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+    ({"prompt_cache_key": "user-42"}, "prompt_cache_key"),
     ({"response_format": {"type": "grammar"}}, "response_format"),
     ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
     ({"tool_choice": "sometimes"}, "tool_choice"),

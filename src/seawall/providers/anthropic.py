@@ -16,9 +16,16 @@ whichever deployment served. Embeddings: Anthropic has none.
     max_completion_tokens | max_tokens | DEFAULT_MAX_TOKENS  ->  max_tokens (required there)
     stop -> stop_sequences;  user -> metadata.user_id;  parallel_tool_calls: false ->
     tool_choice.disable_parallel_tool_use
+    reasoning_effort low / medium / high  ->  thinking {type: enabled, budget_tokens 1024 / 8192 /
+                                              24576}, within max_tokens (OpenAI's max_completion_tokens
+                                              counts reasoning too, as max_tokens counts thinking)
 
 Not sent, on purpose: OpenAI account features that don't change the answer (`store`, `metadata`,
 `service_tier`, …, see _ACCOUNT_ONLY) and a message's `name` (Messages has no per-turn author).
+OpenAI's prompt-cache hints (`prompt_cache_key`, `prompt_cache_retention`) have no counterpart:
+refused by name unless the model's `translation: lossy` lets them drop. The thinking blocks of a
+reply have no place in a chat completion and stay out of it (OpenAI's own reasoning models
+return no reasoning either).
 """
 
 from __future__ import annotations
@@ -65,7 +72,6 @@ _NEUTRAL: dict[str, tuple[tuple[object, ...], str]] = {
     "audio": ((None,), "Messages answers in text only"),
     "modalities": ((None, ["text"]), "Messages answers in text only"),
     "prediction": ((None,), "Messages has no predicted outputs"),
-    "reasoning_effort": ((None,), "it is not translated to Anthropic's thinking budget"),
     "verbosity": ((None,), "Messages has no verbosity setting"),
     "web_search_options": ((None,), "Anthropic's web search is a server tool, not translated"),
     "functions": ((None,), "the deprecated functions API is not translated; send tools"),
@@ -73,12 +79,18 @@ _NEUTRAL: dict[str, tuple[tuple[object, ...], str]] = {
 }
 # OpenAI account features (stored completions, billing tier, prompt-cache routing, abuse ids):
 # they change nothing in the answer, so they are not sent and not refused.
-_ACCOUNT_ONLY = frozenset({"store", "metadata", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+_ACCOUNT_ONLY = frozenset({"store", "metadata", "service_tier",
                            "safety_identifier"})
 _TRANSLATED = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "stop", "stream",
                          "stream_options", "temperature", "top_p", "tools", "tool_choice", "parallel_tool_calls",
                          "user", "response_format"})
 _NATIVE = frozenset({"top_k"})  # Anthropic's own sampling field, sent through the SDKs' extra_body
+# Cache hints with no counterpart here: a 400 naming them, or dropped under translation: lossy.
+_CACHE_HINTS = frozenset({"prompt_cache_key", "prompt_cache_retention"})
+# reasoning_effort -> thinking.budget_tokens, as Google's OpenAI-compatible endpoint maps effort to
+# its own thinking budgets (ai.google.dev/gemini-api/docs/openai); 1,024 is Anthropic's minimum.
+THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768}
+MIN_THINKING_BUDGET = 1024
 
 
 class AnthropicProvider:
@@ -92,7 +104,8 @@ class AnthropicProvider:
 
     def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
-        body = to_messages_request(req.body, target.spec.model, target.label)
+        lossy = target.model_route is not None and target.model_route.translation == "lossy"
+        body = to_messages_request(req.body, target.spec.model, target.label, lossy)
         if req.stream:
             body["stream"] = True  # usage always comes in the stream: ask_usage has nothing to add
         headers = {"content-type": "application/json", "accept": "text/event-stream" if req.stream
@@ -148,7 +161,7 @@ def invalid(param: str, expected: str, got: object) -> SeawallError:
     return error("invalid_field", param=param, expected=expected, got=kinds.get(type(got), type(got).__name__))
 
 
-def to_messages_request(chat: dict, model: str, deployment: str) -> dict:
+def to_messages_request(chat: dict, model: str, deployment: str, lossy: bool = False) -> dict:
     """An OpenAI chat body -> a Messages body, or a SeawallError naming the first field that
     Messages can't carry."""
     for field, value in chat.items():
@@ -156,7 +169,12 @@ def to_messages_request(chat: dict, model: str, deployment: str) -> dict:
             neutral, reason = _NEUTRAL[field]
             if value not in neutral:
                 raise refuse(field, deployment, reason)
-        elif field not in _TRANSLATED and field not in _ACCOUNT_ONLY and field not in _NATIVE:
+        elif field in _CACHE_HINTS:
+            if not lossy:
+                raise refuse(field, deployment, "Anthropic caches by cache_control blocks, not by key; the model's "
+                                                "gateway config may set translation: lossy to drop such hints")
+        elif field not in _TRANSLATED and field not in _ACCOUNT_ONLY and field not in _NATIVE \
+                and field != "reasoning_effort":
             raise refuse(field, deployment, "it is not a chat completions parameter Seawall can translate")
     fmt = chat.get("response_format")
     if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
@@ -183,7 +201,25 @@ def to_messages_request(chat: dict, model: str, deployment: str) -> dict:
             body["tool_choice"] = choice
     if isinstance(chat.get("user"), str):
         body["metadata"] = {"user_id": chat["user"]}
+    thinking = _thinking(chat.get("reasoning_effort"), body["max_tokens"], deployment)
+    if thinking is not None:
+        if body.get("temperature") not in (None, 1):
+            raise refuse("temperature", deployment, "Anthropic thinks (reasoning_effort) only at temperature 1")
+        body["thinking"] = thinking
     return body
+
+
+def _thinking(effort: object, max_tokens: int, deployment: str) -> dict | None:
+    """reasoning_effort -> a thinking budget that fits under max_tokens; none for "minimal" / "none"."""
+    if effort is None or effort in ("none", "minimal"):
+        return None
+    if effort not in THINKING_BUDGETS:
+        raise refuse("reasoning_effort", deployment, f"{effort!r} is not an effort Seawall maps to a thinking budget")
+    budget = min(THINKING_BUDGETS[effort], max_tokens - 1)
+    if budget < MIN_THINKING_BUDGET:
+        raise refuse("reasoning_effort", deployment, f"thinking needs max_completion_tokens above {MIN_THINKING_BUDGET} "
+                                                     f"at Anthropic (got {max_tokens})")
+    return {"type": "enabled", "budget_tokens": budget}
 
 
 def _max_tokens(chat: dict) -> int:

@@ -55,7 +55,11 @@ _CONFIG = {"temperature": "temperature", "top_p": "topP", "seed": "seed",
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 # reasoning_effort -> thinkingBudget, as Google's own OpenAI-compatible endpoint maps it
 # (ai.google.dev/gemini-api/docs/openai, "Thinking").
-_THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576}
+_THINKING_BUDGETS = {"none": 0, "minimal": 0, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768,
+                     "max": 32768}
+# OpenAI's prompt-cache hints: Gemini caches by cachedContent, not by key. Refused by name, or
+# dropped under translation: lossy.
+_CACHE_HINTS = frozenset({"prompt_cache_key", "prompt_cache_retention"})
 
 
 class GeminiProvider:
@@ -81,7 +85,8 @@ class GeminiProvider:
         if req.operation == "embeddings":
             body, method = to_gemini_embeddings(req.body, target.spec.model, target.label), "batchEmbedContents"
         else:
-            body = to_gemini(req.body, target.label)
+            lossy = target.model_route is not None and target.model_route.translation == "lossy"
+            body = to_gemini(req.body, target.label, lossy)
             method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
         url = f"{target.base_url}/models/{quote(target.spec.model, safe='')}:{method}"
         headers = {"content-type": "application/json",
@@ -117,7 +122,7 @@ class GeminiProvider:
 
 # -- request: OpenAI chat -> GenerateContentRequest ----------------------------------------------
 
-def to_gemini(body: dict, deployment: str) -> dict:
+def to_gemini(body: dict, deployment: str, lossy: bool = False) -> dict:
     """The GenerateContentRequest for an OpenAI chat body; raises the catalog's
     unsupported_parameter (400) for what Gemini can't express."""
     def refuse(param: str, detail: str):
@@ -126,7 +131,7 @@ def to_gemini(body: dict, deployment: str) -> dict:
     out: dict = {}
     config: dict = {}
     for name, value in body.items():
-        if name in _IGNORED or value is None:
+        if name in _IGNORED or value is None or (lossy and name in _CACHE_HINTS):
             continue
         if name in _CONFIG:
             config[_CONFIG[name]] = value
