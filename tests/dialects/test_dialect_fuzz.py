@@ -3,10 +3,9 @@ naming a field; never another exception (which the gateway could only answer wit
 
 import copy
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import orjson
 
 from seawall.dialects.anthropic import AnthropicDialect
 from seawall.dialects.gemini import GeminiDialect

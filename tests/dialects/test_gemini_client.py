@@ -3,12 +3,8 @@
 import orjson
 import pytest
 
-from seawall.dialects.gemini import (
-    GeminiDialect,
-    GeminiStream,
-    error_payload,
-    to_response,
-)
+from seawall.dialects.gemini import GeminiDialect, error_payload
+from seawall.dialects.gemini_reply import GeminiStream, to_response
 from seawall.errors import SeawallError
 
 DIALECT = GeminiDialect()

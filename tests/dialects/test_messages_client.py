@@ -3,14 +3,10 @@
 import orjson
 import pytest
 
-from seawall.dialects.anthropic import (
-    STOP_REASONS,
-    AnthropicDialect,
-    MessagesStream,
-    to_message,
-)
+from seawall.dialects.anthropic import AnthropicDialect
+from seawall.dialects.anthropic_reply import STOP_REASONS, MessagesStream, to_message
 from seawall.errors import SeawallError
-from seawall.providers.anthropic import FINISH_REASONS
+from seawall.providers.anthropic_reply import FINISH_REASONS
 
 DIALECT = AnthropicDialect()
 

@@ -6,7 +6,6 @@ import sys
 import time
 
 import openai
-
 from conftest import Proc, free_port
 
 

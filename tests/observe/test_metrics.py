@@ -6,12 +6,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from seawall.config import ResolvedDeployment, default_settings, resolve_secrets
 from seawall.decide.breaker import Breaker
-from seawall.observe.metrics import (DURATION_BUCKETS, Histogram, Metrics, SeawallCollector, attempt_outcomes,
-                                     error_family, status_class, stream_outcome)
+from seawall.observe.metrics import (
+    DURATION_BUCKETS,
+    Histogram,
+    Metrics,
+    SeawallCollector,
+    attempt_outcomes,
+    error_family,
+    status_class,
+    stream_outcome,
+)
 from seawall.pipeline.context import RequestContext
-from seawall.pipeline.record import cost_of
 from seawall.pipeline.quota import Price
-from seawall.providers.base import AttemptRecord, ApiRequest, Usage
+from seawall.pipeline.record import cost_of
+from seawall.providers.base import ApiRequest, AttemptRecord, Usage
 
 
 def routes() -> dict[str, list[ResolvedDeployment]]:

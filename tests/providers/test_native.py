@@ -48,6 +48,13 @@ def test_a_body_naming_model_twice_is_reserialized_with_the_same_meaning():
     assert sent["messages"][0]["content"][0]["input"] == {"model": "haiku"}  # the tool's own field untouched
 
 
+def test_a_tool_schemas_model_property_is_no_model_value():
+    """Claude Code's Agent tool has a `model` property: an object, which the splice leaves alone."""
+    raw = (b'{"model":"route","tools":[{"name":"Agent","input_schema":{"properties":{"model":{"type":"string"}}}}],'
+           b'"max_tokens":5,"messages":[]}')
+    assert body_with_model(native(raw), "claude-opus-4-8") == raw.replace(b'"route"', b'"claude-opus-4-8"')
+
+
 def test_a_changed_body_is_serialized_from_the_dict():
     req = native(RAW)
     req.raw = None

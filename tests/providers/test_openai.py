@@ -1,7 +1,7 @@
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
 
 from seawall.config import Deployment, ResolvedDeployment
 from seawall.providers.base import ApiRequest, MalformedReply

@@ -13,6 +13,7 @@ import pytest
 
 from seawall.simulator.config import SimulatorSettings
 from seawall.simulator.dialects import anthropic as dialect
+from seawall.simulator.dialects.anthropic_errors import stream_error_event
 from seawall.simulator.dialects.base import ErrorContext
 
 HI = [{"role": "user", "content": "Say something about gateways."}]
@@ -238,5 +239,5 @@ def test_an_unknown_variant_is_refused_naming_the_known_ones():
 
 
 def test_the_in_stream_error_event():
-    assert dialect.stream_error_event("overloaded") == (
+    assert stream_error_event("overloaded") == (
         b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n')

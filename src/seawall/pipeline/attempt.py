@@ -32,8 +32,7 @@ from seawall.decide.timeouts import fired_values
 from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.gate import DeploymentGates, GateRefused, Ticket
-from seawall.providers.base import (AttemptRecord, ApiRequest, MalformedReply, Reply, StreamDecoder,
-                                    StreamEvent)
+from seawall.providers.base import ApiRequest, AttemptRecord, MalformedReply, Reply, StreamDecoder, StreamEvent
 from seawall.providers.registry import adapter_for
 
 # The client dialect's translation to the canonical form (dialects/base.py ClientDialect.translate).

@@ -14,7 +14,7 @@ from seawall.decide.access import Network, SeenAddress
 from seawall.decide.key_policy import KeyPolicy
 from seawall.dialects.base import StreamTranslator
 from seawall.limits.base import ScopeLimits
-from seawall.providers.base import AttemptRecord, ApiRequest, Usage
+from seawall.providers.base import ApiRequest, AttemptRecord, Usage
 
 
 @dataclass(slots=True)

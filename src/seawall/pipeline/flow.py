@@ -27,9 +27,9 @@ from seawall.limits.quota import QuotaLedger
 from seawall.pipeline.access import check_access
 from seawall.pipeline.admit import Admission
 from seawall.pipeline.attempt import Completed, Retrier, attempt
-from seawall.pipeline.count import count_locally
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
+from seawall.pipeline.count import count_locally
 from seawall.pipeline.deadlines import BodyDeadlines
 from seawall.pipeline.egress import relay_stream, send_json
 from seawall.pipeline.ingress import read_body

@@ -15,7 +15,6 @@ from seawall.errors import SeawallError
 from seawall.limits.quota import Hold, QuotaLedger
 from seawall.pipeline.admit import completion_estimate, delivered_tokens
 from seawall.pipeline.context import RequestContext
-
 from seawall.providers.base import Usage
 
 

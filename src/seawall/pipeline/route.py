@@ -19,7 +19,6 @@ from seawall.config import ResolvedDeployment
 from seawall.errors import error
 from seawall.providers.registry import adapter_for
 
-
 # A client dialect's operations that reach another vendor through the canonical form, and as which
 # canonical operation (count_tokens is answered by the gateway itself when no deployment of the
 # client's vendor serves the model: pipeline/count.py).

@@ -60,7 +60,7 @@ from seawall.pipeline.task_checks import (
     route_of,
 )
 from seawall.providers import midjourney as mj
-from seawall.providers.base import AttemptRecord, ApiRequest
+from seawall.providers.base import ApiRequest, AttemptRecord
 from seawall.providers.registry import task_adapter_for
 from seawall.providers.transport import Transport, UpstreamFailure, UpstreamResponse
 

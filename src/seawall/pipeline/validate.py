@@ -93,20 +93,14 @@ class Preflight:
         catalog = catalog or load_catalog()
         self.targets = {name: target_for(name, router.require(name), catalog, server.request_limits)
                         for name in router.model_names}
+        self._prices = {name: price_for(target.info) for name, target in self.targets.items()}
         # Encodings load on the first prompt that needs counting, in a thread (~0.5 s, 25-50 MB
         # each): a prompt whose bytes already prove it fits, the usual case, never needs them.
 
     def price_of(self, model: str) -> Price | None:
         """USD per token of a configured model, from the catalog or the config; None when the
-        input or output price is unknown. Cache reads and writes without a price of their own
-        cost the input price. For quotas and the request log (pipeline/quota.py)."""
-        target = self.targets.get(model)
-        info = target.info if target is not None else None
-        if info is None or info.price_in is None or info.price_out is None:
-            return None
-        read = info.price_cache_read if info.price_cache_read is not None else info.price_in
-        write = info.price_cache_write if info.price_cache_write is not None else info.price_in
-        return Price(info.price_in / 1e6, info.price_out / 1e6, read / 1e6, write / 1e6)
+        input or output price is unknown. For quotas and the request log (pipeline/quota.py)."""
+        return self._prices.get(model)
 
     def tokenizer(self, model: str) -> str:
         """The tokenizer the catalog names for a configured model ("estimate" when unknown)."""
@@ -180,6 +174,15 @@ class Preflight:
                     continue
                 decision = _too_long(prompt, window)
             return apply(req, decision, current.name, target.name)
+
+
+def price_for(info: ModelInfo | None) -> Price | None:
+    """USD per token; cache reads and writes without a price of their own cost the input price."""
+    if info is None or info.price_in is None or info.price_out is None:
+        return None
+    read = info.price_cache_read if info.price_cache_read is not None else info.price_in
+    write = info.price_cache_write if info.price_cache_write is not None else info.price_in
+    return Price(info.price_in / 1e6, info.price_out / 1e6, read / 1e6, write / 1e6)
 
 
 def target_for(name: str, deployments: list[ResolvedDeployment], catalog: Catalog,

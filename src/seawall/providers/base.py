@@ -22,7 +22,6 @@ from typing import Protocol
 
 from seawall.config import ResolvedDeployment
 
-
 NO_HEADERS: Mapping[str, str] = {}
 
 

@@ -26,6 +26,7 @@ from seawall.config import ResolvedDeployment
 from seawall.decide.bodies import read_error_fields
 from seawall.decide.classify import own_code
 from seawall.errors import error
+from seawall.providers import gemini_native
 from seawall.providers.base import (
     ApiRequest,
     ErrorBody,
@@ -35,7 +36,6 @@ from seawall.providers.base import (
     UpstreamRequest,
     Usage,
 )
-from seawall.providers import gemini_native
 from seawall.providers.gemini_native import read_usage
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
 

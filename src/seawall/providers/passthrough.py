@@ -4,22 +4,23 @@ model, and the client headers that go with it.
 The body goes upstream as the client's own bytes with only the top-level `model` value replaced
 in place (not parsed and re-serialized: that would cost a dump of a body that can be hundreds of
 KB, Claude Code's are ~90 KB, and would change its bytes). The top-level key is found with one
-regex search: in valid JSON the bytes `"model"` followed by `:` are an object key, so when the
-body holds exactly one such key with a string value, it is the top-level one (which the parsed
-body says exists). With several (a tool call whose input has a `model` of its own) the body is
+search: in valid JSON the bytes `"model"` followed by `:` are an object key (inside a string its
+quotes would be escaped), so when the body holds exactly one such key with a string value, it is
+the top-level one (which the parsed body says exists); a tool schema's `model` property, an
+object, does not count. With several (a tool call whose input has a `model` of its own) the body is
 re-serialized from the parsed dict instead: the same JSON, other bytes.
 """
 
 from __future__ import annotations
 
 import re
-from itertools import islice
 from collections.abc import Iterable, Mapping
 
 import orjson
 
 from seawall.providers.base import ApiRequest
 
+_KEY = b'"model"'
 _MODEL_KEY = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 
 # Request headers that are the connection's or the caller's own, never sent on (RFC 9110 §7.6.1
@@ -38,11 +39,18 @@ def body_with_model(req: ApiRequest, model: str | None) -> bytes:
         return orjson.dumps(req.body if model is None else {**req.body, "model": model})
     if model is None or req.body.get("model") == model:
         return raw
-    found = list(islice(_MODEL_KEY.finditer(raw), 2))
-    if len(found) != 1:
+    found = None
+    at = raw.find(_KEY)
+    while at >= 0:  # bytes.find runs in C; the regex only checks the few places the key is
+        match = _MODEL_KEY.match(raw, at)
+        if match is not None:
+            if found is not None:
+                return orjson.dumps({**req.body, "model": model})
+            found = match
+        at = raw.find(_KEY, at + len(_KEY))
+    if found is None:
         return orjson.dumps({**req.body, "model": model})
-    at = found[0]
-    return raw[:at.start()] + b'"model":' + orjson.dumps(model) + raw[at.end():]
+    return raw[:found.start()] + b'"model":' + orjson.dumps(model) + raw[found.end():]
 
 
 def meaningful_headers(headers: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:

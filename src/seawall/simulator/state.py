@@ -13,7 +13,6 @@ from seawall.simulator.headers import padding_pool, static_headers
 from seawall.simulator.ratelimit import Limits, RateLimiter
 from seawall.simulator.stats import Stats
 
-
 RECEIVED_KEPT = 200
 
 
