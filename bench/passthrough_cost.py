@@ -6,7 +6,7 @@ gateway taking turns: `base` (a commit before pass-through, by default 8c1ff7c, 
 
     taskset -c 1 .venv/bin/python bench/passthrough_cost.py [--n 1500] [--rounds 3] [--base 8c1ff7c]
 
-A canned upstream (a subprocess, like client_cost.py's) answers /v1/messages with an Anthropic
+A canned upstream (a subprocess, client_cost.py's server) answers /v1/messages with an Anthropic
 stream and /v1/chat/completions with an OpenAI one, each 13 content events, chunked, keep-alive.
 Each gateway runs alone on CPU 0 (taskset) on its own port with the same config; the client
 (this process, one keep-alive connection, sequential requests) and the upstream share the other
@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+from client_cost import _Answer  # bench/client_cost.py: reads requests, answers each by its path
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -88,37 +90,12 @@ def _reply(stream: bytes) -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + body
 
 
-class _Upstream(asyncio.Protocol):
-    """Reads requests (head, then Content-Length bytes) and answers each by its path."""
-
-    replies = {b"/v1/messages": _reply(_anthropic_stream()), b"/v1/chat/completions": _reply(_openai_stream())}
-
-    def __init__(self):
-        self.buf, self.need, self.path = b"", None, b""
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.buf += data
-        while True:
-            if self.need is None:
-                end = self.buf.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                head, self.buf = self.buf[:end].lower() + b"\r\n", self.buf[end + 4:]
-                self.path = head.split(b" ", 2)[1].split(b"?")[0]
-                at = head.find(b"\r\ncontent-length:")
-                self.need = int(head[at + 17:head.index(b"\r\n", at + 2)]) if at >= 0 else 0
-            if len(self.buf) < self.need:
-                return
-            self.buf, self.need = self.buf[self.need:], None
-            self.transport.write(self.replies[self.path])
+REPLIES = {b"/v1/messages": _reply(_anthropic_stream()), b"/v1/chat/completions": _reply(_openai_stream())}
 
 
 def serve(port_out: int) -> None:
     async def main():
-        server = await asyncio.get_running_loop().create_server(_Upstream, "127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(lambda: _Answer(REPLIES.__getitem__), "127.0.0.1", 0)
         os.write(port_out, b"%d\n" % server.sockets[0].getsockname()[1])
         await server.serve_forever()
 

@@ -47,6 +47,7 @@ from seawall.providers.base import (
     MalformedReply,
     Reply,
     UpstreamRequest,
+    reply_json,
 )
 
 # Messages requires max_tokens, OpenAI doesn't. 4096 is the smallest max output of any Claude
@@ -111,10 +112,7 @@ class AnthropicProvider:
         return UpstreamRequest("POST", messages_url(target.base_url), headers, orjson.dumps(body))
 
     def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
-        try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+        message = reply_json(body)
         if not isinstance(message, dict) or not isinstance(message.get("content"), list):
             raise MalformedReply(f"a 2xx reply without 'content': {body[:120]!r}")
         chat = to_chat_completion(message, int(self._clock()))

@@ -11,10 +11,8 @@ Plain content events (deltas, pings, block boundaries) are relayed in runs witho
 
 from __future__ import annotations
 
-import orjson
-
 from seawall.config import ResolvedDeployment
-from seawall.providers.base import ApiRequest, MalformedReply, Reply, StreamEvent, UpstreamRequest, Usage
+from seawall.providers.base import ApiRequest, MalformedReply, Reply, StreamEvent, UpstreamRequest, Usage, reply_json
 from seawall.providers.passthrough import body_with_model, merged_headers
 from seawall.providers.sse import TERMINATOR, SSESplitter, json_event
 
@@ -56,10 +54,7 @@ def build_native(req: ApiRequest, target: ResolvedDeployment) -> UpstreamRequest
 
 
 def read_native_reply(req: ApiRequest, body: bytes) -> Reply:
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+    message = reply_json(body)
     if req.operation == "count_tokens":
         if not isinstance(message, dict) or not isinstance(message.get("input_tokens"), int):
             raise MalformedReply(f"a 2xx count_tokens reply without 'input_tokens': {body[:120]!r}")

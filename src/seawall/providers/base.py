@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import orjson
+
 from seawall.config import ResolvedDeployment
 
 NO_HEADERS: Mapping[str, str] = {}
@@ -157,6 +159,14 @@ class NativeProvider(Protocol):
 
 class MalformedReply(Exception):
     """The upstream answered 2xx with a body that can't be read (truncated JSON, HTML, …)."""
+
+
+def reply_json(body: bytes) -> object:
+    """A 2xx reply's JSON, or MalformedReply saying what came instead."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
 
 
 @dataclass(slots=True)

@@ -35,6 +35,7 @@ from seawall.providers.base import (
     StreamEvent,
     UpstreamRequest,
     Usage,
+    reply_json,
 )
 from seawall.providers.gemini_native import read_usage
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
@@ -97,10 +98,7 @@ class GeminiProvider:
         return UpstreamRequest("POST", url, headers, orjson.dumps(body))
 
     def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+        data = reply_json(body)
         if req.operation == "embeddings":
             if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
                 raise MalformedReply(f"a 2xx reply without 'embeddings': {body[:120]!r}")

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import orjson
 
 from seawall.config import ResolvedDeployment
-from seawall.providers.base import ApiRequest, MalformedReply, Reply, StreamEvent, UpstreamRequest, Usage
+from seawall.providers.base import ApiRequest, MalformedReply, Reply, StreamEvent, UpstreamRequest, Usage, reply_json
 from seawall.providers.passthrough import body_with_model, merged_headers
 from seawall.providers.sse import SSESplitter, data_of, error_of, json_event
 
@@ -72,10 +72,7 @@ def _body(req: ApiRequest, model: str) -> bytes:
 
 
 def read_native_reply(req: ApiRequest, body: bytes) -> Reply:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+    data = reply_json(body)
     expected = {"chat": ("candidates", "promptFeedback"), "count_tokens": ("totalTokens",),
                 "embed": ("embedding",), "batch_embed": ("embeddings",)}[req.operation]
     if not isinstance(data, dict) or not any(k in data for k in expected):

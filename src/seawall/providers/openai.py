@@ -23,6 +23,7 @@ from seawall.providers.base import (
     StreamEvent,
     UpstreamRequest,
     Usage,
+    reply_json,
 )
 from seawall.providers.passthrough import body_with_model, merged_headers
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
@@ -71,10 +72,7 @@ class OpenAIProvider:
         return UpstreamRequest("POST", target.base_url + PATHS[req.operation], headers, data)
 
     def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+        data = reply_json(body)
         expected = "choices" if req.operation == "chat" else "data"
         if not isinstance(data, dict) or not isinstance(data.get(expected), list):
             raise MalformedReply(f"a 2xx reply without '{expected}': {body[:120]!r}")
