@@ -79,6 +79,8 @@ def test_a_stream_request_asks_for_usage():
     ({"model": "m", "max_tokens": 0, "messages": []}, "max_tokens"),
     ({"model": "m", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
     ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document"}]}]},
+     "messages.0.content.0.source.type"),
+    ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "search_result"}]}]},
      "messages.0.content.0.type"),
     ({"model": "m", "max_tokens": 5, "messages": [], "tools": [{"type": "web_search_20250305", "name": "w"}]},
      "tools.0.type"),

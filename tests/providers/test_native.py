@@ -178,3 +178,29 @@ def test_a_gemini_stream_ends_with_the_chunk_finishing_every_candidate():
     failed = GEMINI.native_stream_decoder(native(G_RAW, "gemini", stream=True)).feed(
         b'data: {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}\r\n\r\n')
     assert failed[0].error["status"] == "UNAVAILABLE"
+
+
+# -- documents across vendors ---------------------------------------------------------------------------
+
+PDF = "JVBERi0xLjQK"
+
+
+def test_a_document_travels_between_anthropic_gemini_and_the_canonical_file_part():
+    from seawall.dialects.anthropic import AnthropicDialect
+    from seawall.dialects.gemini import GeminiDialect
+
+    anthropic_client = AnthropicDialect()
+    messages = {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": [
+        {"type": "document", "title": "q3.pdf", "source": {"type": "base64", "media_type": "application/pdf",
+                                                            "data": PDF}},
+        {"type": "text", "text": "Summarize."}]}]}
+    canonical = anthropic_client.translate(anthropic_client.parse("chat", orjson.dumps(messages), {}, None))
+    file_part = canonical.body["messages"][0]["content"][0]
+    assert file_part == {"type": "file", "file": {"filename": "q3.pdf", "file_data": f"data:application/pdf;base64,{PDF}"}}
+    to_gemini = orjson.loads(GEMINI.build_request(canonical, G_TARGET).body)
+    assert to_gemini["contents"][0]["parts"][0] == {"inlineData": {"mimeType": "application/pdf", "data": PDF}}
+    gemini_client = GeminiDialect()
+    g = gemini_client.translate(gemini_client.parse("chat", orjson.dumps(to_gemini), {}, "m:generateContent"))
+    back = orjson.loads(ANTHROPIC.build_request(g, target("anthropic", "https://api.anthropic.com", "claude")).body)
+    assert back["messages"][0]["content"][0] == {"type": "document", "title": "document.pdf", "source": {
+        "type": "base64", "media_type": "application/pdf", "data": PDF}}

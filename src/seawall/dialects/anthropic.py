@@ -10,6 +10,7 @@ messages, stream). To another vendor it is translated to the canonical form:
     Messages request                          canonical (OpenAI chat)
     system (string or text blocks)        ->  a system message
     text / image blocks                   ->  content parts (base64 images -> data: URLs)
+    document blocks (base64 PDF, text)    ->  file parts (data: URLs), text
     assistant tool_use blocks             ->  tool_calls;  user tool_result blocks -> tool messages
     tools (input_schema), tool_choice     ->  tools (parameters), tool_choice auto/none/required/function
     max_tokens (required here)            ->  max_completion_tokens (what every OpenAI chat model
@@ -22,7 +23,7 @@ messages, stream). To another vendor it is translated to the canonical form:
 
 Prompt-caching hints (`cache_control` on any block or tool) and `context_management` have no
 counterpart: a 400 naming the field, unless the model's `translation: lossy` lets them drop.
-What else has no canonical form (documents, server tools, MCP) is a 400 naming the field, never
+What else has no canonical form (documents by URL, server tools, MCP) is a 400 naming the field, never
 dropped. Replies, streams (message_start … message_stop, with `ping` while a model thinks) and
 errors (`{"type": "error", "error": {...}}`) come back in Anthropic's shapes.
 """
@@ -266,7 +267,23 @@ def _part(b: dict, where: str) -> dict:
             return {"type": "image_url", "image_url": {"url": source.get("url")}}
         raise error("invalid_field", param=f"{where}.source.type", expected="'base64' or 'url'",
                     got=repr(source.get("type")))
+    if b["type"] == "document":
+        return _document(b, where)
     raise _no_counterpart(f"{where}.type", b["type"])
+
+
+def _document(b: dict, where: str) -> dict:
+    """A PDF (base64) becomes a chat file part; a plain-text document, its text. A document by URL
+    or by file id has no counterpart (chat file parts carry their data)."""
+    source = b.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "base64":
+        return {"type": "file", "file": {"filename": str(b.get("title") or "document.pdf"),
+                                         "file_data": f"data:{source.get('media_type')};base64,{source.get('data', '')}"}}
+    if kind == "text":
+        return {"type": "text", "text": str(source.get("data", ""))}
+    raise error("unsupported_parameter", param=f"{where}.source.type", deployment="a deployment of another vendor",
+                detail=f"a document's {kind!r} source has no counterpart there: send it as base64 or text")
 
 
 def _no_counterpart(param: str, kind: str) -> SeawallError:

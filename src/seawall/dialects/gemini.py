@@ -13,6 +13,7 @@ translated to the canonical form:
     systemInstruction.parts[].text           ->  a system message
     contents[] role user / model             ->  user / assistant messages
     parts: text, inlineData (image/*)        ->  text and image_url parts (data: URLs)
+    inlineData application/pdf               ->  file parts (data: URLs)
     functionCall / functionResponse parts    ->  tool_calls / tool messages (ids made up: Gemini
                                                  matches a response to its call by name)
     thought parts, thoughtSignature          ->  left out (signatures are valid at Google only)
@@ -249,8 +250,10 @@ def _media(part: dict, where: str) -> dict:
     else:
         data = _object(part["fileData"], f"{where}.fileData")
         mime, url, field = data.get("mimeType", ""), data.get("fileUri"), "fileData"
+    if mime == "application/pdf" and field == "inlineData":  # a document: a chat file part
+        return {"type": "file", "file": {"filename": "document.pdf", "file_data": url}}
     if not str(mime).startswith("image/"):
-        raise _unsupported(f"{where}.{field}.mimeType", f"only images have a counterpart, not {mime!r}")
+        raise _unsupported(f"{where}.{field}.mimeType", f"only images and inline PDFs have a counterpart, not {mime!r}")
     return {"type": "image_url", "image_url": {"url": url}}
 
 

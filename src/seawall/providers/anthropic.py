@@ -10,7 +10,8 @@ whichever deployment served. Embeddings: Anthropic has none.
 
     OpenAI chat                         Anthropic Messages
     system / developer messages     ->  system
-    user / assistant content parts  ->  text and image blocks (data: URLs -> base64 source)
+    user / assistant content parts  ->  text and image blocks (data: URLs -> base64 source);
+                                        file parts (base64 file_data) -> document blocks
     assistant tool_calls            ->  tool_use blocks;  tool messages -> tool_result blocks
     tools, tool_choice              ->  tools (input_schema), tool_choice auto/none/any/tool
     max_completion_tokens | max_tokens | DEFAULT_MAX_TOKENS  ->  max_tokens (required there)
@@ -287,7 +288,23 @@ def _part(part: object, where: str, deployment: str) -> dict:
         return {"type": "image", "source": {"type": "url", "url": url}}
     if kind == "refusal":
         return {"type": "text", "text": part.get("refusal", "")}
+    if kind == "file":
+        return _document(part.get("file"), where, deployment)
     raise refuse(f"{where}.type", deployment, f"content part {kind!r} has no Messages counterpart")
+
+
+def _document(file: object, where: str, deployment: str) -> dict:
+    """A chat file part with its data (a base64 data: URL) -> a document block; a file id lives
+    at OpenAI only."""
+    data = file.get("file_data") if isinstance(file, dict) else None
+    if not isinstance(data, str) or not data.startswith("data:") or ";base64," not in data:
+        raise refuse(f"{where}.file", deployment, "only a file sent as base64 file_data has a Messages counterpart")
+    head, _, payload = data.partition(",")
+    document = {"type": "document", "source": {"type": "base64", "media_type": head[5:].partition(";")[0],
+                                               "data": payload}}
+    if isinstance(file.get("filename"), str):
+        document["title"] = file["filename"]
+    return document
 
 
 def _plain_text(content: object, where: str, deployment: str) -> str:

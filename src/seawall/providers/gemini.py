@@ -290,6 +290,12 @@ def _parts(content: object, where: str, refuse) -> list[dict]:
                 raise refuse(f"{where}.content[{j}].image_url",
                              "Gemini takes images inline: send a data:image/...;base64, URL")
             parts.append({"inlineData": {"mimeType": head[5:-7], "data": data}})
+        elif kind == "file":  # a document sent with its data
+            data_url = (p.get("file") or {}).get("file_data", "")
+            head, sep, data = data_url.partition(",") if isinstance(data_url, str) else ("", "", "")
+            if not (head.startswith("data:") and head.endswith(";base64") and sep):
+                raise refuse(f"{where}.content[{j}].file", "Gemini takes files inline: send base64 file_data")
+            parts.append({"inlineData": {"mimeType": head[5:-7], "data": data}})
         else:
             raise refuse(f"{where}.content[{j}].type", f"content part {kind!r} has no Gemini equivalent")
     return parts
