@@ -139,3 +139,22 @@ def test_cached_content_to_another_vendor_is_refused_by_name(client):
         client.models.generate_content(model="gpt-4o-mini", contents="hi",
                                        config=types.GenerateContentConfig(cached_content="cachedContents/x"))
     assert e.value.code == 400 and "cachedContent" in e.value.message
+
+
+def test_embed_content_passes_through_and_translates(gw, sim):
+    body = {"content": {"parts": [{"text": "one"}]}, "outputDimensionality": 8}
+    headers = {"x-goog-api-key": gw.key}
+    status, _, raw = http("POST", gw.url + "/v1beta/models/gemini-embedding-001:embedContent", body, headers)
+    assert status == 200 and len(json.loads(raw)["embedding"]["values"]) == 8
+    [got] = received(sim, "embedContent")
+    assert json.loads(body_of(got)) == body
+    status, _, raw = http("POST", gw.url + "/v1beta/models/text-embedding-3-small:embedContent",
+                          {"content": {"parts": [{"text": "one"}]}}, headers)
+    assert status == 200 and len(json.loads(raw)["embedding"]["values"]) == 1536
+
+
+def test_a_thinking_budget_for_a_model_that_does_not_reason_is_refused_by_its_gemini_name(client):
+    with pytest.raises(genai_errors.ClientError) as e:
+        client.models.generate_content(model="gpt-4o-mini", contents="hi", config=types.GenerateContentConfig(
+            thinking_config=types.ThinkingConfig(thinking_budget=2048)))
+    assert e.value.code == 400 and "generationConfig.thinkingConfig" in e.value.message
