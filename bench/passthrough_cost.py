@@ -12,9 +12,9 @@ Each gateway runs alone on CPU 0 (taskset) on its own port with the same config;
 (this process, one keep-alive connection, sequential requests) and the upstream share the other
 CPU. CPU per request is the gateway process's utime + stime (/proc/<pid>/stat) over the timed
 requests; added latency is the client's p50 to the end of the stream through the gateway minus
-its p50 straight to the upstream, both measured in the same round. Rounds take turns (base,
-new, base, new, ...), so a busy machine weighs on both alike; read the ratios, not the absolute
-figures. Standard library only; every process started here is stopped by its PID.
+its p50 straight to the upstream, both measured in the same round. The builds take turns, the
+first of a round alternating, so a busy machine weighs on both alike; the new/base column is the
+median of each round's ratio. Read the ratios, not the absolute figures. Standard library only; every process started here is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def main() -> None:
             procs.append(builds[name][0])
         print(f"upstream :{up_port}; base {args.base} and this checkout, gateways on CPU 0; n={args.n}", flush=True)
         for r in range(args.rounds):
-            for name in ("base", "new"):
+            for name in ("base", "new") if r % 2 == 0 else ("new", "base"):  # neither always goes first
                 for endpoint in ("messages", "chat"):
                     got = measure(builds[name], up_port, endpoint, args.n)
                     results[name][endpoint].append(got)
@@ -236,11 +236,17 @@ def report(results: dict, args) -> None:
     def med(name: str, endpoint: str, key: str) -> float:
         return statistics.median(r[key] for r in results[name][endpoint])
 
-    print(f"\nmedians over {args.rounds} rounds       base ({args.base})     new     new/base")
+    def paired(endpoint: str, key: str) -> float:
+        """The median of each round's new/base ratio: rounds ran back to back, so a busy spell
+        weighs on a pair alike."""
+        return statistics.median(n[key] / b[key] for b, n in zip(results["base"][endpoint], results["new"][endpoint],
+                                                                   strict=True))
+
+    print(f"\nmedians over {args.rounds} rounds       base ({args.base})     new   new/base (paired)")
     for endpoint in ("messages", "chat"):
         for key, label in (("cpu_us", "CPU µs/request"), ("added_p50_us", "added p50 µs")):
             b, n = med("base", endpoint, key), med("new", endpoint, key)
-            print(f"{PATHS[endpoint]:21} {label:15} {b:10.1f} {n:10.1f} {n / b:8.2f}")
+            print(f"{PATHS[endpoint]:21} {label:15} {b:10.1f} {n:10.1f} {paired(endpoint, key):8.2f}")
     ratio = med("new", "messages", "cpu_us") / med("new", "chat", "cpu_us")
     print(f"new: /v1/messages pass-through CPU / /v1/chat/completions CPU = {ratio:.2f}")
     os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
