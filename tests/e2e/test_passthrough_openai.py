@@ -82,3 +82,23 @@ def test_a_stream_that_asks_for_its_usage_goes_as_sent(client, sim, sent):
     assert chunks[-1].usage.total_tokens > 0
     [got] = received(sim)
     assert base64.b64decode(got["body_b64"]) == sent[-1].content
+
+
+def test_audio_output_fields_reach_openai_untouched(client, sim, sent):
+    client.chat.completions.create(model="gpt-4o-mini", messages=HI, modalities=["text", "audio"],
+                                   audio={"voice": "alloy", "format": "wav"})
+    [got] = received(sim)
+    assert base64.b64decode(got["body_b64"]) == sent[-1].content
+
+
+def test_openais_cached_input_is_read_from_usage_and_priced_at_the_cached_price(client, gw, sim):
+    system = {"role": "system", "content": "You review pull requests for a payments team. " * 150}
+    client.chat.completions.create(model="gpt-4o-mini", messages=[system, *HI])
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[system, *HI])
+    usage = raw.parse().usage
+    cached = usage.prompt_tokens_details.cached_tokens
+    assert cached >= 1024 and cached % 128 == 0
+    row = gw.log_row(raw.headers["x-request-id"])
+    # gpt-4o-mini: input 0.15, cached input 0.075, output 0.60 USD per 1M tokens
+    expected = ((usage.prompt_tokens - cached) * 0.15 + cached * 0.075 + usage.completion_tokens * 0.60) / 1e6
+    assert row["cost_usd"] == pytest.approx(expected)

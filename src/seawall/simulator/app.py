@@ -18,6 +18,7 @@ control API (``control.py``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import math
 import time
@@ -26,7 +27,7 @@ from typing import Any
 import orjson
 
 from seawall.simulator import control, wire
-from seawall.simulator.chat import plan_chat, render_events, render_reply
+from seawall.simulator.chat import cached_prefix, plan_chat, render_events, render_reply
 from seawall.simulator.config import ModelSpec, SimulatorSettings
 from seawall.simulator.dialects import (
     ErrorContext,
@@ -229,6 +230,7 @@ class Simulator:
         if isinstance(plan, oai.ApiError):
             await exchange.reply_error(plan)
             return
+        plan = dataclasses.replace(plan, cached_tokens=cached_prefix(self.state.prompt_cache, body, plan.model.id))
         if not await self._charge(exchange, plan.model, plan.cost):
             return
         completion_id, created = new_completion_id(), int(time.time())
