@@ -19,10 +19,11 @@ TOOLS = [{"name": "get_diff", "description": "The diff of a pull request",
 
 
 def config(sim_port: int) -> str:
-    def dep(provider: str, model: str, name: str, base: str = "/v1") -> str:
+    def dep(provider: str, model: str, name: str, base: str = "/v1", keepalive_s: float = 15) -> str:
         return (f"      - provider: {provider}\n        base_url: http://127.0.0.1:{sim_port}{base}\n"
                 f"        model: {model}\n        api_key_env: SIM_KEY\n        name: {name}\n"
-                f"        timeouts: {{connect_s: 2, read_s: 30}}\n        circuit: {{failures_to_open: 1000}}\n")
+                f"        timeouts: {{connect_s: 2, read_s: 30, keepalive_s: {keepalive_s}}}\n"
+                f"        circuit: {{failures_to_open: 1000}}\n")
 
     return ("request_log:\n  flush_interval_s: 0.1\n"
             "models:\n"
@@ -32,7 +33,9 @@ def config(sim_port: int) -> str:
             # a dated id keeps this route's fault rules apart from the plain one's
             f"  - name: claude-then-o4\n    deployments:\n{dep('anthropic', 'claude-haiku-4-5-20251001', 'anth-haiku')}"
             f"{dep('openai', 'o4-mini', 'openai-o4')}"
-            f"  - name: gpt-4o-mini\n    deployments:\n{dep('openai', 'gpt-4o-mini', 'openai-mini')}")
+            f"  - name: gpt-4o-mini\n    deployments:\n{dep('openai', 'gpt-4o-mini', 'openai-mini')}"
+            f"  - name: claude-thinker\n    deployments:\n"
+            f"{dep('anthropic', 'claude-opus-4-1', 'anth-thinker', keepalive_s=0.3)}")
 
 
 upstream, gw, sim, _ = own_stack("passthrough-anthropic", config)
@@ -253,7 +256,7 @@ def test_count_tokens_for_a_model_another_vendor_serves_is_counted_locally_and_s
 
 def test_the_model_list_comes_in_anthropics_shape_and_pages(claude, gw):
     names = [m.id for m in claude.models.list(limit=2)]  # the SDK follows has_more / last_id
-    assert names == ["claude", "claude-sonnet-5-5", "claude-then-o4", "gpt-4o-mini"]
+    assert names == ["claude", "claude-sonnet-5-5", "claude-then-o4", "gpt-4o-mini", "claude-thinker"]
     page = claude.models.list(limit=2)
     assert page.has_more and page.first_id == "claude" and page.last_id == "claude-sonnet-5-5"
     assert page.data[0].type == "model" and page.data[0].created_at
@@ -263,3 +266,13 @@ def test_the_model_list_comes_in_anthropics_shape_and_pages(claude, gw):
     status, _, raw = http("GET", gw.url + "/v1/models?limit=0", headers={"x-api-key": gw.key,
                                                                          "anthropic-version": "2023-06-01"})
     assert status == 400 and json.loads(raw)["error"]["param"] == "limit"
+
+
+def test_a_slow_first_event_is_bridged_by_pings_and_the_stream_then_passes_through(gw, sim):
+    sim.set_faults([{"match": {"model": "claude-opus-4-1"}, "fault": "think_ms=1200"}])
+    status, _, raw = http("POST", gw.url + "/v1/messages", {
+        "model": "claude-thinker", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        {"x-api-key": gw.key, "anthropic-version": "2023-06-01"}, timeout=20)
+    names = [line[7:] for line in raw.decode().splitlines() if line.startswith("event: ")]
+    assert status == 200 and names[:2] == ["ping", "ping"]  # the gateway's, while the model thinks
+    assert names[names.index("message_start"):][-1] == "message_stop" and "error" not in names
