@@ -42,10 +42,12 @@ def sse_reply() -> bytes:
 # -- the server (subprocess) ------------------------------------------------------------------------
 
 class _Answer(asyncio.Protocol):
-    """Reads requests (head, then Content-Length bytes) and answers each with the canned reply."""
+    """Reads requests (head, then Content-Length bytes) and answers each with the canned reply
+    (`reply`: bytes, or a function of the request's path, as bench/passthrough_cost.py uses it)."""
 
-    def __init__(self, reply: bytes):
-        self.reply, self.buf, self.need = reply, b"", None
+    def __init__(self, reply):
+        self.reply_for = reply if callable(reply) else (lambda path: reply)
+        self.buf, self.need, self.path = b"", None, b""
 
     def connection_made(self, transport):
         self.transport = transport
@@ -58,12 +60,13 @@ class _Answer(asyncio.Protocol):
                 if end < 0:
                     return
                 head, self.buf = self.buf[:end].lower() + b"\r\n", self.buf[end + 4:]
+                self.path = head.split(b" ", 2)[1].split(b"?")[0]
                 at = head.find(b"\r\ncontent-length:")
                 self.need = int(head[at + 17:head.index(b"\r\n", at + 2)]) if at >= 0 else 0
             if len(self.buf) < self.need:
                 return
             self.buf, self.need = self.buf[self.need:], None
-            self.transport.write(self.reply)
+            self.transport.write(self.reply_for(self.path))
 
 
 def serve(port_out: int) -> None:

@@ -28,7 +28,8 @@ from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.keys import bearer_token
 from seawall.decide.routes import diagnose_route
-from seawall.dialects import DIALECTS
+from seawall.dialects import DIALECTS, listings
+from seawall.dialects.gemini import METHODS as GEMINI_METHODS
 from seawall.errors import SeawallError, error
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.alerts import AlertMonitor
@@ -63,7 +64,6 @@ def tune_gc() -> None:
 
 
 _GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/")  # google-genai 3.x calls /v1/…
-_GEMINI_METHODS = ("generateContent", "streamGenerateContent")
 
 
 def gemini_path(path: str) -> str | None:
@@ -83,16 +83,17 @@ def query_key(ctx: RequestContext, query: bytes) -> dict[str, list[str]]:
 
 
 def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
-    """Check a Gemini call's method and query (its key included)."""
-    _, _, method = path_model.rpartition(":")
+    """Check a Gemini call's method and query (its key included); the operation it is."""
+    model, _, method = path_model.rpartition(":")
+    ctx.model_asked = model or None
     params = query_key(ctx, query)
-    if method not in _GEMINI_METHODS:
+    if method not in GEMINI_METHODS:
         raise error("route_not_found", method=ctx.method, path=ctx.path,
-                    hint=f"Seawall serves Gemini's {' and '.join(_GEMINI_METHODS)} (POST); '{method}' is not served.")
+                    hint=f"Seawall serves Gemini's {', '.join(GEMINI_METHODS)} (POST); '{method}' is not served.")
     if method == "streamGenerateContent" and params.get("alt", [""])[0] != "sse":
         raise error("invalid_field", param="alt", expected="'sse' (…:streamGenerateContent?alt=sse)",
                     got=repr(params.get("alt", [None])[0]))
-    return "chat"
+    return GEMINI_METHODS[method]
 
 
 class Gateway:
@@ -123,8 +124,9 @@ class Gateway:
         self.started_at = int(time.time())
         self._origins = settings.server.cors_allowed_origins
         self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
-                     ("POST", "/v1/messages"): "chat"}
-        self._dialects = {"/v1/messages": "anthropic"}  # paths whose clients speak another dialect
+                     ("POST", "/v1/messages"): "chat", ("POST", "/v1/messages/count_tokens"): "count_tokens"}
+        # paths whose clients speak another dialect
+        self._dialects = {"/v1/messages": "anthropic", "/v1/messages/count_tokens": "anthropic"}
         self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
                        ("GET", "/v1/models"): self._models, ("GET", "/v1beta/models"): self._gemini_models,
                        ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
@@ -217,8 +219,9 @@ class Gateway:
                 finally:
                     in_flight[ctx.dialect] -= 1
             elif key in self._plain:
+                ctx.query = scope.get("query_string", b"")
                 if ctx.path.startswith("/v1beta/"):
-                    query_key(ctx, scope.get("query_string", b""))
+                    query_key(ctx, ctx.query)
                 await self._plain[key](ctx, send, cors)
                 return  # probes, listings and scrapes are not request-log material
             elif ctx.path.startswith("/admin/"):
@@ -319,35 +322,42 @@ class Gateway:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    def _model_entry(self, name: str) -> dict:
-        return {"id": name, "object": "model", "created": self.started_at, "owned_by": "seawall"}
-
     async def _models(self, ctx: RequestContext, send, cors: Headers) -> None:
-        """The models the key may use. Anthropic's SDK lists them here too, with its key in
-        x-api-key (OpenAI's list shape carries the `data[].id` it reads)."""
+        """The models the key may use, in OpenAI's shape, or Anthropic's (paginated) for the
+        Anthropic SDK and Claude Code, which send anthropic-version (and their key in x-api-key)."""
         # A refusal propagates to _http, which renders it (and knows how the address was found).
-        anthropic = "authorization" not in ctx.headers and "x-api-key" in ctx.headers
-        if anthropic:
+        if anthropic_client(ctx.headers):
             ctx.dialect = "anthropic"
         principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS[ctx.dialect])
         check_ip(principal, ctx)
-        data = [self._model_entry(name) for name in self.router.model_names if may_use(principal, name)]
-        await send_json(send, ctx, 200, orjson.dumps({"object": "list", "data": data}), cors)
+        names = [name for name in self.router.model_names if may_use(principal, name)]
+        if ctx.dialect == "anthropic":
+            body = listings.anthropic_page(names, self.started_at, urllib.parse.parse_qs(ctx.query.decode("latin-1")))
+        else:
+            body = listings.openai_list(names, self.started_at)
+        await send_json(send, ctx, 200, orjson.dumps(body), cors)
 
     async def _gemini_models(self, ctx: RequestContext, send, cors: Headers) -> None:
         """Gemini's model list (`GET /v1beta/models`, google-genai's models.list), in its shape."""
         ctx.dialect = "gemini"
         principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["gemini"])
         check_ip(principal, ctx)
-        models = [{"name": f"models/{name}", "displayName": name, "supportedGenerationMethods":
-                   ["generateContent", "streamGenerateContent"]}
-                  for name in self.router.model_names if may_use(principal, name)]
-        await send_json(send, ctx, 200, orjson.dumps({"models": models}), cors)
+        names = [name for name in self.router.model_names if may_use(principal, name)]
+        await send_json(send, ctx, 200, orjson.dumps(listings.gemini_list(names)), cors)
 
     async def _model(self, ctx: RequestContext, send, cors: Headers) -> None:
-        principal = ctx.principal = self.auth.authenticate(ctx.headers)
+        if anthropic_client(ctx.headers):
+            ctx.dialect = "anthropic"
+        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS[ctx.dialect])
         check_ip(principal, ctx)
         name = ctx.path.removeprefix("/v1/models/")
         check_model(principal, name)
         self.router.require(name)
-        await send_json(send, ctx, 200, orjson.dumps(self._model_entry(name)), cors)
+        entry = listings.anthropic_model(name, self.started_at) if ctx.dialect == "anthropic" else \
+            listings.openai_model(name, self.started_at)
+        await send_json(send, ctx, 200, orjson.dumps(entry), cors)
+
+
+def anthropic_client(headers: dict[str, str]) -> bool:
+    """The Anthropic SDK (and Claude Code) always send anthropic-version; a bare x-api-key says so too."""
+    return "anthropic-version" in headers or ("x-api-key" in headers and "authorization" not in headers)

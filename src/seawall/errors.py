@@ -152,7 +152,8 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "{hint}"),
     ErrorKind("unsupported_parameter", 400, _BAD, "request.invalid",
               "Unsupported parameter: '{param}' can't be sent to {deployment}: {detail}.",
-              "Remove '{param}' from the request, or use a model whose deployments speak OpenAI's API."),
+              "Remove '{param}' from the request, or use a model a deployment of your SDK's own vendor serves "
+              "(a request passes through to it untouched)."),
     ErrorKind("operation_not_supported", 400, _BAD, "request.invalid",
               "The model `{model}` does not support {operation}.",
               "Use a model configured for {operation}; GET /v1/models lists them."),

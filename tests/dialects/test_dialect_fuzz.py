@@ -3,12 +3,28 @@ naming a field; never another exception (which the gateway could only answer wit
 
 import copy
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seawall.dialects.anthropic import to_canonical as from_messages
-from seawall.dialects.gemini import to_canonical as from_gemini
+from seawall.dialects.anthropic import AnthropicDialect
+from seawall.dialects.gemini import GeminiDialect
 from seawall.errors import SeawallError
+
+ANTHROPIC, GEMINI_DIALECT = AnthropicDialect(), GeminiDialect()
+
+
+def from_messages(doc) -> object:
+    """Parse, as ingress does, then translate for another vendor, strict and lossy."""
+    req = ANTHROPIC.parse("chat", orjson.dumps(doc), {}, None)
+    ANTHROPIC.translate(req, True)
+    return ANTHROPIC.translate(req)
+
+
+def from_gemini(doc, model: str, stream: bool) -> object:
+    req = GEMINI_DIALECT.parse("chat", orjson.dumps(doc), {}, f"{model}:generateContent")
+    GEMINI_DIALECT.translate(req, True)
+    return GEMINI_DIALECT.translate(req)
 
 # What a parsed body can hold: orjson reads integers past 64 bits as floats.
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False)

@@ -3,13 +3,17 @@
 import orjson
 import pytest
 
-from seawall.dialects.gemini import (
-    GeminiStream,
-    error_payload,
-    to_canonical,
-    to_response,
-)
+from seawall.dialects.gemini import GeminiDialect, error_payload
+from seawall.dialects.gemini_reply import GeminiStream, to_response
 from seawall.errors import SeawallError
+
+DIALECT = GeminiDialect()
+
+
+def to_canonical(body: dict, model: str, stream: bool, lossy: bool = False):
+    """What the gateway does with a Gemini body bound for another vendor: parse, then translate."""
+    method = "streamGenerateContent" if stream else "generateContent"
+    return DIALECT.translate(DIALECT.parse("chat", orjson.dumps(body), {}, f"{model}:{method}"), lossy)
 
 
 def sse(*chunks) -> bytes:
@@ -107,3 +111,43 @@ def test_errors_carry_the_request_id_and_the_wait():
     assert body["code"] == 429 and body["status"] == "RESOURCE_EXHAUSTED"
     assert body["details"][0]["metadata"]["request_id"] == "req_1"
     assert body["details"][1] == {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2s"}
+
+
+@pytest.mark.parametrize("config,effort", [({"thinkingBudget": 1024}, "low"), ({"thinking_budget": 8192}, "medium"),
+                                           ({"thinkingBudget": 24576}, "high"), ({"thinkingBudget": 0}, "minimal"),
+                                           ({"thinkingBudget": -1}, None), ({"thinkingLevel": "high"}, "high")])
+def test_a_thinking_budget_becomes_a_reasoning_effort(config, effort):
+    req = to_canonical({"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"thinkingConfig": config}},
+                       "m", stream=False)
+    assert req.body.get("reasoning_effort") == effort
+
+
+def test_thought_summaries_and_cached_content_have_no_counterpart_unless_lossy_drops_the_cache():
+    with pytest.raises(SeawallError) as thoughts:
+        to_canonical({"contents": [{"parts": [{"text": "hi"}]}],
+                      "generationConfig": {"thinkingConfig": {"include_thoughts": True}}}, "m", stream=False)
+    assert thoughts.value.param == "generationConfig.thinkingConfig.includeThoughts"
+    body = {"contents": [{"parts": [{"text": "hi"}]}], "cachedContent": "cachedContents/abc"}
+    with pytest.raises(SeawallError) as strict:
+        to_canonical(body, "m", stream=False)
+    assert strict.value.param == "cachedContent" and "lossy" in strict.value.message
+    assert "cachedContent" not in to_canonical(body, "m", stream=False, lossy=True).body
+
+
+def test_a_thought_signature_from_google_is_left_out_of_the_translation():
+    req = to_canonical({"contents": [
+        {"role": "user", "parts": [{"text": "hi"}]},
+        {"role": "model", "parts": [{"text": "thinking", "thought": True}, {"text": "Hello", "thoughtSignature": "c2ln"}]},
+        {"role": "user", "parts": [{"text": "again"}]}]}, "m", stream=False)
+    assert req.body["messages"][1] == {"role": "assistant", "content": "Hello"}
+
+
+def test_embeddings_translate_both_ways():
+    req = DIALECT.parse("batch_embed", orjson.dumps({"requests": [
+        {"model": "models/e", "content": {"parts": [{"text": "a"}]}, "outputDimensionality": 8},
+        {"model": "models/e", "content": {"parts": [{"text": "b"}, {"text": "c"}]}, "outputDimensionality": 8}]}),
+        {}, "e:batchEmbedContents")
+    canonical = DIALECT.translate(req)
+    assert (canonical.operation, canonical.body) == ("embeddings", {"model": "e", "input": ["a", "bc"], "dimensions": 8})
+    reply = orjson.loads(DIALECT.reply(req, orjson.dumps({"data": [{"embedding": [0.1]}, {"embedding": [0.2]}]}), "r"))
+    assert reply == {"embeddings": [{"values": [0.1]}, {"values": [0.2]}]}

@@ -3,14 +3,17 @@
 import orjson
 import pytest
 
-from seawall.dialects.anthropic import (
-    STOP_REASONS,
-    MessagesStream,
-    to_canonical,
-    to_message,
-)
+from seawall.dialects.anthropic import AnthropicDialect
+from seawall.dialects.anthropic_reply import STOP_REASONS, MessagesStream, to_message
 from seawall.errors import SeawallError
-from seawall.providers.anthropic import FINISH_REASONS
+from seawall.providers.anthropic_reply import FINISH_REASONS
+
+DIALECT = AnthropicDialect()
+
+
+def to_canonical(body: dict, lossy: bool = False):
+    """What the gateway does with a Messages body bound for another vendor: parse, then translate."""
+    return DIALECT.translate(DIALECT.parse("chat", orjson.dumps(body), {}, None), lossy)
 
 
 def sse(*chunks) -> bytes:
@@ -76,10 +79,22 @@ def test_a_stream_request_asks_for_usage():
     ({"model": "m", "max_tokens": 0, "messages": []}, "max_tokens"),
     ({"model": "m", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
     ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document"}]}]},
+     "messages.0.content.0.source.type"),
+    ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "search_result"}]}]},
      "messages.0.content.0.type"),
     ({"model": "m", "max_tokens": 5, "messages": [], "tools": [{"type": "web_search_20250305", "name": "w"}]},
      "tools.0.type"),
-    ({"model": "m", "max_tokens": 5, "messages": [], "thinking": {"type": "enabled"}}, "thinking"),
+    ({"model": "m", "max_tokens": 5, "messages": [], "thinking": "on"}, "thinking"),
+    ({"model": "m", "max_tokens": 5, "messages": [], "context_management": {"edits": []}}, "context_management"),
+    ({"model": "m", "max_tokens": 5, "messages": [],
+      "system": [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]}, "system.0.cache_control"),
+    ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]}]}, "messages.0.content.0.cache_control"),
+    ({"model": "m", "max_tokens": 5, "messages": [],
+      "tools": [{"name": "f", "input_schema": {}, "cache_control": {"type": "ephemeral"}}]}, "tools.0.cache_control"),
+    ({"model": "m", "max_tokens": 5, "messages": [], "stream": "yes"}, "stream"),
+    ({"model": "m", "max_tokens": 5, "messages": {}}, "messages"),
+    ({"model": "m", "max_tokens": 5, "messages": [], "future_field": 1}, "future_field"),
     ({"model": "m", "max_tokens": 5, "system": 5, "messages": []}, "system"),
     ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "tool_result"}]}]},
      "messages.0.content.0.tool_use_id"),
@@ -96,6 +111,51 @@ def test_mistakes_and_untranslatable_fields_name_the_field(body, param):
     with pytest.raises(SeawallError) as e:
         to_canonical(body)
     assert e.value.param == param and e.value.status == 400
+
+
+@pytest.mark.parametrize("budget,effort", [(1024, "low"), (2895, "low"), (2896, "medium"), (8192, "medium"),
+                                           (14189, "high"), (31999, "high")])
+def test_a_thinking_budget_becomes_the_nearest_reasoning_effort(budget, effort):
+    req = to_canonical({"model": "m", "max_tokens": 40000, "messages": [{"role": "user", "content": "hi"}],
+                        "thinking": {"type": "enabled", "budget_tokens": budget}})
+    assert req.body["reasoning_effort"] == effort
+
+
+def test_adaptive_or_disabled_thinking_leaves_the_targets_default():
+    for thinking in ({"type": "adaptive"}, {"type": "disabled"}):
+        req = to_canonical({"model": "m", "max_tokens": 5, "messages": [], "thinking": thinking})
+        assert "reasoning_effort" not in req.body
+
+
+def test_lossy_translation_drops_cache_hints_and_earlier_thinking_blocks_everywhere():
+    """Claude Code's shape: cache_control on system, message and tool blocks, context_management,
+    and an earlier assistant turn with a signed thinking block (valid at Anthropic only)."""
+    body = {"model": "m", "max_tokens": 5, "context_management": {"edits": [{"type": "clear_thinking_20251015"}]},
+            "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+                         {"role": "assistant", "content": [
+                             {"type": "thinking", "thinking": "Greet back.", "signature": "EqQBCkYIBxgCKkB"},
+                             {"type": "redacted_thinking", "data": "EmwKAhgB"},
+                             {"type": "text", "text": "Hello!"}]},
+                         {"role": "user", "content": "again"}]}
+    with pytest.raises(SeawallError) as strict:
+        to_canonical(body)
+    assert strict.value.param == "context_management" and "lossy" in strict.value.message
+    req = to_canonical(body, lossy=True)
+    assert req.body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+                                    {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "again"}]
+    assert req.body["tools"] == [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    assert b"cache_control" not in orjson.dumps(req.body) and b"signature" not in orjson.dumps(req.body)
+
+
+def test_parse_keeps_the_body_and_bytes_as_sent_and_only_the_headers_that_carry_meaning():
+    raw = b'{"max_tokens": 5, "messages": [], "model": "m", "thinking": {"type": "enabled", "budget_tokens": 2048}}'
+    req = DIALECT.parse("chat", raw, {"anthropic-beta": "interleaved-thinking-2025-05-14", "x-api-key": "sk-sw-x",
+                                      "anthropic-version": "2023-06-01", "x-app": "cli"}, None)
+    assert (req.shape, req.native, req.raw) == ("anthropic", True, raw)
+    assert req.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert dict(req.headers) == {"anthropic-version": "2023-06-01", "anthropic-beta": "interleaved-thinking-2025-05-14"}
 
 
 def test_a_reply_becomes_a_message():

@@ -109,8 +109,12 @@ def test_anthropic_sdk_raises_its_own_classes(gateway, sim):
 
 @pytest.mark.parametrize("body,param", [
     ({"model": "gpt-4o-mini", "messages": HI}, "max_tokens"),
-    ({"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
-    ({"model": "gpt-4o-mini", "max_tokens": 5, "messages": HI, "thinking": {"type": "enabled"}}, "thinking"),
+    ({"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
+    ({"model": "gpt-4o-mini", "max_tokens": 5, "messages": HI, "thinking": {"type": "enabled"}},
+     "thinking.budget_tokens"),
+    # gpt-4o-mini reasons not: thinking has no counterpart there (translation: strict)
+    ({"model": "gpt-4o-mini", "max_tokens": 5000, "messages": HI,
+      "thinking": {"type": "enabled", "budget_tokens": 2048}}, "thinking"),
 ])
 def test_anthropic_request_mistakes_name_the_field(gateway, body, param):
     status, _, raw = http("POST", gateway.url + "/v1/messages", body, {"x-api-key": gateway.key})
@@ -178,7 +182,7 @@ def test_gemini_key_in_the_query_string_works(gateway, sim):
     ("/v1beta/models/:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, 400, "model"),
     ("/v1beta/models/gpt-4o-mini:generateContent", {}, 400, "contents"),
     ("/v1beta/models/gpt-4o-mini:streamGenerateContent", {"contents": [{"parts": [{"text": "hi"}]}]}, 400, "alt"),
-    ("/v1beta/models/gpt-4o-mini:countTokens", {"contents": []}, 404, None),
+    ("/v1beta/models/gpt-4o-mini:predictLongRunning", {"contents": []}, 404, None),
 ])
 def test_gemini_request_mistakes_get_googles_envelope(gateway, path, body, status, param):
     got_status, headers, raw = http("POST", gateway.url + path, body, {"x-goog-api-key": gateway.key})
@@ -192,7 +196,7 @@ def test_gemini_request_mistakes_get_googles_envelope(gateway, path, body, statu
 
 def test_anthropic_sdk_raises_bad_request_and_server_errors(claude, sim):
     with pytest.raises(anthropic.BadRequestError) as bad:
-        claude.messages.create(model="gpt-4o-mini", max_tokens=5, messages=[{"role": "system", "content": "x"}])
+        claude.messages.create(model="gpt-4o-mini", max_tokens=5, messages=[{"role": "tool", "content": "x"}])
     assert bad.value.body["error"]["param"] == "messages.0.role"
     sim.set_faults([rule("status=503", "gpt-4o")])
     with pytest.raises(anthropic.InternalServerError) as down:

@@ -6,7 +6,6 @@ import sys
 import time
 
 import openai
-
 from conftest import Proc, free_port
 
 
@@ -33,9 +32,13 @@ def test_embedded_default_prints_a_working_key_and_snippets(tmp_path):
             assert chunks[-1].choices[0].finish_reason in ("stop", "length")
             # Claude and Gemini demo models: the simulator plays Anthropic's and Google's APIs, so
             # the replies come through those adapters (Anthropic's dated model id says so).
-            claude = client.chat.completions.create(model="claude-sonnet-4-5", max_tokens=20,
+            claude = client.chat.completions.create(model="claude-sonnet-5-5", max_tokens=20,
                                                     messages=[{"role": "user", "content": "Hi"}])
-            assert claude.model.startswith("claude-sonnet-4-5-2") and claude.id.startswith("msg_")
+            assert claude.model == "claude-sonnet-5-5" and claude.id.startswith("msg_")
+            # the retired name still answers, served by the current model
+            old = client.chat.completions.create(model="claude-sonnet-4-5", max_tokens=20,
+                                                 messages=[{"role": "user", "content": "Hi"}])
+            assert old.model == "claude-sonnet-5-5"
             gemini = list(client.chat.completions.create(model="gemini-2.5-flash", stream=True, max_tokens=20,
                                                          messages=[{"role": "user", "content": "Hi"}]))
             assert "".join(c.choices[0].delta.content or "" for c in gemini if c.choices)

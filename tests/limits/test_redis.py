@@ -26,7 +26,7 @@ from seawall.limits.memory import CONCURRENCY_RETRY_NS, MemoryLimiter
 from seawall.limits.redis import CALL, PROBE, SKIP, Outage, RedisLimiter, probe_delay
 from seawall.pipeline.admit import Admission
 from seawall.pipeline.context import Principal, RequestContext
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 NOW_US = 10**15 // 1000  # a fixed clock for the exact tests: Redis's TIME is replaced
@@ -407,7 +407,7 @@ def test_a_refused_client_waits_until_the_next_probe_at_least_a_second():
 def ctx_for(*scopes) -> RequestContext:
     ctx = RequestContext("req_1", "POST", "/v1/chat/completions", {}, "127.0.0.1")
     ctx.principal = Principal("key_a", "a", limits=scopes)
-    ctx.request = CanonicalRequest("chat", "gpt-4o-mini", {"max_tokens": 100})
+    ctx.request = ApiRequest("chat", "gpt-4o-mini", {"max_tokens": 100})
     return ctx
 
 

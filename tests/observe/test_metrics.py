@@ -6,11 +6,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from seawall.config import ResolvedDeployment, default_settings, resolve_secrets
 from seawall.decide.breaker import Breaker
-from seawall.observe.metrics import (DURATION_BUCKETS, Histogram, Metrics, SeawallCollector, attempt_outcomes,
-                                     error_family, status_class, stream_outcome)
+from seawall.observe.metrics import (
+    DURATION_BUCKETS,
+    Histogram,
+    Metrics,
+    SeawallCollector,
+    attempt_outcomes,
+    error_family,
+    status_class,
+    stream_outcome,
+)
 from seawall.pipeline.context import RequestContext
+from seawall.pipeline.quota import Price
 from seawall.pipeline.record import cost_of
-from seawall.providers.base import AttemptRecord, CanonicalRequest, Usage
+from seawall.providers.base import ApiRequest, AttemptRecord, Usage
 
 
 def routes() -> dict[str, list[ResolvedDeployment]]:
@@ -59,7 +68,7 @@ def test_histogram_buckets_are_cumulative_with_bounds_inclusive():
 
 def chat(model: str = "gpt-4o-mini", **kw) -> RequestContext:
     ctx = RequestContext("req_x", "POST", "/v1/chat/completions", {}, "10.1.2.3")
-    ctx.request = CanonicalRequest("chat", model, {})
+    ctx.request = ApiRequest("chat", model, {})
     for k, v in kw.items():
         setattr(ctx, k, v)
     return ctx
@@ -90,8 +99,11 @@ def test_the_gateways_own_429_is_counted_with_its_scope():
 
 
 def test_cost_is_the_quota_rule_and_none_without_usage_or_price():
-    prices = {"gpt-4o-mini": (0.15e-6, 0.6e-6)}.get
+    prices = {"gpt-4o-mini": Price(0.15e-6, 0.6e-6, 0.075e-6, 0.15e-6)}.get
     assert cost_of(chat(usage=Usage(1000, 100)), prices) == pytest.approx(1000 * 0.15e-6 + 100 * 0.6e-6)
+    # OpenAI's cached input at its own price (gpt-4o-mini: half the input price)
+    cached = chat(usage=Usage(1000, 100, cache_read_tokens=800))
+    assert cost_of(cached, prices) == pytest.approx(200 * 0.15e-6 + 800 * 0.075e-6 + 100 * 0.6e-6)
     assert cost_of(chat(), prices) is None
     assert cost_of(chat("unpriced", usage=Usage(1, 1)), prices) is None
 

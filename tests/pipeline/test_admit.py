@@ -15,13 +15,13 @@ from seawall.pipeline.admit import (
     limit_headers,
 )
 from seawall.pipeline.context import Principal, RequestContext
-from seawall.providers.base import CanonicalRequest, Usage
+from seawall.providers.base import ApiRequest, Usage
 
 
 def ctx_for(*scopes, body=None, operation="chat") -> RequestContext:
     ctx = RequestContext("req_1", "POST", "/v1/chat/completions", {}, "127.0.0.1")
     ctx.principal = Principal("key_a", "a", limits=tuple(s for s in scopes if s))
-    ctx.request = CanonicalRequest(operation, "gpt-4o-mini", body if body is not None else {"max_tokens": 100})
+    ctx.request = ApiRequest(operation, "gpt-4o-mini", body if body is not None else {"max_tokens": 100})
     return ctx
 
 

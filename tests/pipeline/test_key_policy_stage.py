@@ -11,7 +11,7 @@ from seawall.keyring import key_record, new_key
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import Preflight
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 from seawall.store.base import GroupRecord
 
 SECRET = b"p" * 32
@@ -26,8 +26,8 @@ def preflight(*models: dict) -> Preflight:
     return Preflight(settings.server, Router(resolve_secrets(settings, {}, "http://127.0.0.1:9")))
 
 
-def chat(model: str, messages: list, **extra) -> CanonicalRequest:
-    return CanonicalRequest("chat", model, {"model": model, "messages": messages, **extra})
+def chat(model: str, messages: list, **extra) -> ApiRequest:
+    return ApiRequest("chat", model, {"model": model, "messages": messages, **extra})
 
 
 def say(n: int) -> dict:
@@ -38,7 +38,7 @@ SMALL = {"name": "small", "catalog": {"context_window": 40}, "deployments": [dep
 LONG = [{"role": "system", "content": "hi"}, say(20), say(20), say(5)]  # 65 tokens; 17 without 1 and 2
 
 
-async def refused(pf: Preflight, req: CanonicalRequest, key: KeyPolicy | None) -> SeawallError:
+async def refused(pf: Preflight, req: ApiRequest, key: KeyPolicy | None) -> SeawallError:
     with pytest.raises(SeawallError) as e:
         await pf.check(req, 100, key)
     return e.value

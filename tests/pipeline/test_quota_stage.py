@@ -6,8 +6,8 @@ from seawall.errors import SeawallError
 from seawall.keyring import key_record, new_key
 from seawall.limits.quota import QuotaLedger
 from seawall.pipeline.context import Principal, RequestContext
-from seawall.pipeline.quota import QuotaHold
-from seawall.providers.base import CanonicalRequest, Usage
+from seawall.pipeline.quota import Price, QuotaHold, priced
+from seawall.providers.base import ApiRequest, Usage
 
 
 async def setup(store, **quota):
@@ -17,7 +17,7 @@ async def setup(store, **quota):
     ledger.configure(await store.load_keys(), [])
     ctx = RequestContext("req_1", "POST", "/v1/chat/completions", {}, "127.0.0.1")
     ctx.principal = Principal(record.id, "k")
-    ctx.request = CanonicalRequest("chat", "m", {"model": "m", "messages": []})
+    ctx.request = ApiRequest("chat", "m", {"model": "m", "messages": []})
     return ledger, ctx, record.id
 
 
@@ -61,7 +61,7 @@ async def test_a_usd_quota_needs_a_price(store):
     with pytest.raises(SeawallError) as e, hold(ctx, ledger, 20, 30, price_of=lambda model: None):
         pass
     assert e.value.code == "quota_price_unknown" and "'m'" in e.value.message
-    with hold(ctx, ledger, 20, 30, price_of=lambda model: (1e-6, 2e-6)):
+    with hold(ctx, ledger, 20, 30, price_of=lambda model: Price(1e-6, 2e-6, 1e-6, 1e-6)):
         assert ledger.balance(key).held_usd == pytest.approx(20e-6 + 60e-6)
         ctx.status, ctx.usage = 200, Usage(10, 5)
     assert ledger.balance(key).used_usd == pytest.approx(10e-6 + 10e-6)
@@ -71,3 +71,25 @@ async def test_a_key_without_quota_is_not_held(store):
     ledger, ctx, _ = await setup(store)
     with hold(ctx, ledger, 20, 30) as held:
         assert held.hold is None
+
+
+# Anthropic's list prices for claude-sonnet-4-5 (USD per token): input 3, output 15, cache reads 0.3
+# (0.1x), 5-minute cache writes 3.75 (1.25x), per 1M.
+SONNET = Price(3e-6, 15e-6, 0.3e-6, 3.75e-6)
+
+
+@pytest.mark.parametrize("prompt,completion,read,write,usd", [
+    (1000, 100, 0, 0, 1000 * 3e-6 + 100 * 15e-6),
+    (1000, 100, 800, 0, 200 * 3e-6 + 800 * 0.3e-6 + 100 * 15e-6),  # a cache hit: 0.1x on what it served
+    (1000, 100, 0, 800, 200 * 3e-6 + 800 * 3.75e-6 + 100 * 15e-6),  # a cache write: 1.25x
+    (1000, 0, 300, 700, 300 * 0.3e-6 + 700 * 3.75e-6),
+], ids=["no cache", "cache read", "cache write", "all cached"])
+def test_cache_reads_and_writes_are_priced_as_the_provider_prices_them(prompt, completion, read, write, usd):
+    assert priced(SONNET, prompt, completion, read, write) == pytest.approx(usd)
+
+
+async def test_a_usd_quota_settles_cache_tokens_at_their_prices(store):
+    ledger, ctx, key = await setup(store, quota_usd=1.0)
+    with hold(ctx, ledger, 20, 30, price_of=lambda model: SONNET):
+        ctx.status, ctx.usage = 200, Usage(10_000, 50, cache_read_tokens=9_000, cache_write_tokens=500)
+    assert ledger.balance(key).used_usd == pytest.approx(500 * 3e-6 + 9_000 * 0.3e-6 + 500 * 3.75e-6 + 50 * 15e-6)

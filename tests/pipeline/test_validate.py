@@ -11,7 +11,7 @@ from seawall.errors import SeawallError
 from seawall.pipeline import validate as stage
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import Preflight
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 
 
 def dep(model: str, **extra) -> dict:
@@ -23,8 +23,8 @@ def preflight(*models: dict, **server) -> Preflight:
     return Preflight(settings.server, Router(resolve_secrets(settings, {}, "http://127.0.0.1:9")))
 
 
-def chat(model: str, messages: list, **extra) -> CanonicalRequest:
-    return CanonicalRequest("chat", model, {"model": model, "messages": messages, **extra})
+def chat(model: str, messages: list, **extra) -> ApiRequest:
+    return ApiRequest("chat", model, {"model": model, "messages": messages, **extra})
 
 
 def say(n: int) -> dict:
@@ -98,7 +98,7 @@ async def test_fallback_to_a_model_that_is_too_small_too_rejects():
 
 async def test_embeddings_inputs_checked_against_the_window():
     pf = preflight({"name": "e", "deployments": [dep("text-embedding-3-small")]})
-    req = CanonicalRequest("embeddings", "e", {"model": "e", "input": ["apple " * 9000]})
+    req = ApiRequest("embeddings", "e", {"model": "e", "input": ["apple " * 9000]})
     with pytest.raises(SeawallError) as e:
         await pf.check(req, 60_000)
     assert e.value.code == "context_length_exceeded" and "8191" in e.value.message
@@ -176,3 +176,62 @@ def test_config_errors_name_the_field(models, fragment):
     with pytest.raises(ConfigError) as e:
         parse_settings({"models": models})
     assert fragment in str(e.value)
+
+
+# -- a body in its own vendor's shape (pass-through): counted as it is, never translated ---------------
+
+def messages(model: str, turns: list, **extra) -> ApiRequest:
+    body = {"model": model, "max_tokens": extra.pop("max_tokens", 100), "messages": turns, **extra}
+    return ApiRequest("chat", model, body, dialect="anthropic", shape="anthropic", raw=b"{}")
+
+
+def words(role: str, n: int) -> dict:
+    return {"role": role, "content": [{"type": "text", "text": "apple " * n}]}  # 6n bytes: 2n estimated tokens
+
+
+CLAUDE = {"name": "c", "catalog": {"context_window": 1000}, "deployments": [dep("claude-sonnet-4-5")]}
+
+
+async def test_a_native_body_that_fits_passes_untouched_whatever_fields_it_carries():
+    pf = preflight(CLAUDE)
+    req = messages("c", [words("user", 10)], thinking={"type": "enabled", "budget_tokens": 2048},
+                   context_management={"edits": []}, brand_new={"x": 1})
+    checked = await pf.check(req, 300)
+    assert checked.request is req and checked.request.raw == b"{}"
+
+
+async def test_a_native_body_over_the_window_is_refused_naming_its_own_fields():
+    pf = preflight(CLAUDE)
+    with pytest.raises(SeawallError) as e:
+        await pf.check(messages("c", [words("user", 1500)]), 3000)
+    assert e.value.code == "context_length_exceeded" and e.value.param == "messages"
+    with pytest.raises(SeawallError) as big:
+        await pf.check(messages("c", [words("user", 5)], max_tokens=70000), 100)
+    assert big.value.code == "output_too_large" and big.value.param == "max_tokens"
+
+
+async def test_truncate_output_lowers_max_tokens_in_the_native_body():
+    pf = preflight({**CLAUDE, "context_policy": "truncate_output"})
+    checked = await pf.check(messages("c", [words("user", 300)], max_tokens=900), 2000)
+    assert checked.request.body["max_tokens"] < 900 and checked.request.raw is None  # re-serialized upstream
+    assert (b"x-seawall-max-tokens", str(checked.request.body["max_tokens"]).encode()) in checked.headers
+
+
+async def test_trim_drops_whole_tool_exchanges_and_opens_with_a_user_turn():
+    pf = preflight({**CLAUDE, "context_policy": "trim"})
+    call = {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"q": "x" * 900}}]}
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "y" * 900}]}
+    turns = [words("user", 600), call, result, words("assistant", 5), words("user", 5)]
+    checked = await pf.check(messages("c", turns), 6000)
+    kept = checked.request.body["messages"]
+    assert kept[0]["role"] == "user" and all(m is not call and m is not result for m in kept)
+    assert kept[-1] == turns[-1]
+
+
+async def test_a_gemini_body_counts_its_contents_and_output_ceiling():
+    pf = preflight({"name": "g", "catalog": {"context_window": 1000}, "deployments": [dep("gemini-2.5-flash")]})
+    body = {"contents": [{"role": "user", "parts": [{"text": "apple " * 1500}]}],
+            "generationConfig": {"maxOutputTokens": 50}}
+    with pytest.raises(SeawallError) as e:
+        await pf.check(ApiRequest("chat", "g", body, dialect="gemini", shape="gemini"), 9100)
+    assert e.value.code == "context_length_exceeded" and e.value.param == "contents"

@@ -3,14 +3,14 @@
 import orjson
 import pytest
 
-from seawall.config import Deployment, ResolvedDeployment
+from seawall.config import Deployment, ModelRoute, ResolvedDeployment
 from seawall.errors import SeawallError
 from seawall.providers.anthropic import (
     DEFAULT_MAX_TOKENS,
     AnthropicProvider,
     messages_url,
 )
-from seawall.providers.base import CanonicalRequest, MalformedReply
+from seawall.providers.base import ApiRequest, MalformedReply
 
 P = AnthropicProvider(clock=lambda: 1_700_000_000)
 TARGET = ResolvedDeployment("claude", Deployment(provider="anthropic", base_url="https://api.anthropic.com/v1",
@@ -21,7 +21,7 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def chat(messages=HI, stream=False, **body):
-    return CanonicalRequest("chat", "claude", {"model": "claude", "messages": messages, **body}, stream)
+    return ApiRequest("chat", "claude", {"model": "claude", "messages": messages, **body}, stream)
 
 
 def built(**kw):
@@ -139,6 +139,10 @@ REFUSED = [  # id, extra body, the field named
     ("custom tool_choice", {"tools": [{"type": "function", "function": {"name": "x"}}],
                             "tool_choice": {"type": "allowed_tools", "allowed_tools": {}}}, "tool_choice"),
     ("function role", {"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
+    ("a cache key, strict", {"prompt_cache_key": "user-42"}, "prompt_cache_key"),
+    ("effort too big for max tokens", {"reasoning_effort": "low", "max_completion_tokens": 800}, "reasoning_effort"),
+    ("effort with a temperature", {"reasoning_effort": "low", "max_completion_tokens": 4000, "temperature": 0.3},
+     "temperature"),
 ]
 
 
@@ -151,6 +155,24 @@ def test_what_messages_cannot_express_is_refused_naming_the_field(extra, param):
     assert e.value.param == param and f"'{param}'" in e.value.message and "anth" in e.value.message
     assert e.value.category == "request.invalid" and e.value.hint
     assert "sk-ant" not in e.value.message + e.value.hint
+
+
+@pytest.mark.parametrize("effort,max_tokens,thinking", [
+    ("low", 4000, {"type": "enabled", "budget_tokens": 1024}),
+    ("medium", 20000, {"type": "enabled", "budget_tokens": 8192}),
+    ("high", 10000, {"type": "enabled", "budget_tokens": 9999}),  # within max_tokens, which counts thinking
+    ("minimal", 4000, None),
+])
+def test_reasoning_effort_becomes_a_thinking_budget(effort, max_tokens, thinking):
+    body = built(reasoning_effort=effort, max_completion_tokens=max_tokens)
+    assert body.get("thinking") == thinking and body["max_tokens"] == max_tokens
+
+
+def test_a_cache_key_drops_under_lossy_translation():
+    lossy = ResolvedDeployment("claude", TARGET.spec, TARGET.base_url, TARGET.api_key,
+                               ModelRoute(name="claude", deployments=[TARGET.spec], translation="lossy"))
+    body = orjson.loads(P.build_request(chat(prompt_cache_key="user-42", prompt_cache_retention="24h"), lossy).body)
+    assert "prompt_cache_key" not in body and "prompt_cache_retention" not in body
 
 
 def test_bad_tool_call_arguments_are_a_400_naming_the_field():

@@ -5,7 +5,7 @@ import pytest
 
 from seawall.config import Deployment, ResolvedDeployment, parse_settings
 from seawall.providers.azure import DEFAULT_API_VERSION, AzureProvider
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 from seawall.providers.openai import OpenAIProvider
 
 P = AzureProvider(OpenAIProvider())
@@ -18,7 +18,7 @@ def target(**spec) -> ResolvedDeployment:
 
 
 def chat(stream=False, **body):
-    return CanonicalRequest("chat", "gpt-4o", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+    return ApiRequest("chat", "gpt-4o", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
                                                "stream": stream, **body}, stream)
 
 
@@ -31,7 +31,7 @@ def test_deployment_url_default_api_version_and_api_key_header():
 
 
 def test_configured_api_version_embeddings_and_stream_usage():
-    up = P.build_request(CanonicalRequest("embeddings", "emb", {"model": "emb", "input": "x"}),
+    up = P.build_request(ApiRequest("embeddings", "emb", {"model": "emb", "input": "x"}),
                          target(api_version="2025-04-01-preview", model="emb large"))
     assert up.url == f"{BASE}/openai/deployments/emb%20large/embeddings?api-version=2025-04-01-preview"
     streamed = P.build_request(chat(stream=True), target())

@@ -5,7 +5,7 @@ import pytest
 
 from seawall.config import Deployment, ResolvedDeployment
 from seawall.errors import SeawallError
-from seawall.providers.base import CanonicalRequest, MalformedReply
+from seawall.providers.base import ApiRequest, MalformedReply
 from seawall.providers.gemini import GeminiProvider, GeminiStreamDecoder
 
 P = GeminiProvider()
@@ -16,11 +16,11 @@ TARGET = ResolvedDeployment("chat", Deployment(provider="gemini", base_url=BASE,
 
 def chat(messages=None, stream=False, **body):
     messages = messages or [{"role": "user", "content": "hi"}]
-    return CanonicalRequest("chat", "gemini-chat", {"model": "gemini-chat", "messages": messages, "stream": stream,
+    return ApiRequest("chat", "gemini-chat", {"model": "gemini-chat", "messages": messages, "stream": stream,
                                                     **body}, stream)
 
 
-def sent(req: CanonicalRequest) -> dict:
+def sent(req: ApiRequest) -> dict:
     return orjson.loads(P.build_request(req, TARGET).body)
 
 
@@ -100,7 +100,8 @@ def test_options(given, expected):
 @pytest.mark.parametrize("change,param", [
     ({"logprobs": True}, "logprobs"),
     ({"logit_bias": {"1": 2}}, "logit_bias"),
-    ({"reasoning_effort": "minimal"}, "reasoning_effort"),
+    ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+    ({"prompt_cache_key": "user-42"}, "prompt_cache_key"),
     ({"response_format": {"type": "grammar"}}, "response_format"),
     ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
     ({"tool_choice": "sometimes"}, "tool_choice"),
@@ -293,7 +294,7 @@ EMBED_TARGET = ResolvedDeployment("emb", Deployment(provider="gemini", base_url=
 
 
 def embed(**body):
-    return CanonicalRequest("embeddings", "emb", {"model": "emb", **body})
+    return ApiRequest("embeddings", "emb", {"model": "emb", **body})
 
 
 def test_embeddings_request_is_a_batch_with_one_request_per_input():

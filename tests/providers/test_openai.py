@@ -1,10 +1,10 @@
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
 
 from seawall.config import Deployment, ResolvedDeployment
-from seawall.providers.base import CanonicalRequest, MalformedReply
+from seawall.providers.base import ApiRequest, MalformedReply
 from seawall.providers.openai import OpenAIProvider
 
 P = OpenAIProvider()
@@ -14,7 +14,7 @@ TARGET = ResolvedDeployment("chat", Deployment(provider="openai", base_url="http
 
 
 def chat(stream=False, **body):
-    return CanonicalRequest("chat", "gpt-4o-mini", {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+    return ApiRequest("chat", "gpt-4o-mini", {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
                                                     "stream": stream, **body}, stream)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from seawall.simulator.config import SimulatorSettings
 from seawall.simulator.dialects import anthropic as dialect
+from seawall.simulator.dialects.anthropic_errors import stream_error_event
 from seawall.simulator.dialects.base import ErrorContext
 
 HI = [{"role": "user", "content": "Say something about gateways."}]
@@ -93,8 +94,8 @@ VALIDATION = [  # id, body, status, error type, message
     ("missing max_tokens", {"model": MODEL, "messages": HI}, 400, "invalid_request_error", "max_tokens: Field required"),
     ("an OpenAI field", {"model": MODEL, "max_tokens": 5, "messages": HI, "stream_options": {"include_usage": True}},
      400, "invalid_request_error", "stream_options: Extra inputs are not permitted"),
-    ("a system role", {"model": MODEL, "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
-     400, "invalid_request_error", "messages.0.role: Input should be 'user' or 'assistant'"),
+    ("a tool role", {"model": MODEL, "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
+     400, "invalid_request_error", "messages.0.role: Input should be 'user', 'assistant' or 'system'"),
     ("an OpenAI image part", {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "https://x"}}]}]}, 400, "invalid_request_error",
      "messages.0.content.0: Input tag 'image_url' found using 'type'"),
@@ -247,5 +248,5 @@ def test_an_unknown_variant_is_refused_naming_the_known_ones():
 
 
 def test_the_in_stream_error_event():
-    assert dialect.stream_error_event("overloaded") == (
+    assert stream_error_event("overloaded") == (
         b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n')

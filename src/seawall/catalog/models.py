@@ -34,6 +34,8 @@ class ModelInfo:
     modalities: tuple[str, ...] = ("text",)
     price_in: float | None = None  # USD per 1M tokens
     price_out: float | None = None
+    price_cache_read: float | None = None  # input tokens the provider's prompt cache served; None: price_in
+    price_cache_write: float | None = None  # input tokens written to it (Anthropic bills them); None: price_in
     reasoning: bool = False  # o-series / gpt-5: max_completion_tokens only, temperature fixed
 
 

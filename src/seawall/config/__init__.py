@@ -267,9 +267,13 @@ def default_settings(**overrides: object) -> Settings:
     models = [{"name": m, "deployments": [{"provider": "simulator", "model": m}]} for m in demo]
     # Claude and Gemini too, the simulator playing Anthropic's and Google's APIs: the demo shows
     # every upstream adapter, and any client dialect calling any of them.
-    models += [{"name": "claude-sonnet-4-5", "deployments": [{"provider": "simulator", "dialect": "anthropic",
-                                                              "model": "claude-sonnet-4-5"}]},
-               {"name": "gemini-2.5-flash", "deployments": [{"provider": "simulator", "dialect": "gemini",
+    # Claude models current for Claude Code 2.1.x (it warns that claude-sonnet-4-5 was retired on
+    # 2026-11-30); the old name stays, served by the current model, so clients that name it work.
+    claude = [("claude-sonnet-5-5", "claude-sonnet-5-5"), ("claude-haiku-5-5", "claude-haiku-5-5"),
+              ("claude-sonnet-4-5", "claude-sonnet-5-5")]
+    models += [{"name": name, "deployments": [{"provider": "simulator", "dialect": "anthropic", "model": model}]}
+               for name, model in claude]
+    models += [{"name": "gemini-2.5-flash", "deployments": [{"provider": "simulator", "dialect": "gemini",
                                                              "model": "gemini-2.5-flash"}]}]
     # Any browser page may call it: it listens on loopback with a demo key, and a page's first
     # fetch() should work (or say why not) instead of failing with "Failed to fetch".

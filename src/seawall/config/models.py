@@ -57,6 +57,8 @@ class CatalogOverride(_Strict):
     modalities: list[Literal["text", "image", "audio", "file"]] | None = None
     price_in: float | None = Field(None, ge=0)  # USD per 1M input tokens
     price_out: float | None = Field(None, ge=0)  # USD per 1M output tokens
+    price_cache_read: float | None = Field(None, ge=0)  # USD per 1M input tokens read from the prompt cache
+    price_cache_write: float | None = Field(None, ge=0)  # USD per 1M input tokens written to it
     reasoning: bool | None = None  # o-series rules: max_completion_tokens only, temperature fixed
 
 
@@ -157,6 +159,10 @@ class ModelRoute(_Strict):
     # model may not hit (the rule between deployments: decide/retry.py); unlike fallback_model,
     # decided after the attempts, not before. Their own fallbacks follow (route.py), each once.
     fallbacks: list[str] = Field(default_factory=list)
+    # A request translated to another vendor for this model (an Anthropic client, a Gemini
+    # deployment): strict refuses a cost hint with no counterpart there (cache_control,
+    # context_management, cachedContent) with a 400 naming it; lossy drops it (dialects/).
+    translation: Literal["strict", "lossy"] = "strict"
 
     @model_validator(mode="after")
     def _weighted_has_weight(self) -> ModelRoute:

@@ -1,10 +1,14 @@
 """What a client dialect is: the gateway's face toward one family of SDKs.
 
-The pipeline works in the canonical (OpenAI chat) form; a dialect translates at the two edges:
-its request in (`parse`), and out the reply (`reply`), the stream (`stream`, a per-request
-translator of canonical SSE bytes into the dialect's events) and errors (`error_body`: status and
-body in the shape the dialect's SDK raises on, still with the request ID and the hint). OpenAI's
-dialect is the identity, and the hot path never calls it for a reply or a stream.
+`parse` reads the client's request in its own shape, checking only what the gateway itself reads
+(the model, whether it streams, what it counts); the body is kept as it came, so a deployment of
+the same vendor gets it untouched (providers/base.py NativeProvider). Only for a deployment of
+another vendor does `translate` turn it into the canonical (OpenAI chat) form, once, and then the
+dialect renders the canonical reply (`reply`) and stream (`stream`, a per-request translator of
+canonical SSE bytes into the dialect's events) back. Errors (`error_body`, and `error_event` for a
+stream that fails after its first byte) are in the shape the dialect's SDK raises on, with the
+request ID and the hint, whichever way the request went. OpenAI's dialect is the canonical form
+itself: its `translate`, `reply` and `stream` are the identity.
 """
 
 from __future__ import annotations
@@ -13,15 +17,12 @@ from typing import Protocol
 
 from seawall.decide.keys import KeyProblem, bearer_token
 from seawall.errors import SeawallError
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 
 
 class StreamTranslator(Protocol):
     def feed(self, canonical_sse: bytes) -> bytes:
         """Canonical (OpenAI) SSE bytes, whole events only, -> the dialect's bytes to send."""
-
-    def error_event(self, err: SeawallError, request_id: str) -> bytes:
-        """The terminal event of a stream that failed after its first byte."""
 
 
 class ClientDialect(Protocol):
@@ -31,14 +32,23 @@ class ClientDialect(Protocol):
 
     def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]: ...
 
-    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> CanonicalRequest:
-        ...
+    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> ApiRequest:
+        """The request in the dialect's own shape (`shape` == the dialect), or a 400 naming the
+        field the gateway reads that is missing or of the wrong type."""
 
-    def reply(self, canonical: bytes, request_id: str) -> bytes: ...
+    def translate(self, req: ApiRequest, lossy: bool = False) -> ApiRequest:
+        """The canonical form of a request parsed by `parse`, or a 400 naming the first field
+        the canonical form can't carry. `lossy`: hints that change cost, not the answer (prompt
+        caching), are dropped instead (models[].translation: lossy)."""
+
+    def reply(self, req: ApiRequest, canonical: bytes, request_id: str) -> bytes: ...
 
     def stream(self, request_id: str, model: str) -> StreamTranslator | None: ...
 
     def error_body(self, err: SeawallError, request_id: str) -> tuple[int, bytes]: ...
+
+    def error_event(self, err: SeawallError, request_id: str) -> bytes:
+        """The terminal event of a stream that failed after its first byte."""
 
 
 def key_from(headers: dict[str, str], header: str) -> tuple[str | None, KeyProblem | None]:

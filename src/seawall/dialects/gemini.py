@@ -1,23 +1,35 @@
-"""The Gemini API for clients: `POST /v1beta/models/{model}:generateContent` and
-`:streamGenerateContent?alt=sse` (also under `/v1/models/…`, which google-genai 3.x calls), so the
-official `google-genai` SDK works against Seawall with a Seawall key in `x-goog-api-key` (or
-`?key=`), whichever upstream serves the model.
+"""The Gemini API for clients: `POST /v1beta/models/{model}:generateContent`,
+`:streamGenerateContent?alt=sse`, `:countTokens`, `:embedContent` and `:batchEmbedContents`
+(also under `/v1/models/…`, which google-genai 3.x calls), so the official `google-genai` SDK
+works against Seawall with a Seawall key in `x-goog-api-key` (or `?key=`), whichever upstream
+serves the model.
+
+To a Gemini deployment the request passes through as the client sent it (thinkingConfig,
+cachedContent, Google's own tools, fields newer than this code): `parse` checks only what the
+gateway reads (the model in the path, contents / content / requests). To another vendor it is
+translated to the canonical form:
 
     Gemini request                               canonical (OpenAI chat)
     systemInstruction.parts[].text           ->  a system message
     contents[] role user / model             ->  user / assistant messages
     parts: text, inlineData (image/*)        ->  text and image_url parts (data: URLs)
+    inlineData application/pdf               ->  file parts (data: URLs)
     functionCall / functionResponse parts    ->  tool_calls / tool messages (ids made up: Gemini
                                                  matches a response to its call by name)
+    thought parts, thoughtSignature          ->  left out (signatures are valid at Google only)
     tools[].functionDeclarations, toolConfig ->  tools, tool_choice
     generationConfig                         ->  temperature, top_p, top_k, max_completion_tokens, stop, n,
                                                  response_format (responseMimeType / responseSchema)
+    generationConfig.thinkingConfig          ->  reasoning_effort (by thinkingBudget)
+    embedContent / batchEmbedContents        ->  embeddings (input: the texts)
 
-safetySettings are Gemini's own filters: carried as `safety_settings`, which a Gemini upstream
-applies and every other refuses by name (Anthropic's adapter with a 400, OpenAI's API with its
-own), never dropped. Anything else without a canonical form is a 400 naming the field. Streams carry no end event in this dialect: a stream that breaks
-ends with an `{"error": …}` event, which google-genai raises on. Keep-alives are blank lines:
-google-genai fails on SSE comments but skips empty lines.
+`cachedContent` (a cache held at Google) has no counterpart: a 400 naming it unless the model's
+`translation: lossy` lets it drop (the full prompt must then be in the request). safetySettings
+are Gemini's own filters: carried as `safety_settings`, which a Gemini upstream applies and every
+other refuses by name, never dropped. Anything else without a canonical form is a 400 naming
+the field. Streams carry no end event in this dialect: a stream that breaks ends with an
+`{"error": …}` event, which google-genai raises on. Keep-alives are blank lines: google-genai
+fails on SSE comments but skips empty lines.
 """
 
 from __future__ import annotations
@@ -26,13 +38,11 @@ import orjson
 
 from seawall.decide.keys import KeyProblem
 from seawall.dialects.base import key_from
+from seawall.dialects.gemini_reply import SSE_END, GeminiStream, to_embed_response, to_response
 from seawall.errors import SeawallError, error
 from seawall.pipeline.ingress import json_kind, parse_json_object
-from seawall.providers.base import CanonicalRequest
-from seawall.providers.sse import SSESplitter, data_of, error_of
+from seawall.providers.base import ApiRequest
 
-FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY", "tool_calls": "STOP",
-                  "function_call": "STOP"}
 # google.rpc status names by HTTP status (the `status` google-genai shows).
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 409: "ABORTED", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED",
@@ -42,10 +52,17 @@ _CONFIG = {"temperature": "temperature", "topP": "top_p", "topK": "top_k", "maxO
            "stopSequences": "stop", "candidateCount": "n", "presencePenalty": "presence_penalty",
            "frequencyPenalty": "frequency_penalty", "seed": "seed"}
 _KNOWN = frozenset({"contents", "systemInstruction", "generationConfig", "tools", "toolConfig", "safetySettings",
-                    "model"})
+                    "model", "cachedContent"})
+# The REST methods a client calls, and the operation each is.
+METHODS = {"generateContent": "chat", "streamGenerateContent": "chat", "countTokens": "count_tokens",
+           "embedContent": "embed", "batchEmbedContents": "batch_embed"}
+ENDPOINT = "POST /v1beta/models/{model}:generateContent"
+# thinkingBudget -> reasoning_effort, split as dialects/anthropic.py splits budget_tokens.
+_EFFORTS = ((2896, "low"), (14189, "medium"))
 _SNAKE = {"system_instruction": "systemInstruction", "generation_config": "generationConfig",
           "tool_config": "toolConfig", "safety_settings": "safetySettings"}  # the REST API takes both spellings
-SSE_END = b"\r\n\r\n"  # Gemini's own event separator
+_SNAKE_CONFIG = {"include_thoughts": "includeThoughts", "thinking_budget": "thinkingBudget",
+                 "thinking_level": "thinkingLevel"}
 
 
 class GeminiDialect:
@@ -56,11 +73,37 @@ class GeminiDialect:
     def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:
         return key_from(headers, "x-goog-api-key")  # the app moves a ?key= query parameter here
 
-    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> CanonicalRequest:
-        model, _, method = (path_model or "").partition(":")
-        return to_canonical(parse_json_object(body, headers), model, method == "streamGenerateContent")
+    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> ApiRequest:
+        model, _, method = (path_model or "").rpartition(":")
+        operation = METHODS.get(method, operation)
+        g = parse_json_object(body, headers)
+        if not model:
+            raise error("missing_field", param="model", endpoint=ENDPOINT)
+        if operation == "chat":
+            contents = g.get("contents")
+            if contents is None:
+                raise error("missing_field", param="contents", endpoint=ENDPOINT)
+            if not isinstance(contents, list) or not contents:
+                raise error("invalid_field", param="contents", expected="a non-empty array of Content objects",
+                            got=json_kind(contents))
+        elif operation == "batch_embed" and not isinstance(g.get("requests"), list):
+            raise error("invalid_field", param="requests", expected="an array of EmbedContentRequest objects",
+                        got=json_kind(g.get("requests")))
+        stream = method == "streamGenerateContent"
+        return ApiRequest(operation, model, g, stream, "gemini", stream, shape="gemini", raw=body)
 
-    def reply(self, canonical: bytes, request_id: str) -> bytes:
+    def translate(self, req: ApiRequest, lossy: bool = False) -> ApiRequest:
+        if req.shape != "gemini":
+            return req
+        if req.operation in ("embed", "batch_embed"):
+            return to_embeddings_request(req)
+        if req.operation != "chat":
+            raise error("operation_not_supported", param="model", model=req.model, operation=f":{req.operation}")
+        return to_canonical(req.body, req.model, req.stream, lossy)
+
+    def reply(self, req: ApiRequest, canonical: bytes, request_id: str) -> bytes:
+        if req.operation in ("embed", "batch_embed"):
+            return orjson.dumps(to_embed_response(orjson.loads(canonical), req.operation))
         return orjson.dumps(to_response(orjson.loads(canonical)))
 
     def stream(self, request_id: str, model: str) -> GeminiStream:
@@ -68,6 +111,9 @@ class GeminiDialect:
 
     def error_body(self, err: SeawallError, request_id: str) -> tuple[int, bytes]:
         return err.status, orjson.dumps(error_payload(err, request_id))
+
+    def error_event(self, err: SeawallError, request_id: str) -> bytes:
+        return b"data: " + orjson.dumps(error_payload(err, request_id)) + SSE_END
 
 
 def error_payload(err: SeawallError, request_id: str) -> dict:
@@ -85,19 +131,18 @@ def error_payload(err: SeawallError, request_id: str) -> dict:
 
 # -- request ---------------------------------------------------------------------------------------
 
-def to_canonical(g: dict, model: str, stream: bool) -> CanonicalRequest:
+def to_canonical(g: dict, model: str, stream: bool, lossy: bool = False) -> ApiRequest:
+    """A GenerateContentRequest (checked by `parse`) as an OpenAI chat request, or the 400 naming
+    the first field that has no counterpart."""
     g = {_SNAKE.get(k, k): v for k, v in g.items()}
     for name in g:
         if name not in _KNOWN:
-            raise _unsupported(name, "Seawall translates Gemini requests to a common form that has no such field")
-    if not model:
-        raise error("missing_field", param="model", endpoint="POST /v1beta/models/{model}:generateContent")
-    contents = g.get("contents")
-    if contents is None:
-        raise error("missing_field", param="contents", endpoint="POST /v1beta/models/{model}:generateContent")
-    if not isinstance(contents, list) or not contents:
-        raise error("invalid_field", param="contents", expected="a non-empty array of Content objects",
-                    got=json_kind(contents))
+            raise _unsupported(name, "Seawall translates Gemini requests for it to a common form that has no such "
+                                     "field")
+    if g.get("cachedContent") is not None and not lossy:
+        raise _unsupported("cachedContent", "a cache held at Google has no counterpart there; the model's gateway "
+                                            "config may set translation: lossy to send the request without it")
+    contents = g["contents"]
     messages: list[dict] = []
     if g.get("systemInstruction") is not None:
         messages.append({"role": "system", "content": _system(g["systemInstruction"])})
@@ -115,7 +160,7 @@ def to_canonical(g: dict, model: str, stream: bool) -> CanonicalRequest:
     if stream:
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}  # the last chunk carries usageMetadata
-    return CanonicalRequest("chat", model, chat, stream, "gemini", stream)
+    return ApiRequest("chat", model, chat, stream, "gemini", stream)
 
 
 def _name(call: dict, where: str) -> None:
@@ -133,7 +178,7 @@ def _object(value: object, where: str) -> dict:
 
 
 def _unsupported(param: str, detail: str) -> SeawallError:
-    return error("unsupported_parameter", param=param, deployment="this gateway", detail=detail)
+    return error("unsupported_parameter", param=param, deployment="a deployment of another vendor", detail=detail)
 
 
 def _system(instruction: object) -> str:
@@ -205,8 +250,10 @@ def _media(part: dict, where: str) -> dict:
     else:
         data = _object(part["fileData"], f"{where}.fileData")
         mime, url, field = data.get("mimeType", ""), data.get("fileUri"), "fileData"
+    if mime == "application/pdf" and field == "inlineData":  # a document: a chat file part
+        return {"type": "file", "file": {"filename": "document.pdf", "file_data": url}}
     if not str(mime).startswith("image/"):
-        raise _unsupported(f"{where}.{field}.mimeType", f"only images have a counterpart, not {mime!r}")
+        raise _unsupported(f"{where}.{field}.mimeType", f"only images and inline PDFs have a counterpart, not {mime!r}")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -228,9 +275,54 @@ def _generation_config(config: object) -> dict:
                 raise _unsupported("generationConfig.responseMimeType", f"{value!r} has no counterpart")
         elif name in ("responseSchema", "responseJsonSchema"):
             out["response_format"] = {"type": "json_schema", "json_schema": {"name": "response", "schema": value}}
+        elif name == "thinkingConfig":
+            out.update(_thinking(value))
         else:
             raise _unsupported(f"generationConfig.{name}", "it has no counterpart in the common form")
     return out
+
+
+def _thinking(config: object) -> dict:
+    """thinkingConfig -> reasoning_effort: a budget of 0 turns thinking off ("minimal"), -1
+    (dynamic) leaves the target's default; includeThoughts (thought summaries in the reply) has no
+    counterpart in a chat completion and is refused by name."""
+    config = _object(config, "generationConfig.thinkingConfig")
+    config = {_SNAKE_CONFIG.get(k, k): v for k, v in config.items()}  # google-genai sends snake_case here
+    if config.get("includeThoughts"):
+        raise _unsupported("generationConfig.thinkingConfig.includeThoughts",
+                           "a chat completion returns no thought summaries")
+    budget = config.get("thinkingBudget")
+    level = config.get("thinkingLevel")
+    if isinstance(level, str) and level.lower() in ("low", "medium", "high"):
+        return {"reasoning_effort": level.lower()}
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+        return {}
+    if budget == 0:
+        return {"reasoning_effort": "minimal"}
+    return {"reasoning_effort": next((effort for limit, effort in _EFFORTS if budget < limit), "high")}
+
+
+def to_embeddings_request(req: ApiRequest) -> ApiRequest:
+    """embedContent / batchEmbedContents -> an OpenAI embeddings request, one input per text."""
+    requests = [req.body] if req.operation == "embed" else req.body["requests"]
+    texts, dimensions = [], set()
+    for i, r in enumerate(requests):
+        where = "content" if req.operation == "embed" else f"requests[{i}].content"
+        content = _object(_object(r, where.rpartition(".")[0] or "body").get("content"), where)
+        parts = content.get("parts")
+        if not isinstance(parts, list) or not all(isinstance(p, dict) and isinstance(p.get("text"), str)
+                                                  for p in parts):
+            raise _unsupported(f"{where}.parts", "only text parts can be embedded there")
+        texts.append("".join(p["text"] for p in parts))
+        if r.get("outputDimensionality"):
+            dimensions.add(r["outputDimensionality"])
+    if len(dimensions) > 1:
+        raise _unsupported("requests[].outputDimensionality", "one embeddings call takes one dimensionality")
+    body: dict = {"model": req.model, "input": texts}
+    if dimensions:
+        body["dimensions"] = dimensions.pop()
+    return ApiRequest("embeddings", req.model, body, dialect="gemini")
+
 
 
 def _tools(tools: object) -> list[dict]:
@@ -274,100 +366,3 @@ def _tool_config(config: object) -> dict:
         raise error("invalid_field", param="toolConfig.functionCallingConfig.mode",
                     expected="AUTO, ANY or NONE", got=repr(mode))
     return {"tool_choice": choice}
-
-
-# -- reply -----------------------------------------------------------------------------------------
-
-def usage_metadata(usage: dict) -> dict:
-    p, c = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-    return {"promptTokenCount": p, "candidatesTokenCount": c, "totalTokenCount": usage.get("total_tokens", p + c)}
-
-
-def _call_part(call: dict) -> dict:
-    fn = call.get("function") or {}
-    try:
-        args = orjson.loads(fn.get("arguments") or "{}")
-    except orjson.JSONDecodeError:
-        args = {"_raw": fn.get("arguments")}  # a model's broken JSON, kept rather than lost
-    return {"functionCall": {"name": fn.get("name"), "args": args, "id": call.get("id")}}
-
-
-def to_response(chat: dict) -> dict:
-    candidates = []
-    for choice in chat.get("choices") or ():
-        message = choice.get("message") or {}
-        parts = [{"text": message["content"]}] if message.get("content") else []
-        parts += [_call_part(c) for c in message.get("tool_calls") or ()]
-        candidates.append({"content": {"role": "model", "parts": parts or [{"text": ""}]},
-                           "finishReason": FINISH_REASONS.get(choice.get("finish_reason"), "STOP"),
-                           "index": choice.get("index", 0)})
-    out = {"candidates": candidates, "modelVersion": chat.get("model"), "responseId": chat.get("id")}
-    if isinstance(chat.get("usage"), dict):
-        out["usageMetadata"] = usage_metadata(chat["usage"])
-    return out
-
-
-class GeminiStream:
-    """Canonical chunks -> GenerateContentResponse chunks. Function calls come whole in this
-    dialect, so their argument fragments are gathered and sent with the finishing chunk; the
-    finish waits for the usage chunk that follows it, so the last event carries both."""
-
-    __slots__ = ("_calls", "_finish", "_id", "_model", "_split", "_usage")
-
-    def __init__(self, model: str) -> None:
-        self._split = SSESplitter()
-        self._model, self._id = model, None
-        self._calls: dict[int, dict] = {}
-        self._finish: str | None = None
-        self._usage: dict | None = None
-
-    def _event(self, parts: list[dict] | None, finish: str | None = None) -> bytes:
-        candidate: dict = {"content": {"role": "model", "parts": parts or [{"text": ""}]}, "index": 0}
-        if finish is not None:
-            candidate["finishReason"] = FINISH_REASONS.get(finish, "STOP")
-        out: dict = {"candidates": [candidate], "modelVersion": self._model, "responseId": self._id}
-        if finish is not None and self._usage is not None:
-            out["usageMetadata"] = usage_metadata(self._usage)
-        return b"data: " + orjson.dumps(out) + SSE_END
-
-    def feed(self, canonical_sse: bytes) -> bytes:
-        out: list[bytes] = []
-        for block in self._split.feed(canonical_sse):
-            data = data_of(block).strip()
-            if not data:
-                continue
-            if data == b"[DONE]":
-                if self._finish is not None:
-                    out.append(self._event(self._call_parts(), self._finish))
-                    self._finish = None
-                continue
-            chunk = orjson.loads(data)  # canonical events: the upstream adapter has checked them
-            err = error_of(chunk)
-            if err is not None:
-                out.append(b"data: " + orjson.dumps({"error": {
-                    "code": 500, "message": str(err.get("message", "the upstream failed mid-stream")),
-                    "status": "INTERNAL"}}) + SSE_END)
-                continue
-            self._model = chunk.get("model") or self._model
-            self._id = self._id or chunk.get("id")
-            if isinstance(chunk.get("usage"), dict):
-                self._usage = chunk["usage"]
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {}
-                for call in delta.get("tool_calls") or ():
-                    held = self._calls.setdefault(call.get("index", 0), {"id": call.get("id"), "type": "function",
-                                                                         "function": {"name": None, "arguments": ""}})
-                    fn = call.get("function") or {}
-                    held["function"]["name"] = fn.get("name") or held["function"]["name"]
-                    held["function"]["arguments"] += fn.get("arguments") or ""
-                if delta.get("content"):
-                    out.append(self._event([{"text": delta["content"]}]))
-                if choice.get("finish_reason"):
-                    self._finish = choice["finish_reason"]
-        return b"".join(out)
-
-    def _call_parts(self) -> list[dict]:
-        return [_call_part(self._calls[k]) for k in sorted(self._calls)]
-
-    def error_event(self, err: SeawallError, request_id: str) -> bytes:
-        return b"data: " + orjson.dumps(error_payload(err, request_id)) + SSE_END

@@ -1,5 +1,5 @@
-"""OpenAI's dialect, the canonical form: parsing is ingress.parse_openai, replies and streams go
-out as they came (the pipeline never calls `reply` or `stream` for it)."""
+"""OpenAI's dialect, the canonical form: parsing is ingress.parse_openai, nothing is translated,
+replies and streams go out as they came (the pipeline never calls `reply` or `stream` for it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import orjson
 from seawall.decide.keys import KeyProblem, bearer_token
 from seawall.errors import SeawallError
 from seawall.pipeline.ingress import parse_openai
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
+from seawall.providers.openai import FORWARDED
+from seawall.providers.passthrough import meaningful_headers
 
 
 def error_payload(err: SeawallError, request_id: str) -> dict:
@@ -31,10 +33,17 @@ class OpenAIDialect:
                                                              "takes 'Authorization: Bearer <key>'")
         return token, problem
 
-    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> CanonicalRequest:
-        return parse_openai(operation, body, headers)
+    def parse(self, operation: str, body: bytes, headers: dict[str, str], path_model: str | None) -> ApiRequest:
+        req = parse_openai(operation, body, headers)
+        req.raw = body
+        if "openai-beta" in headers or "idempotency-key" in headers:
+            req.headers = meaningful_headers(headers, FORWARDED)
+        return req
 
-    def reply(self, canonical: bytes, request_id: str) -> bytes:
+    def translate(self, req: ApiRequest, lossy: bool = False) -> ApiRequest:
+        return req
+
+    def reply(self, req: ApiRequest, canonical: bytes, request_id: str) -> bytes:
         return canonical
 
     def stream(self, request_id: str, model: str) -> None:
@@ -42,3 +51,6 @@ class OpenAIDialect:
 
     def error_body(self, err: SeawallError, request_id: str) -> tuple[int, bytes]:
         return err.status, orjson.dumps(error_payload(err, request_id))
+
+    def error_event(self, err: SeawallError, request_id: str) -> bytes:
+        return b"data: " + orjson.dumps(error_payload(err, request_id)) + b"\n\n"

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from seawall.errors import SeawallError, error
 from seawall.pipeline.ingress import json_kind
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 
 ENDPOINT = "POST /v1/responses"
 TARGET = "this model's deployments (translated from Responses to chat)"
@@ -64,7 +64,7 @@ _ASSISTANT_PARTS = {"output_text", "refusal", "input_text"}
 class ResponsesRequest:
     """A Responses request read for a translated route."""
 
-    canonical: CanonicalRequest
+    canonical: ApiRequest
     input_items: list[dict]  # this request's input as items (a string input made a user message)
     previous_response_id: str | None
     store: bool
@@ -153,7 +153,7 @@ def read_request(body: dict, earlier: Sequence[dict] = ()) -> ResponsesRequest:
     store = body.get("store")
     if store is not None and not isinstance(store, bool):
         raise _invalid("store", "a boolean", store)
-    canonical = CanonicalRequest("chat", model, chat, bool(stream), "responses", bool(stream))
+    canonical = ApiRequest("chat", model, chat, bool(stream), "responses", bool(stream))
     return ResponsesRequest(canonical, items, previous_response_id(body), store is not False, _echo(body), sources)
 
 

@@ -24,7 +24,7 @@ from seawall.dialects.openai import OpenAIDialect, error_payload
 from seawall.dialects.responses import ResponsesRequest, read_request
 from seawall.dialects.responses_reply import ResponseShell, ResponsesStream, new_id, to_response
 from seawall.errors import SeawallError
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 from seawall.store.conversations import ConversationRecord, conversation
 
 
@@ -48,7 +48,7 @@ class ResponsesTurn:
         return cls(request, earlier, ResponseShell(new_id("resp_"), int(now), request.canonical.model, request.echo))
 
     @property
-    def canonical(self) -> CanonicalRequest:
+    def canonical(self) -> ApiRequest:
         return self.request.canonical
 
     def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:

@@ -12,10 +12,10 @@ from seawall.decide.access import ip_allowed, model_verdict
 from seawall.errors import SeawallError, error
 from seawall.pipeline.context import Principal, RequestContext
 from seawall.pipeline.route import suggest_model
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 
 
-def check_access(ctx: RequestContext, request: CanonicalRequest) -> None:
+def check_access(ctx: RequestContext, request: ApiRequest) -> None:
     """Raise a SeawallError (permission.*, or model_not_found) to refuse; return to allow."""
     check_ip(ctx.principal, ctx)
     check_model(ctx.principal, request.model)

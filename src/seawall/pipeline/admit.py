@@ -15,6 +15,7 @@ client sets neither.
 from __future__ import annotations
 
 from seawall.decide.gcra import NS
+from seawall.dialects.shapes import output_limit
 from seawall.errors import SeawallError
 from seawall.limits.base import (
     LimiterUnavailable,
@@ -86,11 +87,7 @@ def completion_estimate(ctx: RequestContext) -> int:
     """The most the reply may cost: max_completion_tokens / max_tokens, or the default."""
     if ctx.request is None or ctx.request.operation != "chat":
         return 0
-    body = ctx.request.body
-    completion = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE
-    if not isinstance(completion, int) or isinstance(completion, bool):
-        return DEFAULT_COMPLETION_ESTIMATE
-    return completion
+    return output_limit(ctx.request)[1] or DEFAULT_COMPLETION_ESTIMATE
 
 
 def used_tokens(ctx: RequestContext, body_bytes: int, estimate: int) -> int:

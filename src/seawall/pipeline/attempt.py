@@ -5,6 +5,12 @@ jittered backoff, within the deadline and the deployment's retry budget) or give
 This is the boundary where upstream outcomes (HTTP errors, transport failures, unreadable
 replies) become catalog errors. A stream is committed only once its first event has arrived, so
 a deployment that fails before that can still be replaced by the next one.
+
+Each candidate decides how the request reaches it: a deployment of the client's own vendor gets
+the client's body (pass-through), any other the canonical translation, made at most once per
+request (twice if the chain mixes strict and lossy models). A candidate that can't express the
+request is not tried: the next one may be of the client's vendor; when none is left, the
+client hears the refusal (a 400 naming the field) unless an upstream failed first.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from seawall.decide.timeouts import fired_values
 from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.gate import DeploymentGates, GateRefused, Ticket
-from seawall.providers.base import (AttemptRecord, CanonicalRequest, MalformedReply, Reply, StreamDecoder,
-                                    StreamEvent)
+from seawall.providers.base import ApiRequest, AttemptRecord, MalformedReply, Reply, StreamDecoder, StreamEvent
 from seawall.providers.registry import adapter_for
+
+# The client dialect's translation to the canonical form (dialects/base.py ClientDialect.translate).
+Translate = Callable[[ApiRequest, bool], ApiRequest]
 from seawall.providers.transport import Transport, UpstreamFailure, UpstreamResponse
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id")
@@ -47,6 +55,7 @@ class Streaming:
     decoder: StreamDecoder
     first: list[StreamEvent]  # events read before committing; empty when the first is slow to come
     release: Callable[[], None] = lambda: None  # the deployment gate's slot: egress calls it when the stream ends
+    shape: str = "openai"  # the events' dialect: the vendor's own (pass-through) or canonical
 
 
 class Retrier:
@@ -107,16 +116,20 @@ class Retrier:
         return found
 
 
-async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[ResolvedDeployment],
-                  transport: Transport, retrier: Retrier) -> Completed | Streaming:
+async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[ResolvedDeployment],
+                  transport: Transport, retrier: Retrier, translate: Translate | None = None) -> Completed | Streaming:
     history: list[Failure] = []
     last_error: SeawallError | None = None
+    refusal: SeawallError | None = None  # the latest candidate that can't express the request
+    translations: dict[bool, ApiRequest] = {}
     waited_for_circuit = False
     i = 0
     while True:
-        if i == len(candidates):  # every deployment left was skipped by its open circuit
+        if i == len(candidates):  # every deployment left was skipped by its open circuit or can't express it
             if last_error is not None:
                 raise with_retry_after(last_error, candidates, retrier)
+            if refusal is not None:
+                raise refusal
             wait = min(reopens_in(retrier.breakers[d.label], time.monotonic()) for d in candidates)
             if waited_for_circuit or wait > retrier.policy.circuit_wait_s or \
                     ctx.elapsed_ms() / 1000 + wait > retrier.policy.deadline_s:
@@ -127,6 +140,14 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
             i = 0
             continue
         target = candidates[i]
+        try:
+            sent, native = prepared(req, target, translate, translations)
+        except SeawallError as refused:  # no counterpart at this vendor: the next one may have it
+            refusal = refused
+            ctx.attempts.append(AttemptRecord(target.label, category=refused.category,
+                                              detail=f"not tried: {refused.message}"))
+            i += 1
+            continue
         now = time.monotonic()
         policy = retrier.breaker_policy(target)
         allowed, state = may_try(retrier.breakers.get(target.label, CLOSED), now, policy)
@@ -151,7 +172,7 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
         started = time.perf_counter()
         outcome = None
         try:
-            outcome = await _one(ctx, req, target, transport, record,
+            outcome = await _one(ctx, sent, native, target, transport, record,
                                  target.label not in retrier.refuses_stream_options, ticket)
             retrier.breakers[target.label] = after(retrier.breakers[target.label], None, time.monotonic(), policy)
             if isinstance(outcome, Streaming):  # the slot is held until the stream ends
@@ -188,6 +209,21 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
                 ticket.release()
 
 
+def prepared(req: ApiRequest, target: ResolvedDeployment, translate: Translate | None,
+             translations: dict[bool, ApiRequest]) -> tuple[ApiRequest, bool]:
+    """The request as this deployment gets it, and whether that is the client's own (pass-through)."""
+    adapter = adapter_for(target.spec.adapter_name)
+    if req.shape == adapter.family and req.operation in adapter.native_operations:
+        return req, True
+    if req.shape == "openai" or translate is None:
+        return req, False
+    lossy = target.model_route is not None and target.model_route.translation == "lossy"
+    found = translations.get(lossy)
+    if found is None:
+        found = translations[lossy] = translate(req, lossy)
+    return found, False
+
+
 def balance_of(target: ResolvedDeployment) -> str:
     return target.model_route.balance if target.model_route is not None else "ordered"
 
@@ -220,11 +256,12 @@ class _StreamOptionsRefused(Exception):
     """The upstream rejected the stream_options the gateway added (not the client's request)."""
 
 
-async def _one(ctx: RequestContext, req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
-               record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
+async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: ResolvedDeployment,
+               transport: Transport, record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
     adapter = adapter_for(target.spec.adapter_name)
+    upstream = adapter.build_native(req, target, ask_usage) if native else adapter.build_request(req, target, ask_usage)
     try:
-        response = await transport.open(adapter.build_request(req, target, ask_usage), target.spec.timeouts)
+        response = await transport.open(upstream, target.spec.timeouts)
     except UpstreamFailure as f:
         raise _Failed(transport_error(target, f), f.detail) from None
     record.status = response.status
@@ -242,14 +279,17 @@ async def _one(ctx: RequestContext, req: CanonicalRequest, target: ResolvedDeplo
     if not req.stream:
         body = await _read(response, target)
         try:
-            return Completed(adapter.read_reply(req, body), target)
+            return Completed(adapter.read_native_reply(req, body) if native else adapter.read_reply(req, body), target)
         except MalformedReply as e:
             raise _Failed(malformed(target, str(e)), str(e)) from None
     if "event-stream" not in response.content_type:
         body = await _read(response, target)
         detail = f"a stream was asked for, the reply is {response.content_type or 'untyped'}: {body[:100]!r}"
         raise _Failed(malformed(target, detail), detail)
-    return await _first_events(ctx, target, response, adapter.stream_decoder())
+    streaming = await _first_events(ctx, target, response,
+                                    adapter.native_stream_decoder(req) if native else adapter.stream_decoder())
+    streaming.shape = adapter.family if native else "openai"
+    return streaming
 
 
 async def _read(response: UpstreamResponse, target: ResolvedDeployment) -> bytes:

@@ -14,7 +14,7 @@ from seawall.decide.access import Network, SeenAddress
 from seawall.decide.key_policy import KeyPolicy
 from seawall.dialects.base import StreamTranslator
 from seawall.limits.base import ScopeLimits
-from seawall.providers.base import AttemptRecord, CanonicalRequest, Usage
+from seawall.providers.base import ApiRequest, AttemptRecord, Usage
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ class RequestContext:
     t0: float = field(default_factory=time.perf_counter)
     dialect: str = "openai"
     principal: Principal | None = None
-    request: CanonicalRequest | None = None
+    request: ApiRequest | None = None
     attempts: list[AttemptRecord] = field(default_factory=list)
     deployment: str | None = None
     model_served: str | None = None
@@ -65,6 +65,8 @@ class RequestContext:
     finished: bool = False  # the response is complete: a disconnect now is no longer news
     client_gone: bool = False
     limited_by: str | None = None  # the scope (key, group, tenant) of the gateway's own limit that refused it
+    query: bytes = b""  # the query string, read by the few routes that take one (model lists)
+    model_asked: str | None = None  # the model named before the request was understood (path, or a refused body)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000

@@ -2,21 +2,19 @@
 
 Errors use the dialect's envelope, so its official SDK raises the right class with Seawall's
 message, plus the request ID, `hint` (what to check first) and `category` (the taxonomy). Streams
-are relayed event by event as they arrive (translated per event for a non-OpenAI client); a
-stream that breaks after the first byte ends with an error event the SDK raises on, never with
-silence or a fake `finish_reason`.
+are relayed event by event as they arrive (translated per event when the upstream is of another
+vendor than the client; passed through as they came when it is of the same); a stream that
+breaks after the first byte ends with an error event the SDK raises on, never with silence or a
+fake `finish_reason`.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import orjson
-
 from seawall.decide.classify import classify_reply
 from seawall.decide.timeouts import fired_values
 from seawall.dialects import DIALECTS
-from seawall.dialects.openai import error_payload as openai_error_payload
 from seawall.errors import SeawallError
 from seawall.pipeline.attempt import Streaming
 from seawall.pipeline.context import RequestContext
@@ -52,9 +50,8 @@ async def send_error(send, ctx: RequestContext, err: SeawallError, headers: list
 
 
 def stream_error_event(err: SeawallError, ctx: RequestContext) -> bytes:
-    if ctx.translator is not None:
-        return ctx.translator.error_event(err, ctx.request_id)
-    return b"data: " + orjson.dumps(openai_error_payload(err, ctx.request_id)) + b"\n\n"
+    """The client dialect's terminal error event, whether its stream was translated or passed through."""
+    return DIALECTS[ctx.dialect].error_event(err, ctx.request_id)
 
 
 async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: list[tuple[bytes, bytes]]) -> None:

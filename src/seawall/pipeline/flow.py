@@ -4,15 +4,22 @@
 
 Auth runs before the body is read, so an unauthenticated client can't make the gateway read
 (and parse) a large body; its dialect, and so its key header, is known from the path already.
+
+Ingress keeps the body in the client's own dialect. When no deployment the request may reach
+speaks that dialect, it is translated to the canonical form here, once, before pre-flight, and
+every check applies to it as to an OpenAI client's; otherwise it stays native, and the attempt
+stage translates it only for a candidate of another vendor (pipeline/attempt.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import orjson
+
 from seawall.config import ServerSettings
 from seawall.decide.key_policy import body_limit, body_too_large
-from seawall.dialects import DIALECTS, OPENAI
+from seawall.dialects import DIALECTS
 from seawall.errors import SeawallError
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.memory import MemoryLimiter
@@ -22,12 +29,14 @@ from seawall.pipeline.admit import Admission
 from seawall.pipeline.attempt import Completed, Retrier, attempt
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
+from seawall.pipeline.count import count_locally
 from seawall.pipeline.deadlines import BodyDeadlines
 from seawall.pipeline.egress import relay_stream, send_json
 from seawall.pipeline.ingress import read_body
 from seawall.pipeline.quota import QuotaHold
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import FALLBACK_HEADER, Preflight
+from seawall.providers.base import Usage
 from seawall.providers.transport import Transport
 
 
@@ -50,27 +59,41 @@ class Pipeline:
         body = await self._read_body(ctx, receive)
         watcher = watch_disconnect(receive, ctx)
         try:
-            req = ctx.request = dialect.parse(operation, body, ctx.headers, path_model)
+            try:
+                asked = req = ctx.request = dialect.parse(operation, body, ctx.headers, path_model)
+            except SeawallError:
+                ctx.model_asked = ctx.model_asked or model_named(body)  # for the log row
+                raise
             check_access(ctx, req)
+            native_route = req.dialect == "openai" or self.router.serves_natively(req.model, req.operation,
+                                                                                 req.dialect)
+            local_count = not native_route and req.operation == "count_tokens"
+            if not native_route and not local_count:
+                req = ctx.request = dialect.translate(req, self.router.lossy(req.model))
             # may repair it, or route it to a fallback; the key's own policy and limits over the model's
             checked = await self.preflight.check(req, len(body), ctx.principal.request_policy)
             ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
             async with Admission(ctx, self.limiter, len(body)) as limit_headers:
+                if local_count:  # no deployment of the client's vendor: the gateway counts
+                    reply, counted = count_locally(req, self.preflight.tokenizer(req.model))
+                    ctx.usage = Usage()  # counting costs nothing
+                    await send_json(send, ctx, 200, reply, cors + counted + _as_headers(limit_headers))
+                    return
                 with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
-                    candidates = self.retrier.arrange(self.router.plan(req.model, req.operation))
-                    outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
+                    candidates = self.retrier.arrange(self.router.plan(req.model, req.operation, req.dialect))
+                    outcome = await attempt(ctx, req, candidates, self.transport, self.retrier, dialect.translate)
                     ctx.deployment = outcome.target.label
-                    headers = cors + [(k.encode(), v.encode()) for k, v in limit_headers.items()] \
-                        if limit_headers else cors
+                    headers = cors + _as_headers(limit_headers)
                     if outcome.target.route != req.model:  # one of models[].fallbacks served: say which
                         headers = served_by(headers, outcome.target.route)
                     if isinstance(outcome, Completed):
                         ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
-                        reply = outcome.reply.body if dialect is OPENAI else dialect.reply(outcome.reply.body,
-                                                                                           ctx.request_id)
+                        reply = outcome.reply.body if outcome.reply.shape == dialect.name else \
+                            dialect.reply(asked, outcome.reply.body, ctx.request_id)
                         await send_json(send, ctx, 200, reply, headers)
                     else:
-                        ctx.translator = dialect.stream(ctx.request_id, req.model)
+                        if outcome.shape != dialect.name:
+                            ctx.translator = dialect.stream(ctx.request_id, req.model)
                         await relay_stream(send, ctx, outcome, headers)
         finally:
             ctx.finished = True
@@ -86,6 +109,19 @@ class Pipeline:
             if e.code == "body_too_large" and policy is not None and limit < self.server.max_body_bytes:
                 raise body_too_large(policy, ctx.principal.name, ctx.principal.group) from None
             raise
+
+
+def _as_headers(limit_headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode(), v.encode()) for k, v in limit_headers.items()] if limit_headers else []
+
+
+def model_named(body: bytes) -> str | None:
+    """The model a body names, for the log row of a request refused before it was understood."""
+    try:
+        model = orjson.loads(body).get("model")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return model[:200] if isinstance(model, str) else None
 
 
 def served_by(headers: list[tuple[bytes, bytes]], model: str) -> list[tuple[bytes, bytes]]:

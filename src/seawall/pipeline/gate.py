@@ -33,7 +33,7 @@ from seawall.decide.gcra import NS, Rate, settle
 from seawall.errors import SeawallError
 from seawall.pipeline.admit import estimate_tokens
 from seawall.pipeline.context import RequestContext
-from seawall.providers.base import CanonicalRequest, Usage
+from seawall.providers.base import ApiRequest, Usage
 
 _WHY = {
     "queue_full": "{deployment} already has {queued} requests waiting (max_queue {max_queue})",
@@ -227,7 +227,7 @@ class DeploymentGates:
             found = self._gates[target.label] = Gate(target.label, policy_of(target.spec), self.clock)
         return found
 
-    async def enter(self, target: ResolvedDeployment, ctx: RequestContext, req: CanonicalRequest,
+    async def enter(self, target: ResolvedDeployment, ctx: RequestContext, req: ApiRequest,
                     may_wait_s: float) -> Ticket:
         gate = self.gate(target)
         if gate.free():  # the fast path: count it, nothing to decide
@@ -252,10 +252,10 @@ class DeploymentGates:
         return out
 
 
-def token_cost(ctx: RequestContext, req: CanonicalRequest) -> int:
+def token_cost(ctx: RequestContext, req: ApiRequest) -> int:
     """The token estimate admission uses (prompt bytes / 4 + the completion's maximum); asked
     only when a token limit is in force, since serializing the body is its one cost."""
-    return estimate_tokens(ctx, len(orjson.dumps(req.body)))
+    return estimate_tokens(ctx, len(req.raw) if req.raw is not None else len(orjson.dumps(req.body)))
 
 
 def policy_of(spec: Deployment) -> GatePolicy:

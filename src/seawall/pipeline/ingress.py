@@ -1,5 +1,5 @@
 """Ingress: read the body (bounded in size and time) and parse the client's dialect into a
-CanonicalRequest. Only the shape needed to route is checked here; schema and context checks are
+ApiRequest. Only the shape needed to route is checked here; schema and context checks are
 the validate stage's job."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 
 from seawall.errors import SeawallError, error
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 
 ENDPOINT_NAMES = {"chat": "POST /v1/chat/completions", "embeddings": "POST /v1/embeddings"}
 
@@ -83,7 +83,7 @@ def parse_json_object(body: bytes, headers: dict[str, str]) -> dict:
     return data
 
 
-def parse_openai(operation: str, body: bytes, headers: dict[str, str]) -> CanonicalRequest:
+def parse_openai(operation: str, body: bytes, headers: dict[str, str]) -> ApiRequest:
     data = parse_json_object(body, headers)
     endpoint = ENDPOINT_NAMES[operation]
     model = _required(data, "model", str, "a string such as \"gpt-4o-mini\"", endpoint)
@@ -104,7 +104,7 @@ def parse_openai(operation: str, body: bytes, headers: dict[str, str]) -> Canoni
         raise error("invalid_field", param="stream", expected="absent (embeddings do not stream)", got="true")
     options = data.get("stream_options")
     wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-    return CanonicalRequest(operation, model, data, stream, "openai", wants_usage)
+    return ApiRequest(operation, model, data, stream, "openai", wants_usage)
 
 
 def _required(data: dict, name: str, kind: type, expected: str, endpoint: str):

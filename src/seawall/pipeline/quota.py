@@ -8,16 +8,31 @@ A plain class with __enter__/__exit__: nothing here awaits, which is what makes 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from seawall.decide.quota import Shortfall
 from seawall.errors import SeawallError
 from seawall.limits.quota import Hold, QuotaLedger
 from seawall.pipeline.admit import completion_estimate, delivered_tokens
 from seawall.pipeline.context import RequestContext
+from seawall.providers.base import Usage
 
-# USD per token (input, output) for a configured model name; None when the gateway knows no price
-# (the catalog's, or the config's catalog override: see pipeline/validate.py).
-PriceOf = Callable[[str], "tuple[float, float] | None"]
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per token. Prompt-cache reads and writes are priced apart, as the providers bill them:
+    Anthropic writes at 1.25x the input price (5-minute TTL) and reads at 0.1x; OpenAI and Gemini
+    read cached input at a discount and bill no writes (catalog/models.yaml has each model's)."""
+
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+
+
+# The price of a configured model name; None when the gateway knows no price (the catalog's, or
+# the config's catalog override: see pipeline/validate.py).
+PriceOf = Callable[[str], "Price | None"]
 
 
 def no_prices(model: str) -> None:
@@ -61,21 +76,32 @@ class QuotaHold:
             self.ledger.release(self.hold)
             return
         usd = 0.0
-        if self.hold.balance.limit_usd is not None:  # priced as the model asked for, as the hold was
-            usd = self._usd(self.price_of(self._model()) or (0.0, 0.0), *tokens)
+        price = self.price_of(self._model()) if self.hold.balance.limit_usd is not None else None
+        if price is not None:  # priced as the model asked for, as the hold was
+            usage = self.ctx.usage
+            usd = usage_cost(price, usage) if usage is not None else self._usd(price, *tokens)
         self.ledger.settle(self.hold, tokens[0] + tokens[1], usd)
 
     def _model(self) -> str:
         return self.ctx.request.model if self.ctx.request is not None else ""
 
     @staticmethod
-    def _usd(price: tuple[float, float], prompt: int, completion: int) -> float:
+    def _usd(price: Price, prompt: int, completion: int) -> float:
         return priced(price, prompt, completion)
 
 
-def priced(price: tuple[float, float], prompt: int, completion: int) -> float:
-    """USD for tokens at a (input, output) price per token: the quota's and the request log's rule."""
-    return prompt * price[0] + completion * price[1]
+def priced(price: Price, prompt: int, completion: int, cache_read: int = 0, cache_write: int = 0) -> float:
+    """USD for tokens at a price: the quota's and the request log's one rule. `prompt` counts
+    every input token; `cache_read` and `cache_write` say how many of them the cache served or
+    took, at their own prices."""
+    fresh = max(prompt - cache_read - cache_write, 0)
+    return (fresh * price.input + cache_read * price.cache_read + cache_write * price.cache_write
+            + completion * price.output)
+
+
+def usage_cost(price: Price, usage: Usage) -> float:
+    return priced(price, usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
+                  usage.cache_write_tokens)
 
 
 def insufficient_quota(s: Shortfall, key_name: str, source: str) -> SeawallError:

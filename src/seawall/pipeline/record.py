@@ -8,7 +8,7 @@ from seawall.observe.alerts import AlertMonitor
 from seawall.observe.log import RequestLogWriter
 from seawall.observe.metrics import Metrics
 from seawall.pipeline.context import RequestContext
-from seawall.pipeline.quota import PriceOf, no_prices, priced
+from seawall.pipeline.quota import PriceOf, no_prices, usage_cost
 from seawall.providers.base import AttemptRecord
 from seawall.store.base import RequestRecord
 
@@ -22,7 +22,7 @@ def to_record(ctx: RequestContext, latency_ms: float, cost_usd: float | None = N
         latency_ms=round(latency_ms, 3), dialect=ctx.dialect, operation=req.operation if req else None,
         key_id=ctx.principal.key_id if ctx.principal else None,
         tenant=ctx.principal.tenant if ctx.principal else None,
-        model_requested=req.model if req else None, model_served=ctx.model_served, deployment=ctx.deployment,
+        model_requested=req.model if req else ctx.model_asked, model_served=ctx.model_served, deployment=ctx.deployment,
         category=ctx.category, error_code=ctx.error_code, attempts=len(ctx.attempts),
         attempts_detail=[attempt_entry(a) for a in ctx.attempts],
         prompt_tokens=usage.prompt_tokens if usage else None,
@@ -46,7 +46,7 @@ def cost_of(ctx: RequestContext, price_of: PriceOf) -> float | None:
     price = price_of(ctx.request.model)
     if price is None:
         return None
-    return priced(price, ctx.usage.prompt_tokens, ctx.usage.completion_tokens)
+    return usage_cost(price, ctx.usage)
 
 
 def record(writer: RequestLogWriter, ctx: RequestContext, metrics: Metrics | None = None,

@@ -4,6 +4,11 @@
 own list in order, then theirs; each model once, and only the deployments that serve the
 operation). The order within each model (balance: ordered, weighted, least_in_flight) depends on
 circuit and load state, so the attempt stage arranges it per request (Retrier.arrange).
+
+A deployment serves an operation for a client dialect natively (a vendor's own client calling
+it: every operation of that vendor's API it passes through) or through the canonical form (chat
+and embeddings, the operations every adapter translates). Which plans exist is static, so they
+are worked out once per (model, operation, dialect), on first use.
 """
 
 from __future__ import annotations
@@ -14,16 +19,33 @@ from seawall.config import ResolvedDeployment
 from seawall.errors import error
 from seawall.providers.registry import adapter_for
 
+# A client dialect's operations that reach another vendor through the canonical form, and as which
+# canonical operation (count_tokens is answered by the gateway itself when no deployment of the
+# client's vendor serves the model: pipeline/count.py).
+CANONICAL_OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "embed": "embeddings", "batch_embed": "embeddings"}
+
+
+def serves(target: ResolvedDeployment, operation: str, dialect: str) -> bool:
+    adapter = adapter_for(target.spec.adapter_name)
+    if adapter is None:
+        return False
+    if adapter.family == dialect and operation in adapter.native_operations:
+        return True
+    return CANONICAL_OPERATIONS.get(operation) in adapter.supports
+
+
+def natively(target: ResolvedDeployment, dialect: str) -> bool:
+    """Does the deployment speak the client's own dialect (a request passes through to it)?"""
+    adapter = adapter_for(target.spec.adapter_name)
+    return adapter is not None and adapter.family == dialect
+
 
 class Router:
     def __init__(self, routes: dict[str, list[ResolvedDeployment]]):
         self._routes = routes
-        # (model, operation) -> deployments able to serve it, computed once: routes are static.
-        self._usable = {(name, op): [d for d in deps if op in adapter_for(d.spec.adapter_name).supports]
-                        for name, deps in routes.items() for op in ("chat", "embeddings")}
-        self._plans = {(name, op): [usable for model in fallback_chain(name, routes)
-                                    if (usable := self._usable[(model, op)])]
-                       for name, op in self._usable}
+        # (model, operation, dialect) -> deployments able to serve it, per model of the chain
+        self._plans: dict[tuple[str, str, str], list[list[ResolvedDeployment]]] = {}
+        self._native: dict[tuple[str, str, str], bool] = {}
 
     @property
     def model_names(self) -> list[str]:
@@ -36,18 +58,40 @@ class Router:
                         hint=suggest_model(model, list(self._routes)))
         return deployments
 
-    def candidates(self, model: str, operation: str) -> list[ResolvedDeployment]:
-        usable = self._usable.get((model, operation))
-        if usable is None:
-            self.require(model)
+    def candidates(self, model: str, operation: str, dialect: str = "openai") -> list[ResolvedDeployment]:
+        usable = [d for d in self.require(model) if serves(d, operation, dialect)]
         if not usable:
             raise error("operation_not_supported", param="model", model=model, operation=operation)
         return usable
 
-    def plan(self, model: str, operation: str) -> list[list[ResolvedDeployment]]:
+    def plan(self, model: str, operation: str, dialect: str = "openai") -> list[list[ResolvedDeployment]]:
         """The deployments of the model, then of each of its fallbacks, one list per model."""
-        self.candidates(model, operation)  # model_not_found / operation_not_supported, as ever
-        return self._plans[(model, operation)]
+        key = (model, operation, dialect)
+        found = self._plans.get(key)
+        if found is None:
+            self.candidates(model, operation, dialect)  # model_not_found / operation_not_supported, as ever
+            found = self._plans[key] = [usable for name in fallback_chain(model, self._routes)
+                                        if (usable := [d for d in self._routes[name] if serves(d, operation, dialect)])]
+        return found
+
+    def serves_natively(self, model: str, operation: str, dialect: str) -> bool:
+        """Does any deployment the request may reach speak the client's dialect? If none does,
+        the request is translated once, before pre-flight, and every check applies to it."""
+        key = (model, operation, dialect)
+        found = self._native.get(key)
+        if found is None:
+            chain = fallback_chain(model, self._routes) if model in self._routes else []
+            found = any(natively(d, dialect) and serves(d, operation, dialect)
+                        for name in chain for d in self._routes[name])
+            if model in self._routes:  # unknown names are not remembered: a client can send any number
+                self._native[key] = found
+        return found
+
+    def lossy(self, model: str) -> bool:
+        """May a translation for this model drop cost hints it has no counterpart for?"""
+        deployments = self._routes.get(model)
+        route = deployments[0].model_route if deployments else None
+        return route is not None and route.translation == "lossy"
 
 
 def fallback_chain(model: str, routes: dict[str, list[ResolvedDeployment]]) -> list[str]:

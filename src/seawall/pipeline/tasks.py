@@ -60,7 +60,7 @@ from seawall.pipeline.task_checks import (
     route_of,
 )
 from seawall.providers import midjourney as mj
-from seawall.providers.base import AttemptRecord, CanonicalRequest
+from seawall.providers.base import ApiRequest, AttemptRecord
 from seawall.providers.registry import task_adapter_for
 from seawall.providers.transport import Transport, UpstreamFailure, UpstreamResponse
 
@@ -174,7 +174,7 @@ class TaskGateway:
     async def _submit(self, ctx: RequestContext, action: str, receive, send, cors) -> None:
         raw = await self.deadlines.bounded(lambda: read_body(receive, ctx.headers, self.server.max_body_bytes))
         body = parse_body(raw, f"POST /mj/submit/{action}")
-        ctx.request = CanonicalRequest(f"mj.{action}", self.model, body, dialect="midjourney")
+        ctx.request = ApiRequest(f"mj.{action}", self.model, body, dialect="midjourney")
         parent = check_submit(action, body)
         candidates = self.targets
         if parent is not None:  # an action (upscale, variation, …) runs where its task lives
@@ -265,7 +265,7 @@ class TaskGateway:
 
     # -- fetch and list ----------------------------------------------------------------------------
     async def _fetch(self, ctx: RequestContext, task_id: str, send, cors) -> None:
-        ctx.request = CanonicalRequest("mj.fetch", self.model, {"id": task_id}, dialect="midjourney")
+        ctx.request = ApiRequest("mj.fetch", self.model, {"id": task_id}, dialect="midjourney")
         target = self.owners.owner(task_id)
         if target is None:
             raise SeawallError("task_not_found", {"task_id": task_id, "where": "to this gateway",
@@ -292,7 +292,7 @@ class TaskGateway:
     async def _list(self, ctx: RequestContext, receive, send, cors) -> None:
         raw = await self.deadlines.bounded(lambda: read_body(receive, ctx.headers, self.server.max_body_bytes))
         body = parse_body(raw, "POST " + LIST_PATH)
-        ctx.request = CanonicalRequest("mj.list", self.model, body, dialect="midjourney")
+        ctx.request = ApiRequest("mj.list", self.model, body, dialect="midjourney")
         ids = body.get("ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise error("invalid_field", param="ids", expected="a list of task id strings",

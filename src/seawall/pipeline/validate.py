@@ -14,6 +14,10 @@ The calling key's (or its group's) context_policy and size limits override the m
 field (decide/key_policy.py); they were compiled into the Principal when the key cache loaded.
 
 A model the catalog doesn't know (and the config says nothing about) gets steps 1-3 only.
+A body in a vendor's own shape, on its way to a deployment of that vendor (pass-through), gets
+steps 1 and 5 only, counted in its own shape (dialects/shapes.py): the upstream judges the rest
+(OpenAI's schema is not its schema), and a field the gateway has never heard of stays its business.
+Counting requests (count_tokens) get step 1 only.
 The body is never rebuilt unless a policy repairs it: what goes upstream is the client's dict.
 Counting is inline for small bodies and in a worker thread past INLINE_COUNT_BYTES, so a huge
 prompt never stalls the event loop (tiktoken releases the GIL while it encodes).
@@ -25,13 +29,7 @@ import asyncio
 from dataclasses import dataclass, replace
 
 from seawall.catalog.models import Catalog, ModelInfo, load_catalog, with_overrides
-from seawall.catalog.tokens import (
-    ENCODINGS,
-    chat_tokens,
-    embeddings_tokens,
-    is_loaded,
-    token_ceiling,
-)
+from seawall.catalog.tokens import ENCODINGS, embeddings_tokens, is_loaded
 from seawall.config import RequestLimits, ResolvedDeployment, ServerSettings
 from seawall.decide.fit import (
     FallBack,
@@ -49,9 +47,11 @@ from seawall.decide.fit import (
 from seawall.decide.key_policy import KeyPolicy, context_policy, sizes
 from seawall.decide.schema import check_body, reasoning_problem
 from seawall.decide.sizes import content_problem, too_many_messages
+from seawall.dialects import shapes
 from seawall.errors import SeawallError, error
+from seawall.pipeline.quota import Price
 from seawall.pipeline.route import Router
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
 
 # Measured here: tiktoken encodes 3-6 MB/s of English prose (o200k faster than cl100k), so 4 KiB
 # is under ~1 ms inline; past it the count moves to a thread (tiktoken releases the GIL).
@@ -61,6 +61,8 @@ TRIMMED_HEADER = b"x-seawall-trimmed-messages"
 TRUNCATED_HEADER = b"x-seawall-max-tokens"
 FALLBACK_HEADER = b"x-seawall-fallback-model"
 _NO_HEADERS: list[tuple[bytes, bytes]] = []
+# What a client dialect calls what its translation carries as reasoning_effort (dialects/).
+THINKING_FIELDS = {"anthropic": "thinking", "gemini": "generationConfig.thinkingConfig"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +77,8 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    request: CanonicalRequest  # what the client asked, possibly repaired (trimmed, max tokens lowered)
-    routed: CanonicalRequest  # the same, naming the model to route to (a fallback's, when it falls back)
+    request: ApiRequest  # what the client asked, possibly repaired (trimmed, max tokens lowered)
+    routed: ApiRequest  # the same, naming the model to route to (a fallback's, when it falls back)
     headers: list[tuple[bytes, bytes]]  # response headers saying what was repaired
     # The prompt's tokens when they were counted (near the window), else None: what admission's
     # token estimate (pipeline/admit.py, bytes / 4 today) can use instead when it is known.
@@ -91,28 +93,39 @@ class Preflight:
         catalog = catalog or load_catalog()
         self.targets = {name: target_for(name, router.require(name), catalog, server.request_limits)
                         for name in router.model_names}
+        self._prices = {name: price_for(target.info) for name, target in self.targets.items()}
         # Encodings load on the first prompt that needs counting, in a thread (~0.5 s, 25-50 MB
         # each): a prompt whose bytes already prove it fits, the usual case, never needs them.
 
-    def price_of(self, model: str) -> tuple[float, float] | None:
-        """USD per token (input, output) of a configured model, from the catalog or the config;
-        None when either price is unknown. For quotas (pipeline/quota.py)."""
-        target = self.targets.get(model)
-        info = target.info if target is not None else None
-        if info is None or info.price_in is None or info.price_out is None:
-            return None
-        return info.price_in / 1e6, info.price_out / 1e6
+    def price_of(self, model: str) -> Price | None:
+        """USD per token of a configured model, from the catalog or the config; None when the
+        input or output price is unknown. For quotas and the request log (pipeline/quota.py)."""
+        return self._prices.get(model)
 
-    async def check(self, req: CanonicalRequest, body_bytes: int, key: KeyPolicy | None = None) -> Checked:
+    def tokenizer(self, model: str) -> str:
+        """The tokenizer the catalog names for a configured model ("estimate" when unknown)."""
+        target = self.targets.get(model)
+        return target.info.tokenizer if target is not None and target.info is not None else "estimate"
+
+    async def check(self, req: ApiRequest, body_bytes: int, key: KeyPolicy | None = None) -> Checked:
         """`key`: the calling key's own context policy and size limits (Principal.request_policy),
         over the model's; None (most keys) costs nothing."""
         target = self.targets.get(req.model)
+        canonical = req.shape == "openai"
         if target is None:  # not configured: routing answers model_not_found
-            problem = check_body(req.operation, req.body)
+            problem = check_body(req.operation, req.body) if canonical else None
             if problem:
                 raise problem
             return Checked(req, req, _NO_HEADERS)
         limits = target.limits if key is None else sizes(target.limits, key)
+        if not canonical:
+            count = len(shapes.turns(req))
+            if count > limits.max_messages:
+                raise error("too_many_messages", param="contents" if req.shape == "gemini" else "messages",
+                            count=count, limit=limits.max_messages, model=req.model)
+            if target.info is None or req.operation != "chat":
+                return Checked(req, req, _NO_HEADERS)
+            return await self._fit(req, target, body_bytes, key.context_policy if key is not None else None)
         raise_if(too_many_messages(req.body, limits.max_messages, req.model))
         raise_if(check_body(req.operation, req.body))
         info = target.info
@@ -121,11 +134,22 @@ class Preflight:
                                      info.modalities if info is not None else None))
             if info is not None and info.reasoning:
                 raise_if(reasoning_problem(req.body, req.model))
+            elif info is not None and req.dialect != "openai" and "reasoning_effort" in req.body:
+                req = self._without_reasoning(req)
         if info is None:
             return Checked(req, req, _NO_HEADERS)
         return await self._fit(req, target, body_bytes, key.context_policy if key is not None else None)
 
-    async def _fit(self, req: CanonicalRequest, target: Target, body_bytes: int,
+    def _without_reasoning(self, req: ApiRequest) -> ApiRequest:
+        """A thinking budget translated for a model that does not reason: refused by the name the
+        client gave it, or dropped when the model's translation is lossy."""
+        if not self.router.lossy(req.model):
+            raise error("unsupported_parameter", param=THINKING_FIELDS.get(req.dialect, "reasoning_effort"),
+                        deployment=f"`{req.model}`", detail="that model does not reason, so a thinking budget has "
+                                                          "no counterpart there")
+        return replace(req, body={k: v for k, v in req.body.items() if k != "reasoning_effort"}, raw=None)
+
+    async def _fit(self, req: ApiRequest, target: Target, body_bytes: int,
                    key_policy: str | None = None) -> Checked:
         hops = 0
         current = target
@@ -133,7 +157,7 @@ class Preflight:
             info = current.info
             assert info is not None
             window = Window(info.context_window, info.max_output_tokens or info.context_window)
-            if surely_fits(token_ceiling(req.body, body_bytes), requested_output(req), window):
+            if surely_fits(shapes.ceiling(req, body_bytes), requested_output(req), window):
                 return apply(req, Fits(0), current.name, target.name)
             tokenizer = info.tokenizer
             inline = body_bytes <= INLINE_COUNT_BYTES and (tokenizer not in ENCODINGS or is_loaded(tokenizer))
@@ -150,6 +174,15 @@ class Preflight:
                     continue
                 decision = _too_long(prompt, window)
             return apply(req, decision, current.name, target.name)
+
+
+def price_for(info: ModelInfo | None) -> Price | None:
+    """USD per token; cache reads and writes without a price of their own cost the input price."""
+    if info is None or info.price_in is None or info.price_out is None:
+        return None
+    read = info.price_cache_read if info.price_cache_read is not None else info.price_in
+    write = info.price_cache_write if info.price_cache_write is not None else info.price_in
+    return Price(info.price_in / 1e6, info.price_out / 1e6, read / 1e6, write / 1e6)
 
 
 def target_for(name: str, deployments: list[ResolvedDeployment], catalog: Catalog,
@@ -188,21 +221,14 @@ def _embeddings_policy(policy: Policy) -> Policy:
     return policy if policy.name == "fallback" else Policy()
 
 
-def prompt_of(req: CanonicalRequest, tokenizer: str) -> Prompt:
-    body = req.body
+def prompt_of(req: ApiRequest, tokenizer: str) -> Prompt:
     if req.operation == "embeddings":
-        return Prompt((), (), embeddings_tokens(body, tokenizer), None)
-    per_message, fixed = chat_tokens(body, tokenizer)
-    messages = body["messages"]
-    return Prompt([m["role"] for m in messages], per_message, fixed, requested_output(req),
-                  [bool(m.get("tool_calls") or m.get("function_call")) for m in messages])
+        return Prompt((), (), embeddings_tokens(req.body, tokenizer), None)
+    return shapes.prompt(req, tokenizer)
 
 
-def requested_output(req: CanonicalRequest) -> int | None:
-    if req.operation != "chat":
-        return None
-    output = req.body.get("max_completion_tokens")
-    return output if output is not None else req.body.get("max_tokens")
+def requested_output(req: ApiRequest) -> int | None:
+    return shapes.output_limit(req)[1] if req.operation == "chat" else None
 
 
 def _too_long(prompt: Prompt, window: Window) -> TooLong:
@@ -210,7 +236,7 @@ def _too_long(prompt: Prompt, window: Window) -> TooLong:
     return TooLong(window.context, prompt.total, output, prompt.total + output - window.context)
 
 
-def apply(req: CanonicalRequest, decision: object, serving: str, asked: str) -> Checked:
+def apply(req: ApiRequest, decision: object, serving: str, asked: str) -> Checked:
     """Turn the decision into the request to send and the headers that say what changed."""
     routed = req
     headers: list[tuple[bytes, bytes]] = _NO_HEADERS
@@ -219,28 +245,22 @@ def apply(req: CanonicalRequest, decision: object, serving: str, asked: str) -> 
     if isinstance(decision, Fits):
         pass
     elif isinstance(decision, Trimmed):
-        drop = set(decision.dropped)
-        body = dict(req.body)
-        body["messages"] = [m for i, m in enumerate(req.body["messages"]) if i not in drop]
-        req = replace(req, body=body)
-        headers = [*headers, (TRIMMED_HEADER, str(len(drop)).encode())]
+        req = shapes.without_turns(req, set(decision.dropped))
+        headers = [*headers, (TRIMMED_HEADER, str(len(decision.dropped)).encode())]
     elif isinstance(decision, Truncated):
-        body = dict(req.body)
-        name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-        body[name] = decision.output
-        req = replace(req, body=body)
+        req = shapes.with_output_limit(req, decision.output)
         headers = [*headers, (TRUNCATED_HEADER, str(decision.output).encode())]
     elif isinstance(decision, TooLong):
-        raise context_error(decision, serving)
+        raise context_error(decision, serving, "contents" if req.shape == "gemini" else "messages")
     elif isinstance(decision, OutputTooLarge):
-        name = "max_completion_tokens" if req.body.get("max_completion_tokens") is not None else "max_tokens"
-        raise error("output_too_large", param=name, got=decision.requested, limit=decision.limit, model=serving)
+        raise error("output_too_large", param=shapes.output_limit(req)[0], got=decision.requested,
+                    limit=decision.limit, model=serving)
     routed = replace(req, model=serving) if serving != asked else req
     return Checked(req, routed, headers, getattr(decision, "prompt_tokens", None) or None)
 
 
-def context_error(d: TooLong, model: str) -> SeawallError:
-    return error("context_length_exceeded", param="messages", window=d.window, total=d.prompt_tokens + d.output,
+def context_error(d: TooLong, model: str, param: str = "messages") -> SeawallError:
+    return error("context_length_exceeded", param=param, window=d.window, total=d.prompt_tokens + d.output,
                  prompt=d.prompt_tokens, completion=d.output, excess=d.excess, model=model,
                  or_output=", or lower max_tokens" if d.output else "")
 

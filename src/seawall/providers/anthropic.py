@@ -10,15 +10,23 @@ whichever deployment served. Embeddings: Anthropic has none.
 
     OpenAI chat                         Anthropic Messages
     system / developer messages     ->  system
-    user / assistant content parts  ->  text and image blocks (data: URLs -> base64 source)
+    user / assistant content parts  ->  text and image blocks (data: URLs -> base64 source);
+                                        file parts (base64 file_data) -> document blocks
     assistant tool_calls            ->  tool_use blocks;  tool messages -> tool_result blocks
     tools, tool_choice              ->  tools (input_schema), tool_choice auto/none/any/tool
     max_completion_tokens | max_tokens | DEFAULT_MAX_TOKENS  ->  max_tokens (required there)
     stop -> stop_sequences;  user -> metadata.user_id;  parallel_tool_calls: false ->
     tool_choice.disable_parallel_tool_use
+    reasoning_effort low / medium / high  ->  thinking {type: enabled, budget_tokens 1024 / 8192 /
+                                              24576}, within max_tokens (OpenAI's max_completion_tokens
+                                              counts reasoning too, as max_tokens counts thinking)
 
 Not sent, on purpose: OpenAI account features that don't change the answer (`store`, `metadata`,
 `service_tier`, …, see _ACCOUNT_ONLY) and a message's `name` (Messages has no per-turn author).
+OpenAI's prompt-cache hints (`prompt_cache_key`, `prompt_cache_retention`) have no counterpart:
+refused by name unless the model's `translation: lossy` lets them drop. The thinking blocks of a
+reply have no place in a chat completion and stay out of it (OpenAI's own reasoning models
+return no reasoning either).
 """
 
 from __future__ import annotations
@@ -31,27 +39,22 @@ import orjson
 from seawall.config import ResolvedDeployment
 from seawall.decide.classify import read_error_fields
 from seawall.errors import SeawallError, error
+from seawall.providers import anthropic_native
+from seawall.providers.anthropic_native import ANTHROPIC_VERSION, read_usage
+from seawall.providers.anthropic_reply import AnthropicStreamDecoder, to_chat_completion
 from seawall.providers.base import (
-    CanonicalRequest,
+    ApiRequest,
     ErrorBody,
     MalformedReply,
     Reply,
-    StreamEvent,
     UpstreamRequest,
-    Usage,
+    reply_json,
 )
-from seawall.providers.sse import SSESplitter, json_event, parse_block
 
-# The API version whose shapes this module speaks (the documented one; anthropic-python 0.x sends
-# it too). A deployment's `headers` may pin another, or add anthropic-beta.
-ANTHROPIC_VERSION = "2023-06-01"
 # Messages requires max_tokens, OpenAI doesn't. 4096 is the smallest max output of any Claude
 # model (claude-3-haiku, -opus; provider-errors.md §8), so the default is valid for every model.
 DEFAULT_MAX_TOKENS = 4096
 
-FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
-                  "model_context_window_exceeded": "length", "tool_use": "tool_calls",
-                  "refusal": "content_filter"}
 
 # Chat fields Messages has no counterpart for: refused, with the reason, unless set to their
 # neutral value(s).
@@ -66,7 +69,6 @@ _NEUTRAL: dict[str, tuple[tuple[object, ...], str]] = {
     "audio": ((None,), "Messages answers in text only"),
     "modalities": ((None, ["text"]), "Messages answers in text only"),
     "prediction": ((None,), "Messages has no predicted outputs"),
-    "reasoning_effort": ((None,), "it is not translated to Anthropic's thinking budget"),
     "verbosity": ((None,), "Messages has no verbosity setting"),
     "web_search_options": ((None,), "Anthropic's web search is a server tool, not translated"),
     "functions": ((None,), "the deprecated functions API is not translated; send tools"),
@@ -74,24 +76,33 @@ _NEUTRAL: dict[str, tuple[tuple[object, ...], str]] = {
 }
 # OpenAI account features (stored completions, billing tier, prompt-cache routing, abuse ids):
 # they change nothing in the answer, so they are not sent and not refused.
-_ACCOUNT_ONLY = frozenset({"store", "metadata", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+_ACCOUNT_ONLY = frozenset({"store", "metadata", "service_tier",
                            "safety_identifier"})
 _TRANSLATED = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "stop", "stream",
                          "stream_options", "temperature", "top_p", "tools", "tool_choice", "parallel_tool_calls",
                          "user", "response_format"})
 _NATIVE = frozenset({"top_k"})  # Anthropic's own sampling field, sent through the SDKs' extra_body
+# Cache hints with no counterpart here: a 400 naming them, or dropped under translation: lossy.
+_CACHE_HINTS = frozenset({"prompt_cache_key", "prompt_cache_retention"})
+# reasoning_effort -> thinking.budget_tokens, as Google's OpenAI-compatible endpoint maps effort to
+# its own thinking budgets (ai.google.dev/gemini-api/docs/openai); 1,024 is Anthropic's minimum.
+THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768}
+MIN_THINKING_BUDGET = 1024
 
 
 class AnthropicProvider:
     name = "anthropic"
+    family = "anthropic"
     supports = frozenset({"chat"})
+    native_operations = anthropic_native.NATIVE_OPERATIONS
 
     def __init__(self, clock: Callable[[], float] = time.time):
         self._clock = clock  # the `created` of replies; fixed in tests
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+    def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
-        body = to_messages_request(req.body, target.spec.model, target.label)
+        lossy = target.model_route is not None and target.model_route.translation == "lossy"
+        body = to_messages_request(req.body, target.spec.model, target.label, lossy)
         if req.stream:
             body["stream"] = True  # usage always comes in the stream: ask_usage has nothing to add
         headers = {"content-type": "application/json", "accept": "text/event-stream" if req.stream
@@ -101,11 +112,8 @@ class AnthropicProvider:
         headers.update(target.spec.headers)
         return UpstreamRequest("POST", messages_url(target.base_url), headers, orjson.dumps(body))
 
-    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply:
-        try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+    def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        message = reply_json(body)
         if not isinstance(message, dict) or not isinstance(message.get("content"), list):
             raise MalformedReply(f"a 2xx reply without 'content': {body[:120]!r}")
         chat = to_chat_completion(message, int(self._clock()))
@@ -118,6 +126,16 @@ class AnthropicProvider:
         f = read_error_fields(body)
         message = f.message or f"HTTP {status} with {'an empty body' if f.is_empty else 'no error message'}"
         return ErrorBody(message, f.type or None, f.detail_code or f.type or None, None, body)
+
+    # -- pass-through (providers/anthropic_native.py) ----------------------------------------------
+    def build_native(self, req: ApiRequest, target: ResolvedDeployment, ask_usage: bool = True) -> UpstreamRequest:
+        return anthropic_native.build_native(req, target)
+
+    def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        return anthropic_native.read_native_reply(req, body)
+
+    def native_stream_decoder(self, req: ApiRequest) -> anthropic_native.AnthropicNativeDecoder:
+        return anthropic_native.AnthropicNativeDecoder()
 
 
 # -- request ---------------------------------------------------------------------------------------
@@ -137,7 +155,7 @@ def invalid(param: str, expected: str, got: object) -> SeawallError:
     return error("invalid_field", param=param, expected=expected, got=kinds.get(type(got), type(got).__name__))
 
 
-def to_messages_request(chat: dict, model: str, deployment: str) -> dict:
+def to_messages_request(chat: dict, model: str, deployment: str, lossy: bool = False) -> dict:
     """An OpenAI chat body -> a Messages body, or a SeawallError naming the first field that
     Messages can't carry."""
     for field, value in chat.items():
@@ -145,7 +163,12 @@ def to_messages_request(chat: dict, model: str, deployment: str) -> dict:
             neutral, reason = _NEUTRAL[field]
             if value not in neutral:
                 raise refuse(field, deployment, reason)
-        elif field not in _TRANSLATED and field not in _ACCOUNT_ONLY and field not in _NATIVE:
+        elif field in _CACHE_HINTS:
+            if not lossy:
+                raise refuse(field, deployment, "Anthropic caches by cache_control blocks, not by key; the model's "
+                                                "gateway config may set translation: lossy to drop such hints")
+        elif field not in _TRANSLATED and field not in _ACCOUNT_ONLY and field not in _NATIVE \
+                and field != "reasoning_effort":
             raise refuse(field, deployment, "it is not a chat completions parameter Seawall can translate")
     fmt = chat.get("response_format")
     if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
@@ -172,7 +195,25 @@ def to_messages_request(chat: dict, model: str, deployment: str) -> dict:
             body["tool_choice"] = choice
     if isinstance(chat.get("user"), str):
         body["metadata"] = {"user_id": chat["user"]}
+    thinking = _thinking(chat.get("reasoning_effort"), body["max_tokens"], deployment)
+    if thinking is not None:
+        if body.get("temperature") not in (None, 1):
+            raise refuse("temperature", deployment, "Anthropic thinks (reasoning_effort) only at temperature 1")
+        body["thinking"] = thinking
     return body
+
+
+def _thinking(effort: object, max_tokens: int, deployment: str) -> dict | None:
+    """reasoning_effort -> a thinking budget that fits under max_tokens; none for "minimal" / "none"."""
+    if effort is None or effort in ("none", "minimal"):
+        return None
+    if effort not in THINKING_BUDGETS:
+        raise refuse("reasoning_effort", deployment, f"{effort!r} is not an effort Seawall maps to a thinking budget")
+    budget = min(THINKING_BUDGETS[effort], max_tokens - 1)
+    if budget < MIN_THINKING_BUDGET:
+        raise refuse("reasoning_effort", deployment, f"thinking needs max_completion_tokens above {MIN_THINKING_BUDGET} "
+                                                     f"at Anthropic (got {max_tokens})")
+    return {"type": "enabled", "budget_tokens": budget}
 
 
 def _max_tokens(chat: dict) -> int:
@@ -247,7 +288,23 @@ def _part(part: object, where: str, deployment: str) -> dict:
         return {"type": "image", "source": {"type": "url", "url": url}}
     if kind == "refusal":
         return {"type": "text", "text": part.get("refusal", "")}
+    if kind == "file":
+        return _document(part.get("file"), where, deployment)
     raise refuse(f"{where}.type", deployment, f"content part {kind!r} has no Messages counterpart")
+
+
+def _document(file: object, where: str, deployment: str) -> dict:
+    """A chat file part with its data (a base64 data: URL) -> a document block; a file id lives
+    at OpenAI only."""
+    data = file.get("file_data") if isinstance(file, dict) else None
+    if not isinstance(data, str) or not data.startswith("data:") or ";base64," not in data:
+        raise refuse(f"{where}.file", deployment, "only a file sent as base64 file_data has a Messages counterpart")
+    head, _, payload = data.partition(",")
+    document = {"type": "document", "source": {"type": "base64", "media_type": head[5:].partition(";")[0],
+                                               "data": payload}}
+    if isinstance(file.get("filename"), str):
+        document["title"] = file["filename"]
+    return document
 
 
 def _plain_text(content: object, where: str, deployment: str) -> str:
@@ -301,132 +358,3 @@ def _tool_choice(choice: object, parallel: object, deployment: str) -> dict | No
     if parallel is False and out["type"] != "none":
         out["disable_parallel_tool_use"] = True
     return out
-
-
-# -- reply -----------------------------------------------------------------------------------------
-
-def read_usage(usage: object) -> Usage | None:
-    """Anthropic counts cached input apart; OpenAI's prompt_tokens includes it."""
-    if not isinstance(usage, dict):
-        return None
-    prompt = sum(v for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-                 if isinstance(v := usage.get(k), int))
-    output = usage.get("output_tokens")
-    return Usage(prompt, output if isinstance(output, int) else 0)
-
-
-def usage_json(usage: Usage, cached: int = 0) -> dict:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens, "prompt_tokens_details": {"cached_tokens": cached}}
-
-
-def to_chat_completion(message: dict, created: int) -> dict:
-    text: list[str] = []
-    calls: list[dict] = []
-    for block in message["content"]:
-        if block.get("type") == "text":
-            text.append(block.get("text", ""))
-        elif block.get("type") == "tool_use":
-            calls.append({"id": block.get("id"), "type": "function",
-                          "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input", {})
-                                                                                            ).decode()}})
-        # thinking blocks only come when a request enables thinking, which no translated one does
-    reply: dict = {"role": "assistant", "content": "".join(text) if text or not calls else None, "refusal": None}
-    if calls:
-        reply["tool_calls"] = calls
-    usage = read_usage(message.get("usage")) or Usage()
-    raw_usage = message.get("usage") or {}
-    return {"id": message.get("id"), "object": "chat.completion", "created": created, "model": message.get("model"),
-            "choices": [{"index": 0, "message": reply, "logprobs": None,
-                         "finish_reason": FINISH_REASONS.get(message.get("stop_reason"), message.get("stop_reason"))}],
-            "usage": usage_json(usage, raw_usage.get("cache_read_input_tokens") or 0)}
-
-
-# -- stream ----------------------------------------------------------------------------------------
-
-class AnthropicStreamDecoder:
-    """Anthropic's `event:` + `data:` pairs (§3.5) -> OpenAI chunks. `raw` is the re-encoded
-    OpenAI event, since the client speaks OpenAI. One per stream: it remembers the message id,
-    model and usage from message_start, and which content block is which tool call."""
-
-    __slots__ = ("_cached", "_created", "_held", "_id", "_model", "_split", "_tools", "_usage")
-
-    def __init__(self, created: int) -> None:
-        self._split = SSESplitter()
-        self._created = created
-        self._id, self._model = "", None
-        self._usage, self._cached = {}, 0
-        self._tools: dict[int, int] = {}  # content block index -> tool_calls index
-        self._held: StreamEvent | None = None
-
-    @property
-    def pending(self) -> bytes:
-        return self._split.pending
-
-    def feed(self, data: bytes) -> list[StreamEvent]:
-        out = []
-        for block in self._split.feed(data):
-            sse = parse_block(block)
-            if not sse.data.strip():
-                continue  # a comment or keep-alive
-            payload = json_event(sse.data)  # real data lines carry trailing spaces (§3.5); JSON allows them
-            for event in self._event(sse.event or str(payload.get("type")), payload):
-                if self._held is not None:
-                    if event.error is None:
-                        out.append(self._held)
-                    self._held = None
-                out.append(event)
-        return out
-
-    def _event(self, kind: str, p: dict) -> list[StreamEvent]:
-        if kind == "message_start":
-            message = p.get("message") or {}
-            self._id, self._model = message.get("id") or "", message.get("model")
-            self._usage = dict(message.get("usage") or {})
-            # Held back until the first content: a stream that fails before it (529 overloaded
-            # comes so) then starts with its error, and the attempt stage can still fall back.
-            self._held = self._chunk({"role": "assistant", "content": ""}, model=self._model)
-            return []
-        if kind == "content_block_start":
-            block = p.get("content_block") or {}
-            if block.get("type") == "tool_use":
-                k = self._tools[p.get("index")] = len(self._tools)
-                return [self._chunk({"tool_calls": [{"index": k, "id": block.get("id"), "type": "function",
-                                                     "function": {"name": block.get("name"), "arguments": ""}}]})]
-            if block.get("type") == "text" and block.get("text"):
-                return [self._chunk({"content": block["text"]})]
-            return []
-        if kind == "content_block_delta":
-            delta = p.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                return [self._chunk({"content": delta.get("text", "")})]
-            if delta.get("type") == "input_json_delta" and p.get("index") in self._tools:
-                return [self._chunk({"tool_calls": [{"index": self._tools[p["index"]],
-                                                     "function": {"arguments": delta.get("partial_json", "")}}]})]
-            return []  # thinking and signature deltas: OpenAI's chat chunks have no place for them
-        if kind == "message_delta":
-            self._usage.update(p.get("usage") or {})  # cumulative counts (§3.5)
-            stop = (p.get("delta") or {}).get("stop_reason")
-            finish = FINISH_REASONS.get(stop, stop)
-            return [self._chunk({}, finish=finish)]
-        if kind == "message_stop":
-            usage = read_usage(self._usage) or Usage()
-            chunk = {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
-                     "choices": [], "usage": usage_json(usage, self._usage.get("cache_read_input_tokens") or 0)}
-            return [StreamEvent(_sse(chunk), chunk, usage=usage, usage_only=True),
-                    StreamEvent(b"data: [DONE]\n\n", terminal=True)]
-        if kind == "error":
-            err = p.get("error") if isinstance(p.get("error"), dict) else {"message": str(p.get("error"))}
-            error_obj = {"message": err.get("message") or "an error event", "type": err.get("type"),
-                         "param": None, "code": err.get("type")}
-            return [StreamEvent(_sse({"error": error_obj}), {"error": error_obj}, error=error_obj)]
-        return []  # ping, content_block_stop, and event types added after this was written
-
-    def _chunk(self, delta: dict, finish: str | None = None, model: str | None = None) -> StreamEvent:
-        chunk = {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
-                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        return StreamEvent(_sse(chunk), chunk, finish_reason=finish, model=model)
-
-
-def _sse(obj: dict) -> bytes:
-    return b"data: " + orjson.dumps(obj) + b"\n\n"

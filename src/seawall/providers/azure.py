@@ -18,32 +18,43 @@ from urllib.parse import quote
 
 from seawall.config import ResolvedDeployment
 from seawall.providers.base import (
-    CanonicalRequest,
+    ApiRequest,
     ErrorBody,
     Reply,
     StreamDecoder,
     UpstreamRequest,
 )
-from seawall.providers.openai import OpenAIProvider
+from seawall.providers.openai import PATHS, OpenAIProvider
 
 # The latest GA data-plane version (learn.microsoft.com, "Azure OpenAI API version lifecycle");
 # it takes stream_options.include_usage, which the gateway asks for to settle a stream's usage.
 DEFAULT_API_VERSION = "2024-10-21"
-_PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
-
-
 class AzureProvider:
     name = "azure"
+    family = "openai"
     supports = frozenset({"chat", "embeddings"})
+    native_operations = frozenset(PATHS)
 
     def __init__(self, openai: OpenAIProvider) -> None:
         self._openai = openai
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+    def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
-        up = self._openai.build_request(req, target, ask_usage)
+        return self._azure(req, target, self._openai.build_request(req, target, ask_usage))
+
+    def build_native(self, req: ApiRequest, target: ResolvedDeployment, ask_usage: bool = True) -> UpstreamRequest:
+        return self._azure(req, target, self._openai.build_native(req, target, ask_usage))
+
+    def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        return self._openai.read_reply(req, body)
+
+    def native_stream_decoder(self, req: ApiRequest) -> StreamDecoder:
+        return self._openai.stream_decoder()
+
+    def _azure(self, req: ApiRequest, target: ResolvedDeployment, up: UpstreamRequest) -> UpstreamRequest:
+        """OpenAI's request behind Azure's URL and key header."""
         version = target.spec.api_version or DEFAULT_API_VERSION
-        url = (f"{target.base_url}/openai/deployments/{quote(target.spec.model, safe='')}{_PATHS[req.operation]}"
+        url = (f"{target.base_url}/openai/deployments/{quote(target.spec.model, safe='')}{PATHS[req.operation]}"
                f"?api-version={quote(version, safe='')}")
         headers = dict(up.headers)
         if target.api_key:
@@ -52,7 +63,7 @@ class AzureProvider:
             headers["api-key"] = target.api_key
         return UpstreamRequest(up.method, url, headers, up.body)
 
-    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply:
+    def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
         return self._openai.read_reply(req, body)
 
     def stream_decoder(self) -> StreamDecoder:

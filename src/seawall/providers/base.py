@@ -1,29 +1,56 @@
-"""The provider protocol: a translation table between Seawall's canonical form and a dialect.
+"""The provider protocol: how one vendor's API is called, read and translated.
 
-Canonical form is OpenAI's chat/embeddings shape (the lingua franca every client SDK and most
-upstreams already speak), carried as plain dicts plus a few typed fields. An adapter does no I/O:
-it builds the upstream HTTP request, reads a reply, decodes stream events and reads error bodies.
-The shared transport (transport.py) does the HTTP. A new provider is one module plus its entry in
-registry.py; what it can't do is declared in `supports`, so routing refuses early instead of
-calling a stub.
+A request reaches an adapter in one of two shapes. When the client speaks the deployment's own
+dialect (an Anthropic SDK calling an Anthropic deployment), the client's body passes through: the
+adapter's native path (`NativeProvider`) rewrites only the model and the credentials, and reads
+usage, the model that served and how a stream ended from the vendor's own replies, which go back
+to the client untouched. Across vendors the meeting point is the canonical form, OpenAI's
+chat/embeddings shape (the lingua franca most SDKs and upstreams already speak), carried as plain
+dicts: the adapter translates it to its vendor's request and the reply back to it.
+
+An adapter does no I/O: it builds the upstream HTTP request, reads a reply, decodes stream events
+and reads error bodies. The shared transport (transport.py) does the HTTP. A new provider is one
+module plus its entry in registry.py; what it can't do is declared in `supports`, so routing
+refuses early instead of calling a stub.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
+
+import orjson
 
 from seawall.config import ResolvedDeployment
 
+NO_HEADERS: Mapping[str, str] = {}
+
 
 @dataclass(slots=True)
-class CanonicalRequest:
-    operation: str  # "chat" | "embeddings"
+class ApiRequest:
+    """One client request as the pipeline carries it. `body` follows the schema `shape` names:
+    the client's own dialect while it passes through untouched (`native`), or "openai", the
+    canonical form, once translated (always, for an OpenAI client, whose dialect it is)."""
+
+    operation: str  # "chat" | "embeddings" | "count_tokens" | "embed" | "batch_embed" (a dialect's own)
     model: str  # the model name the client asked for (a configured route)
-    body: dict  # OpenAI-shaped request body, as the client sent it
+    body: dict  # the request body, in `shape`'s schema
     stream: bool = False
     dialect: str = "openai"  # the client's dialect, for egress
     client_wants_usage: bool = False  # stream_options.include_usage as the client sent it
+    shape: str = "openai"  # whose schema `body` follows: "openai" (canonical) or the client's dialect
+    # The client's bytes while `body` is exactly what they say: a pass-through sends them with
+    # only the model replaced (providers/passthrough.py). None once the gateway changed the body.
+    raw: bytes | None = None
+    # The client's headers that carry meaning upstream (anthropic-beta, OpenAI-Beta, idempotency
+    # keys), lower-case; never credentials or hop-by-hop ones (dialects pick them).
+    headers: Mapping[str, str] = field(default_factory=lambda: NO_HEADERS)
+
+    @property
+    def native(self) -> bool:
+        """The body is still in the client's own dialect (it passes through to its vendor)."""
+        return self.shape == self.dialect
 
 
 @dataclass(slots=True)
@@ -36,8 +63,14 @@ class UpstreamRequest:
 
 @dataclass(slots=True)
 class Usage:
+    """Tokens as the provider billed them. `prompt_tokens` counts every input token, those read
+    from or written to the provider's prompt cache included (OpenAI's sense); the cache counts say
+    how many of them were, since providers price them apart (pipeline/quota.py `priced`)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0  # Anthropic cache_read_input_tokens, OpenAI cached_tokens, Gemini cachedContentTokenCount
+    cache_write_tokens: int = 0  # Anthropic cache_creation_input_tokens (no other vendor bills writes)
 
     @property
     def total_tokens(self) -> int:
@@ -46,11 +79,13 @@ class Usage:
 
 @dataclass(slots=True)
 class Reply:
-    """A complete (non-streamed) upstream answer, already in canonical form."""
+    """A complete (non-streamed) upstream answer: canonical JSON, or the vendor's own for a
+    pass-through (`shape` says which; egress translates only when it is not the client's)."""
 
-    body: bytes  # canonical JSON to send to an OpenAI-dialect client
+    body: bytes
     usage: Usage | None
     model: str | None  # the model that served, as the upstream reported it
+    shape: str = "openai"
 
 
 @dataclass(slots=True)
@@ -90,22 +125,48 @@ class StreamDecoder(Protocol):
 
 class Provider(Protocol):
     name: str
-    supports: frozenset[str]  # operations: "chat", "embeddings"
+    family: str  # the client dialect it speaks natively: "openai", "anthropic", "gemini"
+    supports: frozenset[str]  # operations reachable from the canonical form: "chat", "embeddings"
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+    def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
         """`ask_usage`: request the stream's usage even if the client didn't (off for upstreams
         known to refuse the extra field)."""
 
-    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply: ...
+    def read_reply(self, req: ApiRequest, body: bytes) -> Reply: ...
 
     def stream_decoder(self) -> StreamDecoder: ...
 
     def read_error(self, status: int, body: bytes) -> ErrorBody: ...
 
 
+class NativeProvider(Protocol):
+    """The pass-through path: a request in the provider's own dialect (`req.shape == family`)."""
+
+    native_operations: frozenset[str]  # what its own dialect's clients can ask of it
+
+    def build_native(self, req: ApiRequest, target: ResolvedDeployment, ask_usage: bool = True) -> UpstreamRequest:
+        """The client's body with the deployment's model (and the client's meaningful headers),
+        the deployment's credentials and headers. `ask_usage` as for build_request (vendors whose
+        streams always carry their usage ignore it)."""
+
+    def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        """Usage and model read from the vendor's reply, which goes back as it came."""
+
+    def native_stream_decoder(self, req: ApiRequest) -> StreamDecoder:
+        """Events relayed as they came (`raw`), with usage, errors and the end event read."""
+
+
 class MalformedReply(Exception):
     """The upstream answered 2xx with a body that can't be read (truncated JSON, HTML, …)."""
+
+
+def reply_json(body: bytes) -> object:
+    """A 2xx reply's JSON, or MalformedReply saying what came instead."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
 
 
 @dataclass(slots=True)

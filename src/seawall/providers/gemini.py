@@ -26,15 +26,18 @@ from seawall.config import ResolvedDeployment
 from seawall.decide.bodies import read_error_fields
 from seawall.decide.classify import own_code
 from seawall.errors import error
+from seawall.providers import gemini_native
 from seawall.providers.base import (
-    CanonicalRequest,
+    ApiRequest,
     ErrorBody,
     MalformedReply,
     Reply,
     StreamEvent,
     UpstreamRequest,
     Usage,
+    reply_json,
 )
+from seawall.providers.gemini_native import read_usage
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
 
 # finishReason enum (google-genai types.FinishReason); the filter family is OpenAI's content_filter.
@@ -53,19 +56,38 @@ _CONFIG = {"temperature": "temperature", "top_p": "topP", "seed": "seed",
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 # reasoning_effort -> thinkingBudget, as Google's own OpenAI-compatible endpoint maps it
 # (ai.google.dev/gemini-api/docs/openai, "Thinking").
-_THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 24576}
+_THINKING_BUDGETS = {"none": 0, "minimal": 0, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768,
+                     "max": 32768}
+# OpenAI's prompt-cache hints: Gemini caches by cachedContent, not by key. Refused by name, or
+# dropped under translation: lossy.
+_CACHE_HINTS = frozenset({"prompt_cache_key", "prompt_cache_retention"})
 
 
 class GeminiProvider:
     name = "gemini"
+    family = "gemini"
     supports = frozenset({"chat", "embeddings"})
+    native_operations = gemini_native.NATIVE_OPERATIONS
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+    # -- pass-through (providers/gemini_native.py) ----------------------------------------------
+    def build_native(self, req: ApiRequest, target: ResolvedDeployment, ask_usage: bool = True) -> UpstreamRequest:
+        return gemini_native.build_native(req, target)
+
+    def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        return gemini_native.read_native_reply(req, body)
+
+    def native_stream_decoder(self, req: ApiRequest) -> gemini_native.GeminiNativeDecoder:
+        return gemini_native.GeminiNativeDecoder()
+
+    # -- translated (OpenAI-shaped requests) ----------------------------------------------------
+
+    def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
         if req.operation == "embeddings":
             body, method = to_gemini_embeddings(req.body, target.spec.model, target.label), "batchEmbedContents"
         else:
-            body = to_gemini(req.body, target.label)
+            lossy = target.model_route is not None and target.model_route.translation == "lossy"
+            body = to_gemini(req.body, target.label, lossy)
             method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
         url = f"{target.base_url}/models/{quote(target.spec.model, safe='')}:{method}"
         headers = {"content-type": "application/json",
@@ -75,11 +97,8 @@ class GeminiProvider:
         headers.update(target.spec.headers)
         return UpstreamRequest("POST", url, headers, orjson.dumps(body))
 
-    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+    def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        data = reply_json(body)
         if req.operation == "embeddings":
             if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
                 raise MalformedReply(f"a 2xx reply without 'embeddings': {body[:120]!r}")
@@ -101,7 +120,7 @@ class GeminiProvider:
 
 # -- request: OpenAI chat -> GenerateContentRequest ----------------------------------------------
 
-def to_gemini(body: dict, deployment: str) -> dict:
+def to_gemini(body: dict, deployment: str, lossy: bool = False) -> dict:
     """The GenerateContentRequest for an OpenAI chat body; raises the catalog's
     unsupported_parameter (400) for what Gemini can't express."""
     def refuse(param: str, detail: str):
@@ -110,7 +129,7 @@ def to_gemini(body: dict, deployment: str) -> dict:
     out: dict = {}
     config: dict = {}
     for name, value in body.items():
-        if name in _IGNORED or value is None:
+        if name in _IGNORED or value is None or (lossy and name in _CACHE_HINTS):
             continue
         if name in _CONFIG:
             config[_CONFIG[name]] = value
@@ -271,20 +290,18 @@ def _parts(content: object, where: str, refuse) -> list[dict]:
                 raise refuse(f"{where}.content[{j}].image_url",
                              "Gemini takes images inline: send a data:image/...;base64, URL")
             parts.append({"inlineData": {"mimeType": head[5:-7], "data": data}})
+        elif kind == "file":  # a document sent with its data
+            data_url = (p.get("file") or {}).get("file_data", "")
+            head, sep, data = data_url.partition(",") if isinstance(data_url, str) else ("", "", "")
+            if not (head.startswith("data:") and head.endswith(";base64") and sep):
+                raise refuse(f"{where}.content[{j}].file", "Gemini takes files inline: send base64 file_data")
+            parts.append({"inlineData": {"mimeType": head[5:-7], "data": data}})
         else:
             raise refuse(f"{where}.content[{j}].type", f"content part {kind!r} has no Gemini equivalent")
     return parts
 
 
 # -- reply: GenerateContentResponse -> OpenAI ------------------------------------------------------
-
-def read_usage(meta: object) -> Usage | None:
-    if not isinstance(meta, dict):
-        return None
-    # Thinking tokens are billed as output, as OpenAI counts reasoning inside completion_tokens.
-    completion = (meta.get("candidatesTokenCount") or 0) + (meta.get("thoughtsTokenCount") or 0)
-    return Usage(meta.get("promptTokenCount") or 0, completion)
-
 
 def usage_json(meta: dict) -> dict:
     usage = read_usage(meta) or Usage()

@@ -19,8 +19,16 @@ import socket
 import ssl
 from urllib.parse import quote, unquote, urlsplit
 
-from seawall.providers.http1 import (ConnectFailed, ConnectTimedOut, Connection, Disconnected, NameNotResolved,
-                                     Response, TLSFailed, exchange)
+from seawall.providers.http1 import (
+    ConnectFailed,
+    Connection,
+    ConnectTimedOut,
+    Disconnected,
+    NameNotResolved,
+    Response,
+    TLSFailed,
+    exchange,
+)
 
 # Upstream URLs come from the config, except a few with an ID in them (a Midjourney task's):
 # past this many distinct ones, a URL is parsed per request instead of remembered.

@@ -82,7 +82,9 @@ def task_base(base_url: str) -> str:
 
 class MidjourneyTasks:
     name = PROVIDER
+    family = PROVIDER  # no client dialect is its own: served on /mj/… only
     supports = frozenset({"tasks"})
+    native_operations: frozenset[str] = frozenset()
 
     def _headers(self, target: ResolvedDeployment) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}

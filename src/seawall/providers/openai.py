@@ -1,9 +1,12 @@
 """OpenAI's dialect, spoken by OpenAI itself and by OpenAI-compatible gateways (new-api, one-api,
 OpenRouter, vLLM, …) and by Seawall's simulator.
 
-Canonical form *is* this dialect, so requests pass with the model id swapped, and replies and
-stream events pass byte for byte; the adapter only reads what the gateway needs to know (usage,
-the model that served, how a stream ended) on the way through.
+Canonical form *is* this dialect, so requests pass with the model id swapped (every other field
+kept, those this code has never heard of included), and replies and stream events pass byte for
+byte; the adapter only reads what the gateway needs to know (usage, the model that served, how a
+stream ended) on the way through. An OpenAI client's request is this adapter's pass-through: its
+meaningful headers (OpenAI-Beta, Idempotency-Key) go along too; a request translated from another
+dialect carries none.
 """
 
 from __future__ import annotations
@@ -13,46 +16,63 @@ import orjson
 from seawall.config import ResolvedDeployment
 from seawall.decide.classify import read_error_fields
 from seawall.providers.base import (
-    CanonicalRequest,
+    ApiRequest,
     ErrorBody,
     MalformedReply,
     Reply,
     StreamEvent,
     UpstreamRequest,
     Usage,
+    reply_json,
 )
+from seawall.providers.passthrough import body_with_model, merged_headers
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
 
-_PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+# Client headers an OpenAI client's request carries upstream (dialects/openai.py picks them).
+FORWARDED = ("openai-beta", "idempotency-key")
 _DONE = b"[DONE]"
 
 
 class OpenAIProvider:
     name = "openai"
+    family = "openai"
     supports = frozenset({"chat", "embeddings"})
+    native_operations = frozenset(PATHS)
 
-    def build_request(self, req: CanonicalRequest, target: ResolvedDeployment,
+    def build_native(self, req: ApiRequest, target: ResolvedDeployment, ask_usage: bool = True) -> UpstreamRequest:
+        """An OpenAI client's own request: as build_request, with its meaningful headers."""
+        up = self.build_request(req, target, ask_usage)
+        if req.headers:
+            up.headers = merged_headers({}, req.headers, up.headers)
+        return up
+
+    def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        return self.read_reply(req, body)
+
+    def native_stream_decoder(self, req: ApiRequest) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder()
+
+    def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
-        body = dict(req.body)
-        body["model"] = target.spec.model
-        if req.stream and ask_usage:
+        if req.stream and ask_usage and not req.client_wants_usage:
             # Ask for the usage chunk even when the client didn't, so usage settles exactly;
             # egress drops that chunk again for clients that did not ask for it.
-            options = dict(body.get("stream_options") or {})
-            options["include_usage"] = True
-            body["stream_options"] = options
+            body = dict(req.body)
+            body["model"] = target.spec.model
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+            data = orjson.dumps(body)
+        else:
+            data = body_with_model(req, target.spec.model)
         headers = {"content-type": "application/json", "accept": "text/event-stream" if req.stream
                    else "application/json"}
         if target.api_key:
             headers["authorization"] = "Bearer " + target.api_key
         headers.update(target.spec.headers)
-        return UpstreamRequest("POST", target.base_url + _PATHS[req.operation], headers, orjson.dumps(body))
+        return UpstreamRequest("POST", target.base_url + PATHS[req.operation], headers, data)
 
-    def read_reply(self, req: CanonicalRequest, body: bytes) -> Reply:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise MalformedReply(f"not JSON ({e.msg} at byte {e.pos}): {body[:80]!r}") from None
+    def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        data = reply_json(body)
         expected = "choices" if req.operation == "chat" else "data"
         if not isinstance(data, dict) or not isinstance(data.get(expected), list):
             raise MalformedReply(f"a 2xx reply without '{expected}': {body[:120]!r}")
@@ -150,7 +170,11 @@ def is_plain_content(block: bytes) -> bool:
 
 
 def read_usage(usage: object) -> Usage | None:
+    """prompt_tokens includes the cached ones; prompt_tokens_details.cached_tokens says how many."""
     if not isinstance(usage, dict):
         return None
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0)
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0,
+                 cache_read_tokens=cached if isinstance(cached, int) else 0)

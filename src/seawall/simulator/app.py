@@ -20,6 +20,7 @@ module per family; every request but the control API's is recorded (recorder.py)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import math
 import time
@@ -27,7 +28,7 @@ from typing import Any
 
 
 from seawall.simulator import control, routes, wire
-from seawall.simulator.chat import plan_chat, render_events, render_reply
+from seawall.simulator.chat import cached_prefix, plan_chat, render_events, render_reply
 from seawall.simulator.config import ModelSpec, SimulatorSettings
 from seawall.simulator.dialects import (
     ErrorContext,
@@ -75,6 +76,7 @@ class Simulator:
             ("POST", "/v1/embeddings"): self._embeddings,
             ("GET", "/v1/models"): self._models,
             ("POST", anthropic.PATH): anthropic.serve_messages,
+            ("POST", anthropic.COUNT_PATH): anthropic.serve_count_tokens,
         }
 
     async def __call__(self, scope: dict[str, Any], receive: wire.Receive, send: wire.Send) -> None:
@@ -101,8 +103,8 @@ class Simulator:
         recording = self.state.recorder.tap(scope, receive)
         if recording is not None:
             receive = recording.receive
-        # Anthropic's route answers with Anthropic's ids and headers and reads its key header.
-        exchange_type = anthropic.AnthropicExchange if path == anthropic.PATH else Exchange
+        # Anthropic's routes answer with Anthropic's ids and headers and read its key header.
+        exchange_type = anthropic.AnthropicExchange if path in anthropic.PATHS else Exchange
         exchange = exchange_type(self.state, scope, receive, send)
         handler, route = self._routes.get((exchange.method, path)), path
         if handler is None and exchange.method == "GET" and path.startswith(_MODEL_PREFIX):
@@ -216,6 +218,7 @@ class Simulator:
         if isinstance(plan, oai.ApiError):
             await exchange.reply_error(plan)
             return
+        plan = dataclasses.replace(plan, cached_tokens=cached_prefix(self.state.prompt_cache, body, plan.model.id))
         if not await self.charge(exchange, plan.model, plan.cost):
             return
         completion_id, created = new_completion_id(), int(time.time())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,7 @@ class ChatPlan:
     prompt_tokens: int
     reasoning_tokens: int
     completion_tokens: int  # visible pieces of every choice plus reasoning
+    cached_tokens: int = 0  # of prompt_tokens, served by the automatic prompt cache (cached_prefix)
 
     @property
     def cost(self) -> int:
@@ -185,12 +187,31 @@ def _fingerprint(name: str) -> str:
     return "fp_" + hashlib.blake2b(name.encode(), digest_size=5).hexdigest()
 
 
+# OpenAI caches prompts automatically (platform.openai.com/docs/guides/prompt-caching): a prefix
+# of 1,024 tokens or more seen recently is served from cache, counted in 128-token steps, for
+# 5-10 minutes. The simulator takes every message but the last as the prefix.
+MIN_CACHED, CACHE_STEP, CACHE_TTL_S = 1024, 128, 300.0
+
+
+def cached_prefix(cache: dict[str, float], body: dict, model: str) -> int:
+    """The prompt tokens the automatic cache serves for this request; remembers its prefix."""
+    prefix = body["messages"][:-1]
+    tokens = sum(count_tokens(_message_text(m)) + TOKENS_PER_MESSAGE for m in prefix if isinstance(m, dict))
+    if tokens < MIN_CACHED:
+        return 0
+    key = "oai:" + hashlib.blake2b(model.encode() + orjson.dumps(prefix), digest_size=16).hexdigest()
+    now = time.monotonic()
+    hit = cache.get(key, 0.0) > now
+    cache[key] = now + CACHE_TTL_S
+    return tokens - tokens % CACHE_STEP if hit else 0
+
+
 def usage(plan: ChatPlan) -> dict[str, Any]:
     return {
         "prompt_tokens": plan.prompt_tokens,
         "completion_tokens": plan.completion_tokens,
         "total_tokens": plan.prompt_tokens + plan.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": plan.cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": plan.reasoning_tokens,
             "audio_tokens": 0,

@@ -5,7 +5,7 @@ canonical form; ``PUT /_sim/faults`` with a JSON list of rules (``[{"match": {..
 "fault": "status=503"}]``) replaces them and restarts their counters; ``GET /_sim/stats`` →
 counters; ``GET /_sim/requests[?limit=N]`` → the last requests received, oldest first
 (recorder.py), ``DELETE /_sim/requests`` forgets them; ``POST /_sim/reset`` clears counters,
-recorded requests and rate-limit state; ``GET /_sim/images/{name}`` serves a generated image
+recorded requests, rate-limit state and the prompt cache; ``GET /_sim/images/{name}`` serves a generated image
 (the ``url`` an images reply names, as OpenAI's point at its blob storage).
 """
 

@@ -1,11 +1,13 @@
 """What the simulator received: the last N requests, for ``GET /_sim/requests``.
 
 A test of a gateway asks the upstream what really arrived: which path, which headers (was the
-caller's key replaced by the provider's?), which body (was a multipart upload forwarded byte for
-byte?). Each request's method, path, query and headers are kept as they came; of the body, its
-size, its SHA-256 and its first ``HEAD_BYTES`` (the digest says "identical" for a body of any
-size without keeping it). Authorization-like headers are masked the way OpenAI masks keys in its
-own errors (first 8 and last 4 characters), so a test can still tell one key from another.
+caller's key replaced by the provider's? did `anthropic-beta` travel?), which body (did a
+pass-through request arrive byte for byte? was a multipart upload forwarded unchanged?). Each
+request's method, path, query and headers are kept as they came; of the body, its size, its
+SHA-256 and its first ``HEAD_BYTES``, exactly (``body_b64``; the digest says "identical" for a
+body of any size without keeping it). Headers are not masked: the simulator is a test double, and
+the keys it receives are the test's own (a test checks the deployment's key arrived, not the
+caller's).
 
 Cheap on the hot path (the simulator is also a benchmark upstream): a request keeps a reference
 to the header list it came with and feeds its body chunks to a hash; rendering waits for a GET.
@@ -13,6 +15,7 @@ to the header list it came with and feeds its body chunks to a hash; rendering w
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections import deque
@@ -21,15 +24,6 @@ from typing import Any
 from seawall.simulator import wire
 
 HEAD_BYTES = 64 * 1024
-_SECRET_HEADERS = frozenset({b"authorization", b"x-api-key", b"x-goog-api-key", b"api-key", b"mj-api-secret"})
-
-
-def mask(value: str) -> str:
-    """``Bearer sk-abcdefgh…wxyz`` keeps its scheme, the key's first 8 and last 4 characters."""
-    scheme, space, key = value.rpartition(" ")
-    if len(key) > 12:
-        key = key[:8] + "*" * (len(key) - 12) + key[-4:]
-    return scheme + space + key
 
 
 class Recording:
@@ -60,13 +54,11 @@ class Recording:
         return message
 
     def as_dict(self) -> dict[str, Any]:
-        headers: dict[str, str] = {}
-        for name, value in self.headers:
-            text = value.decode("latin-1")
-            headers[name.decode("latin-1")] = mask(text) if name in _SECRET_HEADERS else text
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in self.headers}
         return {"at": self.at, "method": self.method, "path": self.path, "query": self.query.decode("latin-1"),
                 "headers": headers, "body_bytes": self.body_size, "body_sha256": self._hash.hexdigest(),
-                "body": self.body_head.decode("utf-8", "replace"), "outcome": self.status}
+                "body": self.body_head.decode("utf-8", "replace"),
+                "body_b64": base64.b64encode(self.body_head).decode(), "outcome": self.status}
 
 
 class Recorder:

@@ -37,6 +37,8 @@ class SimState:
         self.fault_specs: tuple[FaultRuleSpec, ...] = ()
         self.script = FaultScript()
         self.replace_faults(settings.faults)
+        # Prompt prefixes cached by Anthropic-style cache_control: key -> expiry (monotonic s)
+        self.prompt_cache: dict[str, float] = {}
 
     def replace_faults(self, specs: Sequence[FaultRuleSpec]) -> None:
         self.fault_specs = tuple(specs)
@@ -48,9 +50,10 @@ class SimState:
         return Limits(spec.rpm or self.default_limits.rpm, spec.tpm or self.default_limits.tpm)
 
     def reset(self) -> None:
-        """``POST /_sim/reset``: forget counters, recorded requests and rate-limit state, restart the
-        fault script."""
+        """``POST /_sim/reset``: forget counters, recorded requests, rate-limit state and the prompt
+        cache; restart the fault script."""
         self.stats.clear()
         self.recorder.clear()
         self.limiter.clear()
+        self.prompt_cache.clear()
         self.replace_faults(self.fault_specs)

@@ -1,4 +1,5 @@
-"""Anthropic's Messages API on the simulator: ``POST /v1/messages`` (reference/provider-errors.md §3).
+"""Anthropic's Messages API on the simulator: ``POST /v1/messages`` and ``/v1/messages/count_tokens``
+(reference/provider-errors.md §3), with extended thinking and prompt caching (anthropic_features.py).
 
 Bodies and headers as api.anthropic.com sends them: errors in ``{"type": "error", "error":
 {type, message}, "request_id"}``; ``request-id`` and RFC 3339 ``anthropic-ratelimit-*`` headers
@@ -29,12 +30,21 @@ from seawall.simulator import wire
 from seawall.simulator.config import ModelSpec
 from seawall.simulator.dialects.anthropic_errors import (
     VARIANTS,
-    _event,
     error_reply,
     fault_error,
     invalid,
     rate_limited,
-    stream_error_event,
+)
+from seawall.simulator.dialects.anthropic_features import (
+    check_signatures,
+    plan_thinking,
+    use_cache,
+)
+from seawall.simulator.dialects.anthropic_render import (
+    MessagesPlan,
+    render_events,
+    render_message,
+    with_stream_error,
 )
 from seawall.simulator.dialects.base import (
     ErrorContext,
@@ -48,12 +58,19 @@ from seawall.simulator.headers import new_cf_ray, retry_headers
 from seawall.simulator.text import compose, count_tokens, seed_of
 
 PATH = "/v1/messages"
+COUNT_PATH = "/v1/messages/count_tokens"
+PATHS = (PATH, COUNT_PATH)
 _ALNUM = string.ascii_letters + string.digits
 _ids = random.Random()
 
 # Claude models served on this route besides the configured ones; aliases answer with the dated
-# id, as Anthropic's do. Limits from provider-errors.md §8.
+# id, as Anthropic's do (the models released from 2026 on have no dated id). Limits from
+# provider-errors.md §8, and for the 2026 models Claude Code 2.1.332's bundled catalog.
+_CURRENT = (("claude-sonnet-4-6", 200_000), ("claude-sonnet-5", 1_000_000), ("claude-sonnet-5-5", 1_000_000),
+            ("claude-opus-4-6", 200_000), ("claude-opus-4-7", 1_000_000), ("claude-opus-4-8", 1_000_000),
+            ("claude-opus-5", 1_000_000), ("claude-opus-5-5", 1_000_000), ("claude-haiku-5-5", 1_000_000))
 CLAUDE_MODELS = {spec.id: spec for spec in (
+    *(ModelSpec(id=name, context_window=window, max_output=128_000, owned_by="anthropic") for name, window in _CURRENT),
     ModelSpec(id="claude-sonnet-4-5", reports_as="claude-sonnet-4-5-20250929", context_window=200_000,
               max_output=64_000, owned_by="anthropic"),
     ModelSpec(id="claude-haiku-4-5", reports_as="claude-haiku-4-5-20251001", context_window=200_000,
@@ -69,7 +86,7 @@ CLAUDE_MODELS.update({spec.reported: spec for spec in list(CLAUDE_MODELS.values(
 # answers, so a gateway leaking OpenAI fields (stream_options, n, …) is caught by its tests.
 KNOWN_FIELDS = frozenset({"model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature",
                           "top_p", "top_k", "tools", "tool_choice", "metadata", "thinking", "service_tier",
-                          "container", "mcp_servers", "context_management"})
+                          "container", "mcp_servers", "context_management", "output_config"})
 BLOCK_TYPES = ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking")
 
 
@@ -79,17 +96,6 @@ def new_request_id() -> str:
 
 
 # --- errors ------------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class MessagesPlan:
-    model: ModelSpec
-    stream: bool
-    pieces: tuple[str, ...]
-    tool: dict | None  # the tool_use block to answer with, when tool_choice forces one
-    stop_reason: str
-    input_tokens: int
-    output_tokens: int
-
 
 def _texts(content: object) -> list[str]:
     if isinstance(content, str):
@@ -115,8 +121,10 @@ def _check_messages(messages: object, ctx: ErrorContext) -> ErrorReply | list[st
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
             return invalid(f"messages.{i}: Input should be a valid dictionary", ctx)
-        if m.get("role") not in ("user", "assistant"):
-            return invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'", ctx)
+        # "system" turns between the others: the 2026 API's per-turn instructions (Claude Code
+        # 2.1.x sends them with anthropic-beta per-turn-control-2026-07-01) [unverified wording]
+        if m.get("role") not in ("user", "assistant", "system"):
+            return invalid(f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'", ctx)
         content = m.get("content")
         if content is None:
             return invalid(f"messages.{i}.content: Field required", ctx)
@@ -180,73 +188,33 @@ def plan_messages(body: object, find: Callable[[str], ModelSpec | None], ctx: Er
     if isinstance(texts, ErrorReply):
         return texts
     texts += _texts(body.get("system"))
-    input_tokens = sum(count_tokens(t) for t in texts) + 4 * len(body["messages"])
+    input_tokens = prompt_tokens(body, texts)
     if input_tokens + max_tokens > spec.context_window:
         return invalid(f"prompt is too long: {input_tokens} tokens > {spec.context_window - max_tokens} maximum", ctx)
+    unsigned = check_signatures(body["messages"], ctx)
+    if unsigned is not None:
+        return unsigned
+    seed = seed_of("\n".join(texts))
+    thinking = plan_thinking(body, max_tokens, seed, ctx)
+    if isinstance(thinking, ErrorReply):
+        return thinking
+    room = max_tokens - (thinking.tokens if thinking else 0)
     tool = _forced_tool(body)
-    length = None if reply_tokens is None else min(reply_tokens, max_tokens + 1)
-    pieces = () if tool else compose(seed_of("\n".join(texts)), length)
+    length = None if reply_tokens is None else min(reply_tokens, room + 1)
+    pieces = () if tool else compose(seed, length)
     stop_reason = "tool_use" if tool else "end_turn"
-    if len(pieces) > max_tokens:
-        pieces, stop_reason = pieces[:max_tokens], "max_tokens"
-    output = len(pieces) + (count_tokens(json.dumps(tool["input"])) + 10 if tool else 0)
-    return MessagesPlan(spec, body.get("stream") is True, pieces, tool, stop_reason, input_tokens, output)
+    if len(pieces) > room:
+        pieces, stop_reason = pieces[:max(room, 0)], "max_tokens"
+    output = len(pieces) + (count_tokens(json.dumps(tool["input"])) + 10 if tool else 0) + \
+        (thinking.tokens if thinking else 0)
+    return MessagesPlan(spec, body.get("stream") is True, pieces, tool, stop_reason, input_tokens, output, thinking)
 
 
-# --- plan -> bytes -------------------------------------------------------------------------------
-
-def _usage(plan: MessagesPlan, output: int) -> dict:
-    return {"input_tokens": plan.input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-            "output_tokens": output, "service_tier": "standard"}
-
-
-def render_message(plan: MessagesPlan, message_id: str) -> bytes:
-    content = [plan.tool] if plan.tool else [{"type": "text", "text": "".join(plan.pieces)}]
-    return orjson.dumps({"id": message_id, "type": "message", "role": "assistant", "model": plan.model.reported,
-                         "content": content, "stop_reason": plan.stop_reason, "stop_sequence": None,
-                         "usage": _usage(plan, plan.output_tokens)})
-
-
-def render_events(plan: MessagesPlan, message_id: str) -> list[bytes]:
-    """message_start, a content block (text deltas, or a tool_use with its input in two JSON
-    pieces), a ping early on, message_delta with the stop reason and cumulative usage,
-    message_stop (§3.5)."""
-    start = {"id": message_id, "type": "message", "role": "assistant", "model": plan.model.reported,
-             "content": [], "stop_reason": None, "stop_sequence": None, "usage": _usage(plan, 1)}
-    events = [_event("message_start", {"type": "message_start", "message": start})]
-    if plan.tool:
-        events.append(_event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                     "content_block": {**plan.tool, "input": {}}}))
-        events.append(_event("ping", {"type": "ping"}))
-        arguments = json.dumps(plan.tool["input"])
-        half = len(arguments) // 2
-        for part in (arguments[:half], arguments[half:]):
-            events.append(_event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                         "delta": {"type": "input_json_delta", "partial_json": part}}))
-    else:
-        events.append(_event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                     "content_block": {"type": "text", "text": ""}}))
-        events.append(_event("ping", {"type": "ping"}))
-        for piece in plan.pieces:
-            events.append(_event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                         "delta": {"type": "text_delta", "text": piece}}))
-    events.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    events.append(_event("message_delta", {"type": "message_delta", "delta": {"stop_reason": plan.stop_reason,
-                                                                              "stop_sequence": None},
-                                           "usage": {"output_tokens": plan.output_tokens}}))
-    events.append(_event("message_stop", {"type": "message_stop"}))
-    return events
-
-
-# Where ``stream_error`` lands when ``after`` is not given: past message_start, the block start,
-# the ping and two text deltas, as mid-stream as the openai dialect's default.
-DEFAULT_AFTER = 5
-
-
-def with_stream_error(events: list[bytes], error_type: str, after: int | None) -> list[bytes]:
-    """The stream up to event ``after`` (default: mid-stream), then the error event, then the end."""
-    at = min(DEFAULT_AFTER if after is None else after, len(events) - 1)
-    return events[:at] + [stream_error_event(error_type)]
+def prompt_tokens(body: dict, texts: list[str]) -> int:
+    """The prompt's tokens as the simulator counts them: its texts, 4 per message, the tools' JSON."""
+    tools = body.get("tools")
+    return sum(count_tokens(t) for t in texts) + 4 * len(body["messages"]) + \
+        (count_tokens(json.dumps(tools)) if isinstance(tools, list) else 0)
 
 
 # --- HTTP ----------------------------------------------------------------------------------------
@@ -312,7 +280,14 @@ class AnthropicExchange(Exchange):
                             context_window=spec.context_window if spec else 200_000, retry_after=wait, now=time.time())
 
 
-async def serve_messages(exchange: AnthropicExchange) -> None:
+# What count_tokens takes (docs.anthropic.com "Count Message tokens"); anything else is refused.
+COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+                          "context_management", "output_config"})
+
+
+async def _front(exchange: AnthropicExchange) -> tuple[object, ErrorContext, Callable[[str], ModelSpec | None]] | None:
+    """Both routes' first steps: the body, the fault, the key and version headers, an injected
+    error. None: answered."""
     state = exchange.state
     raw = await wire.read_body(exchange.receive)
     try:
@@ -327,7 +302,7 @@ async def serve_messages(exchange: AnthropicExchange) -> None:
     exchange.model = find(model_name) if model_name else None
     if not await take_fault(exchange, model_name, lambda message: invalid(f"x-sim-fault: {message}",
                                                                           exchange.context())):
-        return
+        return None
     fault = exchange.fault
     ctx = exchange.context()
     key = exchange.api_key
@@ -343,10 +318,47 @@ async def serve_messages(exchange: AnthropicExchange) -> None:
         except UnknownVariant as exc:
             reply = invalid(f"x-sim-fault: {exc}", ctx)
         return await exchange.reply_error(reply)
-    plan = invalid("There was an issue with the request body: it is not valid JSON.", ctx) if body is None \
-        else plan_messages(body, find, ctx, fault.tokens)
+    if body is None:
+        return await exchange.reply_error(invalid("There was an issue with the request body: it is not valid JSON.",
+                                                  ctx))
+    return body, ctx, find
+
+
+async def serve_count_tokens(exchange: AnthropicExchange) -> None:
+    front = await _front(exchange)
+    if front is None:
+        return
+    body, ctx, find = front
+    if not isinstance(body, dict):
+        return await exchange.reply_error(invalid("There was an issue with the request body: it is not a JSON "
+                                                  "object.", ctx))
+    for field in body:
+        if field not in COUNT_FIELDS:
+            return await exchange.reply_error(invalid(f"{field}: Extra inputs are not permitted", ctx))
+    for required in ("model", "messages"):
+        if required not in body:
+            return await exchange.reply_error(invalid(f"{required}: Field required", ctx))
+    spec = find(str(body["model"]))
+    if spec is None:
+        return await exchange.reply_error(error_reply(404, "not_found_error", f"model: {body['model']}",
+                                                      ctx.request_id))
+    texts = _check_messages(body["messages"], ctx)
+    if isinstance(texts, ErrorReply):
+        return await exchange.reply_error(texts)
+    await exchange.reply(orjson.dumps({"input_tokens": prompt_tokens(body, texts + _texts(body.get("system")))}))
+
+
+async def serve_messages(exchange: AnthropicExchange) -> None:
+    state = exchange.state
+    front = await _front(exchange)
+    if front is None:
+        return
+    body, ctx, find = front
+    fault = exchange.fault
+    plan = plan_messages(body, find, ctx, fault.tokens)
     if isinstance(plan, ErrorReply):
         return await exchange.reply_error(plan)
+    plan = dataclasses.replace(plan, cache=use_cache(state.prompt_cache, body))
     exchange.model = plan.model
     verdict = state.limiter.admit(plan.model.id, plan.input_tokens + plan.output_tokens,
                                   state.limits_for(plan.model), time.monotonic())

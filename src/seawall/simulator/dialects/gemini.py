@@ -1,7 +1,8 @@
 """Google's Gemini API (generativelanguage): error bodies, requests, replies and streams.
 
 Served at ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``,
-``:embedContent`` and ``:batchEmbedContents``, and the same under ``/v1/`` (the path
+``:countTokens``, ``:embedContent`` and ``:batchEmbedContents`` (thinking and cached content:
+gemini_features.py), and the same under ``/v1/`` (the path
 google-genai 3.x calls by default). Wording and shapes are reference/provider-errors.md
 §4 ([rec] recorded, [unverified] plausible). Errors are a
 google.rpc.Status, pretty-printed with a 2-space indent as Google's front end writes them::
@@ -44,6 +45,7 @@ from seawall.simulator.dialects.gemini_errors import (
     stream_error_event,
     unknown_name,
 )
+from seawall.simulator.dialects.gemini_features import Extras, check_signatures, decorate, plan_extras
 from seawall.simulator.embeddings import vector
 from seawall.simulator.exchange import Exchange
 from seawall.simulator.faults import DEFAULT_AFTER
@@ -83,10 +85,12 @@ class GeminiPlan:
     model: str
     candidates: tuple[tuple[tuple[str, ...], str], ...]  # (pieces, finishReason)
     call: str | None  # a function the model calls (toolConfig mode ANY) instead of text
-    prompt_tokens: int
+    prompt_tokens: int  # the cached content's included
+    extras: Extras = Extras()  # thinking and cached content (gemini_features.py)
 
     @property
     def completion_tokens(self) -> int:
+        """The answer's tokens (candidatesTokenCount); thoughts are counted apart."""
         return sum(len(p) for p, _ in self.candidates) + (5 * len(self.candidates) if self.call else 0)
 
 
@@ -137,6 +141,13 @@ def plan_generate(body: Any, model: str, reply_tokens: int | None = None,
     if prompt > window:
         return invalid_argument(f"The input token count ({prompt}) exceeds the maximum number of tokens allowed "
                                 f"({window}).")
+    unsigned = check_signatures(contents)
+    if unsigned is not None:
+        return unsigned
+    extras = plan_extras(body, config, model, seed_of("\n".join(texts)))
+    if isinstance(extras, ErrorReply):
+        return extras
+    prompt += extras.cached
     count = config.get("candidateCount") or 1
     if not isinstance(count, int) or not 1 <= count <= 8:
         return invalid_argument("Only values between 1 and 8 are supported for candidateCount.",
@@ -148,7 +159,24 @@ def plan_generate(body: Any, model: str, reply_tokens: int | None = None,
     for index in range(count):
         pieces = compose(seed + index, length)
         candidates.append((pieces[:limit], "MAX_TOKENS") if len(pieces) > limit else (pieces, "STOP"))
-    return GeminiPlan(model, tuple(candidates), _forced_call(body), prompt)
+    return GeminiPlan(model, tuple(candidates), _forced_call(body), prompt, extras)
+
+
+def plan_count(body: Any, model: str, version: str = "v1beta") -> int | ErrorReply:
+    """countTokens: `contents`, or a whole `generateContentRequest`, counted as generateContent
+    would count its prompt."""
+    if not isinstance(body, dict):
+        return invalid_argument("Invalid JSON payload received. Unexpected token.")
+    inner = body.get("generateContentRequest", body.get("generate_content_request"))
+    if isinstance(inner, dict):
+        request = {k: v for k, v in inner.items() if k != "model"}
+    else:
+        for name in body:
+            if _camel(name) != "contents":
+                return unknown_name(name)
+        request = body
+    plan = plan_generate(request, model, 1, version)
+    return plan if isinstance(plan, ErrorReply) else plan.prompt_tokens
 
 
 def plan_embed(body: Any, model: str, method: str, version: str = "v1beta") -> list[tuple[str, int]] | ErrorReply:
@@ -187,10 +215,17 @@ def _forced_call(body: dict) -> str | None:
 
 
 def _usage(plan: GeminiPlan, completion: int | None) -> dict:
-    usage = {"promptTokenCount": plan.prompt_tokens, "totalTokenCount": plan.prompt_tokens + (completion or 0),
+    extras = plan.extras
+    thoughts = extras.thoughts if completion is not None else 0
+    usage = {"promptTokenCount": plan.prompt_tokens,
+             "totalTokenCount": plan.prompt_tokens + (completion or 0) + thoughts,
              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": plan.prompt_tokens}]}
     if completion is not None:
         usage["candidatesTokenCount"] = completion
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    if extras.cached:
+        usage["cachedContentTokenCount"] = extras.cached
     return usage
 
 
@@ -204,7 +239,8 @@ def _candidate(index: int, text: str, finish: str | None, call: str | None = Non
 
 
 def render_reply(plan: GeminiPlan, response_id: str) -> bytes:
-    body = {"candidates": [_candidate(i, "".join(p), f, plan.call) for i, (p, f) in enumerate(plan.candidates)],
+    body = {"candidates": [decorate(_candidate(i, "".join(p), f, plan.call), plan.extras, True)
+                           for i, (p, f) in enumerate(plan.candidates)],
             "usageMetadata": _usage(plan, plan.completion_tokens), "modelVersion": plan.model,
             "responseId": response_id}
     return (json.dumps(body, indent=2) + "\n").encode()
@@ -219,14 +255,14 @@ def render_events(plan: GeminiPlan, response_id: str) -> list[bytes]:
         return b"data: " + json.dumps(body, separators=(",", ": ")).encode() + b"\r\n\r\n"
 
     if plan.call:
-        return [event([_candidate(i, "", "STOP", plan.call) for i in range(len(plan.candidates))],
-                      plan.completion_tokens)]
+        return [event([decorate(_candidate(i, "", "STOP", plan.call), plan.extras, True)
+                       for i in range(len(plan.candidates))], plan.completion_tokens)]
     steps = max(1, max(-(-len(p) // PIECES_PER_CHUNK) for p, _ in plan.candidates))
     events = []
     for step in range(steps):
         last = step == steps - 1
-        cands = [_candidate(i, "".join(p[step * PIECES_PER_CHUNK:(step + 1) * PIECES_PER_CHUNK]),
-                            f if last else None)
+        cands = [decorate(_candidate(i, "".join(p[step * PIECES_PER_CHUNK:(step + 1) * PIECES_PER_CHUNK]),
+                                     f if last else None), plan.extras, step == 0)
                  for i, (p, f) in enumerate(plan.candidates) if last or step * PIECES_PER_CHUNK < len(p)]
         events.append(event(cands, plan.completion_tokens if last else None))
     return events
@@ -304,6 +340,12 @@ async def _generate(exchange: Exchange, scope: dict, version: str, model: str, m
         items = plan_embed(body, model, method, version)
         await (exchange.reply_error(items) if isinstance(items, ErrorReply)
                else exchange.reply(render_embeddings(items, method)))
+        return
+    if method == "countTokens":
+        total = plan_count(body, model, version)
+        await (exchange.reply_error(total) if isinstance(total, ErrorReply) else exchange.reply(
+            (json.dumps({"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]},
+                        indent=2) + "\n").encode()))
         return
     if method not in ("generateContent", "streamGenerateContent"):
         await exchange.reply_error(google_error(404, "NOT_FOUND", f"Method {method} is not served here."))
