@@ -15,7 +15,7 @@ import hmac
 import logging
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -43,6 +43,7 @@ from seawall.pipeline.ingress import ClientGone
 from seawall.pipeline.record import record
 from seawall.pipeline.route import Router
 from seawall.pipeline.tasks import TaskGateway
+from seawall.providers.network import Network
 from seawall.providers.transport import Transport
 from seawall.store.base import Store
 
@@ -95,13 +96,27 @@ def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
     return "chat"
 
 
+def gateway_transport(settings: Settings, routes: dict[str, list[ResolvedDeployment]],
+                      environ: Mapping[str, str] | None) -> Transport:
+    """The upstream transport with a route per deployment: its proxy and TLS (providers/network.py)."""
+    network = Network(settings.network, environ)
+    transport = Transport(network=network)
+    for deployments in routes.values():
+        for d in deployments:
+            transport.add_route(d.label, network.for_deployment(d.spec))
+    for who in network.unverified:
+        log.warning("TLS certificates are NOT verified for %s (verify: false): anyone on the path can read and "
+                    "change its traffic; use ca_file for a private CA instead", who)
+    return transport
+
+
 class Gateway:
     def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
                  secret: bytes, provision: Provision | None = None, admin_key: str | None = None,
-                 metrics_token: str | None = None):
+                 metrics_token: str | None = None, environ: Mapping[str, str] | None = None):
         self.settings, self.store, self._provision, self._admin_key = settings, store, provision, admin_key
         self.router = Router(routes)
-        self.transport = Transport()
+        self.transport = gateway_transport(settings, routes, environ)
         self.quotas = QuotaLedger(store, settings.auth.refresh_interval_s)
         self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
                                   settings.limits)
@@ -295,6 +310,8 @@ class Gateway:
                 "request_log": self.writer.stats(),
                 "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
                 "deployments": self.pipeline.retrier.gates.snapshot()}  # in flight, queued, held (pipeline/gate.py)
+        if self.transport.network.unverified:
+            body["tls_unverified"] = self.transport.network.unverified  # verify: false, said where it is seen
         await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
 
     async def _metrics(self, ctx: RequestContext, send, cors: Headers) -> None:

@@ -103,7 +103,7 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
             printed_admin_key.append(admin_key)
 
     app = Gateway(settings, routes, store, secret, provision, admin_key=options.admin_key,
-                  metrics_token=metrics_token)
+                  metrics_token=metrics_token, environ=environ)
     if settings.limits.redis_url:  # app.py builds the in-process limiter; a shared Redis replaces it
         app.pipeline.limiter = await shared_limiter(settings.limits)
     config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,

@@ -39,6 +39,8 @@ from seawall.config.models import Deployment as Deployment
 from seawall.config.models import ModelRoute as ModelRoute
 from seawall.config.models import RequestLimits as RequestLimits
 from seawall.config.models import Timeouts as Timeouts
+from seawall.config.network import NetworkSettings as NetworkSettings
+from seawall.config.network import TLSSettings as TLSSettings
 from seawall.decide.keys import secret_problem
 
 
@@ -160,6 +162,7 @@ class Settings(_Strict):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # the gateway's own alerting (observe/alerts.py)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)  # proxies, TLS, pool (config/network.py)
     models: list[ModelRoute] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from seawall.config.base import _Strict
+from seawall.config.network import TLSSettings, check_proxy
 from seawall.decide import timeouts as timeout_rules
 
 
@@ -97,6 +98,12 @@ class Deployment(_Strict):
     # Its share of first picks under balance: weighted, its tie-break under least_in_flight;
     # 0: a standby, tried first only when no other is healthy (decide/balance.py).
     weight: float = Field(1.0, ge=0, description="share of the model's requests under balance: weighted")
+    # How its calls leave (config/network.py): its own proxy ('direct': none) and TLS settings;
+    # unset, network.proxy / the environment's and network.tls apply.
+    proxy: str | None = None
+    tls: TLSSettings | None = None
+
+    _proxy = field_validator("proxy")(classmethod(lambda cls, v: check_proxy(v)))
 
     @field_validator("api_version", mode="before")
     @classmethod

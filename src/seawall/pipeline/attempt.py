@@ -224,10 +224,12 @@ async def _one(ctx: RequestContext, req: CanonicalRequest, target: ResolvedDeplo
                record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
     adapter = adapter_for(target.spec.adapter_name)
     try:
-        response = await transport.open(adapter.build_request(req, target, ask_usage), target.spec.timeouts)
+        response = await transport.open(adapter.build_request(req, target, ask_usage), target.spec.timeouts,
+                                        target.label)
     except UpstreamFailure as f:
+        record.proxy = f.proxy
         raise _Failed(transport_error(target, f), f.detail) from None
-    record.status = response.status
+    record.status, record.proxy = response.status, response.proxy
     ticket.learn(response.headers)  # x-ratelimit-remaining-* 0: hold the deployment until the reset
     record.upstream_request_id = next((response.headers[h] for h in _REQUEST_ID_HEADERS
                                        if h in response.headers), None)
@@ -325,10 +327,16 @@ async def _wait_for_first(ctx: RequestContext, target: ResolvedDeployment, respo
 
 def transport_error(target: ResolvedDeployment, failure: UpstreamFailure) -> SeawallError:
     cls = classify_transport(failure.kind, failure.detail)
+    values = {"deployment": target.label, "detail": failure.detail}
     if failure.kind == "timeout":
         return timeout_error(target, failure)
-    return SeawallError("upstream_unreachable", {"deployment": target.label, "detail": failure.detail},
-                        category_override=cls.category)
+    if failure.kind == "proxy":
+        return SeawallError("upstream_proxy_failed", {**values, "proxy": failure.proxy, "setting": failure.setting})
+    if failure.kind == "pool":
+        return SeawallError("upstream_pool_full", values, headers={"retry-after": "1"})
+    if failure.kind == "malformed":
+        return malformed(target, failure.detail)
+    return SeawallError("upstream_unreachable", values, category_override=cls.category)
 
 
 def timeout_error(target: ResolvedDeployment, failure: UpstreamFailure) -> SeawallError:

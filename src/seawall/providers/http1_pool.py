@@ -1,13 +1,18 @@
-"""The upstream HTTP/1.1 client's pools: keep-alive connections (http1.py) per origin, and the
-request framing for each URL, parsed once.
+"""The upstream HTTP/1.1 client's pools: keep-alive connections (http1.py) per origin and proxy,
+and the request framing for each URL, parsed once per route.
 
-- One pool per origin (scheme, host, port): at most `pool_size` connections open or opening (a
-  request past that waits for one, within connect_s); idle ones are reused newest first and
-  closed after keepalive_s; a host name is resolved at most once per dns_ttl_s.
+- A Route is how one deployment's calls leave: its proxy rule (decide/proxy.py) and TLS context.
+  Each URL it calls is parsed, and its proxy chosen, once (a Target); requests then only frame.
+- One pool per (proxy, origin, TLS context): at most `pool_size` connections open or opening (a
+  request past that waits for one, within connect_s, then is told the pool is full); idle ones
+  are reused newest first and closed after keepalive_s. dial.py makes the sockets (happy
+  eyeballs, proxies); a host name is resolved at most once per dns_ttl_s.
 - A connection comes back only from http1.Connection, once its reply was read to the end and the
-  server kept it alive. One the server closed while idle is skipped; one that fails before any
-  byte of its reply (the close crossed the request) is replaced by a fresh one, once: nothing was
-  received, so sending the request again is safe.
+  server kept it alive. One the server closed while idle is skipped. A reused one that fails
+  before any byte of its reply, at once (within the connection's own set-up time, itself at least
+  a round trip: the server's close crossed the request), is replaced by a fresh one, once: the
+  server dropped the request unread. One that failed after waiting longer may have been read
+  and acted on (a completion billed), so it is never sent again.
 """
 
 from __future__ import annotations
@@ -15,12 +20,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import socket
 import ssl
+from collections.abc import Callable
 from urllib.parse import quote, unquote, urlsplit
 
-from seawall.providers.http1 import (ConnectFailed, ConnectTimedOut, Connection, Disconnected, NameNotResolved,
-                                     Response, TLSFailed, exchange)
+from seawall import __version__
+from seawall.decide.proxy import ProxyChoice
+from seawall.providers import dial
+from seawall.providers.encoding import response
+from seawall.providers.tls_errors import LOOK_ONLY as _LOOK_ONLY
+from seawall.providers.tls_errors import issuer_of
+from seawall.providers.http1 import (ConnectFailed, ConnectTimedOut, Connection, Disconnected, HTTPFailure,
+                                     NameNotResolved, Response, TLSFailed, Exchange)
 
 # Upstream URLs come from the config, except a few with an ID in them (a Midjourney task's):
 # past this many distinct ones, a URL is parsed per request instead of remembered.
@@ -30,23 +41,62 @@ _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # no Content-Length
 _FRAMING = frozenset({"content-length", "transfer-encoding"})  # the body is framed here, whatever the caller says
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"  # already-escaped and reserved characters stay as written
 _QUERY_SAFE = _PATH_SAFE + "?"
+# A close crossing the request arrives within a round trip of it; on a fast network the
+# connection's set-up time says little, and the loop's own delay can be longer: this floor.
+_CROSSED_S = 0.05
+# What every request says unless its caller does: replies in identity (nothing to decompress on
+# the hot path), and who is calling, for the provider's logs.
+_STANDARD = {"accept-encoding": "Accept-Encoding: identity\r\n", "user-agent": f"User-Agent: seawall/{__version__}\r\n"}
+
+
+class PoolExhausted(HTTPFailure):
+    """Every connection of the pool stayed busy for connect_s: the gateway's own limit, not the
+    upstream's network."""
+
+    def __init__(self, origin: str, size: int, waited_s: float):
+        super().__init__(f"all {size} connections to {origin} stayed busy for {waited_s:g} s")
+        self.origin, self.size, self.waited_s = origin, size, waited_s
+
+
+class Route:
+    """How one deployment's calls leave: the proxy for an origin (decided once per URL, then kept
+    in its Target), the TLS context and what it trusts (for error messages)."""
+
+    __slots__ = ("choose", "targets", "tls", "trusts")
+
+    def __init__(self, choose: Callable[[str, str, int], ProxyChoice | None] = lambda scheme, host, port: None,
+                 tls: ssl.SSLContext | None = None, trusts: str = "the system's CA certificates"):
+        self.choose, self.tls, self.trusts = choose, tls, trusts
+        self.targets: dict[str, Target] = {}
 
 
 class Pool:
     """The connections to one origin: idle ones newest last, at most `size` open or opening."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, tls: ssl.SSLContext | None,
-                 size: int, keepalive_s: float, dns_ttl_s: float):
+                 size: int, keepalive_s: float, dns_ttl_s: float, proxy: ProxyChoice | None = None,
+                 tunnel: bool = True, trusts: str = ""):
         self.loop, self.host, self.port, self.tls = loop, host, port, tls
-        self.size, self.keepalive_s, self.dns_ttl_s = size, keepalive_s, dns_ttl_s
+        self.size, self.keepalive_s = size, keepalive_s
+        self.proxy, self.trusts = proxy, trusts
+        self.shown_proxy = proxy.shown if proxy is not None else None
         self.idle: list[Connection] = []
         self.conns: set[Connection] = set()
         self.count = 0  # connections open or being opened
         self.waiters: collections.deque[asyncio.Future] = collections.deque()
         self.sweeper: asyncio.TimerHandle | None = None
-        self.addrs: list[tuple[int, str]] = []
-        self.addrs_until = 0.0
         self.closed = False
+        self.tunnel = dial.socks_or_connect(proxy) if proxy is not None and tunnel else None
+        if proxy is None or tunnel:
+            self.where = dial.Addresses(host, port, dns_ttl_s)
+        else:  # requests in absolute form to the proxy itself
+            parts = urlsplit(proxy.url)
+            self.where = dial.Addresses(parts.hostname, parts.port or 80, dns_ttl_s)
+
+    @property
+    def origin(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def take(self) -> Connection | None:
         """An idle connection still open and young enough, or None."""
@@ -133,37 +183,58 @@ class Pool:
                 self.put(conn) if conn is not None else self._free_slot()
             w.cancel()
             if isinstance(e, TimeoutError):
-                raise ConnectTimedOut(f"no free connection within {connect_s:g} s") from None
+                raise PoolExhausted(self.origin, self.size, connect_s) from None
             raise
 
     async def _connect(self, connect_s: float) -> Connection:
+        loop = self.loop
+        started = loop.time()
         try:
             async with asyncio.timeout(connect_s):
-                error: OSError | None = None
-                for family, address in await self._resolve():
-                    try:
-                        _, conn = await self.loop.create_connection(
-                            lambda: Connection(self), address, self.port, family=family, ssl=self.tls,
-                            server_hostname=self.host if self.tls is not None else None)
-                        return conn
-                    except ssl.SSLError as e:  # before OSError: SSLError is one
-                        raise TLSFailed(e) from None
-                    except OSError as e:
-                        error = e
-                raise ConnectFailed(error or OSError(f"no address for {self.host}"))
+                sock = await self._dial(connect_s)
+                try:
+                    _, conn = await loop.create_connection(
+                        lambda: Connection(self), sock=sock, ssl=self.tls,
+                        server_hostname=self.host if self.tls is not None else None)
+                except BaseException as e:
+                    sock.close()
+                    if not isinstance(e, ssl.SSLError):
+                        raise
+                    issuer = None
+                    if isinstance(e, ssl.SSLCertVerificationError):
+                        issuer = await self._issuer_seen()
+                    raise TLSFailed(e, self.host, self.trusts, issuer) from None
         except TimeoutError:
-            raise ConnectTimedOut(f"connecting took longer than {connect_s:g} s") from None
+            via = f" through the proxy {self.shown_proxy}" if self.proxy is not None else ""
+            raise ConnectTimedOut(f"connecting{via} took longer than {connect_s:g} s") from None
+        conn.setup_s = loop.time() - started
+        return conn
 
-    async def _resolve(self) -> list[tuple[int, str]]:
-        now = self.loop.time()
-        if not self.addrs or now >= self.addrs_until:
-            try:
-                infos = await self.loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-            except socket.gaierror as e:
-                raise NameNotResolved(e) from None
-            self.addrs = list(dict.fromkeys((family, sockaddr[0]) for family, _, _, _, sockaddr in infos))
-            self.addrs_until = now + self.dns_ttl_s
-        return self.addrs
+    async def _issuer_seen(self) -> str | None:
+        """Who signed the certificate that did not verify: the handshake again, trusting anything,
+        only to read it (the connection is closed at once). Bounded by the caller's connect_s."""
+        try:
+            sock = await self._dial(5.0)
+            transport, _ = await self.loop.create_connection(asyncio.Protocol, sock=sock, ssl=_LOOK_ONLY,
+                                                             server_hostname=self.host)
+        except (OSError, HTTPFailure):
+            return None
+        try:
+            return issuer_of(transport.get_extra_info("ssl_object").getpeercert(binary_form=True))
+        finally:
+            transport.close()
+
+    async def _dial(self, connect_s: float):
+        if self.tunnel is not None:
+            return await dial.through(self.proxy, self.tunnel, self.host, self.port, connect_s)
+        if self.proxy is None:
+            return await dial.direct(self.loop, self.where)
+        try:  # the proxy itself, which forwards the requests
+            return await dial.direct(self.loop, self.where)
+        except NameNotResolved as e:
+            raise dial.ProxyFailed(self.proxy, f"the proxy's host name does not resolve ({e.os_error})") from None
+        except ConnectFailed as e:
+            raise dial.ProxyFailed(self.proxy, f"cannot connect to the proxy ({e.os_error})") from None
 
     def _sweep(self) -> None:
         self.sweeper = None
@@ -187,7 +258,7 @@ class Target:
     __slots__ = ("blocks", "defaults", "path", "pool")
 
     def __init__(self, pool: Pool, path: str, defaults: dict[str, str]):
-        self.pool, self.path, self.defaults = pool, path, defaults
+        self.pool, self.path, self.defaults = pool, path, defaults  # path: absolute when sent to a proxy
         # A deployment sends the same headers every time: each set's lines are built and checked once.
         self.blocks: dict[tuple[tuple[str, str], ...], str] = {}
 
@@ -219,19 +290,21 @@ class Target:
 
 
 class Client:
-    """Pools per origin, made on first use inside the running loop; one event loop, no threads."""
+    """Pools per (proxy, origin, TLS), made on first use inside the running loop; one event loop,
+    no threads. `route`: how a request leaves (a deployment's proxy and TLS); none, the client's
+    own (no proxy, the system's CAs, or `tls`)."""
 
-    def __init__(self, pool_size: int = 1000, keepalive_s: float = 60.0, dns_ttl_s: float = 300.0,
+    def __init__(self, pool_size: int = 1000, keepalive_s: float = 60.0, dns_ttl_s: float = 30.0,
                  tls: ssl.SSLContext | None = None):
         self._pool_size, self._keepalive_s, self._dns_ttl_s = pool_size, keepalive_s, dns_ttl_s
-        self._pools: dict[tuple[str, str, int], Pool] = {}
-        self._targets: dict[str, Target] = {}
-        self._tls = tls  # None: the system's trusted CAs, loaded on the first https URL
+        self._pools: dict[tuple, Pool] = {}
+        self._route = Route(tls=tls)  # tls None: the system's trusted CAs, loaded on the first https URL
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes, connect_s: float,
-                      first_byte_s: float, total_s: float | None = None) -> Response:
+                      first_byte_s: float, total_s: float | None = None, route: Route | None = None) -> Response:
         """Send the request and wait for the reply's status line and headers."""
-        target = self._targets.get(url) or self._target(url)
+        targets = (route or self._route).targets
+        target = targets.get(url) or self._target(url, route or self._route)
         data = target.frame(method, headers, body)
         pool = target.pool
         deadline = None if total_s is None else pool.loop.time() + total_s
@@ -243,7 +316,7 @@ class Client:
         try:
             return await exchange(conn, data, first_byte_s, deadline)
         except Disconnected as e:
-            if not (reused and e.silent):
+            if not (reused and e.silent and e.waited <= max(conn.setup_s, _CROSSED_S)):
                 raise
         # Not an idle one: the close crossed the request. A new connection, or (the pool full) the
         # next one to come back from a finished reply.
@@ -254,9 +327,15 @@ class Client:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
-        self._targets.clear()
+        self._route.targets.clear()
 
-    def _target(self, url: str) -> Target:
+    @staticmethod
+    def proxy_of(url: str, route: Route) -> str | None:
+        """The proxy calls to url on this route go through (shown without password), once known."""
+        target = route.targets.get(url)
+        return target.pool.shown_proxy if target is not None else None
+
+    def _target(self, url: str, route: Route) -> Target:
         parts = urlsplit(url)
         scheme, host = parts.scheme.lower(), parts.hostname
         if scheme not in ("http", "https") or not host:
@@ -265,25 +344,55 @@ class Client:
             host = host.encode("idna").decode("ascii")
         default_port = 443 if scheme == "https" else 80
         port = parts.port or default_port
-        pool = self._pools.get((scheme, host, port))
+        proxy = route.choose(scheme, host, port)
+        forward = proxy is not None and proxy.scheme == "http" and scheme == "http"  # absolute form, no tunnel
+        tls = self._tls_context(route) if scheme == "https" else None
+        key = (proxy.url if proxy else None, scheme, host, port, id(tls))
+        pool = self._pools.get(key)
         if pool is None:
-            tls = self._tls_context() if scheme == "https" else None
-            pool = self._pools[(scheme, host, port)] = Pool(asyncio.get_running_loop(), host, port, tls,
-                                                            self._pool_size, self._keepalive_s, self._dns_ttl_s)
+            pool = self._pools[key] = Pool(asyncio.get_running_loop(), host, port, tls, self._pool_size,
+                                           self._keepalive_s, self._dns_ttl_s, proxy, not forward, route.trusts)
         shown = f"[{host}]" if ":" in host else host
-        defaults = {"host": f"Host: {shown}{'' if port == default_port else f':{port}'}\r\n"}
+        defaults = {"host": f"Host: {shown}{'' if port == default_port else f':{port}'}\r\n", **_STANDARD}
         if parts.username is not None:  # credentials in the URL: basic auth, as curl does
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-            defaults["authorization"] = f"Authorization: Basic {base64.b64encode(pair).decode()}\r\n"
+            defaults["authorization"] = f"Authorization: Basic {_basic(parts.username, parts.password)}\r\n"
         path = quote(parts.path or "/", safe=_PATH_SAFE)
         if parts.query:
             path += "?" + quote(parts.query, safe=_QUERY_SAFE)
+        if forward:
+            path = f"http://{shown}{'' if port == default_port else f':{port}'}{path}"
+            proxy_parts = urlsplit(proxy.url)
+            if proxy_parts.username is not None:
+                defaults["proxy-authorization"] = \
+                    f"Proxy-Authorization: Basic {_basic(proxy_parts.username, proxy_parts.password)}\r\n"
         target = Target(pool, path, defaults)
-        if len(self._targets) < _MAX_REMEMBERED_URLS:
-            self._targets[url] = target
+        if len(route.targets) < _MAX_REMEMBERED_URLS:
+            route.targets[url] = target
         return target
 
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:  # loading the system's CA certificates takes milliseconds: once
-            self._tls = ssl.create_default_context()
-        return self._tls
+    def _tls_context(self, route: Route) -> ssl.SSLContext:
+        if route.tls is None:  # loading the system's CA certificates takes milliseconds: once
+            route.tls = self._route.tls or ssl.create_default_context()
+            self._route.tls = route.tls
+        return route.tls
+
+
+def _basic(user: str, password: str | None) -> str:
+    return base64.b64encode(f"{unquote(user)}:{unquote(password or '')}".encode()).decode()
+
+
+async def exchange(conn: Connection, data: bytes, first_byte_s: float, deadline: float | None) -> Response:
+    """Send a framed request on `conn` and wait for the reply's status line and headers."""
+    ex = Exchange(conn.loop)
+    conn.send(ex, data, first_byte_s, deadline)
+    try:
+        while not ex.head_done:
+            if ex.error is not None:
+                raise ex.error
+            await ex.wait()
+        resp = response(ex)
+    except BaseException:  # failed or cancelled (the client left): the connection is not reused
+        conn.abandon(ex)
+        raise
+    resp.proxy = conn.pool.shown_proxy
+    return resp
