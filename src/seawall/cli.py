@@ -94,12 +94,16 @@ def serve(config: str | None, host: str | None, port: int | None, data_dir: str 
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8200, show_default=True)
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="simulator YAML (models, pace, faults)")
-def simulate(host: str, port: int, config: str | None) -> None:
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="serve https with this certificate (PEM)")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="its private key (PEM)")
+def simulate(host: str, port: int, config: str | None, tls_cert: str | None, tls_key: str | None) -> None:
     """Run the provider simulator: a fake OpenAI-compatible upstream with injectable faults."""
     from seawall.simulator.server import run
 
+    if bool(tls_cert) != bool(tls_key):
+        raise click.ClickException("--tls-cert and --tls-key go together")
     try:
-        run(host, port, config)
+        run(host, port, config, (tls_cert, tls_key) if tls_cert else None)
     except ValueError as e:
         raise click.ClickException(f"simulator config: {e}") from None
 

@@ -335,6 +335,11 @@ class Client:
         target = route.targets.get(url)
         return target.pool.shown_proxy if target is not None else None
 
+    @staticmethod
+    def proxy_setting_of(url: str, route: Route) -> str | None:
+        target = route.targets.get(url)
+        return target.pool.proxy.setting if target is not None and target.pool.proxy is not None else None
+
     def _target(self, url: str, route: Route) -> Target:
         parts = urlsplit(url)
         scheme, host = parts.scheme.lower(), parts.hostname

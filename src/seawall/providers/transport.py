@@ -168,6 +168,12 @@ class Transport:
             failure = translate(e, timeouts)
             failure.proxy = self._client.proxy_of(req.url, route)
             raise failure from e
+        if resp.status == 407 and resp.proxy is not None:  # a forwarding proxy's own refusal, not the upstream's
+            resp.close()
+            failure = UpstreamFailure("proxy", "the proxy refused its credentials (407 Proxy Authentication Required)",
+                                      setting=self._client.proxy_setting_of(req.url, route))
+            failure.proxy = resp.proxy
+            raise failure
         return UpstreamResponse(resp, timeouts, resp.proxy)
 
     async def close(self) -> None:
