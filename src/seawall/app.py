@@ -39,6 +39,7 @@ from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext, new_request_id, read_headers
 from seawall.pipeline.egress import send_error, send_json, stream_error_event
 from seawall.pipeline.flow import Pipeline
+from seawall.pipeline.health import Prober
 from seawall.pipeline.ingress import ClientGone
 from seawall.pipeline.record import record
 from seawall.pipeline.route import Router
@@ -120,12 +121,13 @@ class Gateway:
         self.quotas = QuotaLedger(store, settings.auth.refresh_interval_s)
         self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
                                   settings.limits)
-        self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped) \
-            if settings.alerts.enabled else None
+        self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped,
+                                   self._out_of_rotation) if settings.alerts.enabled else None
         self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s, self.alerts)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
+        self.prober = Prober(self.pipeline.retrier.health, [d for ds in routes.values() for d in ds], self.transport)
         self.metrics = Metrics(routes)
         # A registry of our own, not prometheus_client's global one: several gateways may share a
         # process (tests), and the scrape shows only Seawall's families.
@@ -167,6 +169,7 @@ class Gateway:
         self.pipeline.deadlines.start()
         if self.alerts is not None:
             self.alerts.start()
+        self.prober.start()
         tune_gc()
         self.ready = True
 
@@ -174,6 +177,7 @@ class Gateway:
         self.ready = False
         if self.alerts is not None:
             await self.alerts.stop()
+        await self.prober.stop()
         await self.pipeline.deadlines.stop()
         await self.auth.stop()
         await self.writer.stop()
@@ -273,6 +277,11 @@ class Gateway:
         """Deployments whose circuit is not closed, for the circuit_open alert."""
         return [label for label, b in self.pipeline.retrier.breakers.items() if b.state != "closed"]
 
+    def _out_of_rotation(self) -> dict[str, tuple[str | None, str | None]]:
+        """Deployments the gateway took out of rotation: (the refusal's category, the request it came with)."""
+        return {label: (h.category, h.request_id) for label, h in self.pipeline.retrier.health.out.items()
+                if h.by == "gateway"}
+
     def _unknown_route(self, ctx: RequestContext) -> SeawallError:
         allowed = self._paths.get(ctx.path)
         if allowed:
@@ -309,6 +318,8 @@ class Gateway:
         body = {"status": "ready" if self.ready else "starting", "models": len(self.router.model_names),
                 "request_log": self.writer.stats(),
                 "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
+                "out_of_rotation": {label: {"by": h.by, "category": h.category, "since": h.since}
+                                    for label, h in self.pipeline.retrier.health.out.items()},
                 "deployments": self.pipeline.retrier.gates.snapshot()}  # in flight, queued, held (pipeline/gate.py)
         if self.transport.network.unverified:
             body["tls_unverified"] = self.transport.network.unverified  # verify: false, said where it is seen

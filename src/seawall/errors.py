@@ -259,6 +259,12 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The answer is incomplete: retry the request; if it repeats, check proxy and "
               "gateway timeouts between you and the provider."),
     # -- the gateway itself ----------------------------------------------------------------------
+    ErrorKind("deployments_out", 503, "server_error", "capacity.circuit_open",
+              "Every deployment of `{model}` is out of rotation: {deployment} since {since} (taken out by the "
+              "{by}: {why}).",
+              "Nothing on your side: the gateway operator must fix the provider key or account behind {deployment} "
+              "(seawall deployments show {deployment}); a probe puts it back once it answers, or at once with "
+              "seawall deployments test {deployment}."),
     ErrorKind("circuit_open", 503, "server_error", "capacity.circuit_open",
               "Every deployment of `{model}` is failing, so the gateway has stopped calling them for "
               "{seconds} s.",

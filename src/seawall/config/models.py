@@ -46,6 +46,12 @@ class CircuitSettings(_Strict):
     failures_to_open: int = Field(5, ge=1, description="health failures in a row that open the circuit")
     cooldown_s: float = Field(10.0, gt=0, description="how long an open circuit skips the deployment")
     max_cooldown_s: float = Field(120.0, gt=0, description="cap of the cooldown, which doubles on a failed probe")
+    # A refused provider key or a spent account takes the deployment out of rotation at once
+    # (decide/health.py); a one-token probe brings it back, first after probe_s, then doubling.
+    take_out_refused: bool = Field(True, description="out of rotation at once when the provider refuses its key "
+                                                      "or account (false: every request still tries it)")
+    probe_s: float = Field(30.0, gt=0, description="first probe of a deployment taken out of rotation")
+    max_probe_s: float = Field(900.0, gt=0, description="cap of the wait between probes, which doubles")
 
 
 class CatalogOverride(_Strict):

@@ -26,6 +26,7 @@ from seawall.decide.timeouts import fired_values
 from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.gate import DeploymentGates, GateRefused, Ticket
+from seawall.pipeline.health import DeploymentHealth
 from seawall.providers.base import (AttemptRecord, CanonicalRequest, MalformedReply, Reply, StreamDecoder,
                                     StreamEvent)
 from seawall.providers.registry import adapter_for
@@ -62,6 +63,7 @@ class Retrier:
         # (strict OpenAI-compatible servers reject unknown fields): asked no more.
         self.refuses_stream_options: set[str] = set()
         self.gates = DeploymentGates()  # concurrency, rate and learned limits per deployment
+        self.health = DeploymentHealth()  # out of rotation: a refused key, a spent account (decide/health.py)
 
     def open_circuits(self, now: float) -> dict[str, dict]:
         """Deployments being skipped or probed, for /readyz: is it the gateway or the provider?"""
@@ -78,8 +80,8 @@ class Retrier:
         for deployments in plan:
             balance = balance_of(deployments[0])
             if balance != "ordered" and len(deployments) > 1:
-                standings = [Standing(d.spec.weight, self._may_try(d, now), self.gates.load(d.label))
-                             for d in deployments]
+                standings = [Standing(d.spec.weight, self._may_try(d, now) and d.label not in self.health.out,
+                                      self.gates.load(d.label)) for d in deployments]
                 deployments = [deployments[i] for i in choose(balance, standings, rand)]
             # a deployment a fallback model shares (same label: same upstream) failed already
             out += [d for d in deployments if all(d.label != o.label for o in out)]
@@ -114,10 +116,13 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
     waited_for_circuit = False
     i = 0
     while True:
-        if i == len(candidates):  # every deployment left was skipped by its open circuit
+        if i == len(candidates):  # every deployment left was skipped by its open circuit or being out of rotation
             if last_error is not None:
                 raise with_retry_after(last_error, candidates, retrier)
-            wait = min(reopens_in(retrier.breakers[d.label], time.monotonic()) for d in candidates)
+            circuits = [retrier.breakers[d.label] for d in candidates if d.label not in retrier.health.out]
+            if not circuits:
+                raise out_of_rotation(req.model, candidates, retrier.health)
+            wait = min(reopens_in(b, time.monotonic()) for b in circuits)
             if waited_for_circuit or wait > retrier.policy.circuit_wait_s or \
                     ctx.elapsed_ms() / 1000 + wait > retrier.policy.deadline_s:
                 raise circuit_open(req.model, wait)
@@ -127,6 +132,9 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
             i = 0
             continue
         target = candidates[i]
+        if target.label in retrier.health.out:  # a refused key or a spent account: probes bring it back
+            i += 1
+            continue
         now = time.monotonic()
         policy = retrier.breaker_policy(target)
         allowed, state = may_try(retrier.breakers.get(target.label, CLOSED), now, policy)
@@ -167,6 +175,7 @@ async def attempt(ctx: RequestContext, req: CanonicalRequest, candidates: list[R
             ticket.release()  # before any backoff sleep: a retry enters the gate again
             last_error = failed.error
             record.category, record.detail = failed.error.category, failed.detail
+            retrier.health.failed(target, failed.error.category, failed.detail, record.status, ctx.request_id)
             retrier.breakers[target.label] = after(retrier.breakers[target.label], failed.error.category,
                                                    time.monotonic(), policy, failed.wait_s)
             history.append(Failure(i, failed.error.category, failed.wait_s))
@@ -203,6 +212,20 @@ def with_retry_after(err: SeawallError, candidates: list[ResolvedDeployment], re
     err.headers["retry-after"] = str(math.ceil(wait))
     err.headers["retry-after-ms"] = str(int(wait * 1000))
     return err
+
+
+def out_of_rotation(model: str, candidates: list[ResolvedDeployment], health: DeploymentHealth) -> SeawallError:
+    """Every deployment of the model is out of rotation: say why (the first's refusal) and when
+    the next probe may bring one back."""
+    states = [(d, health.get(d.label)) for d in candidates]
+    first, h = states[0]
+    probes = [s.next_probe for _, s in states if s.by == "gateway"]
+    wait = max(1, math.ceil(min(probes) - time.time())) if probes else 60
+    why = h.detail if h.by == "operator" else f"{h.category}: {h.detail}"
+    return SeawallError("deployments_out", {"model": model, "deployment": first.label, "by": h.by, "why": why,
+                                            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h.since))},
+                        headers={"retry-after": str(wait)},
+                        category_override=h.category if h.category else "capacity.circuit_open")
 
 
 def circuit_open(model: str, wait_s: float) -> SeawallError:
