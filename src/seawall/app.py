@@ -24,6 +24,7 @@ from seawall import __version__
 from seawall.config import ResolvedDeployment, Settings
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
+from seawall.console.deployments import DeploymentsAdmin
 from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.keys import bearer_token
@@ -128,6 +129,8 @@ class Gateway:
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
         self.prober = Prober(self.pipeline.retrier.health, [d for ds in routes.values() for d in ds], self.transport)
+        self.admin.deployments = DeploymentsAdmin([d for ds in routes.values() for d in ds], self.pipeline.retrier,
+                                                  self.prober, self.transport)
         self.metrics = Metrics(routes)
         # A registry of our own, not prometheus_client's global one: several gateways may share a
         # process (tests), and the scrape shows only Seawall's families.

@@ -14,6 +14,7 @@ import click
 
 from seawall import __version__
 from seawall.cli_admin import alerts, groups, keys, tenants
+from seawall.cli_deployments import deployments
 from seawall.config import (ConfigError, Settings, database_url_problem, default_settings, environ_snapshot,
                             example_config, load_settings, with_redis_url)
 
@@ -271,3 +272,4 @@ main.add_command(keys)
 main.add_command(groups)
 main.add_command(tenants)
 main.add_command(alerts)
+main.add_command(deployments)
