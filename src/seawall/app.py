@@ -123,7 +123,7 @@ class Gateway:
         self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
                                   settings.limits)
         self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped,
-                                   self._out_of_rotation) if settings.alerts.enabled else None
+                                   self._out_of_rotation, self.transport) if settings.alerts.enabled else None
         self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s, self.alerts)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)

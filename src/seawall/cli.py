@@ -177,8 +177,11 @@ def explain(file: str, status: int | None, headers: tuple[str, ...], provider: s
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=15.0, show_default=True,
               help="seconds per request")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable result")
+@click.option("--config", "config", type=click.Path(dir_okay=False),
+              help="a gateway config: its network: section (proxy, trust_env, no_proxy, tls) applies, as in the gateway")
 def doctor(base_url: str, api_key: str | None, api_key_env: str | None, api_key_file: str | None, model: str | None,
-           provider: str | None, concurrency: int | None, origin: str | None, timeout: float, as_json: bool) -> None:
+           provider: str | None, concurrency: int | None, origin: str | None, timeout: float, as_json: bool,
+           config: str | None) -> None:
     """Run the troubleshooting checklist against an endpoint: key shape, base URL, proxy, DNS, TCP,
     TLS, CORS, model list, model name, a one-token completion, a short stream, rate-limit headers,
     a concurrency ramp, and a Seawall gateway's own view. With no --api-key*: the provider's
@@ -186,8 +189,14 @@ def doctor(base_url: str, api_key: str | None, api_key_env: str | None, api_key_
     Exit code 1 when a check fails."""
     from seawall.tools.doctor import run
 
+    network = None
+    if config:
+        try:
+            network = load_settings(config).network
+        except ConfigError as e:
+            raise click.ClickException(e.render()) from None
     sys.exit(run(base_url, api_key, api_key_env, api_key_file, model, provider, concurrency, origin, timeout,
-                 as_json))
+                 as_json, network))
 
 
 @main.command()

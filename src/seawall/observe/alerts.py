@@ -41,6 +41,7 @@ from seawall.decide.alerts import (BROKEN_STREAM_ENDS, RULES, AlertChange, Alert
 from seawall.errors import CHECK_FIRST
 from seawall.observe.incident import Incident, stop
 from seawall.observe.webhooks import Notifier
+from seawall.providers.transport import Transport
 from seawall.pipeline.context import RequestContext
 
 log = logging.getLogger("seawall.alerts")
@@ -53,14 +54,15 @@ class AlertMonitor:
     deployments the gateway took out of rotation, with the refusal's category and request."""
 
     def __init__(self, settings: AlertSettings, circuits: Callable[[], Iterable[str]], dropped: Callable[[], int],
-                 out_of_rotation: Callable[[], dict[str, tuple[str | None, str | None]]] = dict):
+                 out_of_rotation: Callable[[], dict[str, tuple[str | None, str | None]]] = dict,
+                 transport: Transport | None = None):
         self.settings = settings
         self.limits = {name: Limits(**getattr(settings.rules, name).model_dump()) for name in RULES}
         keep = max((lim.window_s for lim in self.limits.values() if lim.enabled), default=settings.bucket_s)
         self.windows = Windows(settings.bucket_s, keep)
         self.states: dict[tuple[str, str], AlertState] = {}
         self.recent: deque[dict] = deque(maxlen=settings.history)
-        self.notifier = Notifier(settings.webhooks, settings.queue_size)
+        self.notifier = Notifier(settings.webhooks, settings.queue_size, transport)
         self.evaluated_at: float | None = None
         self._circuits, self._dropped, self._out = circuits, dropped, out_of_rotation
         self._dropped_seen = 0
