@@ -71,7 +71,11 @@ def tls_context(tls: TLSSettings) -> tuple[ssl.SSLContext | None, str]:
     if tls == TLSSettings():
         return None, "the system's CA certificates"
     if tls.ca_file or tls.ca_dir:
-        context = ssl.create_default_context(cafile=tls.ca_file, capath=tls.ca_dir)
+        try:
+            context = ssl.create_default_context(cafile=tls.ca_file, capath=tls.ca_dir)
+        except (ssl.SSLError, OSError) as e:
+            raise TLSSettingsError(f"tls.ca_file {tls.ca_file} holds no usable CA certificate (PEM): "
+                                   f"{getattr(e, 'reason', None) or e}") from None
         trusts = " and ".join(f"{what} {path}" for what, path in (("ca_file", tls.ca_file), ("ca_dir", tls.ca_dir))
                               if path)
     else:
@@ -81,5 +85,13 @@ def tls_context(tls: TLSSettings) -> tuple[ssl.SSLContext | None, str]:
         context.verify_mode = ssl.CERT_NONE
         trusts = "nothing (verify: false)"
     if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        except (ssl.SSLError, OSError) as e:
+            raise TLSSettingsError(f"tls.cert_file {tls.cert_file} / key_file {tls.key_file or '(in cert_file)'} can't "
+                                   f"be used as a client certificate: {getattr(e, 'reason', None) or e}") from None
     return context, trusts
+
+
+class TLSSettingsError(Exception):
+    """TLS files that pass the config's checks but can't be loaded (not PEM, a key that doesn't match)."""
