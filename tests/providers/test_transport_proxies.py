@@ -181,3 +181,68 @@ async def test_a_deployment_route_wins_over_the_server_proxy(socks_proxy, privat
         finally:
             await t.close()
     await asyncio.sleep(0)
+
+
+class TLSFront:
+    """TLS in front of squid (Debian's squid is built without it): an https:// proxy, the way a
+    corporate proxy with its own certificate is reached."""
+
+    def __init__(self, backend_port: int, context: ssl.SSLContext):
+        self.backend_port, self.context = backend_port, context
+
+    async def __aenter__(self) -> "TLSFront":
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0, ssl=self.context)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+
+    async def _relay(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.backend_port)
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@pytest.mark.parametrize("origin", ["https", "http"])
+async def test_an_https_proxy_tls_to_the_proxy_then_to_the_origin(origin, squid_proxy, private_ca):
+    ca, server_tls = private_ca
+    async with TLSFront(squid_proxy.port, server_tls) as front, \
+            RawUpstream(stream, tls=server_tls if origin == "https" else None) as up:
+        t = transport(f"https://{USER}:{PASSWORD.replace(' ', '%20')}@localhost:{front.port}", ca)
+        try:
+            for _ in range(2):
+                body, used = await call(t, up.url)
+                assert body == b"data: 1\n\ndata: [DONE]\n\n"
+        finally:
+            await t.close()
+    assert used == f"https://{USER}:***@localhost:{front.port}"
+    if origin == "https":
+        assert up.accepted == 1  # one tunnel, kept alive
+    else:
+        assert b"Via: " in up.requests[0][0]  # forwarded by squid, behind its TLS front
+
+
+async def test_an_https_proxy_whose_certificate_does_not_verify_is_network_proxy(squid_proxy, private_ca, tmp_path):
+    _, server_tls = private_ca
+    (tmp_path / "other").mkdir()
+    other_ca, _, _ = certificates(tmp_path / "other")
+    async with TLSFront(squid_proxy.port, server_tls) as front:
+        t = transport(f"https://localhost:{front.port}", other_ca)
+        try:
+            with pytest.raises(UpstreamFailure) as e:
+                await call(t, "https://api.example.com/v1/chat/completions")
+        finally:
+            await t.close()
+    assert e.value.kind == "proxy" and e.value.detail.startswith("TLS with the proxy failed (")
+    assert f"ca_file {other_ca}" in e.value.detail

@@ -7,10 +7,14 @@ and its protocol; the whole of a dial is bounded by the caller's connect_s.
   turn, a new attempt started every 250 ms while the earlier ones are still trying, the first
   connected socket kept and the others closed. asyncio's own create_connection(happy_eyeballs_delay)
   does this, but uvloop's (the gateway's loop) does not; asyncio.staggered is the race it uses.
-- Through a proxy: python-socks speaks SOCKS5 (socks5: the origin's name resolved here; socks5h:
-  by the proxy) and HTTP CONNECT with basic auth, and hands back the connected socket.
-  An http:// origin behind an HTTP proxy is not tunnelled: requests go to the proxy in absolute
-  form (RFC 9112 3.2.2), as curl and httpx send them (many proxies allow CONNECT only to 443).
+- Through a SOCKS5 proxy: python-socks speaks it (socks5: the origin's name resolved here;
+  socks5h: by the proxy) and hands back the connected socket.
+- Through an HTTP proxy (http:// or https://, TLS to the proxy itself): a CONNECT tunnel with
+  basic auth (Tunnel below), then TLS to the origin inside it (loop.start_tls). By hand because
+  python-socks' asyncio API can't speak TLS to the proxy and hand back a transport; it is one
+  request and one status line. An http:// origin behind an HTTP proxy is not tunnelled: requests
+  go to the proxy in absolute form (RFC 9112 3.2.2), as curl and httpx send them (many proxies
+  allow CONNECT only to 443).
 
 Failures are ConnectFailed / NameNotResolved (the origin), or ProxyFailed (the proxy: refused,
 its name, its answer to CONNECT), each saying which.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.staggered
+import base64
 import functools
 import socket
 from urllib.parse import unquote, urlsplit
@@ -126,14 +131,13 @@ async def direct(loop: asyncio.AbstractEventLoop, where: Addresses) -> socket.so
         raise
 
 
-def socks_or_connect(proxy: ProxyChoice) -> Proxy:
-    """python-socks' client for the proxy (built once per pool)."""
+def socks(proxy: ProxyChoice) -> Proxy:
+    """python-socks' client for a SOCKS5 proxy (built once per pool)."""
     parts = urlsplit(proxy.url)
-    kind = {"socks5": ProxyType.SOCKS5, "socks5h": ProxyType.SOCKS5, "http": ProxyType.HTTP}[parts.scheme]
-    return Proxy(kind, parts.hostname, parts.port or (1080 if kind is ProxyType.SOCKS5 else 80),
+    return Proxy(ProxyType.SOCKS5, parts.hostname, parts.port or 1080,
                  unquote(parts.username) if parts.username else None,
                  unquote(parts.password) if parts.password else None,
-                 rdns=parts.scheme != "socks5", loop=asyncio.get_running_loop())
+                 rdns=parts.scheme == "socks5h", loop=asyncio.get_running_loop())
 
 
 async def through(proxy: ProxyChoice, client: Proxy, host: str, port: int, timeout_s: float) -> socket.socket:
@@ -156,9 +160,70 @@ async def through(proxy: ProxyChoice, client: Proxy, host: str, port: int, timeo
 
 
 def _refused(proxy: ProxyChoice, e: ProxyError, host: str, port: int):
-    code = e.error_code
-    if proxy.scheme == "http" and code is not None:
-        if code == 407:
+    raise ProxyFailed(proxy, f"the proxy refused the connection to {host}:{port} ({e})", e.error_code)
+
+
+_MAX_CONNECT_REPLY = 64 * 1024
+
+
+class Tunnel(asyncio.Protocol):
+    """One CONNECT exchange with an HTTP proxy, on a connection to it (TLS or not). Once the proxy
+    answers 2xx, the transport is the origin's: the caller hands it to its own protocol."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buf = b""
+        self._done: asyncio.Future | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    async def open(self, proxy: ProxyChoice, host: str, port: int) -> None:
+        """Ask for host:port; ProxyFailed with the proxy's answer unless it is 2xx."""
+        self._done = asyncio.get_running_loop().create_future()
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        head = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+        parts = urlsplit(proxy.url)
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            head += f"Proxy-Authorization: Basic {base64.b64encode(pair).decode()}\r\n"
+        self.transport.write((head + "\r\n").encode())
+        try:
+            status, reason = await self._done
+        except ProxyFailed as e:  # raised where the proxy was not known: say which
+            raise ProxyFailed(proxy, e.what) from None
+        if status == 407:
             raise ProxyFailed(proxy, "the proxy refused its credentials (407 Proxy Authentication Required)", 407)
-        raise ProxyFailed(proxy, f"the proxy refused the tunnel to {host}:{port} (CONNECT answered {e})", code)
-    raise ProxyFailed(proxy, f"the proxy refused the connection to {host}:{port} ({e})", code)
+        if not 200 <= status < 300:
+            raise ProxyFailed(proxy, f"the proxy refused the tunnel to {target} (CONNECT answered {status} {reason})",
+                              status)
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        end = self._buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buf) > _MAX_CONNECT_REPLY:
+                self._finish(ProxyFailed(_UNKNOWN, "the proxy's answer to CONNECT has no end"))
+            return
+        line = self._buf[:self._buf.find(b"\r\n")].decode("latin-1")
+        version, _, rest = line.partition(" ")
+        code, _, reason = rest.partition(" ")
+        if not version.startswith("HTTP/") or not code.isdigit():
+            self._finish(ProxyFailed(_UNKNOWN, f"the proxy's answer to CONNECT is not HTTP: {line[:80]!r}"))
+            return
+        self._finish((int(code), reason.strip()))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(ProxyFailed(_UNKNOWN, "the proxy closed the connection instead of answering CONNECT"))
+
+    def _finish(self, result) -> None:
+        done = self._done
+        if done is None or done.done():
+            return
+        if isinstance(result, ProxyFailed):
+            done.set_exception(result)
+        else:
+            done.set_result(result)
+
+
+_UNKNOWN = ProxyChoice("", "", "")  # replaced by the caller, who knows which proxy it was

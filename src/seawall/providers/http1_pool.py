@@ -75,7 +75,7 @@ class Pool:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, tls: ssl.SSLContext | None,
                  size: int, keepalive_s: float, dns_ttl_s: float, proxy: ProxyChoice | None = None,
-                 tunnel: bool = True, trusts: str = ""):
+                 tunnel: bool = True, trusts: str = "", proxy_tls: ssl.SSLContext | None = None):
         self.loop, self.host, self.port, self.tls = loop, host, port, tls
         self.size, self.keepalive_s = size, keepalive_s
         self.proxy, self.trusts = proxy, trusts
@@ -86,12 +86,16 @@ class Pool:
         self.waiters: collections.deque[asyncio.Future] = collections.deque()
         self.sweeper: asyncio.TimerHandle | None = None
         self.closed = False
-        self.tunnel = dial.socks_or_connect(proxy) if proxy is not None and tunnel else None
-        if proxy is None or tunnel:
+        # SOCKS: python-socks; an HTTP(S) proxy: a CONNECT tunnel (`tunnel`) or requests in absolute
+        # form to the proxy itself; TLS to the proxy with proxy_tls (an https:// proxy)
+        self.socks = dial.socks(proxy) if proxy is not None and proxy.scheme.startswith("socks") else None
+        self.tunnel, self.proxy_tls = tunnel, proxy_tls
+        if proxy is None or self.socks is not None:
             self.where = dial.Addresses(host, port, dns_ttl_s)
-        else:  # requests in absolute form to the proxy itself
+        else:
             parts = urlsplit(proxy.url)
-            self.where = dial.Addresses(parts.hostname, parts.port or 80, dns_ttl_s)
+            self.where = dial.Addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                        dns_ttl_s)
 
     @property
     def origin(self) -> str:
@@ -193,9 +197,12 @@ class Pool:
             async with asyncio.timeout(connect_s):
                 sock = await self._dial(connect_s)
                 try:
-                    _, conn = await loop.create_connection(
-                        lambda: Connection(self), sock=sock, ssl=self.tls,
-                        server_hostname=self.host if self.tls is not None else None)
+                    if self.proxy is not None and self.socks is None:
+                        conn = await self._through_http_proxy(sock)
+                    else:
+                        _, conn = await loop.create_connection(
+                            lambda: Connection(self), sock=sock, ssl=self.tls,
+                            server_hostname=self.host if self.tls is not None else None)
                 except BaseException as e:
                     sock.close()
                     if not isinstance(e, ssl.SSLError):
@@ -208,6 +215,31 @@ class Pool:
             via = f" through the proxy {self.shown_proxy}" if self.proxy is not None else ""
             raise ConnectTimedOut(f"connecting{via} took longer than {connect_s:g} s") from None
         conn.setup_s = loop.time() - started
+        return conn
+
+    async def _through_http_proxy(self, sock) -> Connection:
+        """The connection through an HTTP(S) proxy: TLS to the proxy if it is https://, then either
+        the requests themselves (absolute form) or a CONNECT tunnel with TLS to the origin in it."""
+        loop, proxy = self.loop, self.proxy
+        conn = Connection(self)
+        proxy_host = urlsplit(proxy.url).hostname
+        try:
+            transport, tunnel = await loop.create_connection(dial.Tunnel, sock=sock, ssl=self.proxy_tls,
+                                                             server_hostname=proxy_host if self.proxy_tls else None)
+        except ssl.SSLError as e:
+            why = e.verify_message if isinstance(e, ssl.SSLCertVerificationError) else e.reason or e
+            raise dial.ProxyFailed(proxy, f"TLS with the proxy failed ({why}; it is checked against "
+                                          f"{self.trusts})") from None
+        try:
+            if self.tunnel:
+                await tunnel.open(proxy, self.host, self.port)
+                if self.tls is not None:
+                    transport = await loop.start_tls(transport, conn, self.tls, server_hostname=self.host)
+            transport.set_protocol(conn)
+            conn.connection_made(transport)
+        except BaseException:
+            transport.close()
+            raise
         return conn
 
     async def _issuer_seen(self) -> str | None:
@@ -225,11 +257,11 @@ class Pool:
             transport.close()
 
     async def _dial(self, connect_s: float):
-        if self.tunnel is not None:
-            return await dial.through(self.proxy, self.tunnel, self.host, self.port, connect_s)
+        if self.socks is not None:
+            return await dial.through(self.proxy, self.socks, self.host, self.port, connect_s)
         if self.proxy is None:
             return await dial.direct(self.loop, self.where)
-        try:  # the proxy itself, which forwards the requests
+        try:  # the HTTP proxy itself
             return await dial.direct(self.loop, self.where)
         except NameNotResolved as e:
             raise dial.ProxyFailed(self.proxy, f"the proxy's host name does not resolve ({e.os_error})") from None
@@ -350,13 +382,16 @@ class Client:
         default_port = 443 if scheme == "https" else 80
         port = parts.port or default_port
         proxy = route.choose(scheme, host, port)
-        forward = proxy is not None and proxy.scheme == "http" and scheme == "http"  # absolute form, no tunnel
+        # an http:// origin behind an HTTP(S) proxy: absolute form, no tunnel
+        forward = proxy is not None and proxy.scheme in ("http", "https") and scheme == "http"
         tls = self._tls_context(route) if scheme == "https" else None
+        proxy_tls = self._tls_context(route) if proxy is not None and proxy.scheme == "https" else None
         key = (proxy.url if proxy else None, scheme, host, port, id(tls))
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = Pool(asyncio.get_running_loop(), host, port, tls, self._pool_size,
-                                           self._keepalive_s, self._dns_ttl_s, proxy, not forward, route.trusts)
+                                           self._keepalive_s, self._dns_ttl_s, proxy, not forward, route.trusts,
+                                           proxy_tls)
         shown = f"[{host}]" if ":" in host else host
         defaults = {"host": f"Host: {shown}{'' if port == default_port else f':{port}'}\r\n", **_STANDARD}
         if parts.username is not None:  # credentials in the URL: basic auth, as curl does
