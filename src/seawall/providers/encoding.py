@@ -102,16 +102,6 @@ class DecodedResponse(Response):
             if out := self._decode(data):
                 return out
 
-    async def read(self) -> bytes:
-        parts = []
-        try:
-            while data := await self.next_chunk():
-                parts.append(data)
-        except BaseException:
-            self.close()
-            raise
-        return b"".join(parts)
-
     def _decode(self, data: bytes) -> bytes:
         try:
             return self._decoder.feed(data)
