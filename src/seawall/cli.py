@@ -95,7 +95,8 @@ def serve(config: str | None, host: str | None, port: int | None, data_dir: str 
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8200, show_default=True)
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="simulator YAML (models, pace, faults)")
-@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="serve https with this certificate (PEM)")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True),
+              help="serve https with this certificate (PEM)")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="its private key (PEM)")
 def simulate(host: str, port: int, config: str | None, tls_cert: str | None, tls_key: str | None) -> None:
     """Run the provider simulator: a fake OpenAI-compatible upstream with injectable faults."""
@@ -178,7 +179,8 @@ def explain(file: str, status: int | None, headers: tuple[str, ...], provider: s
               help="seconds per request")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable result")
 @click.option("--config", "config", type=click.Path(dir_okay=False),
-              help="a gateway config: its network: section (proxy, trust_env, no_proxy, tls) applies, as in the gateway")
+              help="a gateway config: its network: section (proxy, trust_env, no_proxy, tls) applies, as in the "
+                   "gateway")
 def doctor(base_url: str, api_key: str | None, api_key_env: str | None, api_key_file: str | None, model: str | None,
            provider: str | None, concurrency: int | None, origin: str | None, timeout: float, as_json: bool,
            config: str | None) -> None:

@@ -78,7 +78,8 @@ def render(d: dict) -> str:
         if out["next_probe_at"]:
             lines.append(f"  next probe at {out['next_probe_at']} ({out['failed_probes']} failed so far)")
     c = d.get("circuit_detail") or {"state": d["circuit"]}
-    lines.append(f"  circuit: {c['state']}" + (f", reopens in {c['reopens_in_s']:g} s" if c.get("reopens_in_s") else ""))
+    reopens = f", reopens in {c['reopens_in_s']:g} s" if c.get("reopens_in_s") else ""
+    lines.append(f"  circuit: {c['state']}{reopens}")
     lines.append(f"  in flight: {d['in_flight']}, queued: {d['queued']}")
     if "base_url" in d:
         lines += [f"  base_url: {d['base_url']}", f"  proxy: {d['proxy']}", f"  TLS trusts: {d['tls']}"]

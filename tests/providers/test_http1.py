@@ -13,7 +13,7 @@ from raw_upstream import LAST_CHUNK, SSE_HEAD, RawUpstream, certificates, chunk,
 
 from seawall import __version__
 from seawall.config import Timeouts
-from seawall.providers.http1_pool import Client
+from seawall.providers.http1_client import Client
 from seawall.providers.base import UpstreamRequest
 from seawall.providers.transport import Transport, UpstreamFailure
 

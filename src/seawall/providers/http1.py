@@ -1,12 +1,12 @@
 """The upstream HTTP/1.1 client's connection: one socket, one exchange at a time, on an asyncio
-Protocol. http1_pool.py keeps these per origin and is what the transport calls.
+Protocol. http1_pool.py keeps these per origin, http1_client.py is what the transport calls.
 
 Written by hand because the general-purpose client cost too much: aiohttp's client took ~165 µs
 of CPU per streamed request (a loop of pooled keep-alive POSTs to a local nginx, 8 concurrent,
 pinned to one core), about a third of the gateway's whole per-request CPU, which kept it short of
 its throughput target. A client that does only what upstream calls need costs a fraction of that
 (bench/client_cost.py measures the two side by side). The parsing is httptools' (llhttp, in C),
-not ours: this module and http1_pool.py frame requests, pool connections, queue body bytes and
+not ours: this module, http1_pool.py and http1_client.py frame requests, pool connections, queue body bytes and
 keep the clocks.
 
 - A request is the request line, Host, Accept-Encoding: identity, User-Agent: seawall/<version>,

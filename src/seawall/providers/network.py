@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from seawall.config import Deployment, NetworkSettings, TLSSettings
 from seawall.decide import proxy as proxy_rules
-from seawall.providers.http1_pool import Route
+from seawall.providers.http1_client import Route
 
 log = logging.getLogger("seawall")
 
@@ -49,7 +49,8 @@ class Network:
     def describe(self, route: Route, url: str) -> str:
         """How a call to url leaves on this route, for start-up logs and the admin view."""
         parts = urlsplit(url)
-        chosen = route.choose(parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        chosen = route.choose(parts.scheme, parts.hostname or "", port)
         return "direct" if chosen is None else f"{chosen.shown} ({chosen.setting})"
 
     def _context(self, tls: TLSSettings) -> tuple[ssl.SSLContext | None, str]:

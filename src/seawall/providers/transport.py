@@ -1,4 +1,4 @@
-"""The shared upstream transport: pooled keep-alive HTTP/1.1 per upstream origin (http1_pool.py,
+"""The shared upstream transport: pooled keep-alive HTTP/1.1 per upstream origin (http1_client.py, http1_pool.py,
 http1.py).
 
 This is the one place where the client's exceptions become Seawall's: every failure leaves as
@@ -14,7 +14,8 @@ from seawall.config import Timeouts
 from seawall.providers import http1
 from seawall.providers.base import UpstreamRequest
 from seawall.providers.dial import ProxyFailed
-from seawall.providers.http1_pool import Client, PoolExhausted, Route
+from seawall.providers.http1_client import Client, Route
+from seawall.providers.http1_pool import PoolExhausted
 from seawall.providers.network import Network
 from seawall.providers.tls_errors import explain_tls
 
