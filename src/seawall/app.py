@@ -136,7 +136,7 @@ class Gateway:
         # process (tests), and the scrape shows only Seawall's families.
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SeawallCollector(self.metrics, __version__, lambda: self.pipeline.retrier.breakers,
-                                                self.writer.stats))
+                                                self.writer.stats, lambda: self.pipeline.retrier.health.out))
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines)
         self.ready = False
