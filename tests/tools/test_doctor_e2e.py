@@ -392,10 +392,39 @@ def test_the_config_network_section_is_followed(clean_sim, proxy, tmp_path):
     config = tmp_path / "seawall.yaml"
     config.write_text(f'network:\n  proxy: "{proxy.url("http", USER, PASSWORD)}"\n'
                       "models:\n  - name: m\n    deployments: [{provider: simulator, model: gpt-4o-mini}]\n")
+    before = access_log_size(proxy)
     code, report, _ = doctor("--base-url", clean_sim.url + "/v1", "--api-key", KEY, "--config", str(config),
                              env={"HTTP_PROXY": "http://127.0.0.1:9"})  # the config's proxy wins, as in the gateway
     checks = by_name(report)
     assert code == 0 and checks["completion"]["status"] == "pass", report
     assert "network.proxy" in checks["proxy"]["evidence"]
+    assert f"{clean_sim.url}/v1/chat/completions" in access_log_since(proxy, before)
+
+
+def test_a_deployment_is_checked_as_the_gateway_calls_it(clean_sim, proxy, tmp_path):
+    """--deployment: its base_url, key and own proxy (over a server-wide proxy that goes nowhere)."""
+    from proxy_servers import PASSWORD, USER
+
+    config = tmp_path / "seawall.yaml"
+    config.write_text('network:\n  proxy: "http://127.0.0.1:9"\n'
+                      "models:\n  - name: m\n    deployments:\n"
+                      f"      - {{provider: openai, base_url: '{clean_sim.url}/v1', model: gpt-4o-mini, "
+                      f"api_key_env: DOCTOR_DEPLOYMENT_KEY, name: behind-squid, "
+                      f"proxy: '{proxy.url('http', USER, PASSWORD)}'}}\n")
+    before = access_log_size(proxy)
+    code, report, _ = doctor("--config", str(config), "--deployment", "behind-squid",
+                             env={"DOCTOR_DEPLOYMENT_KEY": KEY})
+    checks = by_name(report)
+    assert code == 0 and checks["completion"]["status"] == "pass", report
+    assert "the proxy of deployment behind-squid" in checks["proxy"]["evidence"]
+    assert f"{clean_sim.url}/v1/chat/completions" in access_log_since(proxy, before)
+
+
+def access_log_size(proxy) -> int:
     with open(f"{proxy.folder}/access.log") as f:
-        assert f"{clean_sim.url}/v1/chat/completions" in f.read()
+        return len(f.read())
+
+
+def access_log_since(proxy, offset: int) -> str:
+    with open(f"{proxy.folder}/access.log") as f:
+        return f.read()[offset:]

@@ -190,9 +190,11 @@ def _local(host: str) -> bool:
 
 # -- the proxy environment -------------------------------------------------------------------------
 
-def proxy_for(url: str, env: Mapping[str, str], network: NetworkSettings | None = None) -> tuple[str | None, str]:
+def proxy_for(url: str, env: Mapping[str, str], network: NetworkSettings | None = None,
+              own: tuple[str | None, str] | None = None) -> tuple[str | None, str]:
     """(the proxy the gateway would use for url, the setting or variable) or (None, why not): the
-    gateway's own rule (decide/proxy.py), with its `network:` settings when given."""
+    gateway's own rule (decide/proxy.py), with its `network:` settings and a deployment's own
+    proxy (`own`: its setting and what it is called) when given."""
     network = network or NetworkSettings()
     parts = urlsplit(url)
     scheme, host = parts.scheme, parts.hostname or ""
@@ -202,10 +204,13 @@ def proxy_for(url: str, env: Mapping[str, str], network: NetworkSettings | None 
         port = 443 if scheme == "https" else 80
     env_proxies, env_no = proxy_rules.from_environment(env) if network.trust_env else ({}, [])
     no_proxy = [*env_no, *network.no_proxy]
-    chosen = proxy_rules.choose(scheme, host, port, None, "", network.proxy, env_proxies, no_proxy)
+    own_proxy, own_setting = own or (None, "")
+    chosen = proxy_rules.choose(scheme, host, port, own_proxy, own_setting, network.proxy, env_proxies, no_proxy)
     if chosen is not None:
         return chosen.url, chosen.setting.removeprefix("the environment variable ").upper() \
             if chosen.setting.startswith("the environment variable ") else chosen.setting
+    if own_proxy == proxy_rules.DIRECT:
+        return None, f"{own_setting} is 'direct'"
     found = env_proxies.get(scheme) or env_proxies.get("all")
     if network.proxy not in (None, proxy_rules.DIRECT) or (network.proxy is None and found):
         name = "network.proxy" if network.proxy else found[1].upper()
@@ -223,8 +228,9 @@ def without_credentials(proxy: str) -> str:
     return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
 
 
-def judge_proxy(url: str, env: Mapping[str, str], network: NetworkSettings | None = None) -> CheckResult:
-    proxy, why = proxy_for(url, env, network)
+def judge_proxy(url: str, env: Mapping[str, str], network: NetworkSettings | None = None,
+                own: tuple[str | None, str] | None = None) -> CheckResult:
+    proxy, why = proxy_for(url, env, network, own)
     if proxy is None:
         return passed("proxy", f"direct connection: {why}")
     return warned("proxy", "network.proxy", f"{why}={without_credentials(proxy)} applies to "

@@ -20,10 +20,12 @@ import orjson
 
 from seawall.config import Timeouts
 from seawall.providers.base import UpstreamRequest
+from seawall.providers.http1_client import Route
 from seawall.providers.network import Network
 from seawall.providers.transport import Transport, UpstreamFailure, UpstreamResponse
 from seawall.tools.doctor_replies import Reply
 
+_DEPLOYMENT = "doctor"  # the route name of --deployment's own settings
 MAX_REDIRECTS = 5
 MAX_BODY = 1024 * 1024  # a model list or a short stream is far smaller; a bigger reply is not read further
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -81,14 +83,16 @@ class Prober:
     """One transport for the run, with the gateway's network settings (`network`; by default the
     environment's HTTP(S)_PROXY / NO_PROXY, as the gateway and the SDKs read them)."""
 
-    def __init__(self, timeout: float, network: Network | None = None):
+    def __init__(self, timeout: float, network: Network | None = None, route: Route | None = None):
         self.timeout = timeout
         self._limits = Timeouts(connect_s=timeout, read_s=timeout, total_s=timeout)
-        self._network = network
+        self._network, self._route = network, route  # route: a deployment's own (--deployment)
         self._transport: Transport | None = None
 
     async def __aenter__(self) -> Self:
         self._transport = Transport(network=self._network)
+        if self._route is not None:
+            self._transport.add_route(_DEPLOYMENT, self._route)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -122,7 +126,8 @@ class Prober:
             body = orjson.dumps(json)
             sent.setdefault("content-type", "application/json")
         try:
-            response = await self._transport.open(UpstreamRequest(method, url, sent, body), self._limits)
+            response = await self._transport.open(UpstreamRequest(method, url, sent, body), self._limits,
+                                                  _DEPLOYMENT if self._route is not None else None)
         except UpstreamFailure as f:
             return Reply(failure=_failure(f, self.timeout))
         except ValueError as e:  # not an http(s) URL, a header with a line break
