@@ -209,6 +209,19 @@ class Settings(_Strict):
                 for loc, value, message in problems])
         return self
 
+    @model_validator(mode="after")
+    def _one_route_per_label(self) -> Settings:
+        """Deployments with one label are one upstream account (they share its breaker, gate and
+        connections), so they must leave the same way."""
+        seen: dict[str, tuple[str, object, object]] = {}
+        for i, route in enumerate(self.models):
+            for j, dep in enumerate(route.deployments):
+                first = seen.setdefault(dep.label, (f"models.{i}.deployments.{j}", dep.proxy, dep.tls))
+                if (first[1], first[2]) != (dep.proxy, dep.tls):
+                    raise ValueError(f"models.{i}.deployments.{j} is named {dep.label!r} like {first[0]} but sets "
+                                     "another proxy or tls; give it its own name, or the same settings")
+        return self
+
     @property
     def uses_embedded_simulator(self) -> bool:
         return any(d.provider == "simulator" and not d.base_url for m in self.models for d in m.deployments)
