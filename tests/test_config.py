@@ -133,3 +133,14 @@ def test_metrics_token_from_a_file_and_none_by_default(tmp_path):
 def test_metrics_section_is_checked(metrics, fragment):
     (p,) = problems({**SIM_ONLY, "metrics": metrics})
     assert p.startswith("metrics") and fragment in p
+
+
+def test_deployments_sharing_a_label_must_leave_the_same_way():
+    dep = {"provider": "openai", "base_url": "https://api.openai.com/v1", "model": "gpt-4o", "api_key_env": "K",
+           "name": "main"}
+    ok = {"models": [{"name": "a", "deployments": [dep]}, {"name": "b", "deployments": [dep]}]}
+    parse_settings(ok)
+    other = {"models": [{"name": "a", "deployments": [dep]},
+                        {"name": "b", "deployments": [{**dep, "proxy": "socks5h://127.0.0.1:1080"}]}]}
+    with pytest.raises(ConfigError, match="named 'main' like models.0.deployments.0 but sets another proxy or tls"):
+        parse_settings(other)

@@ -15,7 +15,7 @@ import hmac
 import logging
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -24,6 +24,7 @@ from seawall import __version__
 from seawall.config import ResolvedDeployment, Settings
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
+from seawall.console.deployments import DeploymentsAdmin
 from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.keys import bearer_token
@@ -40,10 +41,12 @@ from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext, new_request_id, read_headers
 from seawall.pipeline.egress import send_error, send_json, stream_error_event
 from seawall.pipeline.flow import Pipeline
+from seawall.pipeline.health import Prober
 from seawall.pipeline.ingress import ClientGone
 from seawall.pipeline.record import record
 from seawall.pipeline.route import Router
 from seawall.pipeline.tasks import TaskGateway
+from seawall.providers.network import Network
 from seawall.providers.transport import Transport
 from seawall.store.base import Store
 
@@ -96,28 +99,45 @@ def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
     return GEMINI_METHODS[method]
 
 
+def gateway_transport(settings: Settings, routes: dict[str, list[ResolvedDeployment]],
+                      environ: Mapping[str, str] | None) -> Transport:
+    """The upstream transport with a route per deployment: its proxy and TLS (providers/network.py)."""
+    network = Network(settings.network, environ)
+    transport = Transport(network=network)
+    for deployments in routes.values():
+        for d in deployments:
+            transport.add_route(d.label, network.for_deployment(d.spec))
+    for who in network.unverified:
+        log.warning("TLS certificates are NOT verified for %s (verify: false): anyone on the path can read and "
+                    "change its traffic; use ca_file for a private CA instead", who)
+    return transport
+
+
 class Gateway:
     def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
                  secret: bytes, provision: Provision | None = None, admin_key: str | None = None,
-                 metrics_token: str | None = None):
+                 metrics_token: str | None = None, environ: Mapping[str, str] | None = None):
         self.settings, self.store, self._provision, self._admin_key = settings, store, provision, admin_key
         self.router = Router(routes)
-        self.transport = Transport()
+        self.transport = gateway_transport(settings, routes, environ)
         self.quotas = QuotaLedger(store, settings.auth.refresh_interval_s)
         self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
                                   settings.limits)
-        self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped) \
-            if settings.alerts.enabled else None
+        self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped,
+                                   self._out_of_rotation, self.transport) if settings.alerts.enabled else None
         self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s, self.alerts)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
+        self.prober = Prober(self.pipeline.retrier.health, [d for ds in routes.values() for d in ds], self.transport)
+        self.admin.deployments = DeploymentsAdmin([d for ds in routes.values() for d in ds], self.pipeline.retrier,
+                                                  self.prober, self.transport)
         self.metrics = Metrics(routes)
         # A registry of our own, not prometheus_client's global one: several gateways may share a
         # process (tests), and the scrape shows only Seawall's families.
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SeawallCollector(self.metrics, __version__, lambda: self.pipeline.retrier.breakers,
-                                                self.writer.stats))
+                                                self.writer.stats, lambda: self.pipeline.retrier.health.out))
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines)
         self.ready = False
@@ -154,6 +174,7 @@ class Gateway:
         self.pipeline.deadlines.start()
         if self.alerts is not None:
             self.alerts.start()
+        self.prober.start()
         tune_gc()
         self.ready = True
 
@@ -161,6 +182,7 @@ class Gateway:
         self.ready = False
         if self.alerts is not None:
             await self.alerts.stop()
+        await self.prober.stop()
         await self.pipeline.deadlines.stop()
         await self.auth.stop()
         await self.writer.stop()
@@ -265,6 +287,11 @@ class Gateway:
         """Deployments whose circuit is not closed, for the circuit_open alert."""
         return [label for label, b in self.pipeline.retrier.breakers.items() if b.state != "closed"]
 
+    def _out_of_rotation(self) -> dict[str, tuple[str | None, str | None]]:
+        """Deployments the gateway took out of rotation: (the refusal's category, the request it came with)."""
+        return {label: (h.category, h.request_id) for label, h in self.pipeline.retrier.health.out.items()
+                if h.by == "gateway"}
+
     def _unknown_route(self, ctx: RequestContext) -> SeawallError:
         allowed = self._paths.get(ctx.path)
         if allowed:
@@ -307,7 +334,11 @@ class Gateway:
         body = {"status": "ready" if self.ready else "starting", "models": len(self.router.model_names),
                 "request_log": self.writer.stats(),
                 "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
+                "out_of_rotation": {label: {"by": h.by, "category": h.category, "since": h.since}
+                                    for label, h in self.pipeline.retrier.health.out.items()},
                 "deployments": self.pipeline.retrier.gates.snapshot()}  # in flight, queued, held (pipeline/gate.py)
+        if self.transport.network.unverified:
+            body["tls_unverified"] = self.transport.network.unverified  # verify: false, said where it is seen
         await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
 
     async def _metrics(self, ctx: RequestContext, send, cors: Headers) -> None:

@@ -14,6 +14,7 @@ import click
 
 from seawall import __version__
 from seawall.cli_admin import alerts, groups, keys, tenants
+from seawall.cli_deployments import deployments
 from seawall.config import (ConfigError, Settings, database_url_problem, default_settings, environ_snapshot,
                             example_config, load_settings, with_cors_origins, with_redis_url)
 
@@ -102,12 +103,17 @@ def serve(config: str | None, host: str | None, port: int | None, data_dir: str 
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8200, show_default=True)
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="simulator YAML (models, pace, faults)")
-def simulate(host: str, port: int, config: str | None) -> None:
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True),
+              help="serve https with this certificate (PEM)")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="its private key (PEM)")
+def simulate(host: str, port: int, config: str | None, tls_cert: str | None, tls_key: str | None) -> None:
     """Run the provider simulator: a fake OpenAI-compatible upstream with injectable faults."""
     from seawall.simulator.server import run
 
+    if bool(tls_cert) != bool(tls_key):
+        raise click.ClickException("--tls-cert and --tls-key go together")
     try:
-        run(host, port, config)
+        run(host, port, config, (tls_cert, tls_key) if tls_cert else None)
     except ValueError as e:
         raise click.ClickException(f"simulator config: {e}") from None
 
@@ -167,7 +173,8 @@ def explain(file: str, status: int | None, headers: tuple[str, ...], provider: s
 
 
 @main.command()
-@click.option("--base-url", required=True, help="what the client's base_url is, e.g. https://api.openai.com/v1")
+@click.option("--base-url", help="what the client's base_url is, e.g. https://api.openai.com/v1 (with --deployment: "
+                                 "its base_url)")
 @click.option("--api-key", help="the key itself (visible in your shell history: prefer the next two)")
 @click.option("--api-key-env", metavar="NAME", help="read the key from this environment variable, as stored")
 @click.option("--api-key-file", metavar="PATH", help="read the key from this file, as stored (newlines kept)")
@@ -180,8 +187,14 @@ def explain(file: str, status: int | None, headers: tuple[str, ...], provider: s
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=15.0, show_default=True,
               help="seconds per request")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable result")
-def doctor(base_url: str, api_key: str | None, api_key_env: str | None, api_key_file: str | None, model: str | None,
-           provider: str | None, concurrency: int | None, origin: str | None, timeout: float, as_json: bool) -> None:
+@click.option("--config", "config", type=click.Path(dir_okay=False),
+              help="a gateway config: its network: section (proxy, trust_env, no_proxy, tls) applies, as in the "
+                   "gateway")
+@click.option("--deployment", metavar="NAME", help="with --config: check this deployment as the gateway calls it (its "
+                                                   "base_url, key, proxy and TLS)")
+def doctor(base_url: str | None, api_key: str | None, api_key_env: str | None, api_key_file: str | None,
+           model: str | None, provider: str | None, concurrency: int | None, origin: str | None, timeout: float,
+           as_json: bool, config: str | None, deployment: str | None) -> None:
     """Run the troubleshooting checklist against an endpoint: key shape, base URL, proxy, DNS, TCP,
     TLS, CORS, model list, model name, a one-token completion, a short stream, rate-limit headers,
     a concurrency ramp, and a Seawall gateway's own view. With no --api-key*: the provider's
@@ -189,8 +202,30 @@ def doctor(base_url: str, api_key: str | None, api_key_env: str | None, api_key_
     Exit code 1 when a check fails."""
     from seawall.tools.doctor import run
 
+    network, spec = None, None
+    if deployment and not config:
+        raise click.UsageError("--deployment needs --config (the gateway's config that defines it)")
+    if config:
+        try:
+            settings = load_settings(config)
+        except ConfigError as e:
+            raise click.ClickException(e.render()) from None
+        network = settings.network
+        if deployment:
+            specs = {d.label: d for m in settings.models for d in m.deployments}
+            spec = specs.get(deployment)
+            if spec is None:
+                raise click.UsageError(f"no deployment {deployment!r} in {config}; its deployments: "
+                                       f"{', '.join(specs)}")
+            base_url = base_url or spec.base_url
+            model = model or spec.model
+            provider = provider or (spec.provider if spec.provider != "simulator" else None)
+            if not (api_key or api_key_env or api_key_file):
+                api_key_env, api_key_file = spec.api_key_env, spec.api_key_file
+    if not base_url:
+        raise click.UsageError("--base-url is required (or --config with --deployment)")
     sys.exit(run(base_url, api_key, api_key_env, api_key_file, model, provider, concurrency, origin, timeout,
-                 as_json))
+                 as_json, network, spec))
 
 
 @main.command()
@@ -304,3 +339,4 @@ main.add_command(keys)
 main.add_command(groups)
 main.add_command(tenants)
 main.add_command(alerts)
+main.add_command(deployments)

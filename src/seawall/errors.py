@@ -272,6 +272,15 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "Could not reach the upstream {deployment}: {detail}.",
               "Nothing on your side: the gateway cannot connect to {deployment}; check its base_url, "
               "DNS and firewall."),
+    ErrorKind("upstream_proxy_failed", 502, "upstream_error", "network.proxy",
+              "Could not reach the upstream {deployment} through the proxy {proxy}: {detail}.",
+              "Nothing on your side: the gateway's proxy {proxy} (set by {setting}) must let it through; check "
+              "the proxy's address, its credentials and that it allows the provider's host."),
+    ErrorKind("upstream_pool_full", 503, "server_error", "capacity.queue_full",
+              "The gateway could not send the request to {deployment}: {detail}.",
+              "Retry after Retry-After or lower the client's parallelism. Operators: raise network.pool_size "
+              "(connections per upstream origin) or the deployment's timeouts.connect_s (how long a request waits "
+              "for one)."),
     ErrorKind("upstream_timeout", 504, "upstream_error", "upstream.timeout",
               "The upstream {deployment} did not answer within {seconds} seconds.",
               "Retry with backoff; for long generations use streaming or a larger timeout."),
@@ -295,6 +304,12 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The answer is incomplete: retry the request; if it repeats, check proxy and "
               "gateway timeouts between you and the provider."),
     # -- the gateway itself ----------------------------------------------------------------------
+    ErrorKind("deployments_out", 503, "server_error", "capacity.circuit_open",
+              "Every deployment of `{model}` is out of rotation: {deployment} since {since} (taken out by the "
+              "{by}: {why}).",
+              "Nothing on your side: the gateway operator must fix the provider key or account behind {deployment} "
+              "(seawall deployments show {deployment}); a probe puts it back once it answers, or at once with "
+              "seawall deployments test {deployment}."),
     ErrorKind("circuit_open", 503, "server_error", "capacity.circuit_open",
               "Every deployment of `{model}` is failing, so the gateway has stopped calling them for "
               "{seconds} s.",
@@ -361,6 +376,8 @@ CHECK_FIRST: dict[str, str] = {
     "network.dns": "The provider's host name does not resolve from the gateway.",
     "network.connect": "The gateway can't connect to the provider: host, port, firewall.",
     "network.tls": "TLS to the provider failed: certificates, an intercepting proxy, the clock.",
+    "network.proxy": "The proxy between the gateway and the provider refused or failed: its address, "
+                     "credentials and allowed hosts (network.proxy, a deployment's proxy, HTTPS_PROXY).",
     "stream.interrupted": "The stream ended early; retry, and check proxy timeouts on the way.",
     "stream.stalled": "The stream stalled past the idle timeout; retry.",
     # Categories the classifier can also give an upstream's reply (decide/reply_rules.py).

@@ -24,6 +24,7 @@ from seawall.keyring import (DEMO_KEY_NAME, SECRET_META, demo_key, hash_key, key
                              load_or_create_shared_secret, new_admin_key, new_key)
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.redis import RedisLimiter
+from seawall.providers.network import TLSSettingsError
 from seawall.providers.registry import adapter_for, task_adapter_for
 from seawall.store.base import Store
 from seawall.store.postgres import PostgresStore, StoreUnavailable, redact_url
@@ -104,8 +105,13 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
         if admin_key:
             printed_admin_key.append(admin_key)
 
-    app = Gateway(settings, routes, store, secret, provision, admin_key=options.admin_key,
-                  metrics_token=metrics_token)
+    try:
+        app = Gateway(settings, routes, store, secret, provision, admin_key=options.admin_key,
+                      metrics_token=metrics_token, environ=environ)
+    except TLSSettingsError as e:
+        sock.close()
+        await store.close()
+        raise StartError(f"TLS settings: {e}") from None
     if settings.limits.redis_url:  # app.py builds the in-process limiter; a shared Redis replaces it
         app.pipeline.limiter = await shared_limiter(settings.limits)
     config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,

@@ -129,10 +129,22 @@ def test_a_disabled_rule_is_not_evaluated():
 
 def test_every_rule_watches_a_kind_its_source_produces():
     produced = {"upstream": {"auth", "rate_limit", "server", "quota"}, "stream": {"broken"}, "gateway": {"5xx"},
-                "quota": {"exhausted"}, "request_log": {"dropped"}, "circuit": {"open"}}
+                "quota": {"exhausted"}, "request_log": {"dropped"}, "circuit": {"open"},
+                "health": {"out"}}
     for rule in RULES.values():
         assert rule.kind in produced[rule.source], rule.name
         assert rule.measure in ("ratio", "count", "gauge") and rule.hint and rule.category
+
+
+def test_a_deployment_out_of_rotation_fires_with_the_refusal_that_took_it_out():
+    rules = {"deployment_out": Limits(threshold=1, clear_for_s=0, cooldown_s=0)}
+    gauges = {("health", "openai-main"): (1.0, "quota.exhausted", "req_1")}
+    states, changes = evaluate({}, Windows(5, 60), gauges, rules, 100.0)
+    assert [(c.change, c.subject) for c in changes] == [("fired", "openai-main")]
+    assert states[("deployment_out", "openai-main")].last.category == "quota.exhausted"
+    assert states[("deployment_out", "openai-main")].last.examples == ("req_1",)
+    _, changes = evaluate(states, Windows(5, 60), {}, rules, 105.0)  # back in rotation
+    assert [c.change for c in changes] == ["resolved"]
 
 
 # -- properties ----------------------------------------------------------------------------------

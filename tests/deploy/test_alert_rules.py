@@ -33,7 +33,7 @@ def promtool() -> str:
 def test_promtool_accepts_the_rules(promtool):
     out = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 9 rules found" in out.stdout
+    assert "SUCCESS: 10 rules found" in out.stdout
 
 
 def test_the_alerts_fire_on_synthetic_series_and_only_then(promtool):
@@ -42,11 +42,11 @@ def test_the_alerts_fire_on_synthetic_series_and_only_then(promtool):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_the_five_alerts_are_there_and_the_dashboard_uses_only_recorded_rules_it_ships():
+def test_the_six_alerts_are_there_and_the_dashboard_uses_only_recorded_rules_it_ships():
     groups = yaml.safe_load(RULES.read_text())["groups"]
     alerts = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
     assert alerts == {"SeawallErrorBudgetBurn", "SeawallUpstream429Spike", "SeawallCircuitOpen",
-                      "SeawallUpstreamQuotaExhausted", "SeawallStreamInterruptions"}
+                      "SeawallUpstreamQuotaExhausted", "SeawallStreamInterruptions", "SeawallDeploymentOutOfRotation"}
     recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
     dashboard = json.loads(DASHBOARD.read_text())
     used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"seawall:[a-z_:0-9]+", t["expr"])}

@@ -189,13 +189,15 @@ def start_embedded(tmp_path_factory, name: str = "embedded", data_dir: str | Non
 def gateway_config(sim_port: int, victim_port: int, dead_port: int) -> str:
     def dep(port: int, model: str = "gpt-4o-mini", name: str | None = None, read_s: float = 30,
             keepalive_s: float = 15, failures_to_open: int = 1000, cooldown_s: float = 10) -> str:
-        # Circuits of the shared deployments never open: many tests fail them on purpose, and one
-        # test's failures must not skip another's deployment. Breaker tests use their own.
+        # Circuits of the shared deployments never open, nor does a refused key take one out of
+        # rotation: many tests fail them on purpose, and one test's failures must not skip another's
+        # deployment. Breaker and health tests use their own.
         label = f"\n        name: {name}" if name else ""
         return (f"      - provider: openai\n        base_url: http://127.0.0.1:{port}/v1\n        model: {model}\n"
                 f"        api_key_env: SIM_KEY{label}\n"
                 f"        timeouts: {{connect_s: 2, read_s: {read_s}, keepalive_s: {keepalive_s}}}\n"
-                f"        circuit: {{failures_to_open: {failures_to_open}, cooldown_s: {cooldown_s}}}\n")
+                f"        circuit: {{failures_to_open: {failures_to_open}, cooldown_s: {cooldown_s}, "
+                f"take_out_refused: false}}\n")
 
     return (
         "server:\n  body_timeout_s: 2\n  max_body_bytes: 1048576\n"

@@ -13,7 +13,7 @@ def anthropic_config(sim_port: int) -> str:
         return (f"      - provider: {provider}\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
                 f"        model: {model}\n        api_key_env: SIM_KEY\n        name: {name}\n"
                 f"        timeouts: {{connect_s: 2, read_s: 30, keepalive_s: {keepalive_s}}}\n"
-                f"        circuit: {{failures_to_open: 1000}}\n")
+                f"        circuit: {{failures_to_open: 1000, take_out_refused: false}}\n")
 
     return ("request_log:\n  flush_interval_s: 0.1\n"
             "models:\n"

@@ -40,7 +40,7 @@ def dep(port: int, model: str, circuit: str = "") -> str:
 # Its circuit would rightly open after 5 failures in a row (at 30 %, a few times per thousand calls)
 # and send everything to the backup for a while; kept closed, every client request meets the
 # primary first, so every one of its faults has to be absorbed by a fallback.
-STAYS_IN_ROTATION = "        circuit: {failures_to_open: 100000}\n"
+STAYS_IN_ROTATION = "        circuit: {failures_to_open: 100000, take_out_refused: false}\n"
 
 
 def chaos_config(port: int) -> str:

@@ -18,7 +18,7 @@ def _config(port: int) -> str:
     def dep(provider: str, base: str, model: str) -> str:
         return (f"      - provider: {provider}\n        base_url: {base}\n        model: {model}\n"
                 f"        api_key_env: {provider.upper()}_KEY\n        name: {provider}-dep\n"
-                f"        timeouts: {{connect_s: 2, read_s: 10}}\n        circuit: {{failures_to_open: 1000}}\n")
+                f"        timeouts: {{connect_s: 2, read_s: 10}}\n        circuit: {{failures_to_open: 1000, take_out_refused: false}}\n")
 
     base = f"http://127.0.0.1:{port}"
     everyone = (dep("openai", base + "/v1", GPT) + dep("anthropic", base + "/v1", CLAUDE)

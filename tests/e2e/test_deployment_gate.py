@@ -28,7 +28,7 @@ def deployment(port: int, model: str, name: str, provider: str = "openai", **lim
     extra = "".join(f"        {k}: {v}\n" for k, v in limits.items())
     return (f"      - provider: {provider}\n        base_url: http://127.0.0.1:{port}/v1\n        model: {model}\n"
             f"        api_key_env: SIM_KEY\n        name: {name}\n"
-            f"        circuit: {{failures_to_open: 1000}}\n{extra}")
+            f"        circuit: {{failures_to_open: 1000, take_out_refused: false}}\n{extra}")
 
 
 def gate_config(port: int) -> str:

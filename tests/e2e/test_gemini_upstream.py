@@ -15,7 +15,7 @@ def _config(port: int) -> str:
         return (f"      - provider: {provider}\n        base_url: {base}\n        model: {model}\n"
                 f"        api_key_env: {provider.upper()}_KEY\n        name: {name}\n"
                 f"        timeouts: {{connect_s: 2, read_s: 10}}\n"
-                f"        circuit: {{failures_to_open: 1000}}\n{extra}")
+                f"        circuit: {{failures_to_open: 1000, take_out_refused: false}}\n{extra}")
 
     gemini_base, azure_base = f"http://127.0.0.1:{port}/v1beta", f"http://127.0.0.1:{port}"
     return ("request_log:\n  flush_interval_s: 0.1\n"

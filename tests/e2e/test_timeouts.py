@@ -19,7 +19,7 @@ def dep(port: int, model: str, timeouts: str | None = None) -> str:
     own = f"        timeouts: {{{timeouts}}}\n" if timeouts else ""
     # Circuits never open here: tests fail deployments on purpose, and one must not skip another's.
     return (f"      - provider: openai\n        base_url: http://127.0.0.1:{port}/v1\n        model: {model}\n"
-            f"        api_key_env: SIM_KEY\n        name: {model}\n        circuit: {{failures_to_open: 1000}}\n{own}")
+            f"        api_key_env: SIM_KEY\n        name: {model}\n        circuit: {{failures_to_open: 1000, take_out_refused: false}}\n{own}")
 
 
 def timeouts_config(port: int) -> str:

@@ -114,12 +114,15 @@ def test_collector_reads_circuits_live_and_exports_only_bounded_labels():
     breakers = {"simulator/gpt-4o-mini@embedded": Breaker(state="open", open_until=1e18)}
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SeawallCollector(m, "9.9", lambda: breakers, lambda: {"pending": 3, "dropped": 7,
-                                                                             "written": 1}))
+                                                                             "written": 1},
+                                       lambda: {"simulator/gpt-4o-mini@embedded": "out"}))
     text = generate_latest(registry).decode()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in text_string_to_metric_families(text) for s in f.samples}
     assert samples[("seawall_circuit_state", (("model", "gpt-4o-mini"), ("provider", "simulator")))] == 2
     assert samples[("seawall_circuit_state", (("model", "gpt-4o"), ("provider", "simulator")))] == 0
+    assert samples[("seawall_deployments_out_of_rotation", (("model", "gpt-4o-mini"), ("provider", "simulator")))] == 1
+    assert samples[("seawall_deployments_out_of_rotation", (("model", "gpt-4o"), ("provider", "simulator")))] == 0
     assert samples[("seawall_request_log_dropped_total", ())] == 7
     assert samples[("seawall_request_log_pending", ())] == 3
     assert "10.1.2.3" not in text and "req_x" not in text

@@ -4,14 +4,17 @@ without the URL's token, and a full queue that drops instead of waiting."""
 import asyncio
 import logging
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from proxy_servers import PASSWORD, USER, squid
 
+from seawall.config import NetworkSettings
 from seawall.config.alerts import WebhookSettings
 from seawall.observe import webhooks
 from seawall.observe.webhooks import Notifier, payload, slack_text, webhook_label
+from seawall.providers.network import Network
+from seawall.providers.transport import Transport
 
 TOKEN = "T000/B000/s3cr3tWebhookToken"
 ALERT = {"rule": "upstream_rate_limited", "severity": "warning", "state": "firing", "subject": "openai-main",
@@ -87,14 +90,13 @@ async def test_retries_then_logs_one_failure_without_the_token_and_recovers(fast
 async def test_a_client_error_is_not_retried_and_an_unreachable_hook_names_no_token(fast_backoff, caplog):
     runner, url, got = await receiver([400])
     notifier = Notifier([WebhookSettings(url=url, retries=3)], 10)
-    notifier._session = aiohttp.ClientSession()
     try:
         assert await notifier.deliver(notifier._hooks[0], b"{}") is False and len(got) == 1
         await runner.cleanup()  # now nothing listens there
         gone = WebhookSettings(url=url.replace("/services", "/other"), retries=1)
         with caplog.at_level(logging.WARNING, logger="seawall.alerts"):
             assert await notifier.deliver(gone, b"{}") is False
-        assert "ClientConnectorError" in caplog.text and "s3cr3t" not in caplog.text
+        assert "failed (connect: connection refused" in caplog.text and "s3cr3t" not in caplog.text
     finally:
         await notifier.stop()
 
@@ -102,7 +104,6 @@ async def test_a_client_error_is_not_retried_and_an_unreachable_hook_names_no_to
 async def test_a_slow_hook_times_out(fast_backoff):
     runner, url, got = await receiver([200], delay=2.0)
     notifier = Notifier([WebhookSettings(url=url, retries=0, timeout_s=0.2)], 10)
-    notifier._session = aiohttp.ClientSession()
     try:
         started = asyncio.get_running_loop().time()
         assert await notifier.deliver(notifier._hooks[0], b"{}") is False
@@ -119,3 +120,25 @@ async def test_a_full_queue_drops_new_messages_and_says_so_once(caplog):
             notifier.send("fired", ALERT)  # returns at once: a request never waits on a webhook
     assert notifier.stats() == {"configured": 1, "sent": 0, "failed": 0, "dropped": 3, "queued": 2}
     assert len(caplog.records) == 1 and "dropping new ones" in caplog.text
+
+
+async def test_webhooks_leave_through_the_gateways_proxy():
+    """The same network settings as the upstream calls: a proxy the gateway needs, webhooks need too."""
+    runner, url, got = await receiver([200])
+    with squid() as proxy:
+        transport = Transport(network=Network(NetworkSettings(proxy=proxy.url("http", USER, PASSWORD)), {}))
+        notifier = Notifier([WebhookSettings(url=url, retries=0)], 10, transport)
+        try:
+            assert await notifier.deliver(notifier._hooks[0], b'{"via": "proxy"}') is True
+        finally:
+            await notifier.stop()
+            await transport.close()
+            await runner.cleanup()
+        for _ in range(100):  # squid logs a request once it is done
+            with open(f"{proxy.folder}/access.log") as f:
+                if f"POST {url}" in f.read():
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the webhook did not go through the proxy")
+    assert got == [b'{"via": "proxy"}']

@@ -5,16 +5,15 @@ that is not HTTP, a close at the wrong moment) and count the connections the cli
 from __future__ import annotations
 
 import asyncio
-import datetime
 import functools
 import inspect
-import ipaddress
 import ssl
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 import uvloop
+from certs import certificates  # noqa: F401 - the transport tests' certificates
 
 # answer(n, head, body, writer) writes the reply to the n-th request (counted over all
 # connections, from 0); it returns False to close the connection afterwards.
@@ -109,43 +108,3 @@ def on_both_loops(test):
                                            *params])
     del run.__wrapped__  # pytest reads the signature above, not the coroutine's
     return pytest.mark.parametrize("loop", list(_LOOPS))(run)
-
-
-def certificates(directory) -> tuple[str, str, str]:
-    """A throwaway CA and a certificate it signed for 127.0.0.1 and localhost: (ca, cert, key) paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    day = datetime.timedelta(days=1)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Seawall test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - day).not_valid_after(now + day)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - day).not_valid_after(now + day)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = (str(directory / "ca.pem"), str(directory / "cert.pem"), str(directory / "key.pem"))
-    for path, data in zip(paths, (ca.public_bytes(serialization.Encoding.PEM),
-                                  cert.public_bytes(serialization.Encoding.PEM),
-                                  key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))):
-        with open(path, "wb") as f:
-            f.write(data)
-    return paths

@@ -11,12 +11,14 @@ import ssl
 import pytest
 from raw_upstream import LAST_CHUNK, SSE_HEAD, RawUpstream, certificates, chunk, ok, on_both_loops, reply, until
 
+from seawall import __version__
 from seawall.config import Timeouts
-from seawall.providers.http1_pool import Client
+from seawall.providers.http1_client import Client
 from seawall.providers.base import UpstreamRequest
 from seawall.providers.transport import Transport, UpstreamFailure
 
 T = Timeouts(connect_s=2, read_s=5)
+STANDARD = b"Accept-Encoding: identity\r\nUser-Agent: seawall/%s\r\n" % __version__.encode()
 
 
 def post(url: str, body: bytes = b'{"model": "m"}') -> UpstreamRequest:
@@ -41,8 +43,8 @@ async def get(t: Transport, url: str) -> bytes:
 
 @on_both_loops
 async def test_a_request_is_its_line_host_the_given_headers_and_content_length():
-    """Nothing the caller didn't ask for: no Accept-Encoding (replies stay identity), no
-    User-Agent, no cookies; the query as written; the body framed by its length."""
+    """Host, Accept-Encoding: identity (replies stay uncompressed), who is calling, the caller's
+    headers; no cookies; the query as written; the body framed by its length."""
     async with RawUpstream(ok) as up, transport() as t:
         headers = {"content-type": "application/json", "authorization": "Bearer k"}
         resp = await t.open(UpstreamRequest("POST", up.url + "?api-version=2024-10-21&alt=sse", headers,
@@ -50,8 +52,9 @@ async def test_a_request_is_its_line_host_the_given_headers_and_content_length()
         assert await resp.read() == b'{"ok": true}'
     head, body = up.requests[0]
     assert head == (b"POST /v1/chat/completions?api-version=2024-10-21&alt=sse HTTP/1.1\r\n"
-                    b"Host: 127.0.0.1:%d\r\ncontent-type: application/json\r\nauthorization: Bearer k\r\n"
-                    b"Content-Length: 8\r\n\r\n" % up.port)
+                    b"Host: 127.0.0.1:%d\r\nAccept-Encoding: identity\r\nUser-Agent: seawall/%s\r\n"
+                    b"content-type: application/json\r\nauthorization: Bearer k\r\n"
+                    b"Content-Length: 8\r\n\r\n" % (up.port, __version__.encode()))
     assert body == b'{"a": 1}'
 
 
@@ -60,7 +63,8 @@ async def test_a_get_without_a_body_has_no_content_length():
     async with RawUpstream(ok) as up, transport() as t:
         resp = await t.open(UpstreamRequest("GET", up.url, {"x-key": "k"}, b""), T)
         await resp.read()
-    assert up.requests[0][0] == b"GET /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nx-key: k\r\n\r\n" % up.port
+    assert up.requests[0][0] == (b"GET /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sx-key: k\r\n\r\n"
+                                 % (up.port, STANDARD))
 
 
 @on_both_loops
@@ -68,8 +72,8 @@ async def test_the_callers_host_replaces_ours_and_its_framing_is_ignored():
     async with RawUpstream(ok) as up, transport() as t:
         resp = await t.open(UpstreamRequest("POST", up.url, {"Host": "api.example", "content-length": "99"}, b"{}"), T)
         await resp.read()
-    assert up.requests[0] == (b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.example\r\nContent-Length: 2\r\n\r\n",
-                              b"{}")
+    assert up.requests[0] == (b"POST /v1/chat/completions HTTP/1.1\r\n%sHost: api.example\r\nContent-Length: 2\r\n\r\n"
+                              % STANDARD, b"{}")
 
 
 @on_both_loops
@@ -219,7 +223,8 @@ async def test_the_pool_holds_at_most_pool_size_connections():
 
 
 @on_both_loops
-async def test_waiting_longer_than_connect_s_for_a_pool_slot_is_a_connect_timeout():
+async def test_waiting_longer_than_connect_s_for_a_pool_slot_says_the_pool_is_full():
+    """The gateway's own limit, named with the origin and the size, not a network problem."""
     hold = asyncio.Event()
 
     async def held(n, head, body, w):
@@ -234,7 +239,9 @@ async def test_waiting_longer_than_connect_s_for_a_pool_slot_is_a_connect_timeou
             await t.open(post(up.url), Timeouts(connect_s=0.2, read_s=5))
         hold.set()
         assert await first == b'{"ok": true}'
-    assert (e.value.kind, e.value.limit, e.value.seconds) == ("connect", "connect_s", 0.2)
+    assert (e.value.kind, e.value.limit, e.value.seconds) == ("pool", "connect_s", 0.2)
+    assert e.value.detail == f"all 1 connections to http://127.0.0.1:{up.port} stayed busy for 0.2 s"
+    assert e.value.setting == "network.pool_size"
 
 
 # -- cancellation: the client left ------------------------------------------------------------------

@@ -40,8 +40,10 @@ def test_translate_names_the_limit_that_fired(exc, timeouts, idle, expected):
 FAILURES = [  # id, exception, (kind, detail)
     ("dns", http1.NameNotResolved(OSError(-2, "Name or service not known")),
      ("dns", "the host name does not resolve ([Errno -2] Name or service not known)")),
-    ("tls", http1.TLSFailed(OSError(1, "certificate verify failed")),
-     ("tls", "TLS failed ([Errno 1] certificate verify failed)")),
+    ("tls", http1.TLSFailed(OSError(1, "wrong version number"), "api.example.com"),
+     ("tls", "TLS with api.example.com failed ([Errno 1] wrong version number)")),
+    ("headers too long", http1.Unreadable("its status line and headers are longer than 256 KB"),
+     ("malformed", "the upstream's reply can't be read: its status line and headers are longer than 256 KB")),
     ("refused", http1.ConnectFailed(ConnectionRefusedError(111, "Connection refused")),
      ("connect", "connection refused or unreachable ([Errno 111] Connection refused)")),
     ("closed before the reply", http1.Disconnected(False, None, True),

@@ -8,6 +8,8 @@ import json
 import orjson
 import pytest
 
+from seawall.config import NetworkSettings
+
 from seawall.console.self_key import key_view
 from seawall.decide.gcra import Rate
 from seawall.limits.base import ScopeLimits
@@ -124,6 +126,13 @@ def test_proxy_for():
     assert dc.proxy_for(url, {"ALL_PROXY": "socks5://p:1080"})[0] == "socks5://p:1080"
     proxy, why = dc.proxy_for(url, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "localhost,.openai.com"})
     assert proxy is None and "NO_PROXY" in why
+    # the gateway's network: section, as --config gives it: the same rule the gateway follows
+    server = NetworkSettings(proxy="socks5h://corp:1080", no_proxy=["internal.example"])
+    assert dc.proxy_for(url, {"HTTPS_PROXY": "http://p:3128"}, server) == ("socks5h://corp:1080", "network.proxy")
+    assert dc.proxy_for("https://llm.internal.example/v1", {}, server)[0] is None
+    off = NetworkSettings(trust_env=False)
+    assert dc.proxy_for(url, {"HTTPS_PROXY": "http://p:3128"}, off) == (
+        None, "network.trust_env is false: the environment's proxies are not used")
 
 
 def test_judge_proxy_never_shows_proxy_credentials():

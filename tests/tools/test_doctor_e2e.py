@@ -395,3 +395,69 @@ def test_an_openai_key_sent_to_a_native_anthropic_endpoint_is_the_first_fix(gate
                              "--model", "gpt-4o-mini")
     assert code == 1
     assert_first_fix(report, "auth.wrong_platform")
+
+
+# -- through a proxy: the gateway's rule, so the doctor and the gateway agree ----------------------
+
+@pytest.fixture(scope="module")
+def proxy():
+    from proxy_servers import squid
+
+    with squid() as p:
+        yield p
+
+
+def test_a_refused_proxy_password_is_the_first_fix(clean_sim, proxy):
+    from proxy_servers import USER
+
+    code, report, out = doctor("--base-url", clean_sim.url + "/v1", "--api-key", KEY,
+                               env={"HTTP_PROXY": proxy.url("http", USER, "wrong")})
+    checks = by_name(report)
+    assert code == 1 and checks["proxy"]["status"] == "warn"
+    assert_first_fix(report, "network.proxy")
+    assert "407" in checks["models"]["evidence"] and "HTTP_PROXY" in checks["models"]["evidence"]
+    assert "wrong" not in out
+
+
+def test_the_config_network_section_is_followed(clean_sim, proxy, tmp_path):
+    from proxy_servers import PASSWORD, USER
+
+    config = tmp_path / "seawall.yaml"
+    config.write_text(f'network:\n  proxy: "{proxy.url("http", USER, PASSWORD)}"\n'
+                      "models:\n  - name: m\n    deployments: [{provider: simulator, model: gpt-4o-mini}]\n")
+    before = access_log_size(proxy)
+    code, report, _ = doctor("--base-url", clean_sim.url + "/v1", "--api-key", KEY, "--config", str(config),
+                             env={"HTTP_PROXY": "http://127.0.0.1:9"})  # the config's proxy wins, as in the gateway
+    checks = by_name(report)
+    assert code == 0 and checks["completion"]["status"] == "pass", report
+    assert "network.proxy" in checks["proxy"]["evidence"]
+    assert f"{clean_sim.url}/v1/chat/completions" in access_log_since(proxy, before)
+
+
+def test_a_deployment_is_checked_as_the_gateway_calls_it(clean_sim, proxy, tmp_path):
+    """--deployment: its base_url, key and own proxy (over a server-wide proxy that goes nowhere)."""
+    from proxy_servers import PASSWORD, USER
+
+    config = tmp_path / "seawall.yaml"
+    config.write_text('network:\n  proxy: "http://127.0.0.1:9"\n'
+                      "models:\n  - name: m\n    deployments:\n"
+                      f"      - {{provider: openai, base_url: '{clean_sim.url}/v1', model: gpt-4o-mini, "
+                      f"api_key_env: DOCTOR_DEPLOYMENT_KEY, name: behind-squid, "
+                      f"proxy: '{proxy.url('http', USER, PASSWORD)}'}}\n")
+    before = access_log_size(proxy)
+    code, report, _ = doctor("--config", str(config), "--deployment", "behind-squid",
+                             env={"DOCTOR_DEPLOYMENT_KEY": KEY})
+    checks = by_name(report)
+    assert code == 0 and checks["completion"]["status"] == "pass", report
+    assert "the proxy of deployment behind-squid" in checks["proxy"]["evidence"]
+    assert f"{clean_sim.url}/v1/chat/completions" in access_log_since(proxy, before)
+
+
+def access_log_size(proxy) -> int:
+    with open(f"{proxy.folder}/access.log") as f:
+        return len(f.read())
+
+
+def access_log_since(proxy, offset: int) -> str:
+    with open(f"{proxy.folder}/access.log") as f:
+        return f.read()[offset:]

@@ -40,6 +40,8 @@ from seawall.config.models import ModelRoute as ModelRoute
 from seawall.config.models import RequestLimits as RequestLimits
 from seawall.config.models import Timeouts as Timeouts
 from seawall.config.responses import ResponsesSettings as ResponsesSettings
+from seawall.config.network import NetworkSettings as NetworkSettings
+from seawall.config.network import TLSSettings as TLSSettings
 from seawall.decide.keys import secret_problem
 
 
@@ -173,6 +175,7 @@ class Settings(_Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # the gateway's own alerting (observe/alerts.py)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)  # the Responses conversation store
+    network: NetworkSettings = Field(default_factory=NetworkSettings)  # proxies, TLS, pool (config/network.py)
     models: list[ModelRoute] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -217,6 +220,19 @@ class Settings(_Strict):
             raise ValidationError.from_exception_data(type(self).__name__, [
                 InitErrorDetails(type=PydanticCustomError("fallbacks", message), loc=loc, input=value)
                 for loc, value, message in problems])
+        return self
+
+    @model_validator(mode="after")
+    def _one_route_per_label(self) -> Settings:
+        """Deployments with one label are one upstream account (they share its breaker, gate and
+        connections), so they must leave the same way."""
+        seen: dict[str, tuple[str, object, object]] = {}
+        for i, route in enumerate(self.models):
+            for j, dep in enumerate(route.deployments):
+                first = seen.setdefault(dep.label, (f"models.{i}.deployments.{j}", dep.proxy, dep.tls))
+                if (first[1], first[2]) != (dep.proxy, dep.tls):
+                    raise ValueError(f"models.{i}.deployments.{j} is named {dep.label!r} like {first[0]} but sets "
+                                     "another proxy or tls; give it its own name, or the same settings")
         return self
 
     @property

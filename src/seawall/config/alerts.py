@@ -38,6 +38,7 @@ BUILT_IN: dict[str, dict[str, object]] = {
     "upstream_errors": {"severity": "critical", "threshold": 0.25, "min_events": 10, "for_s": 15},
     "upstream_quota": {"severity": "critical", "threshold": 1, "window_s": 300, "clear_for_s": 60},
     "circuit_open": {"threshold": 1, "clear_for_s": 0},
+    "deployment_out": {"severity": "critical", "threshold": 1, "clear_for_s": 0},
     "stream_interrupted": {"threshold": 0.1, "min_events": 10, "window_s": 120, "for_s": 15},
     "gateway_errors": {"severity": "critical", "threshold": 0.2, "min_events": 10, "for_s": 15},
     "request_log_drops": {"severity": "critical", "threshold": 1, "window_s": 120},
@@ -55,6 +56,7 @@ class AlertRules(_Strict):
     upstream_errors: AlertRuleSettings = _rule("upstream_errors")
     upstream_quota: AlertRuleSettings = _rule("upstream_quota")
     circuit_open: AlertRuleSettings = _rule("circuit_open")
+    deployment_out: AlertRuleSettings = _rule("deployment_out")
     stream_interrupted: AlertRuleSettings = _rule("stream_interrupted")
     gateway_errors: AlertRuleSettings = _rule("gateway_errors")
     request_log_drops: AlertRuleSettings = _rule("request_log_drops")

@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from seawall.config.base import _Strict
+from seawall.config.network import TLSSettings, check_proxy
 from seawall.decide import timeouts as timeout_rules
 
 
@@ -45,6 +46,12 @@ class CircuitSettings(_Strict):
     failures_to_open: int = Field(5, ge=1, description="health failures in a row that open the circuit")
     cooldown_s: float = Field(10.0, gt=0, description="how long an open circuit skips the deployment")
     max_cooldown_s: float = Field(120.0, gt=0, description="cap of the cooldown, which doubles on a failed probe")
+    # A refused provider key or a spent account takes the deployment out of rotation at once
+    # (decide/health.py); a one-token probe brings it back, first after probe_s, then doubling.
+    take_out_refused: bool = Field(True, description="out of rotation at once when the provider refuses its key "
+                                                      "or account (false: every request still tries it)")
+    probe_s: float = Field(30.0, gt=0, description="first probe of a deployment taken out of rotation")
+    max_probe_s: float = Field(900.0, gt=0, description="cap of the wait between probes, which doubles")
 
 
 class CatalogOverride(_Strict):
@@ -99,6 +106,12 @@ class Deployment(_Strict):
     # Its share of first picks under balance: weighted, its tie-break under least_in_flight;
     # 0: a standby, tried first only when no other is healthy (decide/balance.py).
     weight: float = Field(1.0, ge=0, description="share of the model's requests under balance: weighted")
+    # How its calls leave (config/network.py): its own proxy ('direct': none) and TLS settings;
+    # unset, network.proxy / the environment's and network.tls apply.
+    proxy: str | None = None
+    tls: TLSSettings | None = None
+
+    _proxy = field_validator("proxy")(classmethod(lambda cls, v: check_proxy(v)))
 
     @field_validator("api_version", mode="before")
     @classmethod

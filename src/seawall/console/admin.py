@@ -9,6 +9,7 @@
     GET   /admin/groups   POST /admin/groups   GET|PATCH /admin/groups/{name}
     GET   /admin/tenants  GET|PUT /admin/tenants/{name}   a tenant's limits (PUT replaces them all)
     GET   /admin/alerts                 firing alerts and recent changes (shape: observe/alerts.py)
+    GET   /admin/deployments[/{name}]   POST …/{name}/test|disable|enable   (console/deployments.py)
 
 Keys, groups and tenants take `rps`, `rpm`, `tpm` and `max_concurrency` (whole numbers >= 1, or
 null); a key is held to its own limits, its group's and its tenant's (pipeline/admit.py). A
@@ -37,6 +38,7 @@ from urllib.parse import unquote
 import orjson
 
 from seawall.console import fields
+from seawall.console.deployments import DeploymentsAdmin
 from seawall.decide.key_policy import POLICY_FIELDS
 from seawall.decide.keys import bearer_token, key_state
 from seawall.errors import SeawallError, error
@@ -55,9 +57,9 @@ _MAX_BODY = 64 * 1024  # a key or group is a few hundred bytes; metadata has roo
 
 class AdminConsole:
     def __init__(self, store: Store, secret: bytes, auth: Authenticator, body_timeout_s: float,
-                 alerts: AlertMonitor | None = None):
+                 alerts: AlertMonitor | None = None, deployments: DeploymentsAdmin | None = None):
         self._store, self._secret, self._auth, self._timeout = store, secret, auth, body_timeout_s
-        self._alerts = alerts
+        self._alerts, self.deployments = alerts, deployments
         self._admin_hash: str | None = None
         self._from_store = True  # the hash in the store, not SEAWALL_ADMIN_KEY's
         self._read_at = 0.0  # monotonic time the store's hash was last read
@@ -131,9 +133,12 @@ class AdminConsole:
         # -- alerts (observe/alerts.py) --
         elif parts == ["alerts"] and method == "GET":
             return 200, self._alerts.view() if self._alerts is not None else disabled_view()
+        elif parts[:1] == ["deployments"] and self.deployments is not None:
+            return await self.deployments.route(parts[1:], method, lambda: self._json(ctx, receive))
         raise error("route_not_found", method=method, path=ctx.path,
                     hint="Admin routes: /admin/keys, /admin/keys/{id}, /admin/keys/{id}/revoke|rotate, "
-                         "/admin/groups, /admin/groups/{name}, /admin/tenants, /admin/tenants/{name}, /admin/alerts "
+                         "/admin/groups, /admin/groups/{name}, /admin/tenants, /admin/tenants/{name}, /admin/alerts, "
+                         "/admin/deployments "
                          "(GET, POST, PATCH, PUT as listed in the README).")
 
     async def _json(self, ctx: RequestContext, receive) -> object:

@@ -30,7 +30,8 @@ MAX_EXAMPLES = 3  # request ids kept per bucket and kind: enough to pull the log
 # Sources and their subjects: upstream (a deployment label, one event per attempt), stream (a
 # deployment label, one per streamed request), gateway ("gateway", one per client request),
 # quota (a tenant or group, one per refused request), request_log ("request_log": rows dropped,
-# sampled by the evaluator), circuit (a deployment label: a gauge, 1 while not closed).
+# sampled by the evaluator), circuit (a deployment label: a gauge, 1 while not closed), health (a
+# deployment label: a gauge, 1 while taken out of rotation, with the refusal's category).
 
 BROKEN_STREAM_ENDS = frozenset({"interrupted", "stalled", "total_timeout", "first_byte_timeout", "upstream_error"})
 
@@ -91,6 +92,12 @@ RULES: dict[str, Rule] = {r.name: r for r in (
          "the circuit of {subject} is open: the gateway stopped calling it",
          "capacity.circuit_open",
          "Every recent call to this deployment failed: see the provider's status and `seawall logs --status 5xx`."),
+    Rule("deployment_out", "health", "out", "gauge", "deployment",
+         "{subject} is out of rotation: the provider refused its key or its account",
+         "auth.key_revoked",
+         "The provider refused the deployment's key (revoked, rotated, lacking a permission) or its account is "
+         "out of credit: fix the key (api_key_env / api_key_file) or the billing; `seawall deployments show` says "
+         "which and since when, and a probe (or `seawall deployments test`) puts it back once it answers."),
     Rule("stream_interrupted", "stream", "broken", "ratio", "deployment",
          "{value} of streams from {subject} ended early ({bad} of {events}) in {window}",
          "stream.interrupted",
@@ -263,8 +270,7 @@ def evaluate(states: dict[tuple[str, str], AlertState], windows: Windows, gauges
         if not limits.enabled:
             continue
         if rule.measure == "gauge":
-            observed = {subject: Observation(events=1, bad=int(v)) for (src, subject), v in gauges.items()
-                        if src == rule.source}
+            observed = {subject: gauge(v) for (src, subject), v in gauges.items() if src == rule.source}
         else:
             observed = windows.sum(rule.source, rule.kind, limits.window_s, now)
         subjects = set(observed) | {s for (r, s) in states if r == name}
@@ -277,6 +283,14 @@ def evaluate(states: dict[tuple[str, str], AlertState], windows: Windows, gauges
             if not _forgettable(state, limits, now):
                 new[(name, subject)] = state
     return new, changes
+
+
+def gauge(sample: float | tuple[float, str | None, str | None]) -> Observation:
+    """A gauge's sample: its value, or (value, category, request id) when one request explains it."""
+    if not isinstance(sample, tuple):
+        return Observation(events=1, bad=int(sample))
+    value, category, request_id = sample
+    return Observation(events=1, bad=int(value), examples=[(request_id, category)] if request_id else [])
 
 
 def step(s: AlertState, r: Reading, limits: Limits, now: float) -> tuple[AlertState, str | None]:

@@ -240,7 +240,9 @@ def _until(stamp: str | None, now: float) -> float | None:
 
 
 def classify_transport(kind: str, detail: str) -> Classification:
-    """A failure with no HTTP reply: kind is one of dns, connect, tls, timeout, reset, proxy."""
+    """A failure with no usable HTTP reply: kind is one of dns, connect, tls, timeout, reset,
+    proxy, malformed (a reply the client won't read) or pool (the gateway's own pool was full)."""
     category = {"dns": "network.dns", "connect": "network.connect", "tls": "network.tls",
-                "timeout": "upstream.timeout", "reset": "network.connect", "proxy": "network.proxy"}[kind]
+                "timeout": "upstream.timeout", "reset": "network.connect", "proxy": "network.proxy",
+                "malformed": "upstream.malformed", "pool": "capacity.queue_full"}[kind]
     return Classification(category, ADVICE[category], None, None, (detail,))

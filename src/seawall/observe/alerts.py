@@ -41,6 +41,7 @@ from seawall.decide.alerts import (BROKEN_STREAM_ENDS, RULES, AlertChange, Alert
 from seawall.errors import CHECK_FIRST
 from seawall.observe.incident import Incident, stop
 from seawall.observe.webhooks import Notifier
+from seawall.providers.transport import Transport
 from seawall.pipeline.context import RequestContext
 
 log = logging.getLogger("seawall.alerts")
@@ -49,18 +50,21 @@ _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 class AlertMonitor:
     """One per gateway. `circuits()` names the deployments whose circuit is not closed;
-    `dropped()` is the request log's running count of dropped rows."""
+    `dropped()` is the request log's running count of dropped rows; `out_of_rotation()` the
+    deployments the gateway took out of rotation, with the refusal's category and request."""
 
-    def __init__(self, settings: AlertSettings, circuits: Callable[[], Iterable[str]], dropped: Callable[[], int]):
+    def __init__(self, settings: AlertSettings, circuits: Callable[[], Iterable[str]], dropped: Callable[[], int],
+                 out_of_rotation: Callable[[], dict[str, tuple[str | None, str | None]]] = dict,
+                 transport: Transport | None = None):
         self.settings = settings
         self.limits = {name: Limits(**getattr(settings.rules, name).model_dump()) for name in RULES}
         keep = max((lim.window_s for lim in self.limits.values() if lim.enabled), default=settings.bucket_s)
         self.windows = Windows(settings.bucket_s, keep)
         self.states: dict[tuple[str, str], AlertState] = {}
         self.recent: deque[dict] = deque(maxlen=settings.history)
-        self.notifier = Notifier(settings.webhooks, settings.queue_size)
+        self.notifier = Notifier(settings.webhooks, settings.queue_size, transport)
         self.evaluated_at: float | None = None
-        self._circuits, self._dropped = circuits, dropped
+        self._circuits, self._dropped, self._out = circuits, dropped, out_of_rotation
         self._dropped_seen = 0
         self._task: asyncio.Task | None = None
         self._incident = Incident(log, "alerts")
@@ -89,7 +93,9 @@ class AlertMonitor:
             delta = dropped - self._dropped_seen
             self.windows.add(now, "request_log", "request_log", "dropped", events=delta, bad=delta)
         self._dropped_seen = dropped
-        gauges = {("circuit", label): 1.0 for label in self._circuits()}
+        gauges: dict = {("circuit", label): 1.0 for label in self._circuits()}
+        gauges.update({("health", label): (1.0, category, request_id)
+                       for label, (category, request_id) in self._out().items()})
         self.states, changes = evaluate(self.states, self.windows, gauges, self.limits, now)
         self.evaluated_at = now
         for change in changes:

@@ -183,8 +183,9 @@ class Metrics:
 class SeawallCollector:
     """Turns Metrics (and the live state of the gateway) into metric families at scrape time."""
 
-    def __init__(self, metrics: Metrics, version: str, breakers, log_stats):
+    def __init__(self, metrics: Metrics, version: str, breakers, log_stats, out_of_rotation=dict):
         self.m, self.version, self._breakers, self._log_stats = metrics, version, breakers, log_stats
+        self._out = out_of_rotation  # deployment label -> its health, for those not in rotation
 
     def collect(self) -> Iterator:
         m = self.m
@@ -212,6 +213,7 @@ class SeawallCollector:
             in_flight.add_metric((dialect,), m.in_flight[dialect])
         yield in_flight
         yield self._circuits()
+        yield self._out_of_rotation()
         stats = self._log_stats()
         yield CounterMetricFamily("seawall_request_log_dropped", "Request log rows dropped (store unavailable)",
                                   value=stats["dropped"])
@@ -236,6 +238,22 @@ class SeawallCollector:
         family = GaugeMetricFamily("seawall_circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
                                    labels=("provider", "model"))
         for labels, value in states.items():
+            family.add_metric(labels, value)
+        return family
+
+
+    def _out_of_rotation(self) -> GaugeMetricFamily:
+        """How many of a model's deployments at a provider are out of rotation (a refused key, a
+        spent account, or disabled by hand: decide/health.py)."""
+        counts = {where: 0 for where in self.m.deployments.values()}
+        for label in self._out():
+            where = self.m.deployments.get(label)
+            if where is not None:
+                counts[where] += 1
+        family = GaugeMetricFamily("seawall_deployments_out_of_rotation",
+                                   "Deployments out of rotation: provider key refused, account spent, or disabled",
+                                   labels=("provider", "model"))
+        for labels, value in counts.items():
             family.add_metric(labels, value)
         return family
 

@@ -4,7 +4,8 @@ A webhook can never slow or fail a request: `send` only puts the message in a bo
 `alerts.queue_size` the newest are dropped and counted); one task posts them, each with a timeout
 and a few retries with backoff, and a failing webhook is logged once when it starts failing and
 once when it works again. Webhook URLs may hold secrets (Slack's token is in the path), so only
-their scheme and host are ever logged.
+their scheme and host are ever logged. Posts leave through the gateway's transport, with the
+`network:` settings (proxy, environment, TLS) every upstream call has.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import asyncio
 import logging
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
+from seawall.config import Timeouts
 from seawall.config.alerts import WebhookSettings
 from seawall.observe.incident import stop
+from seawall.providers.base import UpstreamRequest
+from seawall.providers.transport import Transport, UpstreamFailure
 
 log = logging.getLogger("seawall.alerts")
 
@@ -56,12 +59,17 @@ def payload(hook: WebhookSettings, change: str, alert: dict) -> bytes:
     return orjson.dumps({"source": "seawall", "event": change, "alert": alert})
 
 
+_HEADERS = {"content-type": "application/json", "user-agent": "seawall-alerts"}
+
+
 class Notifier:
-    def __init__(self, hooks: list[WebhookSettings], queue_size: int):
+    """`transport`: the gateway's (its proxies and TLS); without one, its own with the defaults."""
+
+    def __init__(self, hooks: list[WebhookSettings], queue_size: int, transport: Transport | None = None):
         self._hooks = hooks
         self._queue: asyncio.Queue[tuple[WebhookSettings, bytes]] = asyncio.Queue(queue_size)
         self._task: asyncio.Task | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._transport, self._own = (transport, False) if transport is not None else (Transport(), True)
         self._failing: set[str] = set()  # webhook urls in a failure incident
         self._full = False
         self.sent = self.failed = self.dropped = 0
@@ -88,12 +96,10 @@ class Notifier:
 
     async def stop(self) -> None:
         await stop(self._task)
-        if self._session is not None:
-            await self._session.close()
+        if self._own:
+            await self._transport.close()
 
     async def _run(self) -> None:
-        self._session = aiohttp.ClientSession(headers={"content-type": "application/json",
-                                                       "user-agent": "seawall-alerts"})
         while True:
             hook, body = await self._queue.get()
             await self.deliver(hook, body)
@@ -103,19 +109,19 @@ class Notifier:
         for attempt in range(hook.retries + 1):
             if attempt:
                 await asyncio.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])
+            limits = Timeouts(connect_s=hook.timeout_s, read_s=hook.timeout_s, total_s=hook.timeout_s)
             try:
-                async with self._session.post(hook.url, data=body,
-                                              timeout=aiohttp.ClientTimeout(total=hook.timeout_s)) as reply:
-                    await reply.read()
-                    if reply.status < 300:
-                        self._worked(hook)
-                        return True
-                    problem = f"HTTP {reply.status}"
-                    if 400 <= reply.status < 500 and reply.status not in (408, 429):
-                        break  # the receiver refuses this message: sending it again won't help
-            except (aiohttp.ClientError, TimeoutError, OSError) as e:
-                # The exception's text may quote the URL (with its token): name only its kind.
-                problem = type(e).__name__
+                reply = await self._transport.open(UpstreamRequest("POST", hook.url, _HEADERS, body), limits)
+                await reply.read()
+                if reply.status < 300:
+                    self._worked(hook)
+                    return True
+                problem = f"HTTP {reply.status}"
+                if 400 <= reply.status < 500 and reply.status not in (408, 429):
+                    break  # the receiver refuses this message: sending it again won't help
+            except UpstreamFailure as e:
+                # Its detail names hosts and proxies, never a URL's path (where a token lives).
+                problem = f"{e.kind}: {e.detail}"
         self.failed += 1
         if hook.url not in self._failing:
             self._failing.add(hook.url)

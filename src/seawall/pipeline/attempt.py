@@ -32,6 +32,7 @@ from seawall.decide.timeouts import fired_values
 from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.gate import DeploymentGates, GateRefused, Ticket
+from seawall.pipeline.health import DeploymentHealth
 from seawall.providers.base import ApiRequest, AttemptRecord, MalformedReply, Reply, StreamDecoder, StreamEvent
 from seawall.providers.registry import adapter_for
 
@@ -71,6 +72,7 @@ class Retrier:
         # (strict OpenAI-compatible servers reject unknown fields): asked no more.
         self.refuses_stream_options: set[str] = set()
         self.gates = DeploymentGates()  # concurrency, rate and learned limits per deployment
+        self.health = DeploymentHealth()  # out of rotation: a refused key, a spent account (decide/health.py)
 
     def open_circuits(self, now: float) -> dict[str, dict]:
         """Deployments being skipped or probed, for /readyz: is it the gateway or the provider?"""
@@ -87,8 +89,8 @@ class Retrier:
         for deployments in plan:
             balance = balance_of(deployments[0])
             if balance != "ordered" and len(deployments) > 1:
-                standings = [Standing(d.spec.weight, self._may_try(d, now), self.gates.load(d.label))
-                             for d in deployments]
+                standings = [Standing(d.spec.weight, self._may_try(d, now) and d.label not in self.health.out,
+                                      self.gates.load(d.label)) for d in deployments]
                 deployments = [deployments[i] for i in choose(balance, standings, rand)]
             # a deployment a fallback model shares (same label: same upstream) failed already
             out += [d for d in deployments if all(d.label != o.label for o in out)]
@@ -125,12 +127,15 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
     waited_for_circuit = False
     i = 0
     while True:
-        if i == len(candidates):  # every deployment left was skipped by its open circuit or can't express it
+        if i == len(candidates):  # every deployment left was skipped (open circuit, out of rotation) or can't express it
             if last_error is not None:
                 raise with_retry_after(last_error, candidates, retrier)
             if refusal is not None:
                 raise refusal
-            wait = min(reopens_in(retrier.breakers[d.label], time.monotonic()) for d in candidates)
+            circuits = [retrier.breakers[d.label] for d in candidates if d.label not in retrier.health.out]
+            if not circuits:
+                raise out_of_rotation(req.model, candidates, retrier.health)
+            wait = min(reopens_in(b, time.monotonic()) for b in circuits)
             if waited_for_circuit or wait > retrier.policy.circuit_wait_s or \
                     ctx.elapsed_ms() / 1000 + wait > retrier.policy.deadline_s:
                 raise circuit_open(req.model, wait)
@@ -140,6 +145,9 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             i = 0
             continue
         target = candidates[i]
+        if target.label in retrier.health.out:  # a refused key or a spent account: probes bring it back
+            i += 1
+            continue
         try:
             sent, native = prepared(req, target, translate, translations)
         except SeawallError as refused:  # no counterpart at this vendor: the next one may have it
@@ -188,6 +196,7 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             ticket.release()  # before any backoff sleep: a retry enters the gate again
             last_error = failed.error
             record.category, record.detail = failed.error.category, failed.detail
+            retrier.health.failed(target, failed.error.category, failed.detail, record.status, ctx.request_id)
             retrier.breakers[target.label] = after(retrier.breakers[target.label], failed.error.category,
                                                    time.monotonic(), policy, failed.wait_s)
             history.append(Failure(i, failed.error.category, failed.wait_s))
@@ -241,6 +250,20 @@ def with_retry_after(err: SeawallError, candidates: list[ResolvedDeployment], re
     return err
 
 
+def out_of_rotation(model: str, candidates: list[ResolvedDeployment], health: DeploymentHealth) -> SeawallError:
+    """Every deployment of the model is out of rotation: say why (the first's refusal) and when
+    the next probe may bring one back."""
+    states = [(d, health.get(d.label)) for d in candidates]
+    first, h = states[0]
+    probes = [s.next_probe for _, s in states if s.by == "gateway"]
+    wait = max(1, math.ceil(min(probes) - time.time())) if probes else 60
+    why = h.detail if h.by == "operator" else f"{h.category}: {h.detail}"
+    return SeawallError("deployments_out", {"model": model, "deployment": first.label, "by": h.by, "why": why,
+                                            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h.since))},
+                        headers={"retry-after": str(wait)},
+                        category_override=h.category if h.category else "capacity.circuit_open")
+
+
 def circuit_open(model: str, wait_s: float) -> SeawallError:
     seconds = max(1, math.ceil(wait_s))
     return SeawallError("circuit_open", {"model": model, "seconds": seconds},
@@ -261,10 +284,11 @@ async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: Resol
     adapter = adapter_for(target.spec.adapter_name)
     upstream = adapter.build_native(req, target, ask_usage) if native else adapter.build_request(req, target, ask_usage)
     try:
-        response = await transport.open(upstream, target.spec.timeouts)
+        response = await transport.open(upstream, target.spec.timeouts, target.label)
     except UpstreamFailure as f:
+        record.proxy = f.proxy
         raise _Failed(transport_error(target, f), f.detail) from None
-    record.status = response.status
+    record.status, record.proxy = response.status, response.proxy
     ticket.learn(response.headers)  # x-ratelimit-remaining-* 0: hold the deployment until the reset
     record.upstream_request_id = next((response.headers[h] for h in _REQUEST_ID_HEADERS
                                        if h in response.headers), None)
@@ -365,10 +389,16 @@ async def _wait_for_first(ctx: RequestContext, target: ResolvedDeployment, respo
 
 def transport_error(target: ResolvedDeployment, failure: UpstreamFailure) -> SeawallError:
     cls = classify_transport(failure.kind, failure.detail)
+    values = {"deployment": target.label, "detail": failure.detail}
     if failure.kind == "timeout":
         return timeout_error(target, failure)
-    return SeawallError("upstream_unreachable", {"deployment": target.label, "detail": failure.detail},
-                        category_override=cls.category)
+    if failure.kind == "proxy":
+        return SeawallError("upstream_proxy_failed", {**values, "proxy": failure.proxy, "setting": failure.setting})
+    if failure.kind == "pool":
+        return SeawallError("upstream_pool_full", values, headers={"retry-after": "1"})
+    if failure.kind == "malformed":
+        return malformed(target, failure.detail)
+    return SeawallError("upstream_unreachable", values, category_override=cls.category)
 
 
 def timeout_error(target: ResolvedDeployment, failure: UpstreamFailure) -> SeawallError:

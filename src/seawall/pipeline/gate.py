@@ -241,6 +241,18 @@ class DeploymentGates:
         found = self._gates.get(label)
         return found.in_flight + len(found.queue) if found is not None else 0
 
+    def view(self, label: str) -> dict:
+        """One deployment's gate for the admin API: in flight, queued, its limits and what the
+        upstream's headers taught (requests / tokens left, for how many seconds more)."""
+        gate = self._gates.get(label)
+        if gate is None:
+            return {"in_flight": 0, "queued": 0, "held_for_s": 0.0, "learned": {}}
+        now = self.clock()
+        learned = {name: {"left": b.left, "for_s": round((b.until_ns - now) / NS, 3)}
+                   for name, b in (("requests", gate.rates.requests), ("tokens", gate.rates.tokens))
+                   if b is not None and b.until_ns > now}
+        return {**gate.snapshot(now), "learned": learned}
+
     def snapshot(self) -> dict[str, dict]:
         """For /readyz: deployments with limits, requests in flight or a learned hold."""
         now = self.clock()

@@ -34,8 +34,11 @@ def to_record(ctx: RequestContext, latency_ms: float, cost_usd: float | None = N
 
 def attempt_entry(a: AttemptRecord) -> dict:
     # By hand: dataclasses.asdict deep-copies recursively and is several times slower.
-    return {"deployment": a.deployment, "status": a.status, "category": a.category, "latency_ms": a.latency_ms,
-            "upstream_request_id": a.upstream_request_id, "detail": a.detail}
+    entry = {"deployment": a.deployment, "status": a.status, "category": a.category, "latency_ms": a.latency_ms,
+             "upstream_request_id": a.upstream_request_id, "detail": a.detail}
+    if a.proxy is not None:  # only when one was used: most rows go direct
+        entry["proxy"] = a.proxy
+    return entry
 
 
 def cost_of(ctx: RequestContext, price_of: PriceOf) -> float | None:

@@ -252,7 +252,7 @@ class TaskGateway:
 
     async def _open(self, req, target: ResolvedDeployment) -> UpstreamResponse:
         try:
-            return await self.transport.open(req, target.spec.timeouts)
+            return await self.transport.open(req, target.spec.timeouts, target.label)
         except UpstreamFailure as f:
             raise _Failed(transport_error(target, f), f.detail) from None
 

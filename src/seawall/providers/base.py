@@ -179,3 +179,4 @@ class AttemptRecord:
     latency_ms: float = 0.0
     upstream_request_id: str | None = None
     detail: str = ""
+    proxy: str | None = None  # the proxy it went through, shown without password

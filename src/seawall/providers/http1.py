@@ -1,20 +1,22 @@
 """The upstream HTTP/1.1 client's connection: one socket, one exchange at a time, on an asyncio
-Protocol. http1_pool.py keeps these per origin and is what the transport calls.
+Protocol. http1_pool.py keeps these per origin, http1_client.py is what the transport calls.
 
 Written by hand because the general-purpose client cost too much: aiohttp's client took ~165 µs
 of CPU per streamed request (a loop of pooled keep-alive POSTs to a local nginx, 8 concurrent,
 pinned to one core), about a third of the gateway's whole per-request CPU, which kept it short of
 its throughput target. A client that does only what upstream calls need costs a fraction of that
 (bench/client_cost.py measures the two side by side). The parsing is httptools' (llhttp, in C),
-not ours: this module and http1_pool.py frame requests, pool connections, queue body bytes and
+not ours: this module, http1_pool.py and http1_client.py frame requests, pool connections, queue body bytes and
 keep the clocks.
 
-- A request is the request line, Host, the caller's headers and Content-Length, in one write: no
-  Accept-Encoding (replies come in identity), no cookies, no User-Agent; a redirect is a reply like
-  any other. HEAD is not supported (the parser can't be told that no body follows).
+- A request is the request line, Host, Accept-Encoding: identity, User-Agent: seawall/<version>,
+  the caller's headers and Content-Length, in one write: no cookies; a redirect is a reply like
+  any other. HEAD is not supported (the parser can't be told that no body follows). A body
+  compressed all the same is decoded as it is read (encoding.py).
 - The reply's body is queued as the parser hands it over (its on_body is a list's append: no
-  Python call per chunk). Past _HIGH_WATER unread bytes the socket is not read until the reader
-  has caught up.
+  Python call per chunk). Past _HIGH_WATER unread body bytes the socket is not read until the
+  reader has caught up. The status line and headers never pause it (nobody reads them before
+  they are whole); past _MAX_HEAD they are refused.
 - One timer per connection bounds the silence between reads (first_byte_s until
   set_read_limit(), then its value) and the whole exchange (total_s). Bytes arriving only note the
   time; the timer, when it fires early, re-arms itself for what is left, and an idle connection's
@@ -36,6 +38,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 # Unread body bytes before the socket stops being read (aiohttp's read buffer limit too, 2**16).
 _HIGH_WATER = 64 * 1024
+# A reply's status line and headers, at most. Precedents: curl refuses a header block past 300 KB
+# (MAX_HTTP_RESP_HEADER_SIZE), Cloudflare's and nginx's proxies stop far below; provider replies
+# carry a few KB.
+_MAX_HEAD = 256 * 1024
 # Timers may fire up to a clock tick early (uvloop's clock counts milliseconds).
 _EARLY = 0.001
 
@@ -57,7 +63,13 @@ class NameNotResolved(ConnectFailed):
 
 
 class TLSFailed(ConnectFailed):
-    """The TLS handshake failed (a certificate that does not verify, a protocol mismatch)."""
+    """The TLS handshake failed (a certificate that does not verify, a protocol mismatch).
+    `host`: the name checked; `trusts`: the CAs it was checked against; `issuer`: who signed the
+    certificate the server showed, when it could be read."""
+
+    def __init__(self, os_error: OSError, host: str = "", trusts: str = "", issuer: str | None = None):
+        super().__init__(os_error)
+        self.host, self.trusts, self.issuer = host, trusts, issuer
 
 
 class ConnectTimedOut(HTTPFailure):
@@ -74,15 +86,21 @@ class TotalTimedOut(HTTPFailure):
 
 class Disconnected(HTTPFailure):
     """The connection ended before the reply did. `in_body`: the headers had come; `os_error`:
-    the reset, when the OS reported one; `silent`: not one byte of the reply had come."""
+    the reset, when the OS reported one; `silent`: not one byte of the reply had come; `waited`:
+    seconds from sending the request to the end."""
 
-    def __init__(self, in_body: bool, os_error: BaseException | None, silent: bool):
+    def __init__(self, in_body: bool, os_error: BaseException | None, silent: bool, waited: float = 0.0):
         super().__init__(str(os_error) if os_error else "closed")
-        self.in_body, self.os_error, self.silent = in_body, os_error, silent
+        self.in_body, self.os_error, self.silent, self.waited = in_body, os_error, silent, waited
 
 
 class BadReply(HTTPFailure):
     """The reply is not valid HTTP (the parser's reason)."""
+
+
+class Unreadable(BadReply):
+    """The reply is HTTP the client won't read: a header block past _MAX_HEAD, a body in an
+    encoding it can't decode."""
 
 
 class Exchange:
@@ -138,8 +156,9 @@ class Connection(asyncio.Protocol):
     calls back into it; it wakes the exchange's reader once per read from the socket. `pool` is
     told when the connection is reusable (put) and when it is gone (lost)."""
 
-    __slots__ = ("body", "closed", "deadline", "ex", "heard", "idle_since", "interim", "keep_alive", "last",
-                 "limit", "loop", "on_body", "parser", "paused", "pool", "surplus", "timer", "transport")
+    __slots__ = ("body", "closed", "deadline", "ex", "head_size", "heard", "idle_since", "interim", "keep_alive",
+                 "last", "limit", "loop", "on_body", "parser", "paused", "pool", "sent", "setup_s", "surplus",
+                 "timer", "transport")
 
     def __init__(self, pool):
         self.pool, self.loop, self.transport = pool, pool.loop, None
@@ -149,7 +168,9 @@ class Connection(asyncio.Protocol):
         self.ex: Exchange | None = None
         self.closed = self.paused = self.heard = self.interim = self.keep_alive = self.surplus = False
         self.timer: asyncio.TimerHandle | None = None
-        self.idle_since = self.limit = self.last = 0.0
+        self.idle_since = self.limit = self.last = self.sent = 0.0
+        self.setup_s = 0.0  # how long the connection took to make (TCP, proxy, TLS): at least a round trip
+        self.head_size = 0
         self.deadline: float | None = None
 
     # -- the exchange ---------------------------------------------------------------------------
@@ -159,8 +180,9 @@ class Connection(asyncio.Protocol):
             return
         self.ex, ex.conn, ex.chunks = ex, self, self.body
         self.heard = self.keep_alive = self.surplus = False
+        self.head_size = 0
         self.limit, self.deadline = read_limit, deadline
-        self.last = self.loop.time()
+        self.last = self.sent = self.loop.time()
         self.transport.write(data)
         self._arm_by(self.last + read_limit if deadline is None else min(self.last + read_limit, deadline))
 
@@ -175,7 +197,7 @@ class Connection(asyncio.Protocol):
         An exchange already over has let go of the connection, which may be serving another."""
         if self.ex is ex:
             self._detach(ex)
-            ex.fail(Disconnected(ex.head_done, None, not self.heard))
+            ex.fail(Disconnected(ex.head_done, None, not self.heard, self.loop.time() - self.sent))
             self.close()
 
     def resume(self) -> None:
@@ -266,11 +288,16 @@ class Connection(asyncio.Protocol):
                 self.pool.put(self)
             else:
                 self.close()
-        else:
+        elif ex.head_done:
             ex.size += len(data)
             if ex.size > _HIGH_WATER and not self.paused:
                 self.paused = True
                 self.transport.pause_reading()
+        else:  # no reader yet to catch up with: never paused, but bounded
+            self.head_size += len(data)
+            if self.head_size > _MAX_HEAD:
+                self._fail(Unreadable(f"its status line and headers are longer than {_MAX_HEAD // 1024} KB"))
+                return
         ex.wake()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -284,7 +311,7 @@ class Connection(asyncio.Protocol):
             if exc is None and ex.head_done and not ex.delimited():
                 ex.done = True  # a body without a length ends where the server closes
             else:
-                ex.fail(Disconnected(ex.head_done, exc, not self.heard))
+                ex.fail(Disconnected(ex.head_done, exc, not self.heard, self.loop.time() - self.sent))
             ex.wake()
         self.pool.lost(self)
 
@@ -316,18 +343,22 @@ class Connection(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
 
 
+def reply_headers(ex: Exchange) -> CIMultiDictProxy[str]:
+    # utf-8 with surrogateescape like aiohttp (any byte kept, never an error), decoded in one
+    # go: the parser refuses NUL in a header, so it can separate them
+    fields = iter(b"\0".join(ex.raw).decode("utf-8", "surrogateescape").split("\0")) if ex.raw else iter(())
+    return CIMultiDictProxy(CIMultiDict(list(zip(fields, fields))))  # a list: multidict's fast path
+
+
 class Response:
     """A reply whose status line and headers are in; the body is read once, as it arrives, by one
     task at a time. Dropped unread, its connection is closed, not pooled."""
 
-    __slots__ = ("_ex", "headers", "status")
+    __slots__ = ("_ex", "headers", "proxy", "status")
 
-    def __init__(self, ex: Exchange):
-        self._ex, self.status = ex, ex.status
-        # utf-8 with surrogateescape like aiohttp (any byte kept, never an error), decoded in one
-        # go: the parser refuses NUL in a header, so it can separate them
-        fields = iter(b"\0".join(ex.raw).decode("utf-8", "surrogateescape").split("\0")) if ex.raw else iter(())
-        self.headers = CIMultiDictProxy(CIMultiDict(list(zip(fields, fields))))  # a list: multidict's fast path
+    def __init__(self, ex: Exchange, headers: CIMultiDictProxy[str]):
+        self._ex, self.status, self.headers = ex, ex.status, headers
+        self.proxy: str | None = None  # the proxy it came through, shown without password
 
     @property
     def content_type(self) -> str:
@@ -401,17 +432,3 @@ class Response:
             except RuntimeError:  # its loop is closed: the socket went with it
                 pass
 
-
-async def exchange(conn: Connection, data: bytes, first_byte_s: float, deadline: float | None) -> Response:
-    """Send a framed request on `conn` and wait for the reply's status line and headers."""
-    ex = Exchange(conn.loop)
-    conn.send(ex, data, first_byte_s, deadline)
-    try:
-        while not ex.head_done:
-            if ex.error is not None:
-                raise ex.error
-            await ex.wait()
-    except BaseException:  # failed or cancelled (the client left): the connection is not reused
-        conn.abandon(ex)
-        raise
-    return Response(ex)

@@ -1,60 +1,67 @@
-"""The upstream HTTP/1.1 client's pools: keep-alive connections (http1.py) per origin, and the
-request framing for each URL, parsed once.
+"""The upstream HTTP/1.1 client's pools: keep-alive connections (http1.py) to one origin through
+one proxy (or none), made by dial.py.
 
-- One pool per origin (scheme, host, port): at most `pool_size` connections open or opening (a
-  request past that waits for one, within connect_s); idle ones are reused newest first and
-  closed after keepalive_s; a host name is resolved at most once per dns_ttl_s.
+- At most `size` connections open or opening (a request past that waits for one, within
+  connect_s, then is told the pool is full); idle ones are reused newest first and closed after
+  keepalive_s. dial.py makes the sockets (happy eyeballs, SOCKS); an HTTP(S) proxy's CONNECT
+  tunnel and TLS inside it are set up here.
 - A connection comes back only from http1.Connection, once its reply was read to the end and the
-  server kept it alive. One the server closed while idle is skipped; one that fails before any
-  byte of its reply (the close crossed the request) is replaced by a fresh one, once: nothing was
-  received, so sending the request again is safe.
+  server kept it alive. One the server closed while idle is skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
-import socket
 import ssl
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
-from seawall.providers.http1 import (
-    ConnectFailed,
-    Connection,
-    ConnectTimedOut,
-    Disconnected,
-    NameNotResolved,
-    Response,
-    TLSFailed,
-    exchange,
-)
+from seawall.decide.proxy import ProxyChoice
+from seawall.providers import dial
+from seawall.providers.http1 import ConnectFailed, ConnectTimedOut, Connection, HTTPFailure, NameNotResolved, TLSFailed
+from seawall.providers.tls_errors import LOOK_ONLY as _LOOK_ONLY
+from seawall.providers.tls_errors import issuer_of
 
-# Upstream URLs come from the config, except a few with an ID in them (a Midjourney task's):
-# past this many distinct ones, a URL is parsed per request instead of remembered.
-_MAX_REMEMBERED_URLS = 1024
-_MAX_HEADER_SETS = 64  # per URL; past it (keys rotated per request?) the lines are built per request
-_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # no Content-Length: 0 on these (RFC 9110 8.6)
-_FRAMING = frozenset({"content-length", "transfer-encoding"})  # the body is framed here, whatever the caller says
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"  # already-escaped and reserved characters stay as written
-_QUERY_SAFE = _PATH_SAFE + "?"
 
+class PoolExhausted(HTTPFailure):
+    """Every connection of the pool stayed busy for connect_s: the gateway's own limit, not the
+    upstream's network."""
+
+    def __init__(self, origin: str, size: int, waited_s: float):
+        super().__init__(f"all {size} connections to {origin} stayed busy for {waited_s:g} s")
+        self.origin, self.size, self.waited_s = origin, size, waited_s
 
 class Pool:
     """The connections to one origin: idle ones newest last, at most `size` open or opening."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, tls: ssl.SSLContext | None,
-                 size: int, keepalive_s: float, dns_ttl_s: float):
+                 size: int, keepalive_s: float, dns_ttl_s: float, proxy: ProxyChoice | None = None,
+                 tunnel: bool = True, trusts: str = "", proxy_tls: ssl.SSLContext | None = None):
         self.loop, self.host, self.port, self.tls = loop, host, port, tls
-        self.size, self.keepalive_s, self.dns_ttl_s = size, keepalive_s, dns_ttl_s
+        self.size, self.keepalive_s = size, keepalive_s
+        self.proxy, self.trusts = proxy, trusts
+        self.shown_proxy = proxy.shown if proxy is not None else None
         self.idle: list[Connection] = []
         self.conns: set[Connection] = set()
         self.count = 0  # connections open or being opened
         self.waiters: collections.deque[asyncio.Future] = collections.deque()
         self.sweeper: asyncio.TimerHandle | None = None
-        self.addrs: list[tuple[int, str]] = []
-        self.addrs_until = 0.0
         self.closed = False
+        # SOCKS: python-socks; an HTTP(S) proxy: a CONNECT tunnel (`tunnel`) or requests in absolute
+        # form to the proxy itself; TLS to the proxy with proxy_tls (an https:// proxy)
+        self.socks = dial.socks(proxy) if proxy is not None and proxy.scheme.startswith("socks") else None
+        self.tunnel, self.proxy_tls = tunnel, proxy_tls
+        if proxy is None or self.socks is not None:
+            self.where = dial.Addresses(host, port, dns_ttl_s)
+        else:
+            parts = urlsplit(proxy.url)
+            self.where = dial.Addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                        dns_ttl_s)
+
+    @property
+    def origin(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def take(self) -> Connection | None:
         """An idle connection still open and young enough, or None."""
@@ -141,37 +148,86 @@ class Pool:
                 self.put(conn) if conn is not None else self._free_slot()
             w.cancel()
             if isinstance(e, TimeoutError):
-                raise ConnectTimedOut(f"no free connection within {connect_s:g} s") from None
+                raise PoolExhausted(self.origin, self.size, connect_s) from None
             raise
 
     async def _connect(self, connect_s: float) -> Connection:
+        loop = self.loop
+        started = loop.time()
         try:
             async with asyncio.timeout(connect_s):
-                error: OSError | None = None
-                for family, address in await self._resolve():
-                    try:
-                        _, conn = await self.loop.create_connection(
-                            lambda: Connection(self), address, self.port, family=family, ssl=self.tls,
+                sock = await self._dial(connect_s)
+                try:
+                    if self.proxy is not None and self.socks is None:
+                        conn = await self._through_http_proxy(sock)
+                    else:
+                        _, conn = await loop.create_connection(
+                            lambda: Connection(self), sock=sock, ssl=self.tls,
                             server_hostname=self.host if self.tls is not None else None)
-                        return conn
-                    except ssl.SSLError as e:  # before OSError: SSLError is one
-                        raise TLSFailed(e) from None
-                    except OSError as e:
-                        error = e
-                raise ConnectFailed(error or OSError(f"no address for {self.host}"))
+                except BaseException as e:
+                    sock.close()
+                    if not isinstance(e, ssl.SSLError):
+                        raise
+                    issuer = None
+                    if isinstance(e, ssl.SSLCertVerificationError):
+                        issuer = await self._issuer_seen()
+                    raise TLSFailed(e, self.host, self.trusts, issuer) from None
         except TimeoutError:
-            raise ConnectTimedOut(f"connecting took longer than {connect_s:g} s") from None
+            via = f" through the proxy {self.shown_proxy}" if self.proxy is not None else ""
+            raise ConnectTimedOut(f"connecting{via} took longer than {connect_s:g} s") from None
+        conn.setup_s = loop.time() - started
+        return conn
 
-    async def _resolve(self) -> list[tuple[int, str]]:
-        now = self.loop.time()
-        if not self.addrs or now >= self.addrs_until:
-            try:
-                infos = await self.loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-            except socket.gaierror as e:
-                raise NameNotResolved(e) from None
-            self.addrs = list(dict.fromkeys((family, sockaddr[0]) for family, _, _, _, sockaddr in infos))
-            self.addrs_until = now + self.dns_ttl_s
-        return self.addrs
+    async def _through_http_proxy(self, sock) -> Connection:
+        """The connection through an HTTP(S) proxy: TLS to the proxy if it is https://, then either
+        the requests themselves (absolute form) or a CONNECT tunnel with TLS to the origin in it."""
+        loop, proxy = self.loop, self.proxy
+        conn = Connection(self)
+        proxy_host = urlsplit(proxy.url).hostname
+        try:
+            transport, tunnel = await loop.create_connection(dial.Tunnel, sock=sock, ssl=self.proxy_tls,
+                                                             server_hostname=proxy_host if self.proxy_tls else None)
+        except ssl.SSLError as e:
+            why = e.verify_message if isinstance(e, ssl.SSLCertVerificationError) else e.reason or e
+            raise dial.ProxyFailed(proxy, f"TLS with the proxy failed ({why}; it is checked against "
+                                          f"{self.trusts})") from None
+        try:
+            if self.tunnel:
+                await tunnel.open(proxy, self.host, self.port)
+                if self.tls is not None:
+                    transport = await loop.start_tls(transport, conn, self.tls, server_hostname=self.host)
+            transport.set_protocol(conn)
+            conn.connection_made(transport)
+        except BaseException:
+            transport.close()
+            raise
+        return conn
+
+    async def _issuer_seen(self) -> str | None:
+        """Who signed the certificate that did not verify: the handshake again, trusting anything,
+        only to read it (the connection is closed at once). Bounded by the caller's connect_s."""
+        try:
+            sock = await self._dial(5.0)
+            transport, _ = await self.loop.create_connection(asyncio.Protocol, sock=sock, ssl=_LOOK_ONLY,
+                                                             server_hostname=self.host)
+        except (OSError, HTTPFailure):
+            return None
+        try:
+            return issuer_of(transport.get_extra_info("ssl_object").getpeercert(binary_form=True))
+        finally:
+            transport.close()
+
+    async def _dial(self, connect_s: float):
+        if self.socks is not None:
+            return await dial.through(self.proxy, self.socks, self.host, self.port, connect_s)
+        if self.proxy is None:
+            return await dial.direct(self.loop, self.where)
+        try:  # the HTTP proxy itself
+            return await dial.direct(self.loop, self.where)
+        except NameNotResolved as e:
+            raise dial.ProxyFailed(self.proxy, f"the proxy's host name does not resolve ({e.os_error})") from None
+        except ConnectFailed as e:
+            raise dial.ProxyFailed(self.proxy, f"cannot connect to the proxy ({e.os_error})") from None
 
     def _sweep(self) -> None:
         self.sweeper = None
@@ -187,111 +243,3 @@ class Pool:
         self.idle = keep
         if keep:  # the oldest left is the next to expire
             self.sweeper = self.loop.call_at(keep[0].idle_since + self.keepalive_s, self._sweep)
-
-
-class Target:
-    """A URL parsed once: its origin's pool and what every request to it starts with."""
-
-    __slots__ = ("blocks", "defaults", "path", "pool")
-
-    def __init__(self, pool: Pool, path: str, defaults: dict[str, str]):
-        self.pool, self.path, self.defaults = pool, path, defaults
-        # A deployment sends the same headers every time: each set's lines are built and checked once.
-        self.blocks: dict[tuple[tuple[str, str], ...], str] = {}
-
-    def frame(self, method: str, headers: dict[str, str], body: bytes) -> bytes:
-        key = tuple(headers.items())
-        block = self.blocks.get(key)
-        if block is None:
-            block = self._block(headers)
-            if len(self.blocks) < _MAX_HEADER_SETS:
-                self.blocks[key] = block
-        if body or method not in _BODYLESS:
-            head = f"{method} {self.path} HTTP/1.1\r\n{block}Content-Length: {len(body)}\r\n\r\n".encode()
-            return head + body
-        return f"{method} {self.path} HTTP/1.1\r\n{block}\r\n".encode()
-
-    def _block(self, headers: dict[str, str]) -> str:
-        """Host (and the URL's credentials) unless the caller gives its own, then the caller's
-        headers but for the body's framing, which is ours; each line checked for line breaks."""
-        given = {name.lower() for name in headers}
-        lines = [line for name, line in self.defaults.items() if name not in given]
-        for name, value in headers.items():
-            if name.lower() in _FRAMING:
-                continue
-            line = f"{name}: {value}\r\n"
-            if line.count("\n") != 1 or line.count("\r") != 1:
-                raise ValueError("an upstream request header has a line break in its name or value")
-            lines.append(line)
-        return "".join(lines)
-
-
-class Client:
-    """Pools per origin, made on first use inside the running loop; one event loop, no threads."""
-
-    def __init__(self, pool_size: int = 1000, keepalive_s: float = 60.0, dns_ttl_s: float = 300.0,
-                 tls: ssl.SSLContext | None = None):
-        self._pool_size, self._keepalive_s, self._dns_ttl_s = pool_size, keepalive_s, dns_ttl_s
-        self._pools: dict[tuple[str, str, int], Pool] = {}
-        self._targets: dict[str, Target] = {}
-        self._tls = tls  # None: the system's trusted CAs, loaded on the first https URL
-
-    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes, connect_s: float,
-                      first_byte_s: float, total_s: float | None = None) -> Response:
-        """Send the request and wait for the reply's status line and headers."""
-        target = self._targets.get(url) or self._target(url)
-        data = target.frame(method, headers, body)
-        pool = target.pool
-        deadline = None if total_s is None else pool.loop.time() + total_s
-        conn = pool.take()
-        if conn is None:
-            conn, reused = await pool.acquire(connect_s)
-        else:
-            reused = True
-        try:
-            return await exchange(conn, data, first_byte_s, deadline)
-        except Disconnected as e:
-            if not (reused and e.silent):
-                raise
-        # Not an idle one: the close crossed the request. A new connection, or (the pool full) the
-        # next one to come back from a finished reply.
-        conn, _ = await pool.acquire(connect_s)
-        return await exchange(conn, data, first_byte_s, deadline)
-
-    async def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
-        self._pools.clear()
-        self._targets.clear()
-
-    def _target(self, url: str) -> Target:
-        parts = urlsplit(url)
-        scheme, host = parts.scheme.lower(), parts.hostname
-        if scheme not in ("http", "https") or not host:
-            raise ValueError(f"not an http(s) URL: {url!r}")
-        if not host.isascii():  # an internationalised name: its ASCII form, for DNS, TLS and Host alike
-            host = host.encode("idna").decode("ascii")
-        default_port = 443 if scheme == "https" else 80
-        port = parts.port or default_port
-        pool = self._pools.get((scheme, host, port))
-        if pool is None:
-            tls = self._tls_context() if scheme == "https" else None
-            pool = self._pools[(scheme, host, port)] = Pool(asyncio.get_running_loop(), host, port, tls,
-                                                            self._pool_size, self._keepalive_s, self._dns_ttl_s)
-        shown = f"[{host}]" if ":" in host else host
-        defaults = {"host": f"Host: {shown}{'' if port == default_port else f':{port}'}\r\n"}
-        if parts.username is not None:  # credentials in the URL: basic auth, as curl does
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-            defaults["authorization"] = f"Authorization: Basic {base64.b64encode(pair).decode()}\r\n"
-        path = quote(parts.path or "/", safe=_PATH_SAFE)
-        if parts.query:
-            path += "?" + quote(parts.query, safe=_QUERY_SAFE)
-        target = Target(pool, path, defaults)
-        if len(self._targets) < _MAX_REMEMBERED_URLS:
-            self._targets[url] = target
-        return target
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:  # loading the system's CA certificates takes milliseconds: once
-            self._tls = ssl.create_default_context()
-        return self._tls

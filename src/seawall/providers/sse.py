@@ -42,13 +42,16 @@ class SSESplitter:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         buf = self._buf + chunk if self._buf else chunk
+        held = b""
         if buf.find(b"\r") >= 0:
+            if buf.endswith(b"\r"):  # its \n may open the next read: one CR LF, not two line ends
+                buf, held = buf[:-1], b"\r"
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if buf.find(TERMINATOR) < 0:
-            self._buf = buf
+            self._buf = buf + held
             return []
         blocks = buf.split(TERMINATOR)
-        self._buf = blocks.pop()
+        self._buf = blocks.pop() + held
         return blocks
 
     @property

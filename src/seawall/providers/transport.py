@@ -1,4 +1,4 @@
-"""The shared upstream transport: pooled keep-alive HTTP/1.1 per upstream origin (http1_pool.py,
+"""The shared upstream transport: pooled keep-alive HTTP/1.1 per upstream origin (http1_client.py, http1_pool.py,
 http1.py).
 
 This is the one place where the client's exceptions become Seawall's: every failure leaves as
@@ -13,25 +13,39 @@ from collections.abc import Mapping
 from seawall.config import Timeouts
 from seawall.providers import http1
 from seawall.providers.base import UpstreamRequest
-from seawall.providers.http1_pool import Client
+from seawall.providers.dial import ProxyFailed
+from seawall.providers.http1_client import Client, Route
+from seawall.providers.http1_pool import PoolExhausted
+from seawall.providers.network import Network
+from seawall.providers.tls_errors import explain_tls
 
 
 class UpstreamFailure(Exception):
-    """No usable HTTP exchange: kind is dns | connect | tls | timeout | reset. A timeout of the
-    gateway's own also names its limit (connect_s, first_byte_s, read_s, total_s) and value."""
+    """No usable HTTP exchange: kind is dns | connect | tls | timeout | reset | proxy | malformed |
+    pool. A timeout of the gateway's own also names its limit (connect_s, first_byte_s, read_s,
+    total_s) and value; `proxy`: the proxy the attempt went through (shown without password);
+    `setting`: for proxy and pool, what to change."""
 
-    def __init__(self, kind: str, detail: str, limit: str | None = None, seconds: float | None = None):
+    def __init__(self, kind: str, detail: str, limit: str | None = None, seconds: float | None = None,
+                 setting: str | None = None):
         super().__init__(f"{kind}: {detail}")
-        self.kind, self.detail, self.limit, self.seconds = kind, detail, limit, seconds
+        self.kind, self.detail, self.limit, self.seconds, self.setting = kind, detail, limit, seconds, setting
+        self.proxy: str | None = None
 
 
 def translate(exc: BaseException, timeouts: Timeouts, idle: bool = False) -> UpstreamFailure:
     """Client / OS exception -> UpstreamFailure. Most specific class first. `idle`: the reply's
     first event was in, so the per-read limit was the idle one (read_s), no longer first_byte_s."""
+    if isinstance(exc, ProxyFailed):
+        return UpstreamFailure("proxy", exc.what, setting=exc.proxy.setting)
+    if isinstance(exc, PoolExhausted):
+        return UpstreamFailure("pool", str(exc), "connect_s", exc.waited_s, setting="network.pool_size")
+    if isinstance(exc, http1.Unreadable):
+        return UpstreamFailure("malformed", f"the upstream's reply can't be read: {exc}")
     if isinstance(exc, http1.NameNotResolved):
         return UpstreamFailure("dns", f"the host name does not resolve ({exc.os_error})")
     if isinstance(exc, http1.TLSFailed):
-        return UpstreamFailure("tls", f"TLS failed ({exc.os_error})")
+        return UpstreamFailure("tls", explain_tls(exc))
     if isinstance(exc, http1.ConnectTimedOut):
         return UpstreamFailure("connect", f"connecting timed out after {timeouts.connect_s:g} s (timeouts.connect_s)",
                                "connect_s", timeouts.connect_s)
@@ -69,12 +83,13 @@ def _timed_out(exc: BaseException, timeouts: Timeouts, idle: bool) -> UpstreamFa
 
 
 class UpstreamResponse:
-    """An open upstream reply: status and headers are in; the body is read or iterated once."""
+    """An open upstream reply: status and headers are in; the body is read or iterated once.
+    `proxy`: the proxy it came through (shown without password), or None."""
 
-    __slots__ = ("_idle", "_resp", "_timeouts", "headers", "status")
+    __slots__ = ("_idle", "_resp", "_timeouts", "headers", "proxy", "status")
 
-    def __init__(self, resp: http1.Response, timeouts: Timeouts):
-        self._resp, self._timeouts, self._idle = resp, timeouts, False
+    def __init__(self, resp: http1.Response, timeouts: Timeouts, proxy: str | None = None):
+        self._resp, self._timeouts, self._idle, self.proxy = resp, timeouts, False, proxy
         self.status: int = resp.status
         self.headers: Mapping[str, str] = resp.headers  # case-insensitive
 
@@ -128,18 +143,39 @@ class UpstreamResponse:
 
 
 class Transport:
-    def __init__(self, pool_size: int = 1000):
-        # keepalive_s and the DNS cache's 300 s are what the aiohttp connector before it used
-        self._client = Client(pool_size, keepalive_s=60.0, dns_ttl_s=300.0)
+    """The client and the routes calls leave by: one per deployment (its proxy and TLS, from
+    `network` and its own settings), named by the deployment's label."""
 
-    async def open(self, req: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
-        """Send the request and wait for the status line and headers."""
+    def __init__(self, pool_size: int | None = None, network: Network | None = None):
+        self.network = network or Network()
+        # keepalive_s is what the aiohttp connector before it used; DNS answers carry no TTL
+        # through getaddrinfo, and a provider's CDN moves them within minutes: 30 s.
+        self._client = Client(pool_size or self.network.settings.pool_size, keepalive_s=60.0, dns_ttl_s=30.0)
+        self._routes: dict[str, Route] = {}
+
+    def add_route(self, name: str, route: Route) -> None:
+        self._routes[name] = route
+
+    def route(self, name: str | None) -> Route:
+        return self._routes.get(name, self.network.default) if name is not None else self.network.default
+
+    async def open(self, req: UpstreamRequest, timeouts: Timeouts, deployment: str | None = None) -> UpstreamResponse:
+        """Send the request and wait for the status line and headers; `deployment`: whose route."""
+        route = self._routes.get(deployment, self.network.default) if deployment is not None else self.network.default
         try:
             resp = await self._client.request(req.method, req.url, req.headers, req.body, timeouts.connect_s,
-                                              timeouts.first_byte_limit_s, timeouts.total_s)
+                                              timeouts.first_byte_limit_s, timeouts.total_s, route)
         except (http1.HTTPFailure, OSError) as e:
-            raise translate(e, timeouts) from e
-        return UpstreamResponse(resp, timeouts)
+            failure = translate(e, timeouts)
+            failure.proxy = self._client.proxy_of(req.url, route)
+            raise failure from e
+        if resp.status == 407 and resp.proxy is not None:  # a forwarding proxy's own refusal, not the upstream's
+            resp.close()
+            failure = UpstreamFailure("proxy", "the proxy refused its credentials (407 Proxy Authentication Required)",
+                                      setting=self._client.proxy_setting_of(req.url, route))
+            failure.proxy = resp.proxy
+            raise failure
+        return UpstreamResponse(resp, timeouts, resp.proxy)
 
     async def close(self) -> None:
         await self._client.close()

@@ -27,7 +27,7 @@ KEEP_ALIVE_SECONDS = 75
 BACKLOG = 2048
 
 
-def _config(settings: SimulatorSettings, *, embedded: bool) -> uvicorn.Config:
+def _config(settings: SimulatorSettings, *, embedded: bool, tls: tuple[str, str] | None = None) -> uvicorn.Config:
     config = uvicorn.Config(
         build_app(settings),
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
@@ -46,6 +46,9 @@ def _config(settings: SimulatorSettings, *, embedded: bool) -> uvicorn.Config:
         # logger (Config.configure_logging), silencing an embedding gateway's own access log;
         # so it is switched off after construction, where only this server's protocol reads it.
         access_log=True,
+        # https: to play a provider behind TLS (a private CA's certificate, in the proxy tests)
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     config.access_log = False
     return config
@@ -76,16 +79,18 @@ def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def run(host: str, port: int, config_path: str | None) -> None:
+def run(host: str, port: int, config_path: str | None, tls: tuple[str, str] | None = None) -> None:
     """Serve until interrupted. Binds first, then prints ``seawall simulator listening on
-    http://HOST:PORT/v1`` (the real port when ``port`` is 0) and flushes, so a parent process
-    can wait for that line and connect at once: the socket already listens."""
+    http://HOST:PORT/v1`` (https with `tls`: certificate and key files; the real port when
+    ``port`` is 0) and flushes, so a parent process can wait for that line and connect at once:
+    the socket already listens."""
     settings = load_simulator_settings(config_path)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
     actual_port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(settings, embedded=False))
-    sys.stdout.write(f"seawall simulator listening on http://{_display_host(host)}:{actual_port}/v1\n")
+    server = uvicorn.Server(_config(settings, embedded=False, tls=tls))
+    scheme = "https" if tls else "http"
+    sys.stdout.write(f"seawall simulator listening on {scheme}://{_display_host(host)}:{actual_port}/v1\n")
     sys.stdout.flush()
     # uvicorn re-raises the signal that stopped it once shut down; for Ctrl-C that is a
     # KeyboardInterrupt, which uvicorn.run() also swallows.

@@ -25,6 +25,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from urllib.parse import urlsplit
 
+from seawall.config import Deployment
+from seawall.config.network import NetworkSettings, TLSSettings
+from seawall.providers.network import Network, merge_tls, tls_context
 from seawall.tools import doctor_checks as judge
 from seawall.tools import doctor_net as net
 from seawall.tools import doctor_replies as heard
@@ -50,6 +53,8 @@ class Options:
     concurrency: int | None = None
     origin: str | None = None
     timeout: float = 15.0
+    network: NetworkSettings | None = None  # a gateway config's network: section (--config)
+    deployment: Deployment | None = None  # --deployment: its own proxy and TLS apply too
 
 
 def read_key(api_key: str | None, env_name: str | None, path: str | None, environ: Mapping[str, str],
@@ -89,9 +94,10 @@ async def diagnose(opts: Options, environ: Mapping[str, str], now: float) -> lis
               judge.judge_base_url(opts.base_url, opts.key, endpoint)]
     if checks[1].status == "fail" and not host:
         return checks + [skipped(n, "the base URL has no host") for n in _AFTER_URL]
-    checks.append(judge.judge_proxy(opts.base_url, environ))
+    own = (opts.deployment.proxy, f"the proxy of deployment {opts.deployment.label}") if opts.deployment else None
+    checks.append(judge.judge_proxy(opts.base_url, environ, opts.network, own))
     port = _port(parts)
-    proxy, _ = judge.proxy_for(opts.base_url, environ)
+    proxy, _ = judge.proxy_for(opts.base_url, environ, opts.network, own)
     target_host, target_port = (urlsplit(proxy).hostname or "", urlsplit(proxy).port or 80) if proxy else (host, port)
     via = f" (the proxy {judge.without_credentials(proxy)})" if proxy else ""
     addresses, why = await net.resolve(target_host, target_port, opts.timeout)
@@ -106,8 +112,11 @@ async def diagnose(opts: Options, environ: Mapping[str, str], now: float) -> lis
                              heard.TRANSPORT["proxy" if proxy else "connect"][1]))
         return checks + [skipped(n, "no TCP connection") for n in _AFTER_URL[3:]]
     checks.append(passed("tcp", f"connected to {addresses[0]}:{target_port}{via} in {took:.1f} ms"))
-    checks.append(await _tls(parts, host, port, proxy, opts.timeout))
-    async with net.Prober(opts.timeout) as prober:
+    tls = merge_tls(opts.network.tls if opts.network else TLSSettings(), opts.deployment.tls if opts.deployment else None)
+    checks.append(await _tls(parts, host, port, proxy, opts.timeout, tls))
+    network = Network(opts.network, environ)
+    route = network.for_deployment(opts.deployment) if opts.deployment else None
+    async with net.Prober(opts.timeout, network, route) as prober:
         checks += await _http_checks(prober, opts, endpoint, now)
     return checks
 
@@ -123,12 +132,15 @@ def _port(parts) -> int:
         return 443 if parts.scheme == "https" else 80
 
 
-async def _tls(parts, host: str, port: int, proxy: str | None, timeout: float) -> CheckResult:
+async def _tls(parts, host: str, port: int, proxy: str | None, timeout: float, tls: TLSSettings) -> CheckResult:
     if parts.scheme != "https":
         return skipped("tls", "http:// — no TLS")
     if proxy:
         return skipped("tls", "TLS is tunnelled through the proxy; the HTTP checks below go through it")
-    what, why = await net.handshake(host, port, timeout)
+    context, trusts = tls_context(tls)
+    what, why = await net.handshake(host, port, timeout, context)
+    if why and "certificate" in why:
+        why += f" (trusting {trusts})"
     if why and "WRONG_VERSION_NUMBER" in why:  # OpenSSL's word for a plain-HTTP answer to a ClientHello
         return failed("tls", "network.tls", f"{host}:{port} answers in plain HTTP, not TLS ({why})",
                       f"Use http:// for port {port}, or the port that serves https://.")
@@ -329,12 +341,13 @@ def render(checks: list[CheckResult]) -> str:
 
 
 def run(base_url: str, api_key: str | None, api_key_env: str | None, api_key_file: str | None, model: str | None,
-        provider: str | None, concurrency: int | None, origin: str | None, timeout: float, as_json: bool) -> int:
+        provider: str | None, concurrency: int | None, origin: str | None, timeout: float, as_json: bool,
+        network: NetworkSettings | None = None, deployment: Deployment | None = None) -> int:
     """The command. 1 when a check failed, 0 otherwise."""
     environ = dict(os.environ)
     endpoint = judge.endpoint_platform(base_url, provider)
     key, source = read_key(api_key, api_key_env, api_key_file, environ, endpoint)
-    opts = Options(base_url.strip(), key, source, model, provider, concurrency, origin, timeout)
+    opts = Options(base_url.strip(), key, source, model, provider, concurrency, origin, timeout, network, deployment)
     try:
         checks = asyncio.run(diagnose(opts, environ, time.time()))
     except Exception as e:  # noqa: BLE001 — a bug here must still leave an answer, not a traceback

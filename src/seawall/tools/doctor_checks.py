@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
-from urllib.request import proxy_bypass_environment
 
+from seawall.config.network import NetworkSettings
+from seawall.decide import proxy as proxy_rules
 from seawall.decide.bodies import guess_provider, read_error_fields
 from seawall.decide.cors import REFUSED_HEADER
 from seawall.decide.keys import (
@@ -190,18 +191,35 @@ def _local(host: str) -> bool:
 
 # -- the proxy environment -------------------------------------------------------------------------
 
-def proxy_for(url: str, env: Mapping[str, str]) -> tuple[str | None, str]:
-    """(the proxy a client that honours the environment would use for url, the variable) or
-    (None, why not). Lower-case names win, as in curl and Python's urllib."""
+def proxy_for(url: str, env: Mapping[str, str], network: NetworkSettings | None = None,
+              own: tuple[str | None, str] | None = None) -> tuple[str | None, str]:
+    """(the proxy the gateway would use for url, the setting or variable) or (None, why not): the
+    gateway's own rule (decide/proxy.py), with its `network:` settings and a deployment's own
+    proxy (`own`: its setting and what it is called) when given."""
+    network = network or NetworkSettings()
     parts = urlsplit(url)
-    names = (f"{parts.scheme}_proxy", "all_proxy")
-    for name in names:
-        value = env.get(name) or env.get(name.upper())
-        if value:
-            no = env.get("no_proxy") or env.get("NO_PROXY") or ""
-            if no and proxy_bypass_environment(parts.hostname or "", {"no": no}):
-                return None, f"{name.upper()} is set but NO_PROXY ({no}) covers {parts.hostname}"
-            return value, name.upper()
+    scheme, host = parts.scheme, parts.hostname or ""
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = 443 if scheme == "https" else 80
+    env_proxies, env_no = proxy_rules.from_environment(env) if network.trust_env else ({}, [])
+    no_proxy = [*env_no, *network.no_proxy]
+    own_proxy, own_setting = own or (None, "")
+    chosen = proxy_rules.choose(scheme, host, port, own_proxy, own_setting, network.proxy, env_proxies, no_proxy)
+    if chosen is not None:
+        return chosen.url, chosen.setting.removeprefix("the environment variable ").upper() \
+            if chosen.setting.startswith("the environment variable ") else chosen.setting
+    if own_proxy == proxy_rules.DIRECT:
+        return None, f"{own_setting} is 'direct'"
+    found = env_proxies.get(scheme) or env_proxies.get("all")
+    if network.proxy not in (None, proxy_rules.DIRECT) or (network.proxy is None and found):
+        name = "network.proxy" if network.proxy else found[1].upper()
+        return None, f"{name} is set but NO_PROXY ({', '.join(no_proxy)}) covers {host}"
+    if network.proxy == proxy_rules.DIRECT:
+        return None, "network.proxy is 'direct'"
+    if not network.trust_env:
+        return None, "network.trust_env is false: the environment's proxies are not used"
     return None, "no HTTP(S)_PROXY / ALL_PROXY set"
 
 
@@ -211,8 +229,9 @@ def without_credentials(proxy: str) -> str:
     return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
 
 
-def judge_proxy(url: str, env: Mapping[str, str]) -> CheckResult:
-    proxy, why = proxy_for(url, env)
+def judge_proxy(url: str, env: Mapping[str, str], network: NetworkSettings | None = None,
+                own: tuple[str | None, str] | None = None) -> CheckResult:
+    proxy, why = proxy_for(url, env, network, own)
     if proxy is None:
         return passed("proxy", f"direct connection: {why}")
     return warned("proxy", "network.proxy", f"{why}={without_credentials(proxy)} applies to "

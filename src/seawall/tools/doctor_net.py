@@ -1,7 +1,9 @@
 """The probes `seawall doctor` sends: DNS, TCP, TLS and HTTP, each bounded by the timeout and each
-ending in facts (never a traceback). aiohttp's exceptions become the probe's failure kinds here,
-once (doctor_replies.TRANSPORT names them). Redirects are followed by hand, a few at most, so a
-loop is reported instead of followed.
+ending in facts (never a traceback). The HTTP probes go through the gateway's own transport with
+the same `network:` settings (proxy, environment, TLS), so the doctor and the gateway never
+disagree about how an endpoint is reached; its failure kinds become the probe's here, once
+(doctor_replies.TRANSPORT names them). Redirects are followed by hand, a few at most, so a loop
+is reported instead of followed.
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ from collections.abc import Mapping
 from typing import Self
 from urllib.parse import urljoin
 
-import aiohttp
+import orjson
 
+from seawall.config import Timeouts
+from seawall.providers.base import UpstreamRequest
+from seawall.providers.http1_client import Route
+from seawall.providers.network import Network
+from seawall.providers.transport import Transport, UpstreamFailure, UpstreamResponse
 from seawall.tools.doctor_replies import Reply
 
+_DEPLOYMENT = "doctor"  # the route name of --deployment's own settings
 MAX_REDIRECTS = 5
 MAX_BODY = 1024 * 1024  # a model list or a short stream is far smaller; a bigger reply is not read further
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -50,9 +58,11 @@ async def connect(address: str, port: int, timeout: float) -> tuple[float | None
     return (time.perf_counter() - started) * 1000, None
 
 
-async def handshake(host: str, port: int, timeout: float) -> tuple[str | None, str | None]:
-    """(what was negotiated, None) or (None, why the handshake failed), with the system's CA store."""
-    context = ssl.create_default_context()
+async def handshake(host: str, port: int, timeout: float, context: ssl.SSLContext | None = None
+                    ) -> tuple[str | None, str | None]:
+    """(what was negotiated, None) or (None, why the handshake failed), with the given context (the
+    gateway's network.tls), else the system's CA store."""
+    context = context or ssl.create_default_context()
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context, server_hostname=host),
                                            timeout)
@@ -70,20 +80,24 @@ async def handshake(host: str, port: int, timeout: float) -> tuple[str | None, s
 
 
 class Prober:
-    """One aiohttp session for the run. trust_env: HTTP(S)_PROXY / NO_PROXY apply as they do to
-    the SDKs, so the doctor travels the path the app travels."""
+    """One transport for the run, with the gateway's network settings (`network`; by default the
+    environment's HTTP(S)_PROXY / NO_PROXY, as the gateway and the SDKs read them)."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, network: Network | None = None, route: Route | None = None):
         self.timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._limits = Timeouts(connect_s=timeout, read_s=timeout, total_s=timeout)
+        self._network, self._route = network, route  # route: a deployment's own (--deployment)
+        self._transport: Transport | None = None
 
     async def __aenter__(self) -> Self:
-        self._session = aiohttp.ClientSession(trust_env=True, timeout=aiohttp.ClientTimeout(total=self.timeout))
+        self._transport = Transport(network=self._network)
+        if self._route is not None:
+            self._transport.add_route(_DEPLOYMENT, self._route)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._transport is not None:
+            await self._transport.close()
 
     async def request(self, method: str, url: str, headers: Mapping[str, str] | None = None,
                       json: object = None) -> Reply:
@@ -105,45 +119,52 @@ class Prober:
                 return Reply(None, reply.headers, b"", ("redirects", why), tuple(seen))
 
     async def _once(self, method: str, url: str, headers: Mapping[str, str] | None, json: object) -> Reply:
-        assert self._session is not None
+        assert self._transport is not None
+        sent = dict(headers or {})
+        body = b""
+        if json is not None:
+            body = orjson.dumps(json)
+            sent.setdefault("content-type", "application/json")
         try:
-            async with self._session.request(method, url, headers=dict(headers or {}), json=json,
-                                             allow_redirects=False) as response:
-                got = {k.lower(): v for k, v in response.headers.items()}
-                body, failure = await _read(response)
-                return Reply(response.status, got, body, failure)
-        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as e:
-            return Reply(failure=("proxy", f"the proxy: {e}"))
-        except aiohttp.ClientConnectorDNSError as e:
-            return Reply(failure=("dns", f"DNS: {e.os_error.strerror if e.os_error else e}"))
-        except aiohttp.ClientSSLError as e:
-            return Reply(failure=("tls", f"TLS: {e}"))
-        except aiohttp.ClientConnectorError as e:
-            return Reply(failure=("connect", f"cannot connect: {e.os_error.strerror if e.os_error else e}"))
-        except TimeoutError:
-            return Reply(failure=("timeout", f"no reply within {self.timeout:g} s"))
-        except aiohttp.ServerDisconnectedError:
-            return Reply(failure=("not_http", "the server closed the connection without an HTTP reply"))
-        except aiohttp.ClientResponseError as e:  # the bytes that came back were not HTTP
-            return Reply(failure=("not_http", f"the reply is not HTTP ({e.message})"))
-        except aiohttp.ClientError as e:
-            return Reply(failure=("connect", f"{type(e).__name__}: {e}"))
+            response = await self._transport.open(UpstreamRequest(method, url, sent, body), self._limits,
+                                                  _DEPLOYMENT if self._route is not None else None)
+        except UpstreamFailure as f:
+            return Reply(failure=_failure(f, self.timeout))
+        except ValueError as e:  # not an http(s) URL, a header with a line break
+            return Reply(failure=("connect", f"cannot send the request: {e}"))
+        got = {k.lower(): v for k, v in response.headers.items()}
+        body, failure = await _read(response, self.timeout)
+        return Reply(response.status, got, body, failure)
 
 
-async def _read(response: aiohttp.ClientResponse) -> tuple[bytes, tuple[str, str] | None]:
+def _failure(f: UpstreamFailure, timeout: float) -> tuple[str, str]:
+    """The transport's failure as the doctor's kind and evidence."""
+    if f.kind == "proxy":
+        return "proxy", f"the proxy {f.proxy}: {f.detail} (set by {f.setting})"
+    if f.kind == "timeout":
+        return "timeout", f"no reply within {timeout:g} s"
+    if f.kind in ("dns", "tls"):
+        return f.kind, f"{f.kind.upper()}: {f.detail}"
+    if f.kind == "reset" and f.detail == "the upstream closed the connection":
+        return "not_http", "the server closed the connection without an HTTP reply"
+    if f.kind in ("reset", "malformed") and "not valid HTTP" in f.detail or f.kind == "malformed":
+        return "not_http", f"the reply is not HTTP ({f.detail})"
+    return "connect", f"cannot connect: {f.detail}"
+
+
+async def _read(response: UpstreamResponse, timeout: float) -> tuple[bytes, tuple[str, str] | None]:
     """The body, up to MAX_BODY; a cut connection keeps what arrived and says so."""
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in response.content.iter_any():
+        while chunk := await response.next_chunk():
             chunks.append(chunk)
             size += len(chunk)
             if size >= MAX_BODY:
+                response.close()
                 break
-    except aiohttp.ClientPayloadError as e:
-        return b"".join(chunks), ("cut", f"the connection broke mid-body ({e})")
-    except TimeoutError:
-        return b"".join(chunks), ("timeout", "the body stopped arriving before the timeout")
-    except aiohttp.ClientError as e:
-        return b"".join(chunks), ("cut", f"the connection broke mid-body ({type(e).__name__})")
+    except UpstreamFailure as f:
+        if f.kind == "timeout":
+            return b"".join(chunks), ("timeout", "the body stopped arriving before the timeout")
+        return b"".join(chunks), ("cut", f"the connection broke mid-body ({f.detail})")
     return b"".join(chunks), None
