@@ -26,12 +26,14 @@ from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
+from seawall.decide.redact import Redactor
 from seawall.decide.keys import bearer_token
 from seawall.decide.routes import diagnose_route
 from seawall.dialects import DIALECTS
 from seawall.errors import SeawallError, error
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.alerts import AlertMonitor
+from seawall.observe.capture import CaptureBuilder
 from seawall.observe.log import RequestLogWriter
 from seawall.observe.metrics import Metrics, SeawallCollector
 from seawall.pipeline.access import check_ip, check_model, may_use
@@ -109,7 +111,14 @@ class Gateway:
             if settings.alerts.enabled else None
         self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s, self.alerts)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
-        self.writer = RequestLogWriter(store, settings.request_log)
+        # Everything secret the gateway holds, so redaction finds it wherever it shows (decide/redact.py)
+        self.redactor = Redactor([d.api_key for ds in routes.values() for d in ds if d.api_key]
+                                 + [s for s in (admin_key, metrics_token) if s],
+                                 settings.request_log.capture_redact_paths)
+        log_settings = settings.request_log
+        self.writer = RequestLogWriter(store, log_settings, CaptureBuilder(self.redactor, log_settings.capture_max_body_bytes)
+                                       if log_settings.capture != "off" else None)
+        self._capture_all = log_settings.capture == "all"  # keep whole streams, not only their tails
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
         self.metrics = Metrics(routes)
         # A registry of our own, not prometheus_client's global one: several gateways may share a
@@ -207,6 +216,8 @@ class Gateway:
                     raise error("not_ready")
                 if operation == "gemini":
                     operation = gemini_operation(ctx, path_model, scope.get("query_string", b""))
+                if self._capture_all:
+                    ctx.stream_log = []
                 in_flight = self.metrics.in_flight
                 in_flight[ctx.dialect] += 1
                 try:

@@ -223,16 +223,18 @@ class _StreamOptionsRefused(Exception):
 async def _one(ctx: RequestContext, req: CanonicalRequest, target: ResolvedDeployment, transport: Transport,
                record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
     adapter = adapter_for(target.spec.adapter_name)
+    upstream = record.request = adapter.build_request(req, target, ask_usage)
     try:
-        response = await transport.open(adapter.build_request(req, target, ask_usage), target.spec.timeouts)
+        response = await transport.open(upstream, target.spec.timeouts)
     except UpstreamFailure as f:
         raise _Failed(transport_error(target, f), f.detail) from None
     record.status = response.status
+    record.reply_headers = response.headers
     ticket.learn(response.headers)  # x-ratelimit-remaining-* 0: hold the deployment until the reset
     record.upstream_request_id = next((response.headers[h] for h in _REQUEST_ID_HEADERS
                                        if h in response.headers), None)
     if response.status >= 300:
-        body = await _read(response, target)
+        body = record.reply_body = await _read(response, target)
         if (ask_usage and req.stream and response.status == 400 and b"stream_options" in body
                 and "stream_options" not in req.body):
             raise _StreamOptionsRefused()

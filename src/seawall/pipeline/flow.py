@@ -47,7 +47,7 @@ class Pipeline:
         the path (Gemini's `models/{model}:method`)."""
         dialect = DIALECTS[ctx.dialect]
         ctx.principal = self.auth.authenticate(ctx.headers, dialect)
-        body = await self._read_body(ctx, receive)
+        body = ctx.body = await self._read_body(ctx, receive)
         watcher = watch_disconnect(receive, ctx)
         try:
             req = ctx.request = dialect.parse(operation, body, ctx.headers, path_model)

@@ -118,3 +118,7 @@ class AttemptRecord:
     latency_ms: float = 0.0
     upstream_request_id: str | None = None
     detail: str = ""
+    # References kept for a captured request (observe/capture.py); never copied on the request's path.
+    request: UpstreamRequest | None = None  # as sent, credentials included: redacted when captured
+    reply_headers: object = None  # the upstream reply's headers (a case-insensitive mapping)
+    reply_body: bytes | None = None  # an error reply's body, read to classify it

@@ -29,10 +29,14 @@ from seawall.store.base import (
     POLICY_COLUMNS,
     USAGE_COLUMNS,
     GroupRecord,
+    CaptureRecord,
     KeyRecord,
     LogQuery,
     RequestRecord,
+    StatsBucket,
     TenantRecord,
+    category_range,
+    latency_bin_sql,
     policy_values,
     read_migrations,
     with_policy,
@@ -209,6 +213,25 @@ class SQLiteStore:
         return out
 
 
+    async def request_stats(self, since: float, until: float, bucket_s: int,
+                            key_id: str | None = None) -> list[StatsBucket]:
+        return await self._run(lambda db: _stats(db, since, until, int(bucket_s), key_id))
+
+    # -- captures ---------------------------------------------------------------------------------
+    async def write_captures(self, rows: list[CaptureRecord]) -> None:
+        sql = "INSERT OR REPLACE INTO request_captures (request_id, ts, key_id, data) VALUES (?, ?, ?, ?)"
+        args = [(r.request_id, r.ts, r.key_id, r.data) for r in rows]
+        await self._run(lambda db: _commit_many(db, sql, args))
+
+    async def get_capture(self, request_id: str) -> CaptureRecord | None:
+        sql = "SELECT request_id, ts, key_id, data FROM request_captures WHERE request_id = ?"
+        row = await self._run(lambda db: db.execute(sql, (request_id,)).fetchone())
+        return CaptureRecord(*row) if row else None
+
+    async def prune_captures(self, before: float) -> int:
+        return await self._run(lambda db: _commit(db, "DELETE FROM request_captures WHERE ts < ?", (before,)))
+
+
 def _json(value: object) -> str:
     return orjson.dumps(value).decode()
 
@@ -281,24 +304,66 @@ def _insert_log(db: sqlite3.Connection, params: list, count: int) -> None:
 
 
 def _log_query(query: LogQuery) -> tuple[str, list]:
+    where, args = _filters(query)
+    if query.before is not None:
+        where.append("(ts < ? OR (ts = ? AND request_id < ?))")
+        args += [query.before[0], query.before[0], query.before[1]]
+    sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM request_log"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY ts DESC, request_id DESC LIMIT ?", [*args, query.limit]
+
+
+def _filters(query: LogQuery) -> tuple[list[str], list]:
     where, args = [], []
-    if query.since is not None:
-        where.append("ts >= ?")
-        args.append(query.since)
-    if query.request_id:
-        where.append("request_id = ?")
-        args.append(query.request_id)
-    if query.model:
-        where.append("model_requested = ?")
-        args.append(query.model)
+    for column, op, value in (("ts", ">=", query.since), ("ts", "<", query.until), ("request_id", "=", query.request_id),
+                              ("model_requested", "=", query.model), ("key_id", "=", query.key_id),
+                              ("tenant", "=", query.tenant)):
+        if value is not None and value != "":
+            where.append(f"{column} {op} ?")
+            args.append(value)
+    if query.category:
+        low, high = category_range(query.category)
+        where.append("category = ?" if high is None else "category >= ? AND category < ?")
+        args += [low] if high is None else [low, high]
     if query.status:
         clause, more = _status_clause(query.status)
         where.append(clause)
         args += more
-    sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM request_log"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY ts DESC LIMIT ?", [*args, query.limit]
+    return where, args
+
+
+def _stats(db: sqlite3.Connection, since: float, until: float, bucket_s: int, key_id: str | None
+           ) -> list[StatsBucket]:
+    """Three grouped scans of the window (counts and sums by category, latency and time-to-first-
+    byte histograms): a chart costs a few hundred rows, whatever the traffic."""
+    where, args = "ts >= ? AND ts < ?" + (" AND key_id = ?" if key_id else ""), [since, until, *([key_id] if key_id else [])]
+    bucket = f"CAST((ts - {float(since)!r}) / {bucket_s} AS INTEGER)"
+    out: dict[int, StatsBucket] = {}
+
+    def at(index: int) -> StatsBucket:
+        found = out.get(index)
+        if found is None:
+            found = out[index] = StatsBucket(start=since + index * bucket_s)
+        return found
+
+    for b, category, n, pt, ct, cost in db.execute(
+            f"SELECT {bucket}, category, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd) "
+            f"FROM request_log WHERE {where} GROUP BY 1, 2", args):
+        s = at(b)
+        s.requests += n
+        s.prompt_tokens += pt or 0
+        s.completion_tokens += ct or 0
+        s.cost_usd += cost or 0.0
+        if category is not None:
+            s.errors[category] = s.errors.get(category, 0) + n
+    for b, bin_, n in db.execute(f"SELECT {bucket}, {latency_bin_sql('latency_ms')}, COUNT(*) FROM request_log "
+                                 f"WHERE {where} GROUP BY 1, 2", args):
+        at(b).latency[bin_] = n
+    for b, bin_, n in db.execute(f"SELECT {bucket}, {latency_bin_sql('ttfb_ms')}, COUNT(*) FROM request_log "
+                                 f"WHERE {where} AND streamed = 1 AND ttfb_ms IS NOT NULL GROUP BY 1, 2", args):
+        at(b).ttfb[bin_] = n
+    return [out[k] for k in sorted(out)]
 
 
 def _status_clause(status: str) -> tuple[str, list]:
