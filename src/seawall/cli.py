@@ -13,7 +13,7 @@ import sys
 import click
 
 from seawall import __version__
-from seawall.cli_admin import alerts, groups, keys, tenants
+from seawall.cli_admin import alerts, bundle, groups, keys, replay, tenants
 from seawall.config import (ConfigError, Settings, database_url_problem, default_settings, environ_snapshot,
                             example_config, load_settings, with_redis_url)
 
@@ -267,3 +267,5 @@ main.add_command(keys)
 main.add_command(groups)
 main.add_command(tenants)
 main.add_command(alerts)
+main.add_command(replay)
+main.add_command(bundle)

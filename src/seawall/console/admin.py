@@ -9,6 +9,8 @@
     GET   /admin/groups   POST /admin/groups   GET|PATCH /admin/groups/{name}
     GET   /admin/tenants  GET|PUT /admin/tenants/{name}   a tenant's limits (PUT replaces them all)
     GET   /admin/alerts                 firing alerts and recent changes (shape: observe/alerts.py)
+    GET   /admin/requests[/{id}[/bundle]]  POST /admin/requests/{id}/replay  GET /admin/stats
+                                        the request log, paged; captures, bundles, replay (console/support.py)
 
 Keys, groups and tenants take `rps`, `rpm`, `tpm` and `max_concurrency` (whole numbers >= 1, or
 null); a key is held to its own limits, its group's and its tenant's (pipeline/admit.py). A
@@ -32,7 +34,8 @@ import dataclasses
 import datetime as dt
 import hmac
 import time
-from urllib.parse import unquote
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
@@ -49,6 +52,9 @@ from seawall.pipeline.egress import send_error, send_json
 from seawall.pipeline.ingress import read_body
 from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord
 
+if TYPE_CHECKING:
+    from seawall.console.support import Support
+
 ADMIN_HASH_META = "admin_key_hash"
 _MAX_BODY = 64 * 1024  # a key or group is a few hundred bytes; metadata has room, not megabytes
 
@@ -59,6 +65,7 @@ class AdminConsole:
         self._store, self._secret, self._auth, self._timeout = store, secret, auth, body_timeout_s
         self._alerts = alerts
         self._admin_hash: str | None = None
+        self.support: Support | None = None  # the request log's routes; app.py sets it
 
     async def load(self, admin_key: str | None) -> None:
         """The admin key from the environment wins; else the hash made at first start."""
@@ -67,10 +74,14 @@ class AdminConsole:
         else:
             self._admin_hash = await self._store.get_meta(ADMIN_HASH_META)
 
-    async def handle(self, ctx: RequestContext, receive, send) -> None:
+    async def handle(self, ctx: RequestContext, receive, send, query: bytes = b"") -> None:
         try:
             self._authorize(ctx.headers.get("authorization"))
-            status, payload = await self._route(ctx, receive)
+
+            async def body() -> object:
+                return await self._json(ctx, receive)
+
+            status, payload = await self.call(ctx.method, ctx.path, body, query_params(query))
         except SeawallError as e:
             await send_error(send, ctx, e, [])
             return
@@ -78,24 +89,35 @@ class AdminConsole:
 
     def _authorize(self, header: str | None) -> None:
         token, problem = bearer_token(header)
-        given = hash_key(self._secret, token) if token else ""
-        # compare_digest on equal-length hex digests: no timing hint about the stored hash.
-        if problem is not None or self._admin_hash is None or not hmac.compare_digest(given, self._admin_hash):
+        if problem is not None or not self.is_admin_key(token):
             raise error("admin_unauthorized")
 
-    async def _route(self, ctx: RequestContext, receive) -> tuple[int, object]:
-        parts = [unquote(p) for p in ctx.path.strip("/").split("/")[1:]]
-        method = ctx.method
+    def is_admin_key(self, token: str | None) -> bool:
+        given = hash_key(self._secret, token) if token else ""
+        # compare_digest on equal-length hex digests: no timing hint about the stored hash.
+        return self._admin_hash is not None and hmac.compare_digest(given, self._admin_hash)
+
+    async def call(self, method: str, path: str, body, params: dict[str, str] | None = None) -> tuple[int, object]:
+        """One admin route, authorized already: from HTTP (handle) or from the console's pages.
+        `body` is awaited for the JSON body only by the routes that take one."""
+        parts = [unquote(p) for p in path.strip("/").split("/")[1:]]
+        if self.support is not None:
+            answered = await self.support.route(method, parts, params or {}, body)
+            if answered is not None:
+                return answered
+        return await self._route(method, path, parts, body)
+
+    async def _route(self, method: str, path: str, parts: list[str], body) -> tuple[int, object]:
         if parts == ["keys"]:
             if method == "GET":
                 return 200, {"object": "list", "data": [self._view(k) for k in await self._store.load_keys()]}
             if method == "POST":
-                return await self._create_key(await self._json(ctx, receive))
+                return await self._create_key(await body())
         elif len(parts) == 2 and parts[0] == "keys":
             if method == "GET":
                 return 200, self._view(await self._find_key(parts[1]))
             if method == "PATCH":
-                return await self._update_key(await self._find_key(parts[1]), await self._json(ctx, receive))
+                return await self._update_key(await self._find_key(parts[1]), await body())
         elif len(parts) == 3 and parts[0] == "keys" and parts[2] in ("revoke", "rotate") and method == "POST":
             key = await self._find_key(parts[1])
             return await (self._revoke_key(key) if parts[2] == "revoke" else self._rotate_key(key))
@@ -103,26 +125,27 @@ class AdminConsole:
             if method == "GET":
                 return 200, {"object": "list", "data": [group_view(g) for g in await self._store.load_groups()]}
             if method == "POST":
-                return await self._create_group(await self._json(ctx, receive))
+                return await self._create_group(await body())
         elif len(parts) == 2 and parts[0] == "groups":
             if method == "GET":
                 return 200, group_view(await self._find_group(parts[1]))
             if method == "PATCH":
-                return await self._update_group(await self._find_group(parts[1]), await self._json(ctx, receive))
+                return await self._update_group(await self._find_group(parts[1]), await body())
         elif parts == ["tenants"] and method == "GET":
             return 200, {"object": "list", "data": await self._tenants()}
         elif len(parts) == 2 and parts[0] == "tenants":
             if method == "GET":
                 return 200, await self._find_tenant(parts[1])
             if method == "PUT":
-                return await self._put_tenant(parts[1], await self._json(ctx, receive))
+                return await self._put_tenant(parts[1], await body())
         # -- alerts (observe/alerts.py) --
         elif parts == ["alerts"] and method == "GET":
             return 200, self._alerts.view() if self._alerts is not None else disabled_view()
-        raise error("route_not_found", method=method, path=ctx.path,
+        raise error("route_not_found", method=method, path=path,
                     hint="Admin routes: /admin/keys, /admin/keys/{id}, /admin/keys/{id}/revoke|rotate, "
-                         "/admin/groups, /admin/groups/{name}, /admin/tenants, /admin/tenants/{name}, /admin/alerts "
-                         "(GET, POST, PATCH, PUT as listed in the README).")
+                         "/admin/groups, /admin/groups/{name}, /admin/tenants, /admin/tenants/{name}, /admin/alerts, "
+                         "/admin/requests, /admin/requests/{id}, /admin/requests/{id}/bundle|replay, /admin/stats "
+                         "(GET, POST, PATCH, PUT as listed in docs/console.md).")
 
     async def _json(self, ctx: RequestContext, receive) -> object:
         try:
@@ -268,6 +291,11 @@ class AdminConsole:
         configured = self._auth.configured
         stored = {name: stored_limits(record)} if record is not None else {}
         return tenant_view(name, record, configured.tenants.get(name), tenant_values(name, stored, configured))
+
+
+def query_params(query: bytes) -> dict[str, str]:
+    """A query string's parameters, the last of a repeated name winning."""
+    return dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
 
 
 def tenant_view(name: str, record: TenantRecord | None, configured: Limits | None, effective: Limits) -> dict:

@@ -10,7 +10,8 @@ The document (JSON, what the console, `seawall bundle` and replay read):
 
     request   {method, path, headers: [[name, value]], body: {text, bytes, truncated}}
     reply     {status, headers, body | null}           what the client got
-    stream    {end, events: [...], last_event, upstream_last_chunk, complete}   streams only
+    stream    {end, events: [...], last_event (the client's: a gateway's error event for a cut
+               stream), last_upstream_event, upstream_last_chunk, complete}   streams only
     attempts  [{deployment, status, category, latency_ms, detail,
                 request: {method, url, headers, body}, reply: {headers, body | null}}]
 """
@@ -101,14 +102,17 @@ class CaptureBuilder:
         kept = events if src.complete else events[-_TAIL_EVENTS:]
         while kept and sum(len(e) for e in kept) > self.cap and len(kept) > 1:
             kept = kept[1:]  # the newest events matter most: the start goes first
+        upstream = self._body(src.upstream_last)
+        upstream_events = sse_events(upstream["text"]) if upstream else []
         return {"end": src.stream_end, "complete": src.complete and len(kept) == len(events),
                 "events": kept, "last_event": events[-1] if events else None,
-                "upstream_last_chunk": self._body(src.upstream_last)}
+                "last_upstream_event": upstream_events[-1] if upstream_events else None,
+                "upstream_last_chunk": upstream}
 
     def _attempt(self, a: AttemptRecord) -> dict:
         up = a.request
         request = None if up is None else {
-            "method": up.method, "url": self.redactor.text(_without_userinfo(up.url)),
+            "method": up.method, "url": self.redactor.text(without_userinfo(up.url)),
             "headers": self.redactor.headers(up.headers.items()), "body": self._body(up.body)}
         headers = a.reply_headers
         return {"deployment": a.deployment, "status": a.status, "category": a.category, "latency_ms": a.latency_ms,
@@ -118,7 +122,7 @@ class CaptureBuilder:
                           "body": self._body(a.reply_body)}}
 
 
-def _without_userinfo(url: str) -> str:
+def without_userinfo(url: str) -> str:
     """user:password@ in a base_url is a credential too."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:

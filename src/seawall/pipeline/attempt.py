@@ -47,6 +47,7 @@ class Streaming:
     decoder: StreamDecoder
     first: list[StreamEvent]  # events read before committing; empty when the first is slow to come
     release: Callable[[], None] = lambda: None  # the deployment gate's slot: egress calls it when the stream ends
+    raw: bytes = b""  # the upstream bytes `first` was decoded from, as received (a captured stream's last chunk)
 
 
 class Retrier:
@@ -272,9 +273,10 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
         data = response.buffered()
         events = decoder.feed(data) if data else []
         if not events:
-            events = await _wait_for_first(ctx, target, response, decoder)
-            if events is None:  # thinking: commit without an event
+            found = await _wait_for_first(ctx, target, response, decoder)
+            if found is None:  # thinking: commit without an event
                 return Streaming(target, response, decoder, [])
+            events, data = found
     except UpstreamFailure as f:
         response.close()
         raise _Failed(transport_error(target, f), f.detail) from None
@@ -294,12 +296,13 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
         message = str(first_error.get("message") or "an error event")
         raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": message}), message)
     response.start_idle_timeout()  # first_byte_s is met: read_s bounds the silences from here
-    return Streaming(target, response, decoder, events)
+    return Streaming(target, response, decoder, events, raw=data)
 
 
 async def _wait_for_first(ctx: RequestContext, target: ResolvedDeployment, response: UpstreamResponse,
-                          decoder: StreamDecoder) -> list[StreamEvent] | None:
-    """The first events, [] if the stream ended before any, None if keepalive_s passed first."""
+                          decoder: StreamDecoder) -> tuple[list[StreamEvent], bytes] | None:
+    """The first events and the chunk they came in; [] if the stream ended before any; None if
+    keepalive_s passed first."""
     task = asyncio.current_task()
     slow: list[bool] = []
 
@@ -312,8 +315,8 @@ async def _wait_for_first(ctx: RequestContext, target: ResolvedDeployment, respo
         while data := await response.next_chunk():
             events = decoder.feed(data)
             if events:
-                return events
-        return []
+                return events, data
+        return [], b""
     except asyncio.CancelledError:
         if not slow or ctx.client_gone:
             raise

@@ -94,7 +94,7 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
         raise
     finally:
         stream.release()  # the deployment gate's slot (pipeline/gate.py), whichever way the stream ended
-        ctx.upstream_last = last if last is not None else (stream.first[-1].raw if stream.first else None)
+        ctx.upstream_last = last if last is not None else stream.raw
     stream.response.close()
     ctx.stream_end = end
     err = SeawallError("stream_interrupted", {"deployment": label, "detail": detail},
@@ -102,7 +102,9 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     if cut is not None:
         ctx.stream_end, err = stream_timeout(stream, cut)
     ctx.category, ctx.error_code = err.category, err.code
-    await send({"type": "http.response.body", "body": stream_error_event(err, ctx)})  # and the body's end
+    event = stream_error_event(err, ctx)
+    ctx.prev_sent, ctx.last_sent = ctx.last_sent, event  # a captured stream's tail ends with it
+    await send({"type": "http.response.body", "body": event})  # and the body's end
     ctx.finished = True
 
 

@@ -141,5 +141,9 @@ class Transport:
             raise translate(e, timeouts) from e
         return UpstreamResponse(resp, timeouts)
 
+    async def describe(self, url: str) -> dict:
+        """The network path to an upstream URL (addresses, connections, TLS peer), for bundles."""
+        return await self._client.describe(url)
+
     async def close(self) -> None:
         await self._client.close()
