@@ -73,8 +73,11 @@ def main() -> None:
 @click.option("--redis", "redis_url", default=None,
               help="Redis shared by several gateways for rate limits, redis://host:6379/0 "
                    "(or SEAWALL_REDIS_URL, or limits.redis_url in the config); default: in this process")
+@click.option("--console-port", type=click.IntRange(0, 65535), default=None, envvar="SEAWALL_CONSOLE_PORT",
+              help="the console's port (or SEAWALL_CONSOLE_PORT; default console.port, 8101; 0: any free port, "
+                   "printed at start)")
 def serve(config: str | None, host: str | None, port: int | None, data_dir: str | None,
-          database_url: str | None, redis_url: str | None) -> None:
+          database_url: str | None, redis_url: str | None, console_port: int | None) -> None:
     """Start the gateway. With no --config: demo models served by the built-in simulator."""
     from seawall.server import ServeOptions, run
 
@@ -85,7 +88,7 @@ def serve(config: str | None, host: str | None, port: int | None, data_dir: str 
                            port=settings.server.port if port is None else port,
                            data_dir=_data_dir(data_dir, settings), demo=config is None,
                            bootstrap_key=environ.get("SEAWALL_BOOTSTRAP_KEY") or None,
-                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None,
+                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None, console_port=console_port,
                            **_database_options(database_url, environ, settings))
     sys.exit(run(settings, options, environ))
 

@@ -40,6 +40,7 @@ class ServeOptions:
     admin_key: str | None = None  # SEAWALL_ADMIN_KEY: the admin API's key; else one made at first start
     database_url: str | None = None  # PostgreSQL shared with other gateways; None = SQLite in data_dir
     database_url_source: str = "store.url"  # where it came from, to name it when it doesn't work
+    console_port: int | None = None  # --console-port: overrides console.port
 
 
 class StartError(Exception):
@@ -68,13 +69,41 @@ def check_providers(settings: Settings) -> None:
                          f"version; use provider: openai (any OpenAI-compatible API) for now")
 
 
+class ConsoleServer(uvicorn.Server):
+    """The console's listener, beside the API's in the same process and loop. Signals are the API
+    server's to catch (one handler per signal: a second server would take them over); it stops
+    the console when it stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def bind_console(settings: Settings, options: ServeOptions) -> socket.socket | None:
+    if not settings.console.enabled:
+        return None
+    port = settings.console.port if options.console_port is None else options.console_port
+    try:
+        return bind(settings.console.host, port)
+    except StartError as e:
+        raise StartError(f"the console: {e} (console.port in the config, --console-port, or console.enabled: false "
+                         f"to serve no console)") from None
+
+
 async def serve(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> None:
     check_providers(settings)
     sock = bind(options.host, options.port)
+    try:
+        console_sock = bind_console(settings, options)
+    except StartError:
+        sock.close()
+        raise
     try:  # before the embedded simulator starts: a refused database then leaves nothing running
         store, secret = await open_store(options)
     except StartError:
         sock.close()
+        if console_sock is not None:
+            console_sock.close()
         raise
     sim_task, sim_url = None, None
     if settings.uses_embedded_simulator:
@@ -115,19 +144,40 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
+    console, console_task, console_url = None, None, None
+    if server.started and console_sock is not None:
+        console, console_url = start_console(app, settings, console_sock)
+        console_task = asyncio.create_task(console.serve(sockets=[console_sock]), name="console")
     if server.started:
         host, port = sock.getsockname()[:2]
         print(banner(f"http://{host}:{port}/v1", printed_key[0] if printed_key else None, options, settings,
-                     printed_admin_key[0] if printed_admin_key else None), flush=True)
+                     printed_admin_key[0] if printed_admin_key else None, console_url), flush=True)
     try:
         await task
     finally:
+        if console is not None:
+            console.should_exit = True
+            await console_task
+        elif console_sock is not None:
+            console_sock.close()
         if sim_task:
             sim_task.cancel()
         if isinstance(app.pipeline.limiter, RemoteLimiter):
             await app.pipeline.limiter.close()
     if not server.started:
         raise StartError("the gateway failed to start; see the log lines above")
+
+
+def start_console(app: Gateway, settings: Settings, sock: socket.socket) -> tuple[uvicorn.Server, str]:
+    from seawall.console.pages import ConsoleApp
+
+    c = settings.console
+    config = uvicorn.Config(ConsoleApp(app, c.session_ttl_s), http="httptools", loop="none", lifespan="off",
+                            access_log=False, log_level="warning", server_header=False, proxy_headers=False,
+                            ssl_certfile=c.tls_cert_file, ssl_keyfile=c.tls_key_file)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return ConsoleServer(config), f"{'https' if c.tls_cert_file else 'http'}://{shown}:{port}/console"
 
 
 async def shared_limiter(limits: LimitSettings) -> RedisLimiter:
@@ -198,7 +248,7 @@ async def provision_admin_key(store: Store, secret: bytes, options: ServeOptions
 
 
 def banner(base_url: str, key: str | None, options: ServeOptions, settings: Settings,
-           admin_key: str | None = None) -> str:
+           admin_key: str | None = None, console_url: str | None = None) -> str:
     models = [m.name for m in settings.models]
     chat_model = next((m for m in models if "embedding" not in m), models[0])
     shown_key = key or "<your sk-sw- key>"
@@ -227,6 +277,8 @@ def banner(base_url: str, key: str | None, options: ServeOptions, settings: Sett
         "",
         f"Request log: seawall logs {log_source(options)}     Stop: Ctrl+C",
     ]
+    if console_url:
+        lines.insert(-1, f"Console: {console_url}  (sign in with the admin key, or an sk-sw- key for its own usage)")
     return "\n".join(lines)
 
 

@@ -38,7 +38,7 @@ from seawall.pipeline.auth import Authenticator
 from seawall.providers.base import CanonicalRequest
 from seawall.providers.registry import adapter_for
 from seawall.providers.transport import Transport, UpstreamFailure
-from seawall.store.base import KeyRecord, RequestRecord, Store
+from seawall.store.base import KeyRecord, RequestRecord, StatsBucket, Store
 from seawall.tools import bundle as bundles
 from seawall.tools.replay import Outcome, answer_start, compare
 
@@ -135,9 +135,12 @@ class Support:
         since, until, bucket_s = log_query.stats_window(params, time.time())
         key_id = viewer.key_id if not viewer.is_admin else (await self.key_id(params["key"]) if params.get("key")
                                                             else None)
-        buckets = await self.store.request_stats(since, until, bucket_s, key_id)
+        found = {round((b.start - since) / bucket_s): b for b in await self.store.request_stats(since, until, bucket_s,
+                                                                                               key_id)}
+        count = int((until - since) // bucket_s) + 1  # empty buckets too: a chart's x is time
         return {"object": "stats", "since": since, "until": until, "bucket_s": bucket_s,
-                "buckets": [log_query.bucket_view(b) for b in buckets]}
+                "buckets": [log_query.bucket_view(found.get(i) or StatsBucket(start=since + i * bucket_s))
+                            for i in range(count)]}
 
     # -- bundles -----------------------------------------------------------------------------------
     async def bundle(self, request_id: str) -> dict:
