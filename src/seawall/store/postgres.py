@@ -305,7 +305,7 @@ def log_query(query: LogQuery) -> tuple[str, list]:
         where.append(status_clause(query.status))
     if query.before is not None:
         ts, rid = param(query.before[0]), param(query.before[1])
-        where.append(f"(ts < {ts} OR (ts = {ts} AND request_id < {rid}))")
+        where.append(f"ts <= {ts} AND (ts < {ts} OR request_id < {rid})")  # a range the time index serves
     sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM request_log"
     if where:
         sql += " WHERE " + " AND ".join(where)
