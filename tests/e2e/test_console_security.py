@@ -31,14 +31,15 @@ def console(tmp_path_factory, simulator):
 class Browser:
     """urllib with a cookie jar and no redirect following: each answer as it is."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, tls=None):
         self.base, self.jar = base, http.cookiejar.CookieJar()
 
         class NoRedirect(urllib.request.HTTPRedirectHandler):
             def redirect_request(self, *args, **kwargs):
                 return None
 
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect,
+                                                  urllib.request.HTTPSHandler(context=tls))
 
     def go(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
         data = urllib.parse.urlencode(form).encode() if form is not None else None
@@ -115,3 +116,28 @@ def test_a_key_owner_reaches_no_admin_page_or_action(console):
     assert b.go("GET", "/requests/req_x/bundle")[0] == 404
     status, _, _ = b.go("POST", "/logout", {"csrf": token})
     assert status == 303 and b.go("GET", "/me")[0] == 303
+
+
+def test_over_tls_the_session_cookie_is_secure(tmp_path_factory, simulator):
+    import importlib.util
+    import ssl
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("raw_upstream", Path(__file__).parents[1] / "providers" /
+                                                  "raw_upstream.py")
+    raw_upstream = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(raw_upstream)
+    ca, cert, key = raw_upstream.certificates(tmp_path_factory.mktemp("console-tls"))
+    port = free_port()
+    tls = f"console:\n  tls_cert_file: {cert}\n  tls_key_file: {key}\n  session_ttl_s: 2\n"
+    gateway = start_gateway(tmp_path_factory, config(simulator.port).replace("console:\n  session_ttl_s: 2\n", tls),
+                            "console-tls", env={"SEAWALL_CONSOLE_PORT": str(port)})
+    try:
+        b = Browser(f"https://127.0.0.1:{port}/console", ssl.create_default_context(cafile=ca))
+        status, headers = b.sign_in(ADMIN_KEY)
+        assert status == 303
+        cookie = headers["set-cookie"]
+        assert "seawall_console=" in cookie and "; Secure" in cookie and "HttpOnly" in cookie
+        assert "Console: https://127.0.0.1:" in gateway.proc.output()
+    finally:
+        gateway.proc.stop()
