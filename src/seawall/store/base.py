@@ -164,6 +164,33 @@ def latency_bin_sql(column: str) -> str:
     return f"CASE {arms} ELSE {len(LATENCY_BOUNDS_MS)} END"
 
 
+def stats_buckets(since: float, bucket_s: int, counts, latency, ttfb) -> list[StatsBucket]:
+    """The stores' three grouped results as buckets, oldest first: `counts` rows are (bucket,
+    category, requests, prompt tokens, completion tokens, cost), `latency` and `ttfb` rows
+    (bucket, histogram bin, requests)."""
+    out: dict[int, StatsBucket] = {}
+
+    def at(index: int) -> StatsBucket:
+        found = out.get(index)
+        if found is None:
+            found = out[index] = StatsBucket(start=since + index * bucket_s)
+        return found
+
+    for b, category, n, prompt, completion, cost in counts:
+        s = at(b)
+        s.requests += n
+        s.prompt_tokens += prompt or 0
+        s.completion_tokens += completion or 0
+        s.cost_usd += cost or 0.0
+        if category is not None:
+            s.errors[category] = s.errors.get(category, 0) + n
+    for b, bin_, n in latency:
+        at(b).latency[bin_] = n
+    for b, bin_, n in ttfb:
+        at(b).ttfb[bin_] = n
+    return [out[k] for k in sorted(out)]
+
+
 def category_range(category: str) -> tuple[str, str | None]:
     """(value, None) for an exact category; (low, high) bounds for a family ("rate_limit": every
     "rate_limit.*"), as a range an index can serve ('/' sorts right after '.')."""

@@ -37,6 +37,7 @@ from seawall.store.base import (
     category_range,
     latency_bin_sql,
     policy_values,
+    stats_buckets,
     read_migrations,
     with_policy,
 )
@@ -204,33 +205,15 @@ class PostgresStore:
         where = "ts >= $1 AND ts < $2" + (" AND key_id = $3" if key_id else "")
         args = [since, until, *([key_id] if key_id else [])]
         bucket = f"floor((ts - $1) / {int(bucket_s)})::bigint"
-        out: dict[int, StatsBucket] = {}
-
-        def at(index: int) -> StatsBucket:
-            found = out.get(index)
-            if found is None:
-                found = out[index] = StatsBucket(start=since + index * bucket_s)
-            return found
-
         async with self._db.acquire() as conn:
-            for b, category, n, pt, ct, cost in await conn.fetch(
-                    f"SELECT {bucket}, category, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd) "
-                    f"FROM request_log WHERE {where} GROUP BY 1, 2", *args):
-                s = at(b)
-                s.requests += n
-                s.prompt_tokens += pt or 0
-                s.completion_tokens += ct or 0
-                s.cost_usd += cost or 0.0
-                if category is not None:
-                    s.errors[category] = s.errors.get(category, 0) + n
-            for b, bin_, n in await conn.fetch(f"SELECT {bucket}, {latency_bin_sql('latency_ms')}, count(*) "
-                                               f"FROM request_log WHERE {where} GROUP BY 1, 2", *args):
-                at(b).latency[bin_] = n
-            for b, bin_, n in await conn.fetch(
-                    f"SELECT {bucket}, {latency_bin_sql('ttfb_ms')}, count(*) FROM request_log "
-                    f"WHERE {where} AND streamed AND ttfb_ms IS NOT NULL GROUP BY 1, 2", *args):
-                at(b).ttfb[bin_] = n
-        return [out[k] for k in sorted(out)]
+            counts = await conn.fetch(f"SELECT {bucket}, category, count(*), sum(prompt_tokens), "
+                                      f"sum(completion_tokens), sum(cost_usd) FROM request_log WHERE {where} "
+                                      f"GROUP BY 1, 2", *args)
+            latency = await conn.fetch(f"SELECT {bucket}, {latency_bin_sql('latency_ms')}, count(*) "
+                                       f"FROM request_log WHERE {where} GROUP BY 1, 2", *args)
+            ttfb = await conn.fetch(f"SELECT {bucket}, {latency_bin_sql('ttfb_ms')}, count(*) FROM request_log "
+                                    f"WHERE {where} AND streamed AND ttfb_ms IS NOT NULL GROUP BY 1, 2", *args)
+        return stats_buckets(since, bucket_s, counts, latency, ttfb)
 
     # -- captures ---------------------------------------------------------------------------------
     async def write_captures(self, rows: list[CaptureRecord]) -> None:

@@ -38,6 +38,7 @@ from seawall.store.base import (
     category_range,
     latency_bin_sql,
     policy_values,
+    stats_buckets,
     read_migrations,
     with_policy,
 )
@@ -371,31 +372,13 @@ def _stats(db: sqlite3.Connection, since: float, until: float, bucket_s: int, ke
     byte histograms): a chart costs a few hundred rows, whatever the traffic."""
     where, args = "ts >= ? AND ts < ?" + (" AND key_id = ?" if key_id else ""), [since, until, *([key_id] if key_id else [])]
     bucket = f"CAST((ts - {float(since)!r}) / {bucket_s} AS INTEGER)"
-    out: dict[int, StatsBucket] = {}
-
-    def at(index: int) -> StatsBucket:
-        found = out.get(index)
-        if found is None:
-            found = out[index] = StatsBucket(start=since + index * bucket_s)
-        return found
-
-    for b, category, n, pt, ct, cost in db.execute(
-            f"SELECT {bucket}, category, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd) "
-            f"FROM request_log WHERE {where} GROUP BY 1, 2", args):
-        s = at(b)
-        s.requests += n
-        s.prompt_tokens += pt or 0
-        s.completion_tokens += ct or 0
-        s.cost_usd += cost or 0.0
-        if category is not None:
-            s.errors[category] = s.errors.get(category, 0) + n
-    for b, bin_, n in db.execute(f"SELECT {bucket}, {latency_bin_sql('latency_ms')}, COUNT(*) FROM request_log "
-                                 f"WHERE {where} GROUP BY 1, 2", args):
-        at(b).latency[bin_] = n
-    for b, bin_, n in db.execute(f"SELECT {bucket}, {latency_bin_sql('ttfb_ms')}, COUNT(*) FROM request_log "
-                                 f"WHERE {where} AND streamed = 1 AND ttfb_ms IS NOT NULL GROUP BY 1, 2", args):
-        at(b).ttfb[bin_] = n
-    return [out[k] for k in sorted(out)]
+    counts = db.execute(f"SELECT {bucket}, category, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), "
+                        f"SUM(cost_usd) FROM request_log WHERE {where} GROUP BY 1, 2", args).fetchall()
+    latency = db.execute(f"SELECT {bucket}, {latency_bin_sql('latency_ms')}, COUNT(*) FROM request_log "
+                         f"WHERE {where} GROUP BY 1, 2", args).fetchall()
+    ttfb = db.execute(f"SELECT {bucket}, {latency_bin_sql('ttfb_ms')}, COUNT(*) FROM request_log "
+                      f"WHERE {where} AND streamed = 1 AND ttfb_ms IS NOT NULL GROUP BY 1, 2", args).fetchall()
+    return stats_buckets(since, bucket_s, counts, latency, ttfb)
 
 
 def _status_clause(status: str) -> tuple[str, list]:
