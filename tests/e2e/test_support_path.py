@@ -101,6 +101,11 @@ def test_a_cut_claude_stream_is_captured_and_bundled_with_its_last_chunk_and_no_
     (path,) = bundle["network"]
     assert path["deployment"] == "anth-main" and "127.0.0.1" in path["resolved"] and path["proxy"] is None
 
+    # straight to the deployment, the Anthropic body read as the client sent it: the cut is still there
+    direct = json.loads(cli(gw, "replay", request_id, "--deployment", "anth-main", "--json").stdout)
+    assert direct["replay"]["status"] == 200 and direct["replay"]["stream_end"] == "interrupted", direct
+    assert direct["replay"]["category"] == "stream.interrupted" and direct["replay"]["answer"]  # the text so far
+
 
 def test_replay_shows_what_changed_through_the_pipeline_and_straight_to_a_deployment(gw, sim):
     sim.set_faults([{"match": {"model": "gpt-4o-mini", "first_n": 2}, "fault": "status=503"}])

@@ -31,6 +31,7 @@ from seawall.decide.breaker import reopens_in
 from seawall.decide.classify import classify_reply, classify_transport
 from seawall.decide.ownership import ADMIN, Viewer, found
 from seawall.decide.redact import SECRET_HEADERS, Redactor
+from seawall.dialects import DIALECTS
 from seawall.errors import CATALOG, CHECK_FIRST, SeawallError, error
 from seawall.observe.capture import without_userinfo
 from seawall.pipeline.attempt import Retrier
@@ -179,7 +180,7 @@ class Support:
             target = self.deployments.get(deployment)
             if target is None:
                 raise error("unknown_deployment", name=deployment, known=", ".join(sorted(self.deployments)))
-            replayed = await self.direct(target, body, row.operation or "chat")
+            replayed = await self.direct(target, body, row)
         else:
             headers = {name: value for name, value in capture["request"]["headers"]
                        if name not in SECRET_HEADERS and name not in ("content-length", "host")}
@@ -189,17 +190,14 @@ class Support:
                                f"pipeline, as key {row.key_id}" if row.key_id else "pipeline, as the admin")
         return compare(original, replayed)
 
-    async def direct(self, target: ResolvedDeployment, body: bytes, operation: str) -> Outcome:
+    async def direct(self, target: ResolvedDeployment, body: bytes, row: RequestRecord) -> Outcome:
         """One exchange with one deployment, bypassing routing, limits, gates and retries: what the
-        upstream itself says now. The body is read as OpenAI's shape (the canonical form)."""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            raise error("body_not_object", got="something else")
-        req = CanonicalRequest(operation if operation in ("chat", "embeddings") else "chat", target.route, data,
-                               bool(data.get("stream")), "openai")
+        upstream itself says now. The body is read in the client's dialect, as the pipeline reads it."""
+        dialect = DIALECTS.get(row.dialect or "openai", DIALECTS["openai"])
+        path_model = row.path.rsplit("/", 1)[-1] if row.dialect == "gemini" else None
+        operation = row.operation if row.operation in ("chat", "embeddings") else "chat"
+        req = dialect.parse(operation, body, {"content-type": "application/json"}, path_model)
+        req.model = target.route
         return await self.exchange(target, req, f"deployment {target.label}")
 
     async def probe(self, label: str) -> Outcome:
@@ -224,18 +222,9 @@ class Support:
         try:
             response = await self.transport.open(adapter.build_request(req, target, False), target.spec.timeouts)
             ttfb = (time.perf_counter() - started) * 1000
-            chunks, size, end = [], 0, None
+            end = None
             if req.stream and "event-stream" in response.content_type and response.status < 300:
-                decoder = adapter.stream_decoder()
-                end = "interrupted"
-                async with asyncio.timeout(60):
-                    while (data := await response.next_chunk()) and size < _PROBE_BODY_LIMIT:
-                        chunks.append(data)
-                        size += len(data)
-                        if any(e.terminal for e in decoder.feed(data)):
-                            end = "completed"
-                response.close()
-                raw = b"".join(chunks)
+                raw, end = await _read_stream(response, adapter.stream_decoder())
             else:
                 raw = await response.read()
         except UpstreamFailure as f:
@@ -245,6 +234,8 @@ class Support:
         except SeawallError as e:  # the body can't be sent to this deployment (a field it can't express)
             return Outcome(None, e.status, e.category, e.message, 0.0, None, None, via)
         category = classify_reply(response.status, response.headers, raw).category if response.status >= 300 else None
+        if end is not None and end != "completed":
+            category = f"stream.{end}"
         text = raw[:_PROBE_BODY_LIMIT].decode("utf-8", "replace")
         return Outcome(response.headers.get("x-request-id") or response.headers.get("request-id"), response.status,
                        category, answer_start(text, req.stream), round((time.perf_counter() - started) * 1000, 2),
@@ -269,6 +260,25 @@ class Support:
                                                    target.spec.max_concurrency, "held_for_s": 0.0}),
                         "disabled": False, "disabled_reason": None})
         return out
+
+
+async def _read_stream(response, decoder) -> tuple[bytes, str]:
+    """A stream's bytes (at most _PROBE_BODY_LIMIT, within 60 s) and how it ended: completed (its
+    terminal event came), interrupted (cut, or closed without it) or stalled (silent too long)."""
+    chunks, size, end = [], 0, "interrupted"
+    try:
+        async with asyncio.timeout(60):
+            while (data := await response.next_chunk()) and size < _PROBE_BODY_LIMIT:
+                chunks.append(data)
+                size += len(data)
+                if any(e.terminal for e in decoder.feed(data)):
+                    end = "completed"
+    except UpstreamFailure as f:
+        end = "stalled" if f.kind == "timeout" else "interrupted"
+    except TimeoutError:
+        end = "stalled"
+    response.close()
+    return b"".join(chunks), end
 
 
 def pick_key(keys: list[KeyRecord], ref: str) -> KeyRecord | None:
