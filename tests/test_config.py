@@ -133,3 +133,20 @@ def test_metrics_token_from_a_file_and_none_by_default(tmp_path):
 def test_metrics_section_is_checked(metrics, fragment):
     (p,) = problems({**SIM_ONLY, "metrics": metrics})
     assert p.startswith("metrics") and fragment in p
+
+
+def test_request_capture_reads_yaml_off_and_refuses_bad_paths():
+    from seawall.config import parse_settings as parse
+
+    base = {"models": [{"name": "m", "deployments": [{"provider": "simulator", "model": "m"}]}]}
+    assert parse({**base, "request_log": {"capture": False}}).request_log.capture == "off"  # YAML's bare `off`
+    assert parse(base).request_log.capture == "failed"
+    with pytest.raises(ConfigError) as e:
+        parse({**base, "request_log": {"capture": True}})
+    assert "write off, failed or all" in e.value.render()
+    with pytest.raises(ConfigError) as e:
+        parse({**base, "request_log": {"capture_redact_paths": ["messages[x].content"]}})
+    assert "request_log.capture_redact_paths" in e.value.render() and "only names" in e.value.render()
+    with pytest.raises(ConfigError) as e:
+        parse({**base, "console": {"tls_cert_file": "/x.pem"}})
+    assert "both tls_cert_file and tls_key_file" in e.value.render()

@@ -115,6 +115,16 @@ class RequestLogSettings(_Strict):
     # e.g. messages[*].content, metadata.email; credentials are redacted whatever this says.
     capture_redact_paths: list[str] = Field(default_factory=list)
 
+    @field_validator("capture", mode="before")
+    @classmethod
+    def _capture(cls, v: object) -> object:
+        # YAML 1.1 reads a bare `off` as false: that is what the operator wrote.
+        if v is False:
+            return "off"
+        if v is True:
+            raise ValueError("write off, failed or all (a bare on/true/yes says none of them)")
+        return v
+
     @field_validator("capture_redact_paths")
     @classmethod
     def _paths(cls, v: list[str]) -> list[str]:
