@@ -306,7 +306,8 @@ class Gateway:
                 await send_error(send, ctx, e, [])
         record(self.writer, ctx, self.metrics, self.pipeline.preflight.price_of, self.alerts)
         return Internal(ctx.request_id, ctx.status, ctx.category, b"".join(parts).decode("utf-8", "replace"),
-                        ctx.streamed, ctx.stream_end, round(ctx.elapsed_ms(), 2), ctx.ttfb_ms)
+                        ctx.streamed, ctx.stream_end, round(ctx.elapsed_ms(), 2), ctx.ttfb_ms,
+                        f"pipeline, as key {live.key_id}" if live else "pipeline, as the admin (no live key)")
 
     def _open_circuits(self) -> list[str]:
         """Deployments whose circuit is not closed, for the circuit_open alert."""

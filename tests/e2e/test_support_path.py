@@ -177,3 +177,20 @@ def test_the_log_api_pages_filters_and_refuses_bad_input(gw, sim):
     assert sum(b["errors"].get("model.not_found", 0) for b in stats["buckets"]) >= 5
     status, body = http("GET", gw.url + "/admin/requests", headers={"authorization": "Bearer sw-admin-wrong"})[::2]
     assert status == 401 and b"requests" not in body.split(b'"message"')[0]
+
+
+def test_a_revoked_keys_request_is_replayed_as_the_admin(gw, sim):
+    status, made = admin(gw, "POST", "/admin/keys", {"name": "short-lived"})
+    assert status == 201
+    sim.set_faults([{"match": {"model": "gpt-4o", "first_n": 2}, "fault": "status=500"}])
+    status, headers, _ = http("POST", gw.base_url + "/chat/completions",
+                              {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                              {"authorization": f"Bearer {made['key']}"})
+    assert status == 500
+    request_id = headers["x-request-id"]
+    captured(gw, request_id)
+    assert admin(gw, "POST", f"/admin/keys/{made['id']}/revoke")[0] == 200
+    status, result = admin(gw, "POST", f"/admin/requests/{request_id}/replay", {})
+    assert status == 200 and result["replay"]["status"] == 200
+    assert result["replay"]["via"] == "pipeline, as the admin (no live key)"
+    assert made["key"] not in json.dumps(result)

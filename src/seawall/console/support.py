@@ -58,6 +58,7 @@ class Internal:
     stream_end: str | None
     latency_ms: float
     ttfb_ms: float | None
+    via: str  # as whom it was sent
 
 
 # (request row, body, operation, model, headers) -> the pipeline's answer (app.py: Gateway.replay)
@@ -186,8 +187,7 @@ class Support:
                        if name not in SECRET_HEADERS and name not in ("content-length", "host")}
             done = await self.run_internal(row, body, row.operation, model, headers)
             replayed = Outcome(done.request_id, done.status, done.category, answer_start(done.body, done.streamed),
-                               done.latency_ms, done.ttfb_ms, done.stream_end,
-                               f"pipeline, as key {row.key_id}" if row.key_id else "pipeline, as the admin")
+                               done.latency_ms, done.ttfb_ms, done.stream_end, done.via)
         return compare(original, replayed)
 
     async def direct(self, target: ResolvedDeployment, body: bytes, row: RequestRecord) -> Outcome:
