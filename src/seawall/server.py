@@ -47,7 +47,7 @@ class StartError(Exception):
     """The gateway can't start; the message says why and what to do."""
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, fix: str = "Pick another port with --port.") -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -56,7 +56,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise StartError(f"cannot listen on {host}:{port}: {e.strerror} — is another process (another "
-                         f"seawall?) using it? Pick another port with --port.") from None
+                         f"seawall?) using it? {fix}") from None
     sock.listen(4096)
     sock.setblocking(False)
     return sock
@@ -83,27 +83,17 @@ def bind_console(settings: Settings, options: ServeOptions) -> socket.socket | N
     if not settings.console.enabled:
         return None
     port = settings.console.port if options.console_port is None else options.console_port
-    try:
-        return bind(settings.console.host, port)
-    except StartError as e:
-        raise StartError(f"the console: {e} (console.port in the config, --console-port, or console.enabled: false "
-                         f"to serve no console)") from None
+    return bind(settings.console.host, port, "The console needs a port of its own: pick another with --console-port "
+                                             "or console.port (console.enabled: false serves no console).")
 
 
 async def serve(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> None:
     check_providers(settings)
     sock = bind(options.host, options.port)
-    try:
-        console_sock = bind_console(settings, options)
-    except StartError:
-        sock.close()
-        raise
     try:  # before the embedded simulator starts: a refused database then leaves nothing running
         store, secret = await open_store(options)
     except StartError:
         sock.close()
-        if console_sock is not None:
-            console_sock.close()
         raise
     sim_task, sim_url = None, None
     if settings.uses_embedded_simulator:
@@ -111,10 +101,13 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     try:
         routes = resolve_secrets(settings, environ, sim_url)
         metrics_token = resolve_metrics_token(settings, environ)
-    except ConfigError as e:
+        console_sock = bind_console(settings, options)  # after the config's own problems: those come first
+    except (ConfigError, StartError) as e:
         sock.close()
         await store.close()
-        raise StartError(e.render()) from None
+        if sim_task:
+            sim_task.cancel()
+        raise StartError(e.render() if isinstance(e, ConfigError) else str(e)) from None
     os.makedirs(options.data_dir, exist_ok=True)
     printed_key: list[str] = []
     printed_admin_key: list[str] = []

@@ -141,3 +141,20 @@ def test_over_tls_the_session_cookie_is_secure(tmp_path_factory, simulator):
         assert "Console: https://127.0.0.1:" in gateway.proc.output()
     finally:
         gateway.proc.stop()
+
+
+def test_a_console_port_in_use_refuses_the_start_naming_the_setting(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "seawall", "serve", "--port", str(free_port()), "--data-dir",
+                              str(tmp_path / "data")], env={**os.environ, "SEAWALL_CONSOLE_PORT": str(port)},
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "--console-port" in out.stderr
