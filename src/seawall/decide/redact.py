@@ -33,6 +33,7 @@ KEY_SHAPES = re.compile(
     r"|xai-[A-Za-z0-9]{20,}"
     r"|gsk_[A-Za-z0-9]{20,})")
 
+_SHAPE_MARKERS = ("sk-", "sw-admin-", "AIza", "xai-", "gsk_")  # each KEY_SHAPES alternative starts with one
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\*|\d+)\]")
 
 
@@ -63,16 +64,19 @@ class Redactor:
         known = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
         alternatives = [re.escape(s) for s in known] + [KEY_SHAPES.pattern]
         self._pattern = re.compile("|".join(alternatives))
+        # Substrings every match starts with: most text has none, and finding a literal is far
+        # cheaper than trying the patterns at every position.
+        self._markers = re.compile("|".join(re.escape(m) for m in (*_SHAPE_MARKERS, *known)))
         self._paths = [parse_path(p) for p in paths]
 
     def text(self, value: str) -> str:
+        if self._markers.search(value) is None:
+            return value
         return self._pattern.sub(REDACTED, value)
 
     def value(self, data: object) -> object:
         """A JSON value with the configured paths blanked and every string searched."""
-        for path in self._paths:
-            data = _blank(data, path)
-        return self._strings(data)
+        return self._strings(self._blank(data))
 
     def _strings(self, data: object) -> object:
         if isinstance(data, str):
@@ -97,18 +101,24 @@ class Redactor:
         return out
 
     def body(self, raw: bytes, cap: int) -> dict:
-        """A captured body: its text redacted (JSON by paths and strings; a stream line by line;
-        anything else as text), then cut at `cap` bytes on a character boundary. JSON with nothing
-        to redact keeps its exact bytes; redacted JSON is re-serialized compactly."""
+        """A captured body: the configured paths blanked (in JSON, or in each `data:` line of a
+        stream), then its text searched for secrets, then cut at `cap` bytes on a character
+        boundary. A body with nothing to redact keeps its exact bytes; one whose paths were
+        blanked is re-serialized compactly. One pass of the search over the whole text, not one
+        per JSON string: secrets and key shapes hold no character JSON escapes."""
         text = raw.decode("utf-8", "replace")
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            text = self.stream(text) if _looks_like_sse(text) else self.text(text)
-        else:
-            redacted = self.value(parsed)
-            if redacted != parsed:  # else kept byte for byte: the body exactly as sent
-                text = orjson.dumps(redacted).decode()
+        if self._paths:
+            if _looks_like_sse(text):
+                text = self._stream_paths(text)
+            else:
+                try:
+                    parsed = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    parsed = None
+                blanked = self._blank(parsed) if parsed is not None else None
+                if blanked is not None and blanked != parsed:
+                    text = orjson.dumps(blanked).decode()
+        text = self.text(text)
         encoded = text.encode()
         out = {"text": text, "bytes": len(raw), "truncated": len(encoded) > cap}
         if out["truncated"]:
@@ -116,20 +126,27 @@ class Redactor:
         return out
 
     def stream(self, text: str) -> str:
-        """SSE text: each `data:` line's JSON redacted like a body, other lines as text."""
+        """SSE text: each `data:` line's JSON with the paths blanked, then searched for secrets."""
+        return self.text(self._stream_paths(text) if self._paths else text)
+
+    def _blank(self, data: object) -> object:
+        for path in self._paths:
+            data = _blank(data, path)
+        return data
+
+    def _stream_paths(self, text: str) -> str:
         lines = []
         for line in text.split("\n"):
-            if line.startswith("data:") and self._paths:
-                payload = line[5:].strip()
+            if line.startswith("data:"):
                 try:
-                    parsed = orjson.loads(payload)
+                    parsed = orjson.loads(line[5:].strip())
                 except orjson.JSONDecodeError:
-                    lines.append(self.text(line))
+                    lines.append(line)
                     continue
-                redacted = self.value(parsed)
-                lines.append(line if redacted == parsed else "data: " + orjson.dumps(redacted).decode())
+                blanked = self._blank(parsed)
+                lines.append(line if blanked == parsed else "data: " + orjson.dumps(blanked).decode())
             else:
-                lines.append(self.text(line))
+                lines.append(line)
         return "\n".join(lines)
 
 
@@ -162,5 +179,5 @@ def _blank(data: object, path: tuple[str | int, ...]) -> object:
 def sse_events(text: str) -> list[str]:
     """The complete events of SSE text (blank-line separated), in order; a trailing partial one
     (a stream cut mid-event) is kept last, as it is what the client saw last."""
-    events = [e.strip("\n") for e in re.split(r"\r?\n\r?\n", text)]
+    events = [e.strip("\n") for e in text.replace("\r\n", "\n").split("\n\n")]
     return [e for e in events if e.strip()]
