@@ -87,3 +87,10 @@ def test_paths(path, parsed, problem):
 def test_sse_events_keeps_a_partial_last_event():
     assert sse_events('data: {"a":1}\n\ndata: {"b":2}\n\ndata: {"c"') == ['data: {"a":1}', 'data: {"b":2}', 'data: {"c"']
     assert sse_events("event: ping\ndata: {}\r\n\r\n") == ["event: ping\ndata: {}"]
+
+
+def test_long_text_is_searched_as_well_as_short():
+    long = "x" * 5000 + f" {PROVIDER_KEY} " + "y" * 5000 + " sk-sw-abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+    out = R.text(long)
+    assert PROVIDER_KEY not in out and "sk-sw-" not in out and out.count(REDACTED) == 2
+    assert R.text("z" * 5000) == "z" * 5000
