@@ -139,8 +139,23 @@ def test_the_operator_and_the_key_owner_walk_through_the_console(gw, sim, browse
     assert [s for s in (PROVIDER_KEY, new_key, BOOTSTRAP_KEY, ADMIN_KEY) if s in text] == []
     assert json.loads(text)["request"]["request_id"] == failed_id
 
+    page.goto(gw.console + "/overview")
+    assert int(page.inner_text("#total")) >= 3 and int(page.inner_text("#errors")) >= 2
+    assert page.locator("svg.chart polyline, svg.chart circle").count() > 0
+    page.goto(gw.console + "/deployments")
+    page.click("form[action$='/deployments/sim-main/test'] button")
+    assert page.inner_text("#test-status") == "200"
+    shot(page, "07-deployments-tested")
+    page.goto(gw.console + "/groups")
+    page.fill("form[action$='/groups'] input[name=name]", "team-a")
+    page.fill("form[action$='/groups'] input[name=rpm]", "120")
+    page.click("form[action$='/groups'] button[type=submit]")
+    page.wait_for_url("**/console/groups/team-a")
+    assert page.input_value("input[name=rpm]") == "120"
+
     page.set_viewport_size({"width": 375, "height": 812})  # a phone
-    shot(page, "07-request-on-a-phone")
+    page.goto(gw.console + f"/requests/{failed_id}")
+    shot(page, "08-request-on-a-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
 
     page.click("header form.signout button")
@@ -148,7 +163,7 @@ def test_the_operator_and_the_key_owner_walk_through_the_console(gw, sim, browse
     sign_in(page, gw.console, new_key)
     page.wait_for_url("**/console/me")
     assert "100000" in page.inner_text("#quota")
-    shot(page, "08-key-owner")
+    shot(page, "09-key-owner")
     page.goto(gw.console + "/requests")
     listed = page.inner_text("table.log")
     assert failed_id in listed and others_id not in listed
@@ -160,6 +175,6 @@ def test_the_operator_and_the_key_owner_walk_through_the_console(gw, sim, browse
     assert foreign.status == unknown.status == 404
     assert foreign_text == page.inner_text("main").replace("req_00000000000000000000nope", "ID")
     assert page.goto(gw.console + "/keys").status == 404  # an owner sees no admin page
-    shot(page, "09-owner-refused")
+    shot(page, "10-owner-refused")
     assert dialogs == []  # no script from a key name or a body ever ran
     context.close()
