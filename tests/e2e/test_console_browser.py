@@ -169,6 +169,9 @@ def test_the_operator_and_the_key_owner_walk_through_the_console(gw, sim, browse
     assert failed_id in listed and others_id not in listed
     page.goto(gw.console + f"/requests/{failed_id}")
     assert page.inner_text("#status") == "503" and page.query_selector("#replay") is None
+    assert HOSTILE_BODY in page.inner_text("#request-body")  # its own body, but not the upstream side:
+    owner_sees = page.inner_text("main")
+    assert "Attempt 1:" not in owner_sees and f"127.0.0.1:{sim.port}" not in owner_sees
     foreign = page.goto(gw.console + f"/requests/{others_id}")
     foreign_text = page.inner_text("main").replace(others_id, "ID")
     unknown = page.goto(gw.console + "/requests/req_00000000000000000000nope")

@@ -131,7 +131,8 @@ class Support:
     async def request(self, request_id: str, viewer: Viewer) -> dict:
         row = await self.find(request_id, viewer)
         capture = await self.capture(request_id)
-        return {**row_view(row), "hint": hint_of(row, capture), "capture": capture}
+        shown = capture if viewer.is_admin or capture is None else owners_part(capture)
+        return {**row_view(row), "hint": hint_of(row, capture), "capture": shown}
 
     async def stats(self, params: dict[str, str], viewer: Viewer) -> dict:
         since, until, bucket_s = log_query.stats_window(params, time.time())
@@ -279,6 +280,14 @@ async def _read_stream(response, decoder) -> tuple[bytes, str]:
         end = "stalled"
     response.close()
     return b"".join(chunks), end
+
+
+def owners_part(capture: dict) -> dict:
+    """What a key's owner sees of its own request: what it sent and what it got. The upstream
+    side (deployments' URLs, the headers and bytes they sent) is the operator's."""
+    stream = capture.get("stream")
+    return {"request": capture.get("request"), "reply": capture.get("reply"), "attempts": [],
+            "stream": None if stream is None else {k: stream.get(k) for k in ("end", "complete", "events", "last_event")}}
 
 
 def pick_key(keys: list[KeyRecord], ref: str) -> KeyRecord | None:
