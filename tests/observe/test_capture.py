@@ -84,3 +84,19 @@ async def test_the_writer_captures_selected_requests_and_prunes_old_ones(store):
     assert writer.captured == 2
     assert (await store.get_capture("req_1")).key_id == "key_1"
     assert await store.get_capture("req_old") is None
+
+
+async def test_pending_captures_are_bounded_by_bytes(store, monkeypatch):
+    from seawall.observe import log
+
+    monkeypatch.setattr(log, "MAX_PENDING_CAPTURE_BYTES", 10_000)
+    writer = RequestLogWriter(store, RequestLogSettings(), CaptureBuilder(Redactor(), 4096))
+    for i in range(3):
+        ctx = cut_stream_ctx()
+        ctx.request_id, ctx.body = f"req_{i}", b"x" * 4000
+        writer.capture(source_of(ctx))
+    assert writer.captures_dropped == 1  # the third would pass 10,000 bytes held
+    await writer.flush()
+    assert writer.captured == 2 and await store.get_capture("req_2") is None
+    writer.capture(source_of(cut_stream_ctx()))  # written: the bound counts what is pending, not the past
+    assert writer.captures_dropped == 1

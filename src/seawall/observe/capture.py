@@ -61,6 +61,12 @@ class CaptureSource:
     upstream_last: bytes | None
     attempts: list[AttemptRecord]
 
+    def size(self) -> int:
+        """The bytes it holds on to, near enough: what bounds the writer's pending captures."""
+        held = len(self.body or b"") + len(self.reply_body or b"") + len(self.upstream_last or b"")
+        held += sum(len(b) for b in self.sent)
+        return held + sum(len(a.request.body) + len(a.reply_body or b"") for a in self.attempts if a.request)
+
 
 def source_of(ctx: RequestContext) -> CaptureSource:
     if ctx.stream_log is not None:

@@ -25,8 +25,10 @@ from seawall.store.base import RequestRecord, Store
 log = logging.getLogger("seawall.log")
 
 PRUNE_INTERVAL_S = 600.0
-# Captures waiting to be written: each holds a request's bodies, so far fewer than rows.
+# Captures waiting to be written hold their requests' bodies (up to server.max_body_bytes each):
+# bounded by count and by bytes, past which new ones are dropped and counted.
 MAX_PENDING_CAPTURES = 1000
+MAX_PENDING_CAPTURE_BYTES = 64 * 1024 * 1024
 
 
 class RequestLogWriter:
@@ -35,8 +37,10 @@ class RequestLogWriter:
         self._pending: deque[RequestRecord] = deque()
         self.capture_mode = settings.capture if captures is not None else "off"  # read per request by record()
         self._builder = captures
-        self._captures: deque[CaptureSource] = deque(maxlen=MAX_PENDING_CAPTURES)
+        self._captures: list[CaptureSource] = []
+        self._capture_bytes = 0
         self.captured = 0
+        self.captures_dropped = 0
         self._pruned_at = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -53,8 +57,14 @@ class RequestLogWriter:
             self._wake.set()
 
     def capture(self, source: CaptureSource) -> None:
-        """Keep a selected request's bodies for the next flush (the oldest go past the bound)."""
+        """Keep a selected request's bodies for the next flush, unless the pending ones are at
+        their bound (the row is written either way)."""
+        size = source.size()
+        if len(self._captures) >= MAX_PENDING_CAPTURES or self._capture_bytes + size > MAX_PENDING_CAPTURE_BYTES:
+            self.captures_dropped += 1
+            return
         self._captures.append(source)
+        self._capture_bytes += size
 
     def stats(self) -> dict[str, int]:
         return {"pending": len(self._pending), "written": self.written, "dropped": self.dropped}
@@ -93,8 +103,7 @@ class RequestLogWriter:
     async def _write_captures(self) -> None:
         """Redact and write the pending captures (after their rows: the console finds a request by
         its row). A failed write drops them: bodies are the first thing to give up under pressure."""
-        sources = list(self._captures)
-        self._captures.clear()
+        sources, self._captures, self._capture_bytes = self._captures, [], 0
         records = []
         for src in sources:
             try:
