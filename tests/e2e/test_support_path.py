@@ -51,6 +51,17 @@ def captured(gw, request_id: str, timeout: float = 10) -> dict:
     raise AssertionError(f"no capture for {request_id}")
 
 
+def fail_twice(gw, sim, model: str, status: int, key: str) -> str:
+    """A request whose attempt and retry both get `status`, captured; the upstream is healthy after."""
+    sim.set_faults([{"match": {"model": model, "first_n": 2}, "fault": f"status={status}"}])
+    got, headers, _ = http("POST", gw.base_url + "/chat/completions",
+                           {"model": model, "messages": [{"role": "user", "content": "Say hello"}]},
+                           {"authorization": f"Bearer {key}"})
+    assert got == status
+    captured(gw, headers["x-request-id"])
+    return headers["x-request-id"]
+
+
 def cli(gw, *args: str, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "SEAWALL_URL": gw.url, "SEAWALL_ADMIN_KEY": ADMIN_KEY}
     return subprocess.run([sys.executable, "-m", "seawall", *args], capture_output=True, text=True, timeout=120,
@@ -108,13 +119,7 @@ def test_a_cut_claude_stream_is_captured_and_bundled_with_its_last_chunk_and_no_
 
 
 def test_replay_shows_what_changed_through_the_pipeline_and_straight_to_a_deployment(gw, sim):
-    sim.set_faults([{"match": {"model": "gpt-4o-mini", "first_n": 2}, "fault": "status=503"}])
-    status, headers, _ = http("POST", gw.base_url + "/chat/completions",
-                              {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]},
-                              {"authorization": f"Bearer {BOOTSTRAP_KEY}"})
-    assert status == 503
-    request_id = headers["x-request-id"]
-    captured(gw, request_id)
+    request_id = fail_twice(gw, sim, "gpt-4o-mini", 503, BOOTSTRAP_KEY)
 
     out = cli(gw, "replay", request_id)  # the fault is spent: the pipeline answers now
     assert out.returncode == 0, out.stderr
@@ -182,13 +187,7 @@ def test_the_log_api_pages_filters_and_refuses_bad_input(gw, sim):
 def test_a_revoked_keys_request_is_replayed_as_the_admin(gw, sim):
     status, made = admin(gw, "POST", "/admin/keys", {"name": "short-lived"})
     assert status == 201
-    sim.set_faults([{"match": {"model": "gpt-4o", "first_n": 2}, "fault": "status=500"}])
-    status, headers, _ = http("POST", gw.base_url + "/chat/completions",
-                              {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
-                              {"authorization": f"Bearer {made['key']}"})
-    assert status == 500
-    request_id = headers["x-request-id"]
-    captured(gw, request_id)
+    request_id = fail_twice(gw, sim, "gpt-4o", 500, made["key"])
     assert admin(gw, "POST", f"/admin/keys/{made['id']}/revoke")[0] == 200
     status, result = admin(gw, "POST", f"/admin/requests/{request_id}/replay", {})
     assert status == 200 and result["replay"]["status"] == 200
