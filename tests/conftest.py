@@ -1,8 +1,14 @@
 """Fixtures shared by the in-process tests (e2e/ has its own, for real processes)."""
 
+import os
+
 import pytest
 
 from seawall.store.sqlite import SQLiteStore
+
+# Every gateway a test starts serves its console on a free port (it prints which): many gateways
+# run at once here, and the default console.port (8101) can be held by one of them only.
+os.environ.setdefault("SEAWALL_CONSOLE_PORT", "0")
 
 
 @pytest.fixture

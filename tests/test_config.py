@@ -144,3 +144,20 @@ def test_deployments_sharing_a_label_must_leave_the_same_way():
                         {"name": "b", "deployments": [{**dep, "proxy": "socks5h://127.0.0.1:1080"}]}]}
     with pytest.raises(ConfigError, match="named 'main' like models.0.deployments.0 but sets another proxy or tls"):
         parse_settings(other)
+
+
+def test_request_capture_reads_yaml_off_and_refuses_bad_paths():
+    from seawall.config import parse_settings as parse
+
+    base = {"models": [{"name": "m", "deployments": [{"provider": "simulator", "model": "m"}]}]}
+    assert parse({**base, "request_log": {"capture": False}}).request_log.capture == "off"  # YAML's bare `off`
+    assert parse(base).request_log.capture == "failed"
+    with pytest.raises(ConfigError) as e:
+        parse({**base, "request_log": {"capture": True}})
+    assert "write off, failed or all" in e.value.render()
+    with pytest.raises(ConfigError) as e:
+        parse({**base, "request_log": {"capture_redact_paths": ["messages[x].content"]}})
+    assert "request_log.capture_redact_paths" in e.value.render() and "only names" in e.value.render()
+    with pytest.raises(ConfigError) as e:
+        parse({**base, "console": {"tls_cert_file": "/x.pem"}})
+    assert "both tls_cert_file and tls_key_file" in e.value.render()

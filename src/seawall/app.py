@@ -25,8 +25,10 @@ from seawall.config import ResolvedDeployment, Settings
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.console.deployments import DeploymentsAdmin
+from seawall.console.support import Internal, Support
 from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
+from seawall.decide.redact import Redactor
 from seawall.decide.keys import bearer_token
 from seawall.decide.routes import diagnose_route
 from seawall.dialects import DIALECTS, listings
@@ -34,11 +36,12 @@ from seawall.dialects.gemini import METHODS as GEMINI_METHODS
 from seawall.errors import SeawallError, error
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.alerts import AlertMonitor
+from seawall.observe.capture import CaptureBuilder
 from seawall.observe.log import RequestLogWriter
 from seawall.observe.metrics import Metrics, SeawallCollector
 from seawall.pipeline.access import check_ip, check_model, may_use
 from seawall.pipeline.auth import Authenticator
-from seawall.pipeline.context import RequestContext, new_request_id, read_headers
+from seawall.pipeline.context import Principal, RequestContext, new_request_id, read_headers
 from seawall.pipeline.egress import send_error, send_json, stream_error_event
 from seawall.pipeline.flow import Pipeline
 from seawall.pipeline.health import Prober
@@ -48,7 +51,7 @@ from seawall.pipeline.route import Router
 from seawall.pipeline.tasks import TaskGateway
 from seawall.providers.network import Network
 from seawall.providers.transport import Transport
-from seawall.store.base import Store
+from seawall.store.base import RequestRecord, Store
 
 log = logging.getLogger("seawall")
 
@@ -127,12 +130,23 @@ class Gateway:
                                    self._out_of_rotation, self.transport) if settings.alerts.enabled else None
         self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s, self.alerts)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
-        self.writer = RequestLogWriter(store, settings.request_log)
+        # Everything secret the gateway holds, so redaction finds it wherever it shows (decide/redact.py)
+        self.redactor = Redactor([d.api_key for ds in routes.values() for d in ds if d.api_key]
+                                 + [s for s in (admin_key, metrics_token) if s],
+                                 settings.request_log.capture_redact_paths)
+        log_settings = settings.request_log
+        self.writer = RequestLogWriter(store, log_settings, CaptureBuilder(self.redactor, log_settings.capture_max_body_bytes)
+                                       if log_settings.capture != "off" else None)
+        self._capture_all = log_settings.capture == "all"  # keep whole streams, not only their tails
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
         self.prober = Prober(self.pipeline.retrier.health, [d for ds in routes.values() for d in ds], self.transport)
         self.admin.deployments = DeploymentsAdmin([d for ds in routes.values() for d in ds], self.pipeline.retrier,
                                                   self.prober, self.transport)
         self.metrics = Metrics(routes)
+        # The request log's pages, bundles, replays and deployments' health (admin API and console)
+        self.support = Support(store, self.auth, settings, routes, self.transport, self.pipeline.retrier,
+                               self.redactor, self.replay)
+        self.admin.support = self.support
         # A registry of our own, not prometheus_client's global one: several gateways may share a
         # process (tests), and the scrape shows only Seawall's families.
         self.registry = CollectorRegistry(auto_describe=False)
@@ -234,6 +248,8 @@ class Gateway:
                     raise error("not_ready")
                 if operation == "gemini":
                     operation = gemini_operation(ctx, path_model, scope.get("query_string", b""))
+                if self._capture_all:
+                    ctx.stream_log = []
                 in_flight = self.metrics.in_flight
                 in_flight[ctx.dialect] += 1
                 try:
@@ -247,7 +263,7 @@ class Gateway:
                 await self._plain[key](ctx, send, cors)
                 return  # probes, listings and scrapes are not request-log material
             elif ctx.path.startswith("/admin/"):
-                await self.admin.handle(ctx, receive, send)
+                await self.admin.handle(ctx, receive, send, scope.get("query_string", b""))
                 return  # admin calls are not API traffic
             elif ctx.method == "OPTIONS":
                 await self._preflight(ctx, send, refused)
@@ -283,6 +299,45 @@ class Gateway:
                 await send_error(send, ctx, err, cors)
         record(self.writer, ctx, self.metrics, self.pipeline.preflight.price_of, self.alerts)
 
+    async def replay(self, row: RequestRecord, body: bytes, operation: str | None, model: str | None,
+                     headers: dict[str, str]) -> Internal:
+        """Send a captured request through the pipeline again, in-process, as the key that sent it
+        (its settings now: a fix shows as a change), from the address it came from; recorded in
+        the log like any request. A key no longer live is replaced by an unlimited admin principal."""
+        ctx = RequestContext(new_request_id(), row.method, row.path, dict(headers), row.client_ip)
+        ctx.dialect = row.dialect or "openai"
+        path_model = gemini_path(row.path) if ctx.dialect == "gemini" else None
+        if path_model is not None and model is not None:
+            path_model = f"{model}:{path_model.rpartition(':')[2]}"
+            ctx.path = row.path[:row.path.index(gemini_path(row.path))] + path_model
+        live = self.auth.principal(row.key_id) if row.key_id else None
+        ctx.principal = live or Principal("admin:replay", "admin (replay)", catalog=self.auth.catalog)
+        parts: list[bytes] = []
+        sent = [body]
+
+        async def receive() -> dict:
+            if sent:
+                return {"type": "http.request", "body": sent.pop(), "more_body": False}
+            await asyncio.Event().wait()  # no disconnect: the pipeline's watcher is cancelled at its end
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                parts.append(message["body"])
+
+        try:
+            await self.pipeline.handle(ctx, "chat" if ctx.dialect == "gemini" else (operation or "chat"), receive,
+                                       send, [], path_model)
+        except SeawallError as e:
+            if ctx.status:
+                await self._end_stream(send, ctx, e)
+            else:
+                await send_error(send, ctx, e, [])
+        record(self.writer, ctx, self.metrics, self.pipeline.preflight.price_of, self.alerts)
+        return Internal(ctx.request_id, ctx.status, ctx.category, b"".join(parts).decode("utf-8", "replace"),
+                        ctx.streamed, ctx.stream_end, round(ctx.elapsed_ms(), 2), ctx.ttfb_ms,
+                        f"pipeline, as key {live.key_id}" if live else "pipeline, as the admin (no live key)")
+
     def _open_circuits(self) -> list[str]:
         """Deployments whose circuit is not closed, for the circuit_open alert."""
         return [label for label, b in self.pipeline.retrier.breakers.items() if b.state != "closed"]
@@ -301,7 +356,9 @@ class Gateway:
 
     async def _end_stream(self, send, ctx: RequestContext, err: SeawallError) -> None:
         ctx.category, ctx.error_code, ctx.stream_end = err.category, err.code, "interrupted"
-        await send({"type": "http.response.body", "body": stream_error_event(err, ctx), "more_body": True})
+        event = stream_error_event(err, ctx)
+        ctx.prev_sent, ctx.last_sent = ctx.last_sent, event
+        await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
     async def _preflight(self, ctx: RequestContext, send, refused: bool) -> None:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from seawall import __version__
-from seawall.cli_admin import alerts, groups, keys, tenants
+from seawall.cli_admin import alerts, bundle, groups, keys, replay, tenants
 from seawall.cli_deployments import deployments
 from seawall.config import (ConfigError, Settings, database_url_problem, default_settings, environ_snapshot,
                             example_config, load_settings, with_cors_origins, with_redis_url)
@@ -77,8 +77,12 @@ def main() -> None:
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
               help="let browser pages from ORIGIN (https://app.example.com, or '*' for any) call the gateway; "
                    "repeatable, added to server.cors_allowed_origins (the embedded default allows any)")
+@click.option("--console-port", type=click.IntRange(0, 65535), default=None, envvar="SEAWALL_CONSOLE_PORT",
+              help="the console's port (or SEAWALL_CONSOLE_PORT; default console.port, 8101; 0: any free port, "
+                   "printed at start)")
 def serve(config: str | None, host: str | None, port: int | None, data_dir: str | None,
-          database_url: str | None, redis_url: str | None, cors_origins: tuple[str, ...]) -> None:
+          database_url: str | None, redis_url: str | None, cors_origins: tuple[str, ...],
+          console_port: int | None) -> None:
     """Start the gateway. With no --config: demo models served by the built-in simulator."""
     from seawall.server import ServeOptions, run
 
@@ -94,7 +98,7 @@ def serve(config: str | None, host: str | None, port: int | None, data_dir: str 
                            port=settings.server.port if port is None else port,
                            data_dir=_data_dir(data_dir, settings), demo=config is None,
                            bootstrap_key=environ.get("SEAWALL_BOOTSTRAP_KEY") or None,
-                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None,
+                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None, console_port=console_port,
                            **_database_options(database_url, environ, settings))
     sys.exit(run(settings, options, environ))
 
@@ -340,3 +344,5 @@ main.add_command(groups)
 main.add_command(tenants)
 main.add_command(alerts)
 main.add_command(deployments)
+main.add_command(replay)
+main.add_command(bundle)

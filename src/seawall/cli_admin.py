@@ -1,5 +1,6 @@
-"""`seawall keys …`, `seawall groups …`, `seawall tenants …` and `seawall alerts`: parse, call the admin API, print. Scripts depend on
-these spellings (issue 5), so options are added, never renamed."""
+"""`seawall keys …`, `seawall groups …`, `seawall tenants …`, `seawall alerts`, `seawall replay` and
+`seawall bundle`: parse, call the admin API, print. Scripts depend on these spellings (issue 5), so
+options are added, never renamed."""
 
 from __future__ import annotations
 
@@ -321,3 +322,48 @@ def render_alerts(view: dict) -> str:
         lines.append(f"webhooks: {hooks['configured']} configured, {hooks['sent']} sent, {hooks['failed']} failed, "
                      f"{hooks['dropped']} dropped")
     return "\n".join(lines)
+
+
+# -- the support path (console/support.py) ---------------------------------------------------------
+@click.command("replay")
+@click.argument("request_id")
+@click.option("--deployment", help="send it straight to this deployment (no routing, limits or retries)")
+@click.option("--model", help="ask for this model instead of the one the request named")
+@_connection
+def replay(client: AdminClient, request_id: str, deployment: str | None, model: str | None):
+    """Send a captured request again, through the gateway's pipeline as the key that sent it (or
+    straight to one deployment), and print what changed beside the original: status, category,
+    the answer's beginning, timings."""
+    from seawall.tools.replay import render
+
+    result = client.call("POST", f"/admin/requests/{quote(request_id)}/replay",
+                         _body(deployment=deployment, model=model), timeout_s=120.0)
+    return result, render(result)
+
+
+@click.command("bundle")
+@click.argument("request_id")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
+              help="where to write it (default seawall-bundle-REQUEST_ID.json; '-' for stdout)")
+@click.option("--url", envvar="SEAWALL_URL", default=DEFAULT_URL, show_default=True, help="the gateway (or SEAWALL_URL)")
+@click.option("--admin-key", envvar="SEAWALL_ADMIN_KEY", help="the admin key (or SEAWALL_ADMIN_KEY)")
+def bundle(request_id: str, output: str | None, url: str, admin_key: str | None):
+    """Write one redacted support bundle for a request: the request as sent upstream, every attempt
+    (deployment, status, reply headers, timings, how a stream ended and its last chunk), the explain
+    verdict, the gateway's version and config digest, the network path, the time in UTC."""
+    client = AdminClient(url, admin_key)
+    try:
+        data = client.call("GET", f"/admin/requests/{quote(request_id)}/bundle")
+    except AdminCallFailed as e:
+        click.echo(f"seawall: {e.message}", err=True)
+        sys.exit(e.exit_code)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    path = output or f"seawall-bundle-{request_id}.json"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    verdict = (data.get("explain") or {}).get("category") or "no failure found"
+    click.echo(f"wrote {path} ({len(text.encode())} bytes; {len(data['attempts'])} attempt(s); {verdict}); "
+               "secrets are redacted: check it before you send it")

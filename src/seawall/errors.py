@@ -228,6 +228,23 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("admin_not_found", 404, _BAD, "route.not_found",
               "No {thing} '{ref}'.",
               "{fix}"),
+    # -- the request log, captures, replay, bundles (console/support.py) ---------------------------
+    # One answer for an unknown id and for another key's (decide/ownership.py): ids can't be probed.
+    ErrorKind("request_not_found", 404, _BAD, "route.not_found",
+              "No request `{request_id}` in the request log.",
+              "Use the x-request-id header a reply carried (seawall logs lists recent ones); a row is written "
+              "within request_log.flush_interval_s of the reply."),
+    ErrorKind("replay_not_captured", 409, _BAD, "request.invalid",
+              "Request `{request_id}` has no captured body to replay.",
+              "Only the requests request_log.capture selects keep their body (failed ones by default, for "
+              "capture_retention_days); set capture: all to replay successes too."),
+    ErrorKind("replay_truncated", 409, _BAD, "request.invalid",
+              "The captured body of `{request_id}` was cut at {cap} bytes ({size} were sent): it can't be replayed "
+              "as sent.",
+              "Raise request_log.capture_max_body_bytes for the requests to come."),
+    ErrorKind("unknown_deployment", 404, _BAD, "route.not_found",
+              "No deployment named '{name}'.",
+              "Name one of the configured deployments: {known}."),
     # -- rate limits (decide/gcra.py, pipeline/admit.py); type as OpenAI's own 429s ---------------
     ErrorKind("rate_limit_requests", 429, "requests", "rate_limit.requests",
               "Rate limit reached for {scope} {id} on {per_name}: limit {limit}. "

@@ -43,13 +43,14 @@ class ServeOptions:
     admin_key: str | None = None  # SEAWALL_ADMIN_KEY: the admin API's key; else one made at first start
     database_url: str | None = None  # PostgreSQL shared with other gateways; None = SQLite in data_dir
     database_url_source: str = "store.url"  # where it came from, to name it when it doesn't work
+    console_port: int | None = None  # --console-port: overrides console.port
 
 
 class StartError(Exception):
     """The gateway can't start; the message says why and what to do."""
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, fix: str = "Pick another port with --port.") -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -58,7 +59,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise StartError(f"cannot listen on {host}:{port}: {e.strerror} — is another process (another "
-                         f"seawall?) using it? Pick another port with --port.") from None
+                         f"seawall?) using it? {fix}") from None
     sock.listen(4096)
     sock.setblocking(False)
     return sock
@@ -69,6 +70,24 @@ def check_providers(settings: Settings) -> None:
     if missing:
         raise StartError(f"provider(s) {', '.join(missing)} are accepted by the config but not available in this "
                          f"version; use provider: openai (any OpenAI-compatible API) for now")
+
+
+class ConsoleServer(uvicorn.Server):
+    """The console's listener, beside the API's in the same process and loop. Signals are the API
+    server's to catch (one handler per signal: a second server would take them over); it stops
+    the console when it stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def bind_console(settings: Settings, options: ServeOptions) -> socket.socket | None:
+    if not settings.console.enabled:
+        return None
+    port = settings.console.port if options.console_port is None else options.console_port
+    return bind(settings.console.host, port, "The console needs a port of its own: pick another with --console-port "
+                                             "or console.port (console.enabled: false serves no console).")
 
 
 async def serve(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> None:
@@ -85,10 +104,13 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     try:
         routes = resolve_secrets(settings, environ, sim_url)
         metrics_token = resolve_metrics_token(settings, environ)
-    except ConfigError as e:
+        console_sock = bind_console(settings, options)  # after the config's own problems: those come first
+    except (ConfigError, StartError) as e:
         sock.close()
         await store.close()
-        raise StartError(e.render()) from None
+        if sim_task:
+            sim_task.cancel()
+        raise StartError(e.render() if isinstance(e, ConfigError) else str(e)) from None
     os.makedirs(options.data_dir, exist_ok=True)
     printed_key: list[str] = []
     printed_admin_key: list[str] = []
@@ -123,19 +145,40 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
+    console, console_task, console_url = None, None, None
+    if server.started and console_sock is not None:
+        console, console_url = start_console(app, settings, console_sock)
+        console_task = asyncio.create_task(console.serve(sockets=[console_sock]), name="console")
     if server.started:
         host, port = sock.getsockname()[:2]
         print(banner(f"http://{host}:{port}/v1", printed_key[0] if printed_key else None, options, settings,
-                     printed_admin_key[0] if printed_admin_key else None), flush=True)
+                     printed_admin_key[0] if printed_admin_key else None, console_url), flush=True)
     try:
         await task
     finally:
+        if console is not None:
+            console.should_exit = True
+            await console_task
+        elif console_sock is not None:
+            console_sock.close()
         if sim_task:
             sim_task.cancel()
         if isinstance(app.pipeline.limiter, RemoteLimiter):
             await app.pipeline.limiter.close()
     if not server.started:
         raise StartError("the gateway failed to start; see the log lines above")
+
+
+def start_console(app: Gateway, settings: Settings, sock: socket.socket) -> tuple[uvicorn.Server, str]:
+    from seawall.console.pages import ConsoleApp
+
+    c = settings.console
+    config = uvicorn.Config(ConsoleApp(app, c.session_ttl_s), http="httptools", loop="none", lifespan="off",
+                            access_log=False, log_level="warning", server_header=False, proxy_headers=False,
+                            ssl_certfile=c.tls_cert_file, ssl_keyfile=c.tls_key_file)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return ConsoleServer(config), f"{'https' if c.tls_cert_file else 'http'}://{shown}:{port}/console"
 
 
 async def shared_limiter(limits: LimitSettings) -> RedisLimiter:
@@ -251,7 +294,7 @@ async def reset_admin_key(database_url: str | None, data_dir: str) -> str:
 
 
 def banner(base_url: str, key: str | None, options: ServeOptions, settings: Settings,
-           admin_key: str | None = None) -> str:
+           admin_key: str | None = None, console_url: str | None = None) -> str:
     models = [m.name for m in settings.models]
     shown_key = key or "<your sk-sw- key>"
     mode = "embedded default: the built-in simulator plays the provider" if options.demo else "config"
@@ -270,6 +313,8 @@ def banner(base_url: str, key: str | None, options: ServeOptions, settings: Sett
                      f"{log_source(options)})")
     lines += ["", "Try it:", *try_it(base_url, shown_key, settings), "",
               f"Request log: seawall logs {log_source(options)}     Stop: Ctrl+C"]
+    if console_url:
+        lines.insert(-1, f"Console: {console_url}  (sign in with the admin key, or an sk-sw- key for its own usage)")
     return "\n".join(lines)
 
 

@@ -186,6 +186,30 @@ def test_both_gateways_write_the_one_request_log(gateways, sim, database_url):
     assert one["request_id"] == ids["b"]
 
 
+def test_a_failed_request_on_a_is_captured_and_bundled_from_b(gateways, sim):
+    """Captures live in the shared database: gateway B serves A's capture, its bundle and replay."""
+    a, b = gateways
+    status, headers, _ = http("POST", a.base_url + "/chat/completions", {"model": "nope", "messages": HELLO},
+                              headers={"authorization": f"Bearer {BOOTSTRAP_KEY}"})
+    assert status == 404
+    request_id = headers["x-request-id"]
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+    def captured_on_b():
+        status, _, body = http("GET", f"{b.url}/admin/requests/{request_id}", headers=auth)
+        view = json.loads(body)
+        assert status == 200 and view["capture"] is not None, view
+        return view
+
+    view = eventually(captured_on_b)
+    assert view["capture"]["reply"]["status"] == 404 and view["category"] == "model.not_found"
+    assert ["authorization", "Bearer [redacted]"] in view["capture"]["request"]["headers"]
+    status, _, body = http("GET", f"{b.url}/admin/requests/{request_id}/bundle", headers=auth)
+    assert status == 200 and BOOTSTRAP_KEY.encode() not in body and ADMIN_KEY.encode() not in body
+    status, _, body = http("GET", f"{b.url}/admin/requests?status=404&limit=1", headers=auth)
+    assert status == 200 and json.loads(body)["data"][0]["request_id"] == request_id
+
+
 @pytest.mark.parametrize("how,expect", [
     ("flag", "--database-url: cannot connect to PostgreSQL at postgresql://gw:***@127.0.0.1:{port}/gw"),
     ("env", "SEAWALL_DATABASE_URL: cannot connect to PostgreSQL at postgresql://gw:***@127.0.0.1:{port}/gw"),

@@ -189,7 +189,7 @@ def test_status_filter_refuses_anything_else():
 def test_log_query_numbers_its_parameters():
     sql, args = log_query(LogQuery(since=5.0, request_id="req_1", model="m", status="5xx", limit=7))
     assert sql.endswith("WHERE ts >= $1 AND request_id = $2 AND model_requested = $3 "
-                        "AND status >= 500 AND status < 600 ORDER BY ts DESC LIMIT $4")
+                        "AND status >= 500 AND status < 600 ORDER BY ts DESC, request_id DESC LIMIT $4")
     assert args == [5.0, "req_1", "m", 7]
 
 

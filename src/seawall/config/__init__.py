@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from typing import Literal
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -108,6 +109,53 @@ class RequestLogSettings(_Strict):
     flush_interval_s: float = Field(0.5, gt=0)
     batch_size: int = Field(500, gt=0)
     max_pending: int = Field(100_000, gt=0)  # rows held in memory while the store is unavailable
+    # Captured bodies (observe/capture.py): none, the failed requests' (status >= 400 or a stream
+    # that did not complete), or every request's. Redacted and cut at capture_max_body_bytes.
+    capture: Literal["off", "failed", "all"] = "failed"
+    capture_max_body_bytes: int = Field(64 * 1024, ge=256)
+    capture_retention_days: float = Field(7.0, gt=0)
+    # JSON paths whose values are replaced by "[redacted]" in captured bodies and stream events,
+    # e.g. messages[*].content, metadata.email; credentials are redacted whatever this says.
+    capture_redact_paths: list[str] = Field(default_factory=list)
+
+    @field_validator("capture", mode="before")
+    @classmethod
+    def _capture(cls, v: object) -> object:
+        # YAML 1.1 reads a bare `off` as false: that is what the operator wrote.
+        if v is False:
+            return "off"
+        if v is True:
+            raise ValueError("write off, failed or all (a bare on/true/yes says none of them)")
+        return v
+
+    @field_validator("capture_redact_paths")
+    @classmethod
+    def _paths(cls, v: list[str]) -> list[str]:
+        from seawall.decide.redact import path_problem
+
+        for path in v:
+            problem = path_problem(path)
+            if problem:
+                raise ValueError(f"{path!r}: {problem}")
+        return v
+
+
+class ConsoleSettings(_Strict):
+    """The console's web pages (console/pages.py), on a port of their own, loopback by default."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8101, ge=0, le=65535)  # 0: any free port (printed at start)
+    session_ttl_s: float = Field(8 * 3600, gt=0)  # a sign-in lasts this long, then asks again
+    # TLS for the console's port (the session cookie is then Secure); both or neither.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ConsoleSettings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        return self
 
 
 class AuthSettings(_Strict):
@@ -176,6 +224,7 @@ class Settings(_Strict):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)  # the Responses conversation store
     network: NetworkSettings = Field(default_factory=NetworkSettings)  # proxies, TLS, pool (config/network.py)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     models: list[ModelRoute] = Field(min_length=1)
 
     @model_validator(mode="after")

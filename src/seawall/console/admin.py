@@ -10,6 +10,8 @@
     GET   /admin/tenants  GET|PUT /admin/tenants/{name}   a tenant's limits (PUT replaces them all)
     GET   /admin/alerts                 firing alerts and recent changes (shape: observe/alerts.py)
     GET   /admin/deployments[/{name}]   POST …/{name}/test|disable|enable   (console/deployments.py)
+    GET   /admin/requests[/{id}[/bundle]]  POST /admin/requests/{id}/replay  GET /admin/stats
+                                        the request log, paged; captures, bundles, replay (console/support.py)
 
 Keys, groups and tenants take `rps`, `rpm`, `tpm` and `max_concurrency` (whole numbers >= 1, or
 null); a key is held to its own limits, its group's and its tenant's (pipeline/admit.py). A
@@ -33,7 +35,8 @@ import dataclasses
 import datetime as dt
 import hmac
 import time
-from urllib.parse import unquote
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
@@ -51,6 +54,9 @@ from seawall.pipeline.egress import send_error, send_json
 from seawall.pipeline.ingress import read_body
 from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord
 
+if TYPE_CHECKING:
+    from seawall.console.support import Support
+
 ADMIN_HASH_META = "admin_key_hash"
 _MAX_BODY = 64 * 1024  # a key or group is a few hundred bytes; metadata has room, not megabytes
 
@@ -63,6 +69,7 @@ class AdminConsole:
         self._admin_hash: str | None = None
         self._from_store = True  # the hash in the store, not SEAWALL_ADMIN_KEY's
         self._read_at = 0.0  # monotonic time the store's hash was last read
+        self.support: Support | None = None  # the request log's routes; app.py sets it
 
     async def load(self, admin_key: str | None) -> None:
         """The admin key from the environment wins; else the hash made at first start."""
@@ -71,10 +78,14 @@ class AdminConsole:
         else:
             self._admin_hash, self._read_at = await self._store.get_meta(ADMIN_HASH_META), time.monotonic()
 
-    async def handle(self, ctx: RequestContext, receive, send) -> None:
+    async def handle(self, ctx: RequestContext, receive, send, query: bytes = b"") -> None:
         try:
             await self._authorize(ctx.headers.get("authorization"))
-            status, payload = await self._route(ctx, receive)
+
+            async def body() -> object:
+                return await self._json(ctx, receive)
+
+            status, payload = await self.call(ctx.method, ctx.path, body, query_params(query))
         except SeawallError as e:
             await send_error(send, ctx, e, [])
             return
@@ -82,34 +93,47 @@ class AdminConsole:
 
     async def _authorize(self, header: str | None) -> None:
         token, problem = bearer_token(header)
-        given = hash_key(self._secret, token) if token else ""
-        if problem is None and self._accepts(given):
+        if problem is None and await self.admits(token):
             return
-        # `seawall admin reset-key` may have written a new hash: read it again, at most once a second
-        # (a flood of wrong keys costs one store read a second, not one each).
-        if problem is None and self._from_store and time.monotonic() - self._read_at >= 1.0:
-            await self.load(None)
-            if self._accepts(given):
-                return
         raise error("admin_unauthorized")
 
-    def _accepts(self, given: str) -> bool:
+    async def admits(self, token: str | None) -> bool:
+        """Is this the admin key? `seawall admin reset-key` may have written a new hash: on a
+        mismatch read it again, at most once a second (a flood of wrong keys costs one store read
+        a second, not one each)."""
+        if self.is_admin_key(token):
+            return True
+        if self._from_store and time.monotonic() - self._read_at >= 1.0:
+            await self.load(None)
+            return self.is_admin_key(token)
+        return False
+
+    def is_admin_key(self, token: str | None) -> bool:
+        given = hash_key(self._secret, token) if token else ""
         # compare_digest on equal-length hex digests: no timing hint about the stored hash.
         return self._admin_hash is not None and hmac.compare_digest(given, self._admin_hash)
 
-    async def _route(self, ctx: RequestContext, receive) -> tuple[int, object]:
-        parts = [unquote(p) for p in ctx.path.strip("/").split("/")[1:]]
-        method = ctx.method
+    async def call(self, method: str, path: str, body, params: dict[str, str] | None = None) -> tuple[int, object]:
+        """One admin route, authorized already: from HTTP (handle) or from the console's pages.
+        `body` is awaited for the JSON body only by the routes that take one."""
+        parts = [unquote(p) for p in path.strip("/").split("/")[1:]]
+        if self.support is not None:
+            answered = await self.support.route(method, parts, params or {}, body)
+            if answered is not None:
+                return answered
+        return await self._route(method, path, parts, body)
+
+    async def _route(self, method: str, path: str, parts: list[str], body) -> tuple[int, object]:
         if parts == ["keys"]:
             if method == "GET":
                 return 200, {"object": "list", "data": [self._view(k) for k in await self._store.load_keys()]}
             if method == "POST":
-                return await self._create_key(await self._json(ctx, receive))
+                return await self._create_key(await body())
         elif len(parts) == 2 and parts[0] == "keys":
             if method == "GET":
                 return 200, self._view(await self._find_key(parts[1]))
             if method == "PATCH":
-                return await self._update_key(await self._find_key(parts[1]), await self._json(ctx, receive))
+                return await self._update_key(await self._find_key(parts[1]), await body())
         elif len(parts) == 3 and parts[0] == "keys" and parts[2] in ("revoke", "rotate") and method == "POST":
             key = await self._find_key(parts[1])
             return await (self._revoke_key(key) if parts[2] == "revoke" else self._rotate_key(key))
@@ -117,29 +141,30 @@ class AdminConsole:
             if method == "GET":
                 return 200, {"object": "list", "data": [group_view(g) for g in await self._store.load_groups()]}
             if method == "POST":
-                return await self._create_group(await self._json(ctx, receive))
+                return await self._create_group(await body())
         elif len(parts) == 2 and parts[0] == "groups":
             if method == "GET":
                 return 200, group_view(await self._find_group(parts[1]))
             if method == "PATCH":
-                return await self._update_group(await self._find_group(parts[1]), await self._json(ctx, receive))
+                return await self._update_group(await self._find_group(parts[1]), await body())
         elif parts == ["tenants"] and method == "GET":
             return 200, {"object": "list", "data": await self._tenants()}
         elif len(parts) == 2 and parts[0] == "tenants":
             if method == "GET":
                 return 200, await self._find_tenant(parts[1])
             if method == "PUT":
-                return await self._put_tenant(parts[1], await self._json(ctx, receive))
+                return await self._put_tenant(parts[1], await body())
         # -- alerts (observe/alerts.py) --
         elif parts == ["alerts"] and method == "GET":
             return 200, self._alerts.view() if self._alerts is not None else disabled_view()
         elif parts[:1] == ["deployments"] and self.deployments is not None:
-            return await self.deployments.route(parts[1:], method, lambda: self._json(ctx, receive))
-        raise error("route_not_found", method=method, path=ctx.path,
+            return await self.deployments.route(parts[1:], method, body)
+        raise error("route_not_found", method=method, path=path,
                     hint="Admin routes: /admin/keys, /admin/keys/{id}, /admin/keys/{id}/revoke|rotate, "
                          "/admin/groups, /admin/groups/{name}, /admin/tenants, /admin/tenants/{name}, /admin/alerts, "
-                         "/admin/deployments "
-                         "(GET, POST, PATCH, PUT as listed in the README).")
+                         "/admin/deployments, /admin/requests, /admin/requests/{id}, "
+                         "/admin/requests/{id}/bundle|replay, /admin/stats "
+                         "(GET, POST, PATCH, PUT as listed in docs/console.md).")
 
     async def _json(self, ctx: RequestContext, receive) -> object:
         try:
@@ -285,6 +310,11 @@ class AdminConsole:
         configured = self._auth.configured
         stored = {name: stored_limits(record)} if record is not None else {}
         return tenant_view(name, record, configured.tenants.get(name), tenant_values(name, stored, configured))
+
+
+def query_params(query: bytes) -> dict[str, str]:
+    """A query string's parameters, the last of a repeated name winning."""
+    return dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
 
 
 def tenant_view(name: str, record: TenantRecord | None, configured: Limits | None, effective: Limits) -> dict:

@@ -27,7 +27,7 @@ class AdminClient:
     admin_key: str | None
     timeout_s: float = 15.0
 
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+    def call(self, method: str, path: str, body: dict | None = None, timeout_s: float | None = None) -> dict:
         if not self.admin_key:
             raise AdminCallFailed("no admin key: pass --admin-key or set SEAWALL_ADMIN_KEY (the key `seawall "
                                   "serve` printed at its first start, or the SEAWALL_ADMIN_KEY it runs with; lost "
@@ -38,7 +38,7 @@ class AdminClient:
             "authorization": f"Bearer {self.admin_key}", "content-type": "application/json",
             "accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
+            with urllib.request.urlopen(request, timeout=timeout_s or self.timeout_s) as reply:
                 return json.loads(reply.read())
         except urllib.error.HTTPError as e:
             raise _refusal(e) from None

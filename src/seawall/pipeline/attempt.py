@@ -57,6 +57,7 @@ class Streaming:
     first: list[StreamEvent]  # events read before committing; empty when the first is slow to come
     release: Callable[[], None] = lambda: None  # the deployment gate's slot: egress calls it when the stream ends
     shape: str = "openai"  # the events' dialect: the vendor's own (pass-through) or canonical
+    raw: bytes = b""  # the upstream bytes `first` was decoded from, as received (a captured stream's last chunk)
 
 
 class Retrier:
@@ -282,18 +283,19 @@ class _StreamOptionsRefused(Exception):
 async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: ResolvedDeployment,
                transport: Transport, record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
     adapter = adapter_for(target.spec.adapter_name)
-    upstream = adapter.build_native(req, target, ask_usage) if native else adapter.build_request(req, target, ask_usage)
+    upstream = record.request = (adapter.build_native(req, target, ask_usage) if native
+                                 else adapter.build_request(req, target, ask_usage))
     try:
         response = await transport.open(upstream, target.spec.timeouts, target.label)
     except UpstreamFailure as f:
         record.proxy = f.proxy
         raise _Failed(transport_error(target, f), f.detail) from None
-    record.status, record.proxy = response.status, response.proxy
+    record.status, record.proxy, record.reply_headers = response.status, response.proxy, response.headers
     ticket.learn(response.headers)  # x-ratelimit-remaining-* 0: hold the deployment until the reset
     record.upstream_request_id = next((response.headers[h] for h in _REQUEST_ID_HEADERS
                                        if h in response.headers), None)
     if response.status >= 300:
-        body = await _read(response, target)
+        body = record.reply_body = await _read(response, target)
         if (ask_usage and req.stream and response.status == 400 and b"stream_options" in body
                 and "stream_options" not in req.body):
             raise _StreamOptionsRefused()
@@ -334,9 +336,10 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
         data = response.buffered()
         events = decoder.feed(data) if data else []
         if not events:
-            events = await _wait_for_first(ctx, target, response, decoder)
-            if events is None:  # thinking: commit without an event
+            found = await _wait_for_first(ctx, target, response, decoder)
+            if found is None:  # thinking: commit without an event
                 return Streaming(target, response, decoder, [])
+            events, data = found
     except UpstreamFailure as f:
         response.close()
         raise _Failed(transport_error(target, f), f.detail) from None
@@ -356,12 +359,13 @@ async def _first_events(ctx: RequestContext, target: ResolvedDeployment, respons
         message = str(first_error.get("message") or "an error event")
         raise _Failed(SeawallError("stream_interrupted", {"deployment": target.label, "detail": message}), message)
     response.start_idle_timeout()  # first_byte_s is met: read_s bounds the silences from here
-    return Streaming(target, response, decoder, events)
+    return Streaming(target, response, decoder, events, raw=data)
 
 
 async def _wait_for_first(ctx: RequestContext, target: ResolvedDeployment, response: UpstreamResponse,
-                          decoder: StreamDecoder) -> list[StreamEvent] | None:
-    """The first events, [] if the stream ended before any, None if keepalive_s passed first."""
+                          decoder: StreamDecoder) -> tuple[list[StreamEvent], bytes] | None:
+    """The first events and the chunk they came in; [] if the stream ended before any; None if
+    keepalive_s passed first."""
     task = asyncio.current_task()
     slow: list[bool] = []
 
@@ -374,8 +378,8 @@ async def _wait_for_first(ctx: RequestContext, target: ResolvedDeployment, respo
         while data := await response.next_chunk():
             events = decoder.feed(data)
             if events:
-                return events
-        return []
+                return events, data
+        return [], b""
     except asyncio.CancelledError:
         if not slow or ctx.client_gone:
             raise

@@ -76,6 +76,14 @@ class Authenticator:
             except Exception:
                 log.exception("reloading keys failed; serving from the cached set")
 
+    def principal(self, key_id: str) -> Principal | None:
+        """The live key with this id, as requests see it (a scan: for the console and replay only)."""
+        return next((p for p in self._by_hash.values() if p.key_id == key_id), None)
+
+    @property
+    def catalog(self) -> frozenset[str]:
+        return self._catalog
+
     def authenticate(self, headers: dict[str, str], dialect: ClientDialect = OPENAI) -> Principal:
         """The key from where the caller's dialect sends it (OpenAI: Authorization: Bearer;
         Anthropic: x-api-key; Gemini: x-goog-api-key), looked up in the cache."""

@@ -67,6 +67,15 @@ class RequestContext:
     limited_by: str | None = None  # the scope (key, group, tenant) of the gateway's own limit that refused it
     query: bytes = b""  # the query string, read by the few routes that take one (model lists)
     model_asked: str | None = None  # the model named before the request was understood (path, or a refused body)
+    # References for a captured request (observe/capture.py): set as the request passes, never
+    # copied; the request-log writer reads them only for the requests request_log.capture selects.
+    body: bytes | None = None  # the client's body, as read
+    reply_headers: list[tuple[bytes, bytes]] | None = None  # the response's headers, as sent
+    reply_body: bytes | None = None  # a JSON response's body (success or error envelope)
+    last_sent: bytes | None = None  # a stream's last write to the client, and the one before it
+    prev_sent: bytes | None = None
+    upstream_last: bytes | None = None  # the upstream's last chunk before the stream ended
+    stream_log: list[bytes] | None = None  # every write of a stream, only with capture: all
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000

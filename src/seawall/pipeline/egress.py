@@ -34,8 +34,9 @@ def base_headers(ctx: RequestContext, extra: list[tuple[bytes, bytes]]) -> list[
 async def send_json(send, ctx: RequestContext, status: int, body: bytes,
                     headers: list[tuple[bytes, bytes]]) -> None:
     ctx.status = status
-    await send({"type": "http.response.start", "status": status,
-                "headers": base_headers(ctx, [JSON, (b"content-length", str(len(body)).encode()), *headers])})
+    ctx.reply_headers = sent = base_headers(ctx, [JSON, (b"content-length", str(len(body)).encode()), *headers])
+    ctx.reply_body = body
+    await send({"type": "http.response.start", "status": status, "headers": sent})
     await send({"type": "http.response.body", "body": body})
     ctx.finished = True
     if ctx.ttfb_ms is None:
@@ -59,12 +60,13 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     wants_usage = ctx.request.client_wants_usage if ctx.request else False
     label = stream.target.label
     cut = None  # an UpstreamFailure when one of the gateway's own limits ended the stream
+    last = None  # the upstream's last chunk, kept for a captured stream (one reference per chunk)
     try:  # from the first await on: a cancellation anywhere must close the upstream and free the slot
         ctx.streamed, ctx.status = True, 200
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": base_headers(ctx, _SSE_HEADERS + headers)})
+        ctx.reply_headers = sent = base_headers(ctx, _SSE_HEADERS + headers)
+        await send({"type": "http.response.start", "status": 200, "headers": sent})
         if not stream.first:
-            data = await _first_chunk_keeping_alive(send, ctx, stream)
+            data = last = await _first_chunk_keeping_alive(send, ctx, stream)
             stream.response.start_idle_timeout()  # first_byte_s is met: read_s bounds the silences from here
             if data and await _forward(send, ctx, stream.decoder.feed(data), wants_usage):
                 await stream.response.finish()
@@ -73,6 +75,7 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
             await stream.response.finish()
             return
         while data := await stream.response.next_chunk():
+            last = data
             if await _forward(send, ctx, stream.decoder.feed(data), wants_usage):
                 await stream.response.finish()
                 return
@@ -88,6 +91,7 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
         raise
     finally:
         stream.release()  # the deployment gate's slot (pipeline/gate.py), whichever way the stream ended
+        ctx.upstream_last = last if last is not None else stream.raw
     stream.response.close()
     ctx.stream_end = end
     err = SeawallError("stream_interrupted", {"deployment": label, "detail": detail},
@@ -95,7 +99,9 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     if cut is not None:
         ctx.stream_end, err = stream_timeout(stream, cut)
     ctx.category, ctx.error_code = err.category, err.code
-    await send({"type": "http.response.body", "body": stream_error_event(err, ctx)})  # and the body's end
+    event = stream_error_event(err, ctx)
+    ctx.prev_sent, ctx.last_sent = ctx.last_sent, event  # a captured stream's tail ends with it
+    await send({"type": "http.response.body", "body": event})  # and the body's end
     ctx.finished = True
 
 
@@ -152,6 +158,9 @@ async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_u
             body = ctx.translator.feed(body)
         if ctx.ttfb_ms is None:
             ctx.ttfb_ms = ctx.elapsed_ms()
+        ctx.prev_sent, ctx.last_sent = ctx.last_sent, body
+        if ctx.stream_log is not None:
+            ctx.stream_log.append(body)
         # The last events and the body's end in one write (one syscall, one segment).
         await send({"type": "http.response.body", "body": body, "more_body": not ended})
     elif ended:

@@ -108,10 +108,14 @@ def probe_kind(target: ResolvedDeployment) -> str:
 
 async def probe(target: ResolvedDeployment, transport: Transport) -> dict:
     """One real call to the deployment; what came back. Never raises for the upstream's answer."""
+    adapter = adapter_for(target.spec.adapter_name)
+    if not adapter.supports & {"chat", "embeddings"}:  # Midjourney: any call is a real task, paid for
+        return {"deployment": target.label, "kind": None, "ok": None, "status": None, "category": None,
+                "detail": "not probed: every call to a task upstream (Midjourney) is a real task, paid for",
+                "latency_ms": 0.0}
     kind = probe_kind(target)
     body = {"model": target.route, "input": "ping"} if kind == "embeddings" else \
         {"model": target.route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
-    adapter = adapter_for(target.spec.adapter_name)
     started = time.perf_counter()
     status, category, detail = None, None, "answered"
     try:
@@ -142,7 +146,8 @@ class Prober:
     async def test(self, label: str) -> dict:
         target = self.targets[label]
         result = await probe(target, self.transport)
-        self.health.probed(target, result["category"], result["detail"], result["status"])
+        if result["ok"] is not None:  # a probe that was made: its outcome decides the rotation
+            self.health.probed(target, result["category"], result["detail"], result["status"])
         return result
 
     def start(self) -> None:

@@ -1,10 +1,12 @@
 """Record: every request, whatever its outcome, becomes one request-log row, handed to the
 batched writer without waiting, one update of the metrics' counters (observe/metrics.py), and
-counted for the gateway's alerts (observe/alerts.py): a few dict updates each."""
+counted for the gateway's alerts (observe/alerts.py): a few dict updates each. The requests
+request_log.capture selects also hand the writer references to their bodies (observe/capture.py)."""
 
 from __future__ import annotations
 
 from seawall.observe.alerts import AlertMonitor
+from seawall.observe.capture import selected, source_of
 from seawall.observe.log import RequestLogWriter
 from seawall.observe.metrics import Metrics
 from seawall.pipeline.context import RequestContext
@@ -57,6 +59,9 @@ def record(writer: RequestLogWriter, ctx: RequestContext, metrics: Metrics | Non
     latency_ms = ctx.elapsed_ms()
     cost = cost_of(ctx, price_of)
     writer.submit(to_record(ctx, latency_ms, cost))
+    mode = writer.capture_mode
+    if mode != "off" and selected(mode, ctx.status, ctx.stream_end):
+        writer.capture(source_of(ctx))
     if metrics is not None:
         metrics.observe(ctx, latency_ms / 1000, cost)
     if alerts is not None:

@@ -180,3 +180,7 @@ class AttemptRecord:
     upstream_request_id: str | None = None
     detail: str = ""
     proxy: str | None = None  # the proxy it went through, shown without password
+    # References kept for a captured request (observe/capture.py); never copied on the request's path.
+    request: UpstreamRequest | None = None  # as sent, credentials included: redacted when captured
+    reply_headers: object = None  # the upstream reply's headers (a case-insensitive mapping)
+    reply_body: bytes | None = None  # an error reply's body, read to classify it

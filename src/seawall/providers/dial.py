@@ -72,6 +72,11 @@ class Addresses:
     def forget(self) -> None:
         self._found = []
 
+    @property
+    def known(self) -> list[str]:
+        """The addresses held now (for a support bundle's network path)."""
+        return [address for _, address in self._found]
+
 
 def interleave(addresses: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """RFC 8305 4: alternate the families, starting with the resolver's first."""

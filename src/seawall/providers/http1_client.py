@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 from collections.abc import Callable
 from urllib.parse import quote, unquote, urlsplit
@@ -123,6 +124,40 @@ class Client:
         conn, _ = await pool.acquire(connect_s)
         return await exchange(conn, data, first_byte_s, deadline)
 
+    async def describe(self, url: str, route: Route | None = None, resolve_s: float = 2.0) -> dict:
+        """The network path to `url` as this client sees it on `route`, for a support bundle: the
+        proxy it goes through, the addresses its name resolves to now (and the ones the pool
+        holds), the pool's connections, and the TLS session of an open connection (version,
+        cipher, the peer's certificate)."""
+        route = route or self._route
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        chosen = route.choose(scheme, host, port)
+        out: dict = {"scheme": scheme, "host": host, "port": port,
+                     "proxy": f"{chosen.shown} ({chosen.setting})" if chosen is not None else None,
+                     "resolved": [], "pooled_addresses": [], "connections_open": 0, "connections_idle": 0, "tls": None}
+        try:
+            async with asyncio.timeout(resolve_s):
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            out["resolved"] = list(dict.fromkeys(sockaddr[0] for *_, sockaddr in infos))
+        except (OSError, TimeoutError) as e:
+            out["resolve_error"] = f"{type(e).__name__}: {e}"
+        target = route.targets.get(url)
+        pool = target.pool if target is not None else None
+        if pool is not None:
+            out["pooled_addresses"] = pool.where.known  # the proxy's, when one is in the way
+            out["connections_open"], out["connections_idle"] = pool.count, len(pool.idle)
+            conn = next((c for c in (*pool.idle, *pool.conns) if not c.closed and c.transport is not None), None)
+            if conn is not None:
+                out["peer"] = _peer(conn.transport.get_extra_info("peername"))
+                ssl_object = conn.transport.get_extra_info("ssl_object")
+                if ssl_object is not None:
+                    out["tls"] = _tls_session(ssl_object)
+        if scheme == "https" and out["tls"] is None:
+            out["tls_note"] = "no open connection to read the TLS session from; it shows after the next request"
+        return out
+
     async def close(self) -> None:
         for pool in self._pools.values():
             pool.close()
@@ -183,6 +218,23 @@ class Client:
             route.tls = self._route.tls or ssl.create_default_context()
             self._route.tls = route.tls
         return route.tls
+
+
+def _peer(peername: object) -> str | None:
+    return f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) and len(peername) >= 2 else None
+
+
+def _tls_session(ssl_object: ssl.SSLObject) -> dict:
+    cert = ssl_object.getpeercert() or {}
+
+    def name(field: str) -> str:
+        return ", ".join(f"{k}={v}" for rdn in cert.get(field, ()) for k, v in rdn)
+
+    cipher = ssl_object.cipher()
+    return {"version": ssl_object.version(), "cipher": cipher[0] if cipher else None,
+            "server_name": ssl_object.server_hostname, "peer_subject": name("subject") or None,
+            "peer_issuer": name("issuer") or None, "peer_not_after": cert.get("notAfter"),
+            "peer_alt_names": [v for _, v in cert.get("subjectAltName", ())]}
 
 
 def _basic(user: str, password: str | None) -> str:

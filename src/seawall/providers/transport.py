@@ -177,5 +177,10 @@ class Transport:
             raise failure
         return UpstreamResponse(resp, timeouts, resp.proxy)
 
+    async def describe(self, url: str, deployment: str | None = None) -> dict:
+        """The network path to an upstream URL as `deployment`'s calls take it (proxy, addresses,
+        connections, TLS peer), for bundles."""
+        return await self._client.describe(url, self.route(deployment))
+
     async def close(self) -> None:
         await self._client.close()

@@ -130,7 +130,7 @@ def _check_tool_choice(choice: Any, tools: list[dict]) -> oai.ApiError | None:
     if not isinstance(choice, dict):
         return oai.invalid_type("tool_choice", "a string or an object", choice)
     if choice.get("type") == "function" and not any(t.get("name") == choice.get("name") for t in tools):
-        return oai.ApiError(400, f"Tool choice 'function' not found in 'tools' parameter.", param="tool_choice")
+        return oai.ApiError(400, "Tool choice 'function' not found in 'tools' parameter.", param="tool_choice")
     return None
 
 

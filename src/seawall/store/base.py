@@ -114,6 +114,17 @@ class RequestRecord:
     cost_usd: float | None = None  # tokens x the catalog's prices (migration 008); None: usage or price unknown
 
 
+@dataclass(slots=True)
+class CaptureRecord:
+    """A request's captured bodies (migration 009): `data` is the JSON document observe/capture.py
+    builds, already redacted. Kept capture_retention_days, then pruned."""
+
+    request_id: str
+    ts: float
+    key_id: str | None
+    data: str  # JSON text
+
+
 @dataclass(frozen=True, slots=True)
 class LogQuery:
     since: float | None = None  # epoch seconds
@@ -121,6 +132,71 @@ class LogQuery:
     request_id: str | None = None
     model: str | None = None
     limit: int = 100
+    until: float | None = None  # epoch seconds, exclusive
+    category: str | None = None  # a taxonomy category, or a family ("rate_limit" matches rate_limit.*)
+    key_id: str | None = None
+    tenant: str | None = None
+    # Keyset pagination: only rows older than this (ts, request_id), the last row of the previous
+    # page. Pages never OFFSET: page 1000 costs what page 1 does.
+    before: tuple[float, str] | None = None
+
+
+@dataclass(slots=True)
+class StatsBucket:
+    """One time bucket of the request log, for the console's charts (admin API /admin/stats)."""
+
+    start: float
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # category -> count
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency: dict[int, int] = field(default_factory=dict)  # histogram: LATENCY_BOUNDS index -> count
+    ttfb: dict[int, int] = field(default_factory=dict)  # the same for streams' time to first byte
+
+
+# Histogram bounds in ms for latency percentiles computed from SQL counts (both stores group by
+# them: a page never loads one row per request). Roughly x2 steps, like Prometheus' defaults.
+LATENCY_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000)
+
+
+def latency_bin_sql(column: str) -> str:
+    """A CASE expression giving the LATENCY_BOUNDS_MS index a value falls in (len: above all)."""
+    arms = " ".join(f"WHEN {column} <= {b} THEN {i}" for i, b in enumerate(LATENCY_BOUNDS_MS))
+    return f"CASE {arms} ELSE {len(LATENCY_BOUNDS_MS)} END"
+
+
+def stats_buckets(since: float, bucket_s: int, counts, latency, ttfb) -> list[StatsBucket]:
+    """The stores' three grouped results as buckets, oldest first: `counts` rows are (bucket,
+    category, requests, prompt tokens, completion tokens, cost), `latency` and `ttfb` rows
+    (bucket, histogram bin, requests)."""
+    out: dict[int, StatsBucket] = {}
+
+    def at(index: int) -> StatsBucket:
+        found = out.get(index)
+        if found is None:
+            found = out[index] = StatsBucket(start=since + index * bucket_s)
+        return found
+
+    for b, category, n, prompt, completion, cost in counts:
+        s = at(b)
+        s.requests += n
+        s.prompt_tokens += prompt or 0
+        s.completion_tokens += completion or 0
+        s.cost_usd += cost or 0.0
+        if category is not None:
+            s.errors[category] = s.errors.get(category, 0) + n
+    for b, bin_, n in latency:
+        at(b).latency[bin_] = n
+    for b, bin_, n in ttfb:
+        at(b).ttfb[bin_] = n
+    return [out[k] for k in sorted(out)]
+
+
+def category_range(category: str) -> tuple[str, str | None]:
+    """(value, None) for an exact category; (low, high) bounds for a family ("rate_limit": every
+    "rate_limit.*"), as a range an index can serve ('/' sorts right after '.')."""
+    return (category, None) if "." in category else (category + ".", category + "/")
 
 
 class Store(Protocol):
@@ -158,7 +234,19 @@ class Store(Protocol):
 
     async def write_requests(self, rows: list[RequestRecord]) -> None: ...
 
-    async def query_requests(self, query: LogQuery) -> list[RequestRecord]: ...
+    async def query_requests(self, query: LogQuery) -> list[RequestRecord]:
+        """Newest first (ts, then request_id, descending), at most query.limit rows."""
+
+    async def request_stats(self, since: float, until: float, bucket_s: int,
+                            key_id: str | None = None) -> list[StatsBucket]:
+        """The log between since and until in buckets of bucket_s seconds (only non-empty ones)."""
+
+    async def write_captures(self, rows: list[CaptureRecord]) -> None: ...
+
+    async def get_capture(self, request_id: str) -> CaptureRecord | None: ...
+
+    async def prune_captures(self, before: float) -> int:
+        """Delete captures older than `before` (epoch seconds); how many went."""
 
 
 # Migration 007's columns, the same on api_keys and key_groups; the stores read and write them

@@ -29,11 +29,16 @@ from seawall.store.base import (
     POLICY_COLUMNS,
     USAGE_COLUMNS,
     GroupRecord,
+    CaptureRecord,
     KeyRecord,
     LogQuery,
     RequestRecord,
+    StatsBucket,
     TenantRecord,
+    category_range,
+    latency_bin_sql,
     policy_values,
+    stats_buckets,
     read_migrations,
     with_policy,
 )
@@ -217,6 +222,38 @@ class PostgresStore:
         status = await self._db.execute("DELETE FROM response_conversations WHERE expires_at <= $1", now)
         return int(status.rsplit(" ", 1)[1])
 
+    async def request_stats(self, since: float, until: float, bucket_s: int,
+                            key_id: str | None = None) -> list[StatsBucket]:
+        """As the SQLite store's: three grouped scans, a few hundred rows back."""
+        where = "ts >= $1 AND ts < $2" + (" AND key_id = $3" if key_id else "")
+        args = [since, until, *([key_id] if key_id else [])]
+        bucket = f"floor((ts - $1) / {int(bucket_s)})::bigint"
+        async with self._db.acquire() as conn:
+            counts = await conn.fetch(f"SELECT {bucket}, category, count(*), sum(prompt_tokens), "
+                                      f"sum(completion_tokens), sum(cost_usd) FROM request_log WHERE {where} "
+                                      f"GROUP BY 1, 2", *args)
+            latency = await conn.fetch(f"SELECT {bucket}, {latency_bin_sql('latency_ms')}, count(*) "
+                                       f"FROM request_log WHERE {where} GROUP BY 1, 2", *args)
+            ttfb = await conn.fetch(f"SELECT {bucket}, {latency_bin_sql('ttfb_ms')}, count(*) FROM request_log "
+                                    f"WHERE {where} AND streamed AND ttfb_ms IS NOT NULL GROUP BY 1, 2", *args)
+        return stats_buckets(since, bucket_s, counts, latency, ttfb)
+
+    # -- captures ---------------------------------------------------------------------------------
+    async def write_captures(self, rows: list[CaptureRecord]) -> None:
+        await self._db.executemany(
+            "INSERT INTO request_captures (request_id, ts, key_id, data) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (request_id) DO UPDATE SET ts = excluded.ts, key_id = excluded.key_id, data = excluded.data",
+            [(r.request_id, r.ts, r.key_id, r.data) for r in rows])
+
+    async def get_capture(self, request_id: str) -> CaptureRecord | None:
+        row = await self._db.fetchrow(
+            "SELECT request_id, ts, key_id, data FROM request_captures WHERE request_id = $1", request_id)
+        return CaptureRecord(*row) if row else None
+
+    async def prune_captures(self, before: float) -> int:
+        status = await self._db.execute("DELETE FROM request_captures WHERE ts < $1", before)
+        return int(status.rsplit(" ", 1)[1])  # "DELETE <count>"
+
 
 # -- SQL ------------------------------------------------------------------------------------------
 
@@ -267,18 +304,23 @@ def log_query(query: LogQuery) -> tuple[str, list]:
         args.append(value)
         return f"${len(args)}"
 
-    if query.since is not None:
-        where.append(f"ts >= {param(query.since)}")
-    if query.request_id:
-        where.append(f"request_id = {param(query.request_id)}")
-    if query.model:
-        where.append(f"model_requested = {param(query.model)}")
+    for column, op, value in (("ts", ">=", query.since), ("ts", "<", query.until), ("request_id", "=", query.request_id),
+                              ("model_requested", "=", query.model), ("key_id", "=", query.key_id),
+                              ("tenant", "=", query.tenant)):
+        if value is not None and value != "":
+            where.append(f"{column} {op} {param(value)}")
+    if query.category:
+        low, high = category_range(query.category)
+        where.append(f"category = {param(low)}" if high is None else f"category >= {param(low)} AND category < {param(high)}")
     if query.status:
         where.append(status_clause(query.status))
+    if query.before is not None:
+        ts, rid = param(query.before[0]), param(query.before[1])
+        where.append(f"ts <= {ts} AND (ts < {ts} OR request_id < {rid})")  # a range the time index serves
     sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM request_log"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return f"{sql} ORDER BY ts DESC LIMIT {param(query.limit)}", args
+    return f"{sql} ORDER BY ts DESC, request_id DESC LIMIT {param(query.limit)}", args
 
 
 def status_clause(status: str) -> str:

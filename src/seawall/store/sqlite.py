@@ -30,11 +30,16 @@ from seawall.store.base import (
     CONVERSATION_COLUMNS,
     USAGE_COLUMNS,
     GroupRecord,
+    CaptureRecord,
     KeyRecord,
     LogQuery,
     RequestRecord,
+    StatsBucket,
     TenantRecord,
+    category_range,
+    latency_bin_sql,
     policy_values,
+    stats_buckets,
     read_migrations,
     with_policy,
 )
@@ -200,8 +205,7 @@ class SQLiteStore:
         await self._run(lambda db: _insert_log(db, params, len(rows)))
 
     async def query_requests(self, query: LogQuery) -> list[RequestRecord]:
-        sql, args = _log_query(query)
-        rows = await self._run(lambda db: db.execute(sql, args).fetchall())
+        rows = await self._run(lambda db: _query_log(db, query))
         out = []
         for row in rows:
             rec = dict(zip(_LOG_COLUMNS, row))
@@ -236,6 +240,24 @@ class SQLiteStore:
     async def purge_conversations(self, now: float) -> int:
         sql = "DELETE FROM response_conversations WHERE expires_at <= ?"
         return await self._run(lambda db: _commit(db, sql, (now,)))
+
+    async def request_stats(self, since: float, until: float, bucket_s: int,
+                            key_id: str | None = None) -> list[StatsBucket]:
+        return await self._run(lambda db: _stats(db, since, until, int(bucket_s), key_id))
+
+    # -- captures ---------------------------------------------------------------------------------
+    async def write_captures(self, rows: list[CaptureRecord]) -> None:
+        sql = "INSERT OR REPLACE INTO request_captures (request_id, ts, key_id, data) VALUES (?, ?, ?, ?)"
+        args = [(r.request_id, r.ts, r.key_id, r.data) for r in rows]
+        await self._run(lambda db: _commit_many(db, sql, args))
+
+    async def get_capture(self, request_id: str) -> CaptureRecord | None:
+        sql = "SELECT request_id, ts, key_id, data FROM request_captures WHERE request_id = ?"
+        row = await self._run(lambda db: db.execute(sql, (request_id,)).fetchone())
+        return CaptureRecord(*row) if row else None
+
+    async def prune_captures(self, before: float) -> int:
+        return await self._run(lambda db: _commit(db, "DELETE FROM request_captures WHERE ts < ?", (before,)))
 
 
 def _json(value: object) -> str:
@@ -309,25 +331,82 @@ def _insert_log(db: sqlite3.Connection, params: list, count: int) -> None:
         raise
 
 
-def _log_query(query: LogQuery) -> tuple[str, list]:
-    where, args = [], []
-    if query.since is not None:
-        where.append("ts >= ?")
-        args.append(query.since)
-    if query.request_id:
-        where.append("request_id = ?")
-        args.append(query.request_id)
-    if query.model:
-        where.append("model_requested = ?")
-        args.append(query.model)
-    if query.status:
-        clause, more = _status_clause(query.status)
-        where.append(clause)
-        args += more
+# A range filter (a category family, a status class) matching at least this many rows is served
+# by walking the time index newest first, which stops at a page's worth of matches; fewer, by
+# its own index and a sort of what it matched. SQLite's planner can't tell the two apart (it
+# has no statistics of the log): on a million matching rows the sort took 2.5 s, the walk 3 ms.
+_DENSE = 2000
+
+
+def _query_log(db: sqlite3.Connection, query: LogQuery) -> list[tuple]:
+    dense = False
+    ranged = [(c, a) for c, a in _range_filters(query)]
+    if ranged:
+        probe = " AND ".join(c for c, _ in ranged)
+        args = [v for _, a in ranged for v in a]
+        dense = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM request_log WHERE {probe} LIMIT {_DENSE})",
+                           args).fetchone()[0] >= _DENSE
+    sql, args = _log_query(query, dense)
+    return db.execute(sql, args).fetchall()
+
+
+def _range_filters(query: LogQuery) -> list[tuple[str, list]]:
+    out = []
+    if query.category and category_range(query.category)[1] is not None:
+        low, high = category_range(query.category)
+        out.append(("category >= ? AND category < ?", [low, high]))
+    if query.status and not query.status.isdigit():
+        out.append(_status_clause(query.status))
+    return out
+
+
+def _log_query(query: LogQuery, dense: bool = False) -> tuple[str, list]:
+    where, args = _filters(query, dense)
+    if query.before is not None:
+        # ts <= first: a range the time index serves (an OR of the two cases would not be)
+        where.append("ts <= ? AND (ts < ? OR request_id < ?)")
+        args += [query.before[0], query.before[0], query.before[1]]
     sql = f"SELECT {', '.join(_LOG_COLUMNS)} FROM request_log"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY ts DESC LIMIT ?", [*args, query.limit]
+    return sql + " ORDER BY ts DESC, request_id DESC LIMIT ?", [*args, query.limit]
+
+
+def _filters(query: LogQuery, dense: bool = False) -> tuple[list[str], list]:
+    """WHERE terms; `dense`: the category and status terms written so no index serves them
+    (SQLite's unary +), leaving the time index to order the scan."""
+    where, args = [], []
+    plus = "+" if dense else ""
+    for column, op, value in (("ts", ">=", query.since), ("ts", "<", query.until), ("request_id", "=", query.request_id),
+                              ("model_requested", "=", query.model), ("key_id", "=", query.key_id),
+                              ("tenant", "=", query.tenant)):
+        if value is not None and value != "":
+            where.append(f"{column} {op} ?")
+            args.append(value)
+    if query.category:
+        low, high = category_range(query.category)
+        where.append(f"{plus}category = ?" if high is None else f"{plus}category >= ? AND {plus}category < ?")
+        args += [low] if high is None else [low, high]
+    if query.status:
+        clause, more = _status_clause(query.status)
+        where.append(clause.replace("status", plus + "status"))
+        args += more
+    return where, args
+
+
+def _stats(db: sqlite3.Connection, since: float, until: float, bucket_s: int, key_id: str | None
+           ) -> list[StatsBucket]:
+    """Three grouped scans of the window (counts and sums by category, latency and time-to-first-
+    byte histograms): a chart costs a few hundred rows, whatever the traffic."""
+    where, args = "ts >= ? AND ts < ?" + (" AND key_id = ?" if key_id else ""), [since, until, *([key_id] if key_id else [])]
+    bucket = f"CAST((ts - {float(since)!r}) / {bucket_s} AS INTEGER)"
+    counts = db.execute(f"SELECT {bucket}, category, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), "
+                        f"SUM(cost_usd) FROM request_log WHERE {where} GROUP BY 1, 2", args).fetchall()
+    latency = db.execute(f"SELECT {bucket}, {latency_bin_sql('latency_ms')}, COUNT(*) FROM request_log "
+                         f"WHERE {where} GROUP BY 1, 2", args).fetchall()
+    ttfb = db.execute(f"SELECT {bucket}, {latency_bin_sql('ttfb_ms')}, COUNT(*) FROM request_log "
+                      f"WHERE {where} AND streamed = 1 AND ttfb_ms IS NOT NULL GROUP BY 1, 2", args).fetchall()
+    return stats_buckets(since, bucket_s, counts, latency, ttfb)
 
 
 def _status_clause(status: str) -> tuple[str, list]:
