@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from seawall import __version__
 from seawall.config import ResolvedDeployment, Settings
+from seawall.connections import ConnectionGuard
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.decide.access import client_address, parse_cidr
@@ -29,7 +30,7 @@ from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.keys import bearer_token
 from seawall.decide.routes import diagnose_route
 from seawall.dialects import DIALECTS
-from seawall.errors import SeawallError, error
+from seawall.errors import SeawallError, error, method_not_allowed
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.alerts import AlertMonitor
 from seawall.observe.log import RequestLogWriter
@@ -112,6 +113,7 @@ class Gateway:
         self.writer = RequestLogWriter(store, settings.request_log)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
         self.metrics = Metrics(routes)
+        self.connections = ConnectionGuard(settings.server, self.metrics.connections_cut)  # server.py's protocol
         # A registry of our own, not prometheus_client's global one: several gateways may share a
         # process (tests), and the scrape shows only Seawall's families.
         self.registry = CollectorRegistry(auto_describe=False)
@@ -261,7 +263,7 @@ class Gateway:
     def _unknown_route(self, ctx: RequestContext) -> SeawallError:
         allowed = self._paths.get(ctx.path)
         if allowed:
-            return error("method_not_allowed", method=ctx.method, path=ctx.path, allowed=allowed)
+            return method_not_allowed(ctx.method, ctx.path, allowed)
         diagnosis = diagnose_route(ctx.path)
         return error(diagnosis.code, method=ctx.method, path=ctx.path, hint=diagnosis.hint)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -17,6 +18,7 @@ import uvicorn
 
 from seawall.app import Gateway
 from seawall.config import ConfigError, LimitSettings, Settings, resolve_metrics_token, resolve_secrets
+from seawall.connections import GuardedProtocol
 from seawall.console.admin import ADMIN_HASH_META
 from seawall.keyring import (hash_key, key_record, load_or_create_secret, load_or_create_shared_secret, new_admin_key,
                              new_key)
@@ -106,8 +108,10 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
                   metrics_token=metrics_token)
     if settings.limits.redis_url:  # app.py builds the in-process limiter; a shared Redis replaces it
         app.pipeline.limiter = await shared_limiter(settings.limits)
-    config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,
-                            log_level="warning", timeout_keep_alive=75, server_header=False,
+    server_settings = settings.server
+    config = uvicorn.Config(app, http=functools.partial(GuardedProtocol, guard=app.connections), ws="none",
+                            loop="none", lifespan="on", access_log=False, log_level="warning",
+                            timeout_keep_alive=server_settings.keepalive_idle_s, server_header=False,
                             # X-Forwarded-For is judged by the access stage against configured
                             # trusted proxies, not rewritten blindly for every request.
                             proxy_headers=False)
@@ -237,9 +241,24 @@ def log_source(options: ServeOptions) -> str:
     return f"--data-dir {options.data_dir}"
 
 
+def raise_open_file_limit() -> None:
+    """Every connection is a file descriptor: take the hard limit rather than the soft one (often
+    1,024), so a flood of connections meets the per-address caps of connections.py, not EMFILE."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):  # no such limit (Windows), or not allowed: keep the soft one
+        pass
+
+
 def run(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    raise_open_file_limit()
     try:
         import uvloop
 

@@ -50,6 +50,7 @@ ADVICE: dict[str, str] = {
     "network.proxy": "no", "network.cors": "no", "network.timeout": "backoff",
     "stream.interrupted": "backoff", "stream.stalled": "backoff",
     "capacity.queue_full": "wait", "capacity.circuit_open": "wait",
+    "gateway.internal": "backoff",  # the gateway's own failure (errors.py internal_error)
 }
 
 

@@ -39,7 +39,7 @@ from seawall.decide.retry import (
     RetryPolicy,
     next_attempt,
 )
-from seawall.errors import SeawallError, error
+from seawall.errors import SeawallError, error, method_not_allowed
 from seawall.pipeline.access import check_ip, check_model
 from seawall.pipeline.attempt import malformed, transport_error
 from seawall.pipeline.auth import Authenticator
@@ -159,7 +159,7 @@ class TaskGateway:
         for served in SERVED:
             method, _, pattern = served.partition(" ")
             if re.fullmatch(pattern.replace("{id}", "[^/]+"), ctx.path) and method != ctx.method:
-                return error("method_not_allowed", method=ctx.method, path=ctx.path, allowed=method)
+                return method_not_allowed(ctx.method, ctx.path, method)
         return error("route_not_found", method=ctx.method, path=ctx.path,
                      hint=f"This gateway serves the Midjourney task API: {', '.join(SERVED)}.")
 
