@@ -46,7 +46,7 @@ from seawall.observe.alerts import AlertMonitor, disabled_view
 from seawall.pipeline.auth import Authenticator, stored_limits, tenant_values
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import send_error, send_json
-from seawall.pipeline.ingress import read_body
+from seawall.pipeline.ingress import load_json, read_body
 from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord
 
 ADMIN_HASH_META = "admin_key_hash"
@@ -133,7 +133,7 @@ class AdminConsole:
         if not body.strip():
             raise error("empty_body")
         try:
-            return orjson.loads(body)
+            return load_json(body)
         except orjson.JSONDecodeError as e:
             raise error("invalid_json", detail=str(e)) from None
 
