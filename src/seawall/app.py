@@ -124,6 +124,7 @@ class Gateway:
         self.ready = False
         self.started_at = int(time.time())
         self._origins = settings.server.cors_allowed_origins
+        self._error_detail = settings.server.upstream_error_detail
         self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
                      ("POST", "/v1/messages"): "chat"}
         self._dialects = {"/v1/messages": "anthropic"}  # paths whose clients speak another dialect
@@ -190,6 +191,8 @@ class Gateway:
         peer = client[0] if client else None
         ctx = RequestContext(new_request_id(), scope["method"], scope["path"], read_headers(scope["headers"]), peer)
         ctx.peer = peer
+        if self._error_detail != "full":
+            ctx.error_detail = self._error_detail
         forwarded = ctx.headers.get("x-forwarded-for")
         if forwarded is not None:  # judged, not believed: only a trusted proxy's header counts
             ctx.seen = client_address(peer, forwarded, self._trusted)

@@ -273,6 +273,13 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The upstream stream from {deployment} ended before it was complete: {detail}.",
               "The answer is incomplete: retry the request; if it repeats, check proxy and "
               "gateway timeouts between you and the provider."),
+    # An upstream's error as server.upstream_error_detail lets a client see it (decide/disclosure.py).
+    ErrorKind("upstream_withheld", 502, "upstream_error", "upstream.server_error",
+              "The upstream could not serve this request ({category}).",
+              "{hint}"),
+    ErrorKind("upstream_generic", 502, "upstream_error", "upstream.server_error",
+              "The upstream could not serve this request.",
+              "Retry with backoff; if it keeps failing, give the request ID to the gateway's operator."),
     # -- the gateway itself ----------------------------------------------------------------------
     ErrorKind("circuit_open", 503, "server_error", "capacity.circuit_open",
               "Every deployment of `{model}` is failing, so the gateway has stopped calling them for "

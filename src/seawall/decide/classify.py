@@ -118,6 +118,11 @@ def own_code(f: ErrorFields) -> str:
     return f.code or f.type or f.status_name or f.detail_code
 
 
+def status_category(status: int) -> str:
+    """The category a bare HTTP status implies, before any body is read."""
+    return _by_status(status)
+
+
 def _by_status(status: int) -> str:
     return {400: "request.invalid", 401: "auth.key_invalid", 403: "permission.policy",
             404: "route.not_found", 408: "upstream.timeout", 413: "request.too_large",

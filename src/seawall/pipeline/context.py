@@ -65,6 +65,7 @@ class RequestContext:
     finished: bool = False  # the response is complete: a disconnect now is no longer news
     client_gone: bool = False
     limited_by: str | None = None  # the scope (key, group, tenant) of the gateway's own limit that refused it
+    error_detail: str = "full"  # server.upstream_error_detail: what of an upstream's error the client sees
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000

@@ -31,6 +31,7 @@ import orjson
 
 from seawall.config import ResolvedDeployment, ServerSettings
 from seawall.decide.classify import ADVICE, Classification, classify_reply
+from seawall.decide.disclosure import client_view
 from seawall.decide.ownership import Owner, may_see
 from seawall.decide.retry import (
     Failure,
@@ -171,6 +172,7 @@ class TaskGateway:
     async def _send_error(self, send, ctx: RequestContext, err: SeawallError, cors: list[tuple[bytes, bytes]],
                           properties: dict | None = None) -> None:
         ctx.category, ctx.error_code = err.category, err.provider_code or err.code
+        err = client_view(err, ctx.error_detail)  # the log above keeps what the client may not see
         headers = cors + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
         await send_json(send, ctx, err.status, orjson.dumps(error_payload(err, ctx.request_id, properties)), headers)
 
