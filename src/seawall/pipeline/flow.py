@@ -1,9 +1,11 @@
 """The one pipeline every API request travels:
 
-    auth -> ingress -> access -> validate -> admit -> route -> attempt -> egress   (record: app.py)
+    auth -> ingress -> access -> admit -> validate -> route -> attempt -> egress   (record: app.py)
 
 Auth runs before the body is read, so an unauthenticated client can't make the gateway read
 (and parse) a large body; its dialect, and so its key header, is known from the path already.
+Admission (rate limits, concurrency) runs before validate, so a key past its limits can't make
+the gateway count tokens (the dearest check).
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ class Pipeline:
         try:
             req = ctx.request = dialect.parse(operation, body, ctx.headers, path_model)
             check_access(ctx, req)
-            # may repair it, or route it to a fallback; the key's own policy and limits over the model's
-            checked = await self.preflight.check(req, len(body), ctx.principal.request_policy)
-            ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
-            async with Admission(ctx, self.limiter, len(body)) as limit_headers:
+            async with Admission(ctx, self.limiter, len(body)) as limit_headers:  # cheap checks before counting
+                # may repair it, or route it to a fallback; the key's own policy and limits over the model's
+                checked = await self.preflight.check(req, len(body), ctx.principal.request_policy)
+                ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
                 with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
                     candidates = self.retrier.arrange(self.router.plan(req.model, req.operation))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
