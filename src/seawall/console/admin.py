@@ -31,6 +31,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import hmac
+import logging
 import time
 from urllib.parse import unquote
 
@@ -43,13 +44,18 @@ from seawall.errors import SeawallError, error
 from seawall.keyring import hash_key, key_record, new_key
 from seawall.limits.base import Limits
 from seawall.observe.alerts import AlertMonitor, disabled_view
+from seawall.observe.incident import Incident
 from seawall.pipeline.auth import Authenticator, stored_limits, tenant_values
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import send_error, send_json
 from seawall.pipeline.ingress import load_json, read_body
-from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord
+from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord, store_name, store_outage
+
+log = logging.getLogger("seawall.admin")
 
 ADMIN_HASH_META = "admin_key_hash"
+STORE_TIMEOUT_S = 10.0  # asyncpg's connect timeout is the same: a reachable database answers well within it
+RETRY_AFTER_S = 5
 _MAX_BODY = 64 * 1024  # a key or group is a few hundred bytes; metadata has room, not megabytes
 
 
@@ -59,6 +65,7 @@ class AdminConsole:
         self._store, self._secret, self._auth, self._timeout = store, secret, auth, body_timeout_s
         self._alerts = alerts
         self._admin_hash: str | None = None
+        self._incident = Incident(log, "admin API")
 
     async def load(self, admin_key: str | None) -> None:
         """The admin key from the environment wins; else the hash made at first start."""
@@ -70,11 +77,25 @@ class AdminConsole:
     async def handle(self, ctx: RequestContext, receive, send) -> None:
         try:
             self._authorize(ctx.headers.get("authorization"))
-            status, payload = await self._route(ctx, receive)
+            try:
+                async with asyncio.timeout(STORE_TIMEOUT_S):  # a frozen database must not hang the caller
+                    status, payload = await self._route(ctx, receive)
+            except Exception as e:
+                if isinstance(e, SeawallError) or not store_outage(e):
+                    raise
+                raise self._store_down(e) from None
         except SeawallError as e:
             await send_error(send, ctx, e, [])
             return
+        self._incident.succeeded()
         await send_json(send, ctx, status, orjson.dumps(payload), [(b"cache-control", b"no-store")])
+
+    def _store_down(self, e: BaseException) -> SeawallError:
+        """503 naming the store, logged once per incident (the API keeps serving from its caches)."""
+        store, where = store_name(self._store)
+        self._incident.failed("%s at %s does not answer; admin requests get 503 until it does", store, where)
+        return SeawallError("store_unavailable", {"store": store, "where": where},
+                            headers={"retry-after": str(RETRY_AFTER_S)})
 
     def _authorize(self, header: str | None) -> None:
         token, problem = bearer_token(header)
