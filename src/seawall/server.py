@@ -112,10 +112,12 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     config = uvicorn.Config(app, http=functools.partial(GuardedProtocol, guard=app.connections), ws="none",
                             loop="none", lifespan="on", access_log=False, log_level="warning",
                             timeout_keep_alive=server_settings.keepalive_idle_s, server_header=False,
+                            # on SIGTERM: requests in flight get this long, then are cancelled (app.py ends them)
+                            timeout_graceful_shutdown=server_settings.drain_timeout_s,
                             # X-Forwarded-For is judged by the access stage against configured
                             # trusted proxies, not rewritten blindly for every request.
                             proxy_headers=False)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, app)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
@@ -132,6 +134,19 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
             await app.pipeline.limiter.close()
     if not server.started:
         raise StartError("the gateway failed to start; see the log lines above")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, telling the app when it starts to drain (SIGTERM): /readyz then says so,
+    and the requests uvicorn cancels after server.drain_timeout_s are ended well (Gateway._http)."""
+
+    def __init__(self, config: uvicorn.Config, app: Gateway):
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets=None) -> None:
+        self._app.begin_drain()
+        await super().shutdown(sockets)
 
 
 async def shared_limiter(limits: LimitSettings) -> RedisLimiter:
