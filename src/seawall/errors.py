@@ -308,7 +308,7 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The gateway cannot check this key's rate limits right now: the Redis that holds them "
               "does not answer.",
               "Retry after Retry-After ({seconds} s). Operators: check the Redis at limits.redis_url "
-              "(seawall serve --redis); limits.on_redis_error: open would admit uncounted instead of refusing."),
+              "(seawall serve --redis); limits.on_redis_error: open would count on each gateway's share instead of refusing."),
     ErrorKind("not_ready", 503, "server_error", "upstream.unavailable",
               "The gateway is starting or stopping.",
               "Retry in a few seconds."),

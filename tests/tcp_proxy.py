@@ -1,19 +1,22 @@
-"""A TCP proxy a test can cut and restore: a dependency (PostgreSQL, Redis) going down and coming
-back at the same address, without stopping the real server other tests share."""
+"""A TCP proxy a test can cut and restore, or slow down: a dependency (PostgreSQL, Redis) going
+down and coming back at the same address, or answering late, without touching the real server
+other tests share. A plain module, like pg_server.py."""
 
 from __future__ import annotations
 
 import selectors
 import socket
 import threading
+import time
 
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to `target` on a thread of its own. `cut()` closes the listener
     and every connection (the dependency is down: connections refused); `restore()` listens again."""
 
-    def __init__(self, target: tuple[str, int]):
+    def __init__(self, target: tuple[str, int], reply_delay_s: float = 0.0):
         self.target = target
+        self.reply_delay_s = reply_delay_s  # each chunk from the target waits this long before it is passed on
         self.port = 0
         self._listener: socket.socket | None = None
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
@@ -73,7 +76,7 @@ class TcpProxy:
                     if key.data is None:
                         self._accept(key.fileobj)
                     else:
-                        self._pipe(key.fileobj, key.data)
+                        self._pipe(key.fileobj, *key.data)
 
     def _accept(self, listener: socket.socket) -> None:
         try:
@@ -84,13 +87,15 @@ class TcpProxy:
         for s, peer in ((client, server), (server, client)):
             s.setblocking(True)
             s.settimeout(1)
-            self._selector.register(s, selectors.EVENT_READ, peer)
+            self._selector.register(s, selectors.EVENT_READ, (peer, s is server))
         self._pairs.append((client, server))
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, from_target: bool) -> None:
         try:
             data = source.recv(65536)
             if data:
+                if from_target and self.reply_delay_s:
+                    time.sleep(self.reply_delay_s)
                 sink.sendall(data)
                 return
         except OSError:
