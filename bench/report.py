@@ -1,4 +1,4 @@
-"""Turns the shared harness's results.json (plus the TTFB and library measurements) into seawall.json/seawall.md.
+"""Turns the peer harness's results.json (bench/peers/run), plus the TTFB and library measurements, into seawall.json/seawall.md.
 
 Pure functions over plain dicts: no I/O, so tests/bench can feed them hand-made rows.
 """
@@ -8,7 +8,7 @@ MODES = ("chat", "stream")
 CONNS = (1, 32, 128)
 ERROR_KEYS = ("err_connect", "err_read", "err_write", "err_status", "err_timeout")
 
-# Seawall's targets, from shared/bench/RESULTS.md "Suggested goals" and the bench brief.
+# Seawall's targets, from bench/peers/RESULTS.md "Suggested goals".
 MIN_RPS_VS_MINIMAL = 0.50  # chat and stream RPS at c=32 >= 50 % of the minimal Python proxy's
 MIN_SCALING = 0.90  # RPS at c=128 >= 90 % of RPS at c=32: no collapse with concurrency
 MAX_ADDED_P50_US = 500  # p50 at c=1 minus the direct call's p50

@@ -3,7 +3,7 @@ routes that are not the pipeline (health, model list, CORS preflight, unknown pa
 
 Raw ASGI rather than a framework: the route table is six entries, and on the measured stack a
 framework's request/response objects cost a visible share of the ~0.3 ms per-request budget
-(shared/bench/RESULTS.md). Built by a factory; importing this module does nothing.
+(bench/peers/RESULTS.md). Built by a factory; importing this module does nothing.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
       .kind.status          the HTTP status it answers with
       .kind.type            OpenAI's `error.type` (what the official SDKs read)
       .kind.code            Seawall's own stable `error.code`
-      .kind.category        the failure category (shared/reference/error-taxonomy.md)
+      .kind.category        the failure category (docs/reference/error-taxonomy.md)
       .kind.hint            what to check first, one sentence
 
 The gateway renders a SeawallError in the caller's dialect (pipeline/egress.py); `explain` and
@@ -126,6 +126,39 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "Open fewer connections at once and send each request's headers without pause; behind a proxy "
               "that is not in server.trusted_proxies all clients share its address: the gateway's operator "
               "raises server.max_incomplete_per_client."),
+    # -- multipart/form-data uploads (pipeline/multipart.py) ----------------------------------------
+    ErrorKind("not_multipart", 415, _BAD, "request.invalid",
+              "Unsupported Content-Type '{got}': {endpoint} takes multipart/form-data.",
+              "Send the upload as a form (the SDKs do: file=...), with Content-Type: multipart/form-data; "
+              "boundary=...."),
+    ErrorKind("multipart_malformed", 400, _BAD, "request.invalid",
+              "The multipart/form-data body is malformed: {detail}.",
+              "Let the client library build the form; check that the boundary in Content-Type matches the body "
+              "and that no proxy cut or re-encoded the body."),
+    ErrorKind("missing_part", 400, _BAD, "request.invalid",
+              "Missing required part '{param}' in the multipart/form-data body.",
+              "Add the '{param}' part to the form; see the API reference for {endpoint}."),
+    ErrorKind("part_too_large", 413, _BAD, "request.too_large",
+              "The part '{param}' is larger than {endpoint} accepts ({limit} bytes).",
+              "Send a smaller file (split or compress the audio, resize or recompress the image)."),
+    ErrorKind("not_an_image", 400, _BAD, "request.invalid",
+              "The part '{param}' ({filename}) is not a PNG, JPEG, WEBP or GIF image: {detail}.",
+              "Upload an image file; its first bytes decide what it is, not its name or Content-Type."),
+    # -- the Responses API on translated routes (dialects/responses.py, store/conversations.py) --------
+    ErrorKind("previous_response_not_found", 404, _BAD, "request.invalid",
+              "Previous response with id '{response_id}' not found.",
+              "Continue a response this gateway made for this same API key within responses.retention_days "
+              "({days} days); one made with store: false, by another key, or longer ago can't be continued: send "
+              "the earlier turns as input items instead."),
+    ErrorKind("response_not_found", 404, _BAD, "request.invalid",
+              "Response with id '{response_id}' not found.",
+              "Use the id of a response this gateway made for this same API key within its retention "
+              "({days} days), and made with store: true."),
+    ErrorKind("responses_store_off", 400, _BAD, "request.invalid",
+              "'{param}' can't be used here: this gateway keeps no Responses conversations for models served "
+              "through translation (responses.store is off).",
+              "Send the earlier turns as input items instead, or ask the gateway's admin to set responses.store: "
+              "true."),
     # -- routes and models ---------------------------------------------------------------------
     ErrorKind("route_not_found", 404, _BAD, "route.not_found",
               "Invalid URL ({method} {path}).",

@@ -1,4 +1,4 @@
-"""Real-shaped replies (shared/reference/provider-errors.md) -> taxonomy category and retry advice."""
+"""Real-shaped replies (docs/reference/provider-errors.md) -> taxonomy category and retry advice."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Every provider's real-shaped error replies (shared/reference/provider-errors.md, §0 rows and the
+"""Every provider's real-shaped error replies (docs/reference/provider-errors.md, §0 rows and the
 bodies of §1-§6) -> taxonomy category, retry advice, wait and the provider's own code."""
 
 import pytest

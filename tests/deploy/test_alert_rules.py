@@ -8,7 +8,9 @@ import pathlib
 import re
 import subprocess
 
+import pytest
 import yaml
+from system_tools import require
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "seawall-alerts.yml"
@@ -23,14 +25,19 @@ def queried_metrics() -> set[str]:
     return {m for e in exprs for m in METRIC.findall(e)}
 
 
-def test_promtool_accepts_the_rules():
-    out = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
+@pytest.fixture
+def promtool() -> str:
+    return require("promtool", "apt-get install prometheus")
+
+
+def test_promtool_accepts_the_rules(promtool):
+    out = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS: 9 rules found" in out.stdout
 
 
-def test_the_alerts_fire_on_synthetic_series_and_only_then():
-    out = subprocess.run(["promtool", "test", "rules", "seawall-alerts.test.yml"], cwd=pathlib.Path(__file__).parent,
+def test_the_alerts_fire_on_synthetic_series_and_only_then(promtool):
+    out = subprocess.run([promtool, "test", "rules", "seawall-alerts.test.yml"], cwd=pathlib.Path(__file__).parent,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 

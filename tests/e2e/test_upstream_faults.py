@@ -1,5 +1,6 @@
 """Upstream failures, injected by the simulator, as the official SDK sees them through the gateway."""
 
+import math
 import time
 
 import openai
@@ -181,13 +182,16 @@ def test_a_short_retry_after_is_honoured(client, gateway, sim):
 def test_full_outage_does_not_multiply_upstream_traffic(gateway, sim):
     sim.set_faults([rule("status=503")])
     client_requests = 60
+    started = time.monotonic()
     with openai.OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0, timeout=20) as c:
         for _ in range(client_requests):
             with pytest.raises(openai.InternalServerError):
                 c.chat.completions.create(model="gpt-4o-mini", messages=HI)
     upstream = sim.stats()["requests"]["by_outcome"].get("503", 0)
-    # The budget allows retries of 10 % of recent requests (at least 3 per window).
-    assert client_requests <= upstream <= max(client_requests * 1.1, client_requests + 3)
+    # The budget allows retries of 10 % of the requests in its 10 s window, and at least 3 per
+    # window: on a slow host the same 60 requests span more windows, each with its floor of 3.
+    windows = math.ceil((time.monotonic() - started) / 10) + 1
+    assert client_requests <= upstream <= client_requests + max(client_requests * 0.1, 3 * windows)
 
 
 def test_an_upstream_that_refuses_stream_options_is_asked_again_without_it(client, gateway, sim):

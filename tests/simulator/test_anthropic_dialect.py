@@ -202,11 +202,20 @@ async def test_a_cut_stream_ends_without_message_stop(base_url, claude):
     with pytest.raises(aiohttp.ClientPayloadError):
         await post(base_url, {"model": MODEL, "max_tokens": 50, "messages": HI, "stream": True},
                    headers={"x-sim-fault": "cut_after=4"})
-    # The SDK lets the transport's error through mid-stream: it raises, never ends short.
-    with pytest.raises(httpx2.RemoteProtocolError, match="incomplete"):
+    # The SDK raises, never ends short. Its documented contract for a broken connection is
+    # APIConnectionError (anthropic 2.17+ wraps the transport's error in it; older releases let the
+    # transport's RemoteProtocolError through): either, as long as the cause is the cut body.
+    with pytest.raises((anthropic.APIConnectionError, httpx2.RemoteProtocolError)) as raised:
         async with claude.messages.stream(model=MODEL, max_tokens=50, messages=HI, **fault("cut_after=4")) as s:
             async for _ in s:
                 pass
+    assert any("incomplete" in str(e) for e in causes(raised.value))
+
+
+def causes(exc: BaseException | None):
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 async def test_a_thinking_model_sends_headers_then_its_first_event_later(base_url):

@@ -10,7 +10,10 @@ def test_defaults_need_no_file():
     ids = {spec.id: spec.reported for spec in settings.models}
     assert ids["gpt-4o-mini"] == "gpt-4o-mini-2024-07-18"
     assert set(ids) == {"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini",
-                        "text-embedding-3-small", "text-embedding-3-large"}
+                        "text-embedding-3-small", "text-embedding-3-large", "gpt-3.5-turbo-instruct", "davinci-002",
+                        "dall-e-2", "dall-e-3", "gpt-image-1", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "whisper-1",
+                        "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "omni-moderation-latest",
+                        "text-moderation-latest"}
     assert settings.api_keys is None and settings.faults == ()
     assert (settings.rate_limits.rpm, settings.rate_limits.tpm) == (1_000_000, 1_000_000_000)
     assert settings.stream_interval_ms == 0 and settings.latency_ms == 0

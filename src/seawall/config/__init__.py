@@ -40,6 +40,7 @@ from seawall.config.models import Deployment as Deployment
 from seawall.config.models import ModelRoute as ModelRoute
 from seawall.config.models import RequestLimits as RequestLimits
 from seawall.config.models import Timeouts as Timeouts
+from seawall.config.responses import ResponsesSettings as ResponsesSettings
 from seawall.decide.keys import secret_problem
 
 
@@ -181,6 +182,7 @@ class Settings(_Strict):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # the gateway's own alerting (observe/alerts.py)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)  # the Responses conversation store
     models: list[ModelRoute] = Field(min_length=1)
 
     @model_validator(mode="after")

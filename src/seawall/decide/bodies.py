@@ -1,7 +1,7 @@
 """Read any provider's error body into one set of fields, and say whose dialect it is.
 
 Pure: a body (bytes, text or parsed JSON) in, an ErrorFields out. Every provider of
-shared/reference/provider-errors.md has its own envelope:
+docs/reference/provider-errors.md has its own envelope:
 
     OpenAI / Azure     {"error": {"message", "type", "param", "code"}}          §1.1, §2 (Azure: code "429")
     Anthropic          {"type": "error", "error": {"type", "message"}, "request_id"}       §3.1

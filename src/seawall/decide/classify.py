@@ -2,7 +2,7 @@
 
 Pure: status, headers and body in, a Classification out; no I/O, no clock. The attempt loop, the
 request log, `seawall explain` and `seawall doctor` all use it. Rules are read in order and the
-order matters (shared/reference/provider-errors.md §0): quota before rate limit, context length
+order matters (docs/reference/provider-errors.md §0): quota before rate limit, context length
 before a generic 400, and the body before the status (a 429 is not always a rate limit).
 
     decide/bodies.py       any provider's error body -> ErrorFields; whose dialect it is
@@ -29,7 +29,7 @@ from seawall.decide.bodies import (
 )
 from seawall.decide.reply_rules import Reply, first_match
 
-# Retry advice per category, as in shared/reference/error-taxonomy.md.
+# Retry advice per category, as in docs/reference/error-taxonomy.md.
 ADVICE: dict[str, str] = {
     "auth.missing": "no", "auth.malformed": "no", "auth.key_whitespace": "no",
     "auth.wrong_platform": "no", "auth.key_invalid": "no", "auth.key_revoked": "no",

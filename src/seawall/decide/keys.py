@@ -14,7 +14,7 @@ SEAWALL_PREFIX = "sk-sw-"
 SEAWALL_KEY_LENGTH = 40  # characters after the prefix (keyring.KEY_BODY_LENGTH)
 
 # Key prefixes: (prefix, platform, how to name such a key). Longest first where one prefix starts
-# another. Sources: shared/reference/provider-errors.md §1.6 (OpenAI), §3.6 (Anthropic), §4.5
+# another. Sources: docs/reference/provider-errors.md §1.6 (OpenAI), §3.6 (Anthropic), §4.5
 # (Google), §5.3 (one-api/new-api). Used by the gateway's 401s and by `explain` alike.
 KEY_PLATFORMS: tuple[tuple[str, str, str], ...] = (
     ("sk-ant-", "anthropic", "an Anthropic"),

@@ -1,6 +1,6 @@
 """The ordered rules that turn a read error reply into a taxonomy category.
 
-shared/reference/provider-errors.md §0 is the source; each rule names its section where the reason
+docs/reference/provider-errors.md §0 is the source; each rule names its section where the reason
 is a provider quirk. Order is the whole point: the first rule that matches wins, so
 
     Seawall's own category > pages from a proxy > Midjourney/Discord codes > quota (any status)

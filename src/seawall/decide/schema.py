@@ -1,5 +1,5 @@
 """Request schemas: OpenAI's chat completions and embeddings bodies, as the published API states
-them (shared/specs/openai-openapi.yaml: CreateChatCompletionRequest, CreateEmbeddingRequest),
+them (tests/data/openai-openapi.yaml: CreateChatCompletionRequest, CreateEmbeddingRequest),
 checked by pydantic-core (compiled once, strict: "0.7" is not a number, 1 is not a boolean).
 
 Only what the spec constrains is checked; fields not listed here pass untouched (providers add

@@ -1,5 +1,6 @@
 """Background writers' shared habits: a failure logged once when it starts and once when it ends
-(however often it repeats meanwhile), and stopping a background task cleanly."""
+(however often it repeats meanwhile), flushing on a tick or when woken, and stopping a background
+task cleanly."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 
 from seawall.store.base import store_outage
 
@@ -42,3 +44,14 @@ async def stop(task: asyncio.Task | None) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def flush_loop(wake: asyncio.Event, interval_s: float, flush: Callable[[], Awaitable[None]]) -> None:
+    """Run `flush` every `interval_s`, or as soon as `wake` is set (a batch is full); forever."""
+    while True:
+        try:
+            await asyncio.wait_for(wake.wait(), interval_s)
+        except TimeoutError:
+            pass
+        wake.clear()
+        await flush()

@@ -13,7 +13,7 @@ import logging
 from collections import deque
 
 from seawall.config import RequestLogSettings
-from seawall.observe.incident import Incident, stop
+from seawall.observe.incident import Incident, flush_loop, stop
 from seawall.store.base import RequestRecord, Store
 
 log = logging.getLogger("seawall.log")
@@ -41,21 +41,13 @@ class RequestLogWriter:
         return {"pending": len(self._pending), "written": self.written, "dropped": self.dropped}
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="request-log-writer")
+        self._task = asyncio.create_task(flush_loop(self._wake, self._settings.flush_interval_s, self.flush),
+                                         name="request-log-writer")
 
     async def stop(self) -> None:
         """Write what is pending, then stop (called at shutdown)."""
         await stop(self._task)
         await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._settings.flush_interval_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            await self.flush()
 
     async def flush(self) -> None:
         while self._pending:

@@ -9,7 +9,7 @@ metric families, and reads live state (circuit breakers, the request log writer)
 The gateway is one process per instance (uvicorn, one worker), so no multiprocess mode: each
 instance is scraped on its own and Prometheus sums across instances.
 
-Labels are bounded (shared/reference/observability.md §6): `model` is a configured model name or
+Labels are bounded (docs/reference/observability.md §6): `model` is a configured model name or
 `other`; never a key, request id, client IP or raw model string.
 """
 

@@ -1,5 +1,5 @@
 """Midjourney through a task proxy of the midjourney-proxy family (novicezk, trueai-org, new-api's
-MJ relay): a translation table, no I/O (shared/reference/provider-errors.md §6).
+MJ relay): a translation table, no I/O (docs/reference/provider-errors.md §6).
 
 A task upstream fits no chat protocol: a client submits a job (`POST /mj/submit/imagine` →
 `{"code": 1, "result": "<task id>"}`) and polls it (`GET /mj/task/{id}/fetch` → the task, whose

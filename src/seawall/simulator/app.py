@@ -12,7 +12,9 @@ For a provider endpoint the order is what a client would meet on the real path:
    ``stream_error``, ``interval_ms``).
 
 Unknown paths get OpenAI's ``Invalid URL`` 404 with no checks at all; ``/_sim/`` is the
-control API (``control.py``).
+control API (``control.py``). Beyond chat, embeddings and models, OpenAI's endpoints (Responses,
+legacy completions, images, audio, moderations, files, batches) are routes.py's table, one
+module per family; every request but the control API's is recorded (recorder.py).
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ import math
 import time
 from typing import Any
 
-import orjson
 
-from seawall.simulator import control, wire
+from seawall.simulator import control, routes, wire
 from seawall.simulator.chat import plan_chat, render_events, render_reply
 from seawall.simulator.config import ModelSpec, SimulatorSettings
 from seawall.simulator.dialects import (
@@ -42,9 +43,9 @@ from seawall.simulator.duration import ceil_ms
 from seawall.simulator.embeddings import plan_embeddings, render_embeddings
 from seawall.simulator.exchange import Exchange, take_fault
 from seawall.simulator.headers import new_completion_id
+from seawall.simulator.host import UNPARSABLE, parse_json
 from seawall.simulator.state import SimState
 
-_UNPARSABLE = object()
 _MODEL_PREFIX = "/v1/models/"
 
 
@@ -95,14 +96,21 @@ class Simulator:
     async def _http(self, scope: dict[str, Any], receive: wire.Receive, send: wire.Send) -> None:
         path = scope["path"]
         if path.startswith("/_sim/"):
-            await control.handle(self.state, scope["method"], path, receive, send)
+            await control.handle(self.state, scope["method"], path, receive, send, scope.get("query_string", b""))
             return
+        recording = self.state.recorder.tap(scope, receive)
+        if recording is not None:
+            receive = recording.receive
         # Anthropic's route answers with Anthropic's ids and headers and reads its key header.
         exchange_type = anthropic.AnthropicExchange if path == anthropic.PATH else Exchange
         exchange = exchange_type(self.state, scope, receive, send)
         handler, route = self._routes.get((exchange.method, path)), path
         if handler is None and exchange.method == "GET" and path.startswith(_MODEL_PREFIX):
             handler, route = self._model, _MODEL_PREFIX + "{model}"
+        if handler is None:
+            found = routes.find(exchange.method, path)
+            if found is not None:
+                handler, route = functools.partial(found[0], self), found[1]
         if handler is None and exchange.method == "POST":
             handler, route = _provider_route(scope, path) or (None, path)
         if handler is None and path.startswith(midjourney.PREFIX):
@@ -125,6 +133,8 @@ class Simulator:
             raise
         finally:
             stats.end(exchange.outcome)
+            if recording is not None:
+                recording.status = exchange.outcome
 
     # --- the shared front half: fault, latency, edge faults, key, injected status ----------
 
@@ -153,7 +163,7 @@ class Simulator:
             return oai.invalid_key(key)
         return None
 
-    async def _admit(self, exchange: Exchange, model_name: str | None) -> bool:
+    async def admit(self, exchange: Exchange, model_name: str | None) -> bool:
         """Steps 1-5 of the module docstring. False when the exchange has been answered."""
         if model_name is not None:
             exchange.model = self.state.catalog.find(model_name)
@@ -174,7 +184,7 @@ class Simulator:
             return False
         return True
 
-    async def _charge(self, exchange: Exchange, spec: ModelSpec, cost: int) -> bool:
+    async def charge(self, exchange: Exchange, spec: ModelSpec, cost: int) -> bool:
         """Step 6's rate limits. False when the exchange has been answered with a 429."""
         state = self.state
         verdict = state.limiter.admit(spec.id, cost, state.limits_for(spec), time.monotonic())
@@ -190,58 +200,52 @@ class Simulator:
         await exchange.reply_error(error.reply(headers))
         return False
 
-    @staticmethod
-    def _parse(raw: bytes) -> tuple[Any, str | None]:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return _UNPARSABLE, None
-        model = body.get("model") if isinstance(body, dict) else None
-        return body, model if isinstance(model, str) else None
+    def stream_interval(self, exchange: Exchange) -> float:
+        """Seconds between stream events: the fault's ``interval_ms``, else the settings'."""
+        interval_ms = exchange.fault.interval_ms
+        return (interval_ms if interval_ms is not None else self.state.settings.stream_interval_ms) / 1000
 
     # --- endpoints ---------------------------------------------------------------------------
 
     async def _chat(self, exchange: Exchange) -> None:
-        body, model_name = self._parse(await wire.read_body(exchange.receive))
-        if not await self._admit(exchange, model_name):
+        body, model_name = parse_json(await wire.read_body(exchange.receive))
+        if not await self.admit(exchange, model_name):
             return
         catalog = self.state.catalog
-        plan = oai.unparsable_json() if body is _UNPARSABLE else plan_chat(body, catalog, exchange.fault.tokens)
+        plan = oai.unparsable_json() if body is UNPARSABLE else plan_chat(body, catalog, exchange.fault.tokens)
         if isinstance(plan, oai.ApiError):
             await exchange.reply_error(plan)
             return
-        if not await self._charge(exchange, plan.model, plan.cost):
+        if not await self.charge(exchange, plan.model, plan.cost):
             return
         completion_id, created = new_completion_id(), int(time.time())
         if plan.stream:
-            interval_ms = exchange.fault.interval_ms
-            if interval_ms is None:
-                interval_ms = self.state.settings.stream_interval_ms
-            await exchange.stream(render_events(plan, completion_id, created, self.state.padding), interval_ms / 1000)
+            await exchange.stream(render_events(plan, completion_id, created, self.state.padding),
+                                  self.stream_interval(exchange))
         else:
             await exchange.reply(render_reply(plan, completion_id, created))
 
     async def _embeddings(self, exchange: Exchange) -> None:
-        body, model_name = self._parse(await wire.read_body(exchange.receive))
-        if not await self._admit(exchange, model_name):
+        body, model_name = parse_json(await wire.read_body(exchange.receive))
+        if not await self.admit(exchange, model_name):
             return
-        plan = oai.unparsable_json() if body is _UNPARSABLE else plan_embeddings(body, self.state.catalog)
+        plan = oai.unparsable_json() if body is UNPARSABLE else plan_embeddings(body, self.state.catalog)
         if isinstance(plan, oai.ApiError):
             await exchange.reply_error(plan)
             return
-        if not await self._charge(exchange, plan.model, plan.prompt_tokens):
+        if not await self.charge(exchange, plan.model, plan.prompt_tokens):
             return
         await exchange.reply(render_embeddings(plan))
 
     async def _models(self, exchange: Exchange) -> None:
         await wire.read_body(exchange.receive)
-        if await self._admit(exchange, None):
+        if await self.admit(exchange, None):
             await exchange.reply(self.state.catalog.list_body)
 
     async def _model(self, exchange: Exchange) -> None:
         await wire.read_body(exchange.receive)
         name = exchange.path[len(_MODEL_PREFIX):]
-        if not await self._admit(exchange, name):
+        if not await self.admit(exchange, name):
             return
         body = self.state.catalog.model_body(name)
         if body is None:

@@ -37,6 +37,7 @@ KNOWN_FIELDS = frozenset({
     "service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice",
     "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
 })
+CHAT_KINDS = ("chat", "reasoning")  # the model kinds chat completions and Responses serve
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 MAX_N = 128
 
@@ -93,7 +94,7 @@ def _check_messages(messages: Any) -> oai.ApiError | list[str]:
     return texts
 
 
-def _check_int(body: dict[str, Any], name: str, low: int, high: int | None) -> oai.ApiError | int | None:
+def check_int(body: dict[str, Any], name: str, low: int, high: int | None) -> oai.ApiError | int | None:
     value = body.get(name)
     if value is None:
         return None
@@ -125,13 +126,13 @@ def plan_chat(body: Any, catalog: Catalog, reply_tokens: int | None = None) -> C
     spec = catalog.find(model_name)
     if spec is None:
         return oai.model_not_found(model_name)
-    if spec.kind == "embedding":
+    if spec.kind not in CHAT_KINDS:
         return oai.not_a_chat_model()
     if spec.kind == "reasoning" and body.get("max_tokens") is not None:
         return oai.unsupported_parameter("max_tokens", "max_completion_tokens")
     n, max_completion, max_tokens = (
-        _check_int(body, "n", 1, MAX_N), _check_int(body, "max_completion_tokens", 1, None),
-        _check_int(body, "max_tokens", 1, None),
+        check_int(body, "n", 1, MAX_N), check_int(body, "max_completion_tokens", 1, None),
+        check_int(body, "max_tokens", 1, None),
     )
     for value in (n, max_completion, max_tokens):
         if isinstance(value, oai.ApiError):

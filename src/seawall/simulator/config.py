@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveInt,
     ValidationError,
     field_validator,
@@ -49,7 +50,11 @@ class ModelSpec(BaseModel):
 
     id: str = Field(min_length=1)
     reports_as: str | None = None
-    kind: Literal["chat", "reasoning", "embedding"] = "chat"
+    # What the model does, and so which endpoints serve it: chat and reasoning models answer chat
+    # completions and Responses; completion models only legacy /v1/completions; the others one
+    # family each (images, speech, transcription and translation, moderation).
+    kind: Literal["chat", "reasoning", "embedding", "completion", "image", "speech", "transcription",
+                  "moderation"] = "chat"
     context_window: PositiveInt = 128_000
     max_output: PositiveInt = 16_384
     dimensions: PositiveInt | None = None
@@ -78,6 +83,21 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
               dimensions=1536, created=1705948997),
     ModelSpec(id="text-embedding-3-large", kind="embedding", context_window=8_192, max_output=1,
               dimensions=3072, created=1705953180),
+    ModelSpec(id="gpt-3.5-turbo-instruct", reports_as="gpt-3.5-turbo-instruct-0914", kind="completion",
+              context_window=4_096, max_output=4_096, created=1694122472),
+    ModelSpec(id="davinci-002", kind="completion", context_window=16_384, max_output=16_384, created=1692634301),
+    ModelSpec(id="dall-e-2", kind="image", created=1698798177),
+    ModelSpec(id="dall-e-3", kind="image", created=1698785189),
+    ModelSpec(id="gpt-image-1", kind="image", created=1745517030),
+    ModelSpec(id="tts-1", kind="speech", created=1681940951),
+    ModelSpec(id="tts-1-hd", kind="speech", created=1699046015),
+    ModelSpec(id="gpt-4o-mini-tts", kind="speech", created=1742403959),
+    ModelSpec(id="whisper-1", kind="transcription", created=1677532384, owned_by="openai-internal"),
+    ModelSpec(id="gpt-4o-transcribe", kind="transcription", created=1742068463),
+    ModelSpec(id="gpt-4o-mini-transcribe", kind="transcription", created=1742068596),
+    ModelSpec(id="omni-moderation-latest", reports_as="omni-moderation-2024-09-26", kind="moderation",
+              created=1731689265),
+    ModelSpec(id="text-moderation-latest", reports_as="text-moderation-007", kind="moderation", created=1698798177),
 )
 _DEFAULTS_BY_ID = {spec.id: spec for spec in DEFAULT_MODELS}
 
@@ -144,6 +164,12 @@ class SimulatorSettings(BaseModel):
     rate_limits: RateLimits = RateLimits()
     faults: tuple[FaultRuleSpec, ...] = ()
     fault_seed: int = 0
+    # The last N requests (method, path, headers, body digest) kept for GET /_sim/requests, so a
+    # test can see what a gateway really sent upstream; 0 keeps none (recorder.py).
+    record_requests: NonNegativeInt = 100
+    # How long a background response (Responses ``background: true``) or a batch stays in
+    # progress before it completes: 0 completes it at once, a few seconds lets a test cancel it.
+    job_duration_s: NonNegativeFloat = 0.0
 
     @field_validator("models", mode="before")
     @classmethod

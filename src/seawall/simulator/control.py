@@ -3,12 +3,17 @@
 ``GET /_sim/health`` → ``{"ok": true}``; ``GET /_sim/faults`` → the scripted rules in
 canonical form; ``PUT /_sim/faults`` with a JSON list of rules (``[{"match": {...},
 "fault": "status=503"}]``) replaces them and restarts their counters; ``GET /_sim/stats`` →
-counters; ``POST /_sim/reset`` clears counters and rate-limit state.
+counters; ``GET /_sim/requests[?limit=N]`` → the last requests received, oldest first
+(recorder.py), ``DELETE /_sim/requests`` forgets them; ``POST /_sim/reset`` clears counters,
+recorded requests and rate-limit state; ``GET /_sim/images/{name}`` serves a generated image
+(the ``url`` an images reply names, as OpenAI's point at its blob storage).
 """
 
 from __future__ import annotations
 
 import orjson
+from urllib.parse import parse_qs
+
 from pydantic import TypeAdapter, ValidationError
 
 from seawall.simulator import wire
@@ -30,9 +35,25 @@ def _problem(message: str) -> dict[str, object]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
 
 
-async def handle(state: SimState, method: str, path: str, receive: wire.Receive, send: wire.Send) -> None:
+def _limit(query: bytes) -> int | None:
+    values = parse_qs(query.decode("latin-1")).get("limit")
+    return int(values[0]) if values and values[0].isdigit() else None
+
+
+async def handle(state: SimState, method: str, path: str, receive: wire.Receive, send: wire.Send,
+                 query: bytes = b"") -> None:
     route = (method, path.rstrip("/"))
-    if route == ("GET", "/_sim/health"):
+    if method == "GET" and path.startswith("/_sim/images/") and path[len("/_sim/images/"):] in state.pictures:
+        picture = state.pictures[path[len("/_sim/images/"):]]
+        headers = [(b"content-type", b"image/png"), (b"content-length", b"%d" % len(picture))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": picture})
+    elif route == ("GET", "/_sim/requests"):
+        await _send(send, 200, {"keep": state.recorder.keep, "requests": state.recorder.listing(_limit(query))})
+    elif route == ("DELETE", "/_sim/requests"):
+        state.recorder.clear()
+        await _send(send, 200, _OK)
+    elif route == ("GET", "/_sim/health"):
         await _send(send, 200, _OK)
     elif route == ("GET", "/_sim/stats"):
         await _send(send, 200, state.stats.as_dict())

@@ -43,6 +43,7 @@ class Exchange:
         "_watcher",
         "authorization",
         "credentials",
+        "content_type",
         "fault",
         "fault_header",
         "host",
@@ -50,6 +51,7 @@ class Exchange:
         "model",
         "outcome",
         "path",
+        "query",
         "receive",
         "request_id",
         "send",
@@ -65,10 +67,12 @@ class Exchange:
         self.request_id = new_request_id()
         self.method: str = scope["method"]
         self.path: str = scope["path"]
+        self.query: bytes = scope.get("query_string", b"")
         self.host = "api.openai.com"
         self.authorization: str | None = None
         self.fault_header: str | None = None
         self.credentials: list[tuple[bytes, bytes]] = []
+        self.content_type: str | None = None
         for name, value in scope["headers"]:
             if name in CREDENTIAL_HEADERS:
                 self.credentials.append((name, value))
@@ -78,6 +82,8 @@ class Exchange:
                 self.fault_header = value.decode("latin-1")
             elif name == b"host":
                 self.host = value.decode("latin-1")
+            elif name == b"content-type":
+                self.content_type = value.decode("latin-1")
         self.model: ModelSpec | None = None  # whose rate-limit buckets the headers show
         self.fault: Fault = NO_FAULT
         self.outcome = "ok"
@@ -172,11 +178,12 @@ class Exchange:
 
     # --- streams -----------------------------------------------------------------------------
 
-    async def stream(self, events: list[bytes], interval: float) -> None:
-        """Send SSE events one ASGI message each (so each reaches the socket as produced),
-        ``interval`` seconds apart, applying the stream faults."""
+    async def stream(self, events: list[bytes], interval: float, content_type: bytes = EVENT_STREAM) -> None:
+        """Send SSE events (or any body's chunks: ``content_type``) one ASGI message each, so
+        each reaches the socket as produced, ``interval`` seconds apart, applying the stream
+        faults."""
         fault = self.fault
-        await self._start(200, self.headers(EVENT_STREAM, None))
+        await self._start(200, self.headers(content_type, None))
         if interval > 0 or fault.think_ms:
             # Paced streams watch for the client leaving, so a long stream to nobody stops.
             self._watcher = asyncio.ensure_future(wire.wait_for_disconnect(self.receive))

@@ -17,9 +17,10 @@ before its first event, as a reasoning model thinks), ``hang`` (never answer), `
 when the reply is shorter), ``stall_after`` (N events / bytes, then silence with the connection
 open), ``malformed`` (invalid JSON at 200; in a stream one broken ``data:`` line at event
 ``after``), ``html`` (a CDN/proxy HTML error page), ``stream_error`` (an in-stream
-``{"error": ...}`` event of that type after ``after`` events), ``echo_auth`` (an error reply
-whose message repeats the request's credential headers, as some relays do), ``tokens`` (shape
-the completion length; not a fault).
+``{"error": ...}`` event of that type after ``after`` events; a Responses stream sends
+``response.failed`` with that code, or an ``error`` event with ``stream_error_as=error``), ``echo_auth``
+(an error reply whose message repeats the request's credential headers, as some relays do),
+``tokens`` (shape the completion length; not a fault).
 
 A rule pairs a ``Match`` (model glob, path glob, ``every_nth``, ``first_n``, ``probability``)
 with a ``Fault``. Every rule whose model and path select a request counts it; the first rule
@@ -63,6 +64,7 @@ class Fault:
     malformed: bool = False
     html: int | None = None
     stream_error: str | None = None
+    stream_error_as: str | None = None  # Responses streams: "failed" (response.failed) or "error"
     after: int | None = None
     tokens: int | None = None
     echo_auth: bool = False
@@ -106,6 +108,12 @@ def _dialect(value: str) -> str:
     return value
 
 
+def _stream_error_as(value: str) -> str:
+    if value not in ("failed", "error"):
+        raise ValueError("must be failed (a response.failed event) or error (an error event)")
+    return value
+
+
 def _boolean(value: str) -> bool:
     lowered = value.lower()
     if lowered not in ("true", "false"):
@@ -133,6 +141,7 @@ _KEYS: dict[str, Any] = {
     "stall_after": _non_negative_int,
     "html": _html,
     "stream_error": _name,
+    "stream_error_as": _stream_error_as,
     "after": _non_negative_int,
     "tokens": _non_negative_int,
 }

@@ -2,7 +2,9 @@
 PostgreSQL implementation for many instances shares this interface.
 
 Nothing on the request hot path calls the store: keys are served from an in-memory cache
-(pipeline/auth.py) and log rows go through a batched writer (observe/log.py).
+(pipeline/auth.py) and log rows go through a batched writer (observe/log.py). The Responses
+conversations (migration 010) have their own record and writer in conversations.py; both SQL
+stores implement its ConversationRows.
 """
 
 from __future__ import annotations
@@ -210,5 +212,7 @@ KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "t
                "updated_at", "rpm", "tpm", "max_concurrency", "rps")
 # Read with the key, never written by insert/update: only add_usage changes them.
 USAGE_COLUMNS = ("used_tokens", "used_usd")
+CONVERSATION_COLUMNS = ("response_id", "key_id", "model", "created_at", "expires_at", "input_start", "output_start",
+                        "items", "response")
 GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
                  "max_concurrency", "rps")

@@ -23,6 +23,7 @@ import asyncpg
 import orjson
 
 from seawall.store.base import (
+    CONVERSATION_COLUMNS,
     GROUP_COLUMNS,
     KEY_COLUMNS,
     POLICY_COLUMNS,
@@ -36,6 +37,7 @@ from seawall.store.base import (
     read_migrations,
     with_policy,
 )
+from seawall.store.conversations import ConversationRecord
 
 _TENANT_COLUMNS = tuple(f.name for f in dataclasses.fields(TenantRecord))
 _LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
@@ -200,6 +202,27 @@ class PostgresStore:
         rows = await self._db.fetch(sql, *args)
         return [RequestRecord(**{**dict(r), "attempts_detail": r["attempts_detail"] or []}) for r in rows]
 
+    # -- Responses conversations (store/conversations.py) -------------------------------------------
+    async def save_conversations(self, rows: list[ConversationRecord]) -> None:
+        await self._db.executemany(_CONVERSATION_INSERT, [
+            (r.response_id, r.key_id, r.model, r.created_at, r.expires_at, r.input_start, r.output_start, r.items,
+             r.response) for r in rows])
+
+    async def load_conversation(self, response_id: str, key_id: str, now: float) -> ConversationRecord | None:
+        row = await self._db.fetchrow(f"SELECT {', '.join(CONVERSATION_COLUMNS)} FROM response_conversations "
+                                      "WHERE response_id = $1 AND key_id = $2 AND expires_at > $3",
+                                      response_id, key_id, now)
+        return ConversationRecord(**dict(row)) if row is not None else None
+
+    async def delete_conversation(self, response_id: str, key_id: str) -> bool:
+        status = await self._db.execute("DELETE FROM response_conversations WHERE response_id = $1 AND key_id = $2",
+                                        response_id, key_id)
+        return status != "DELETE 0"
+
+    async def purge_conversations(self, now: float) -> int:
+        status = await self._db.execute("DELETE FROM response_conversations WHERE expires_at <= $1", now)
+        return int(status.rsplit(" ", 1)[1])
+
 
 # -- SQL ------------------------------------------------------------------------------------------
 
@@ -218,6 +241,11 @@ def _update_sql(table: str, columns: tuple[str, ...]) -> str:
 
 _LOG_INSERT = (_insert_sql("request_log", _LOG_COLUMNS) + " ON CONFLICT (request_id) DO UPDATE SET "
                + ", ".join(f"{c} = excluded.{c}" for c in _LOG_COLUMNS[1:]))
+
+
+_CONVERSATION_INSERT = (_insert_sql("response_conversations", CONVERSATION_COLUMNS)
+                        + " ON CONFLICT (response_id) DO UPDATE SET "
+                        + ", ".join(f"{c} = excluded.{c}" for c in CONVERSATION_COLUMNS[1:]))
 
 
 def _key_values(key: KeyRecord) -> tuple:

@@ -27,6 +27,7 @@ from seawall.store.base import (
     GROUP_COLUMNS,
     KEY_COLUMNS,
     POLICY_COLUMNS,
+    CONVERSATION_COLUMNS,
     USAGE_COLUMNS,
     GroupRecord,
     KeyRecord,
@@ -37,6 +38,7 @@ from seawall.store.base import (
     read_migrations,
     with_policy,
 )
+from seawall.store.conversations import ConversationRecord
 
 T = TypeVar("T")
 
@@ -207,6 +209,33 @@ class SQLiteStore:
             rec["streamed"] = bool(rec["streamed"])
             out.append(RequestRecord(**rec))
         return out
+
+
+    # -- Responses conversations (store/conversations.py) -------------------------------------------
+    async def save_conversations(self, rows: list[ConversationRecord]) -> None:
+        sql = (f"INSERT OR REPLACE INTO response_conversations ({', '.join(CONVERSATION_COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(CONVERSATION_COLUMNS))})")
+        args = [(r.response_id, r.key_id, r.model, r.created_at, r.expires_at, r.input_start, r.output_start,
+                 orjson.dumps(r.items).decode(), orjson.dumps(r.response).decode() if r.response is not None else None)
+                for r in rows]
+        await self._run(lambda db: _commit_many(db, sql, args))
+
+    async def load_conversation(self, response_id: str, key_id: str, now: float) -> ConversationRecord | None:
+        sql = (f"SELECT {', '.join(CONVERSATION_COLUMNS)} FROM response_conversations "
+               "WHERE response_id = ? AND key_id = ? AND expires_at > ?")
+        row = await self._run(lambda db: db.execute(sql, (response_id, key_id, now)).fetchone())
+        if row is None:
+            return None
+        return ConversationRecord(*row[:5], items=orjson.loads(row[7]), input_start=row[5], output_start=row[6],
+                                  response=orjson.loads(row[8]) if row[8] is not None else None)
+
+    async def delete_conversation(self, response_id: str, key_id: str) -> bool:
+        sql = "DELETE FROM response_conversations WHERE response_id = ? AND key_id = ?"
+        return await self._run(lambda db: _commit(db, sql, (response_id, key_id))) > 0
+
+    async def purge_conversations(self, now: float) -> int:
+        sql = "DELETE FROM response_conversations WHERE expires_at <= ?"
+        return await self._run(lambda db: _commit(db, sql, (now,)))
 
 
 def _json(value: object) -> str:

@@ -1,5 +1,5 @@
 """What to check first for a failure, in order: the specifics the reply itself names, then the
-category's general checks (the "check first" column of shared/reference/error-taxonomy.md,
+category's general checks (the "check first" column of docs/reference/error-taxonomy.md,
 written for the person holding the failing client; errors.CHECK_FIRST is the gateway operator's).
 
 Pure: a category and the facts `explain` found in; a list of sentences out.

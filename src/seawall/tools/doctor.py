@@ -1,7 +1,8 @@
-"""`seawall doctor`: the troubleshooting checklist of the seeds, run against an endpoint.
+"""`seawall doctor`: the troubleshooting checklist gateway users are told to follow, run against an
+endpoint.
 
-Order (shared/seeds/004's "check the base URL, the key, the model name, the group and
-permissions, the limits"; 000's "strip the key, don't switch proxies, concurrency 1 then up"):
+Order (the gateway guides' "check the base URL, the key, the model name, the group and
+permissions, the limits"; "strip the key, don't switch proxies, concurrency 1 then up"):
 
     key · base_url · proxy · dns · tcp · tls · cors · models · model · completion · stream ·
     rate_limit_headers · ramp · gateway_ready · gateway_key (a Seawall gateway's own view)

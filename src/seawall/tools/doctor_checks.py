@@ -1,9 +1,9 @@
 """The judgements `seawall doctor` makes before any HTTP reply: the key, the base URL, the proxy
 environment, a CORS preflight. Facts in, one CheckResult out; pure, no I/O, no clock.
 
-Each function judges one point of the seeds' checklist (shared/seeds/004: status code, base URL,
-key, model name, permissions, limits; 000: strip the key, no proxy flip-flop, concurrency 1 then
-up). What came back over HTTP is judged in doctor_replies.py, the probes live in doctor_net.py,
+Each function judges one point of the checklist gateway users are told to follow (status code,
+base URL, key, model name, permissions, limits; strip the key, no proxy flip-flop, concurrency 1
+then up). What came back over HTTP is judged in doctor_replies.py, the probes live in doctor_net.py,
 the order in doctor.py.
 """
 
@@ -29,7 +29,7 @@ from seawall.decide.routes import ENDPOINTS
 class CheckResult:
     name: str
     status: str  # pass | fail | warn | skipped
-    category: str | None  # a taxonomy category (shared/reference/error-taxonomy.md), None when it passed
+    category: str | None  # a taxonomy category (docs/reference/error-taxonomy.md), None when it passed
     evidence: str
     fix: str | None = None
 
