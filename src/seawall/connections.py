@@ -54,17 +54,18 @@ REASONS = {
 }
 
 # llhttp's reasons, and what a client or proxy author should look at for each.
-_PARSE_HINTS = (
+_PARSE_HINTS = (  # the first word found in llhttp's reason decides
+    ("content-length", "Content-Length must be one decimal number, sent once."),
+    ("transfer-encoding", "Transfer-Encoding must end in chunked, be sent once, and come without a Content-Length."),
     ("url", "Percent-encode spaces, control characters and non-ASCII characters in the path and query."),
     ("expected http/", "The request line is METHOD, a space, the path, a space, HTTP/1.1: percent-encode spaces "
                        "in the path and query (%20)."),
     ("header value", "A header value has a control character or a bare CR or LF: strip it in the client."),
     ("header token", "A header name has a character HTTP does not allow (spaces, colons, non-ASCII)."),
     ("lf", "Lines end with CRLF in HTTP/1.1; a bare CR or LF, or a folded header line, is not accepted."),
-    ("method", "The request must start with a method such as GET or POST."),
+    ("method", "The request must start with a method in capitals, such as GET or POST."),
     ("version", "Only HTTP/1.0 and HTTP/1.1 are spoken here; HTTP/2 needs a proxy in front."),
-    ("content-length", "Content-Length must be one decimal number, sent once."),
-    ("transfer-encoding", "Transfer-Encoding must be chunked, sent once, without a Content-Length."),
+    ("chunk", "A chunked body's sizes are hexadecimal numbers, each on its own CRLF-ended line."),
 )
 _DEFAULT_HINT = "Check the client's or proxy's HTTP implementation; the request could not be parsed."
 
@@ -273,9 +274,14 @@ class GuardedProtocol(HttpToolsProtocol):
         transport = self.transport
         if transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete:
-            transport.close()  # a pipelined request's answer is under way: no room for another
-            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if cycle.response_started:
+                transport.close()  # an answer is under way (a pipelined request's): no room for another
+                return
+            # A request whose body broke the parser (a bad chunk size): its task may answer no more.
+            cycle.disconnected = True
+            cycle.message_event.set()
         transport.write(answer(err, self.server_state.default_headers))
         if not linger or not transport.can_write_eof():
             transport.close()

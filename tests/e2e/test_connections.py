@@ -88,6 +88,24 @@ PARSE_CASES = [  # id, raw request, what the message or hint names
     ("HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", ""),
     ("two content-lengths", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
                             b"Content-Length: 2\r\n\r\nab", ""),
+    ("Content-Length and chunked", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "Transfer-Encoding"),
+    ("a bad chunk size", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"zz\r\nab\r\n0\r\n\r\n", ""),
+    ("negative Content-Length", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+     "Content-Length"),
+    ("NUL in a header name", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-\x00A: b\r\n\r\n", "header name"),
+    ("space before the colon", b"GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n", "header name"),
+    ("a header without a colon", b"GET /healthz HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n", "header name"),
+    ("8-bit header name", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-\xe9: b\r\n\r\n", "header name"),
+    ("DEL in a header value", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n", "header value"),
+    ("tab in the path", b"GET /v1/\tmodels HTTP/1.1\r\nHost: x\r\n\r\n", "Percent-encode"),
+    ("CR in the path", b"GET /v1/mo\rdels HTTP/1.1\r\nHost: x\r\n\r\n", "CRLF"),
+    ("bare LF line ends", b"GET /healthz HTTP/1.1\nHost: x\n\n", "CRLF"),
+    ("a bad method", b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "method"),
+    ("HTTP/3.0", b"GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n", "HTTP/2"),
+    ("Transfer-Encoding not ending in chunked", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                                                b"Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", "chunked"),
 ]
 
 
