@@ -7,7 +7,6 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
-import time
 
 
 class TcpProxy:
@@ -47,13 +46,8 @@ class TcpProxy:
                 self._selector.unregister(self._listener)
                 self._listener.close()
                 self._listener = None
-            for a, b in self._pairs:
-                for s in (a, b):
-                    try:
-                        self._selector.unregister(s)
-                    except (KeyError, ValueError):
-                        pass
-                    s.close()
+            for pair in self._pairs:
+                self._drop(*pair)
             self._pairs.clear()
 
     def restore(self) -> None:
@@ -94,16 +88,26 @@ class TcpProxy:
         try:
             data = source.recv(65536)
             if data:
-                if from_target and self.reply_delay_s:
-                    time.sleep(self.reply_delay_s)
-                sink.sendall(data)
+                if from_target and self.reply_delay_s:  # late, without holding up other connections
+                    threading.Timer(self.reply_delay_s, self._send_late, (sink, data)).start()
+                else:
+                    sink.sendall(data)
                 return
         except OSError:
             pass
-        for s in (source, sink):
+        self._drop(source, sink)
+        self._pairs[:] = [p for p in self._pairs if source not in p]
+
+    def _send_late(self, sink: socket.socket, data: bytes) -> None:
+        try:
+            sink.sendall(data)
+        except OSError:
+            pass
+
+    def _drop(self, *sockets: socket.socket) -> None:
+        for s in sockets:
             try:
                 self._selector.unregister(s)
             except (KeyError, ValueError):
                 pass
             s.close()
-        self._pairs[:] = [p for p in self._pairs if source not in p]

@@ -89,23 +89,33 @@ def start_sharing(tmp_path_factory, name: str, cfg: str, data_dir: str, redis_ur
     return Gateway(proc, port, data_dir)
 
 
-@pytest.fixture
-def pair(tmp_path_factory, sim, redis_server):
+def sharing_pair(tmp_path_factory, cfg: str, redis_url: str, names: tuple[str, str]):
     """Two gateway processes: one store, one Redis, one simulator. Started one after the other,
     so only the first migrates the store and provisions the first key."""
-    data_dir = str(tmp_path_factory.mktemp("shared-store") / "data")
-    # A generous timeout: this test is about one shared count, not about a loaded 2-core VM
-    # answering within the default 50 ms (an admission past it would be admitted uncounted).
-    cfg = config(sim.port, "limits:\n  redis_timeout_ms: 2000\n")
-    first = start_sharing(tmp_path_factory, "gateway-a", cfg, data_dir, redis_server.url)
+    data_dir = str(tmp_path_factory.mktemp(f"{names[0]}-store") / "data")
+    first = start_sharing(tmp_path_factory, names[0], cfg, data_dir, redis_url)
     try:
-        second = start_sharing(tmp_path_factory, "gateway-b", cfg, data_dir, redis_server.url)
+        second = start_sharing(tmp_path_factory, names[1], cfg, data_dir, redis_url)
     except Exception:
         first.proc.stop()
         raise
     yield first, second
     first.proc.stop()
     second.proc.stop()
+
+
+@pytest.fixture
+def pair(tmp_path_factory, sim, redis_server):
+    # A generous timeout: this test is about one shared count, not about a loaded 2-core VM
+    # answering within the default 50 ms (an admission past it would be counted on a share).
+    cfg = config(sim.port, "limits:\n  redis_timeout_ms: 2000\n")
+    yield from sharing_pair(tmp_path_factory, cfg, redis_server.url, ("gateway-a", "gateway-b"))
+
+
+@pytest.fixture
+def busy_pair(tmp_path_factory, sim, redis_server):
+    """Two gateways on one Redis with the default 50 ms redis_timeout_ms."""
+    yield from sharing_pair(tmp_path_factory, config(sim.port), redis_server.url, ("busy-a", "busy-b"))
 
 
 def create_key(gateway: Gateway, **limits) -> dict:
@@ -158,21 +168,6 @@ async def test_two_gateways_enforce_one_limit(pair):
     # One bucket: each admission saw its own count of what was left.
     remaining = sorted(int(h["x-ratelimit-remaining-requests"]) for h in admitted)
     assert len(set(remaining)) >= len(remaining) - int(elapsed * 10 / 60)
-
-
-@pytest.fixture
-def busy_pair(tmp_path_factory, sim, redis_server):
-    """Two gateways on one Redis with the default 50 ms redis_timeout_ms."""
-    data_dir = str(tmp_path_factory.mktemp("busy-store") / "data")
-    first = start_sharing(tmp_path_factory, "busy-a", config(sim.port), data_dir, redis_server.url)
-    try:
-        second = start_sharing(tmp_path_factory, "busy-b", config(sim.port), data_dir, redis_server.url)
-    except Exception:
-        first.proc.stop()
-        raise
-    yield first, second
-    first.proc.stop()
-    second.proc.stop()
 
 
 async def test_a_burst_on_two_busy_gateways_admits_exactly_the_limit(busy_pair):

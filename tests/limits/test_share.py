@@ -7,7 +7,7 @@ import time
 import pytest
 
 from seawall.limits.base import Admitted, Refused, scope_limits
-from seawall.limits.redis_timing import redis_deadline
+from seawall.limits.redis_timing import LoopLag, redis_deadline
 from seawall.limits.share import LOCAL, LocalShare, share
 
 SCOPE = scope_limits("tenant", "acme", rpm=20, tpm=1000, max_concurrency=5, rps=3)
@@ -44,12 +44,18 @@ def test_a_local_admission_is_given_back_locally():
     assert isinstance(local.admit((scope,), 0), Admitted)
 
 
+def started_lag() -> LoopLag:
+    lag = LoopLag()
+    lag.start()
+    return lag
+
+
 async def test_a_late_timer_gives_the_reply_time_to_be_read():
     loop = asyncio.get_running_loop()
     reply = loop.create_future()
     loop.call_later(0.01, reply.set_result, "OK")  # the reply arrives in 10 ms...
     loop.call_later(0.005, time.sleep, 0.2)  # ...but the loop is busy until ~205 ms
-    async with redis_deadline(0.05, 1.0):
+    async with redis_deadline(0.05, 1.0, started_lag()):
         assert await reply == "OK"
 
 
@@ -67,9 +73,25 @@ async def test_asyncio_timeout_alone_fails_the_same_call():
 async def test_a_silent_redis_still_times_out_on_time():
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        async with redis_deadline(0.05, 1.0):
+        async with redis_deadline(0.05, 1.0, started_lag()):
             await asyncio.sleep(10)
     assert time.monotonic() - started < 0.5
+
+
+async def test_time_the_loop_spends_busy_does_not_count():
+    """Four round trips (a new connection's handshake, then the command), each answered at once
+    but read only after the loop was busy 40 ms: 160 ms of wall time, next to none of it Redis's.
+    Six round trips of 20 ms with the loop free are 120 ms of Redis's time: past 100 ms."""
+    loop = asyncio.get_running_loop()
+    lag = started_lag()
+    async with redis_deadline(0.1, 2.0, lag):
+        for _ in range(4):
+            loop.call_soon(time.sleep, 0.04)
+            await asyncio.sleep(0)
+    with pytest.raises(TimeoutError):
+        async with redis_deadline(0.1, 2.0, lag):
+            for _ in range(6):
+                await asyncio.sleep(0.02)
 
 
 async def test_a_loop_busy_past_the_cap_fails_the_call():
@@ -77,7 +99,7 @@ async def test_a_loop_busy_past_the_cap_fails_the_call():
     busy = [loop.call_later(0.01 + 0.06 * i, time.sleep, 0.06) for i in range(10)]  # late at every check
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        async with redis_deadline(0.05, 0.3):
+        async with redis_deadline(0.05, 0.3, started_lag()):
             await asyncio.sleep(10)
     assert time.monotonic() - started < 1.0
     for handle in busy:

@@ -56,7 +56,7 @@ from seawall.limits.base import (
     ScopeLimits,
 )
 from seawall.limits.memory import CONCURRENCY_RETRY_NS, _windows, _worse
-from seawall.limits.redis_timing import redis_deadline
+from seawall.limits.redis_timing import LoopLag, redis_deadline
 from seawall.limits.share import LOCAL, LocalShare
 
 log = logging.getLogger("seawall.limits")
@@ -68,10 +68,11 @@ LEASE_S = 30.0
 # Reconnect backoff: the first probe 100 ms after a failure, doubling to at most 5 s, so an
 # outage costs Redis one attempt per process per 5 s, and a blip is over within a fraction of a second.
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 5.0
-# Connections opened at start: a cold burst that opens its connections as it goes missed the
-# 50 ms timeout on the loaded 2-core test VM (2 of 7 runs of the two-gateway test failed open;
-# 0 of 11 with these).
-WARM_CONNECTIONS = 8
+# Connections opened at start, so a burst's admissions are one round trip each instead of a new
+# connection's handshake (three round trips, with every other new connection's) first: with 8, two
+# gateways on a loaded 2-core VM sometimes took over 50 ms of Redis's time in a burst of 80 and
+# failed over; with 64, 0 of 10 runs did. Idle, they cost Redis a few KiB each.
+WARM_CONNECTIONS = 64
 _US_NS = 1000
 _FAILURES = (RedisError, OSError, TimeoutError)  # asyncio.TimeoutError is TimeoutError since 3.11
 
@@ -179,6 +180,7 @@ class RedisLimiter(RemoteLimiter):
         self._held: dict[str, tuple[bytes, ...]] = {}  # lease -> the slot keys it holds
         self._heartbeat: asyncio.Task | None = None
         self._presence: asyncio.Task | None = None
+        self._lag = LoopLag()  # started with the first admission: it needs the running loop
         self.local = LocalShare(settings.instances or 1)  # while Redis is down and the policy is open
         self.outage = Outage()
         self.counts = {"redis_errors": 0, "incidents": 0, "admitted_locally": 0, "refused_locally": 0,
@@ -191,11 +193,12 @@ class RedisLimiter(RemoteLimiter):
         mode = self.outage.begin(now)
         if mode == SKIP:
             return self._unavailable(now, scopes, tokens)
+        self._lag.start()
         lease = f"{self._id}:{next(self._serial)}"
         cost = str(tokens).encode()
         args = [self._now_arg(), lease, self._lease_us, *(cost if a is None else a for a in plan.argv)]
         try:
-            async with redis_deadline(self._timeout_s, self._cap_s):
+            async with redis_deadline(self._timeout_s, self._cap_s, self._lag):
                 reply = await self._admit(keys=plan.keys, args=args)
         except _FAILURES as e:
             self._failed(mode, e)
@@ -227,7 +230,7 @@ class RedisLimiter(RemoteLimiter):
         for limit, period in plan.token_rates if buckets else ():
             args += (limit, period, delta)
         try:
-            async with redis_deadline(self._timeout_s, self._cap_s):
+            async with redis_deadline(self._timeout_s, self._cap_s, self._lag):
                 await self._finish(keys=[*slot_keys, *buckets], args=args)
         except _FAILURES as e:
             self._failed(CALL, e)
@@ -252,6 +255,7 @@ class RedisLimiter(RemoteLimiter):
         return True
 
     async def close(self) -> None:
+        self._lag.stop()
         for task in (self._heartbeat, self._presence):
             if task is not None:
                 task.cancel()
