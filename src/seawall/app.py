@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from seawall import __version__
 from seawall.config import ResolvedDeployment, Settings
+from seawall.connections import ConnectionGuard
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.console.deployments import DeploymentsAdmin
@@ -33,7 +34,7 @@ from seawall.decide.keys import bearer_token
 from seawall.decide.routes import diagnose_route
 from seawall.dialects import DIALECTS, listings
 from seawall.dialects.gemini import METHODS as GEMINI_METHODS
-from seawall.errors import SeawallError, error
+from seawall.errors import SeawallError, error, method_not_allowed
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.alerts import AlertMonitor
 from seawall.observe.capture import CaptureBuilder
@@ -123,7 +124,8 @@ class Gateway:
         self.settings, self.store, self._provision, self._admin_key = settings, store, provision, admin_key
         self.router = Router(routes)
         self.transport = gateway_transport(settings, routes, environ)
-        self.quotas = QuotaLedger(store, settings.auth.refresh_interval_s)
+        # Charges are written at the request log's pace: kill -9 loses at most one flush interval of both.
+        self.quotas = QuotaLedger(store, settings.request_log.flush_interval_s)
         self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
                                   settings.limits)
         self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped,
@@ -147,6 +149,7 @@ class Gateway:
         self.support = Support(store, self.auth, settings, routes, self.transport, self.pipeline.retrier,
                                self.redactor, self.replay)
         self.admin.support = self.support
+        self.connections = ConnectionGuard(settings.server, self.metrics.connections_cut)  # server.py's protocol
         # A registry of our own, not prometheus_client's global one: several gateways may share a
         # process (tests), and the scrape shows only Seawall's families.
         self.registry = CollectorRegistry(auto_describe=False)
@@ -155,8 +158,12 @@ class Gateway:
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines)
         self.ready = False
+        self.draining = False  # SIGTERM came (server.py): finishing what is in flight
+        self._active = 0  # HTTP requests being handled (shutdown waits for the cancelled ones to record)
+        self._cut_by_shutdown = 0
         self.started_at = int(time.time())
         self._origins = settings.server.cors_allowed_origins
+        self._error_detail = settings.server.upstream_error_detail
         self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
                      ("POST", "/v1/messages"): "chat", ("POST", "/v1/messages/count_tokens"): "count_tokens"}
         # paths whose clients speak another dialect
@@ -192,8 +199,22 @@ class Gateway:
         tune_gc()
         self.ready = True
 
+    def begin_drain(self) -> None:
+        self.ready, self.draining = False, True
+        log.info("stopping: no new connections; requests in flight get server.drain_timeout_s (%g s)",
+                 self.settings.server.drain_timeout_s)
+
     async def shutdown(self) -> None:
         self.ready = False
+        # Requests cancelled at the drain's end are still writing their last event and their log row.
+        for _ in range(100):
+            if not self._active:
+                break
+            await asyncio.sleep(0.02)
+        if self._cut_by_shutdown:
+            log.warning("stopping: ended %d request(s) still in flight after server.drain_timeout_s (%g s); "
+                        "the request log marks their streams stream_end=shutdown", self._cut_by_shutdown,
+                        self.settings.server.drain_timeout_s)
         if self.alerts is not None:
             await self.alerts.stop()
         await self.prober.stop()
@@ -222,10 +243,19 @@ class Gateway:
 
     # -- HTTP ------------------------------------------------------------------------------------
     async def _http(self, scope, receive, send) -> None:
+        self._active += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self._active -= 1
+
+    async def _serve(self, scope, receive, send) -> None:
         client = scope.get("client")
         peer = client[0] if client else None
         ctx = RequestContext(new_request_id(), scope["method"], scope["path"], read_headers(scope["headers"]), peer)
         ctx.peer = peer
+        if self._error_detail != "full":
+            ctx.error_detail = self._error_detail
         forwarded = ctx.headers.get("x-forwarded-for")
         if forwarded is not None:  # judged, not believed: only a trusted proxy's header counts
             ctx.seen = client_address(peer, forwarded, self._trusted)
@@ -284,12 +314,15 @@ class Gateway:
         except ClientGone:
             ctx.client_gone, ctx.status = True, 499  # nginx's code for "client closed the request"
         except asyncio.CancelledError:
-            if not ctx.client_gone:
-                raise  # the server is stopping: not ours to swallow
+            if not ctx.client_gone and not self.draining:
+                raise  # not ours to swallow
             asyncio.current_task().uncancel()
-            ctx.status = ctx.status or 499
-            if ctx.streamed and ctx.stream_end is None:
-                ctx.stream_end = "client_disconnect"
+            if ctx.client_gone:
+                ctx.status = ctx.status or 499
+                if ctx.streamed and ctx.stream_end is None:
+                    ctx.stream_end = "client_disconnect"
+            else:  # server.drain_timeout_s has passed: end it in the client's dialect, say why
+                await self._cut_by_drain(send, ctx, cors)
         except Exception:
             log.exception("request %s failed", ctx.request_id)
             err = error("internal_error")
@@ -350,9 +383,25 @@ class Gateway:
     def _unknown_route(self, ctx: RequestContext) -> SeawallError:
         allowed = self._paths.get(ctx.path)
         if allowed:
-            return error("method_not_allowed", method=ctx.method, path=ctx.path, allowed=allowed)
+            return method_not_allowed(ctx.method, ctx.path, allowed)
         diagnosis = diagnose_route(ctx.path)
         return error(diagnosis.code, method=ctx.method, path=ctx.path, hint=diagnosis.hint)
+
+    async def _cut_by_drain(self, send, ctx: RequestContext, cors: Headers) -> None:
+        self._cut_by_shutdown += 1
+        seconds = self.settings.server.drain_timeout_s
+        try:
+            if ctx.status:  # a stream under way: its dialect's error event, the SDK raises on it
+                await self._end_stream(send, ctx, SeawallError("stream_shutdown", {"seconds": f"{seconds:g}"}))
+                ctx.stream_end = "shutdown"
+            else:
+                err = error("not_ready")
+                err.headers["retry-after"] = "1"
+                if ctx.dialect not in DIALECTS:  # /mj/ (its own shape) and admin calls: OpenAI's envelope
+                    ctx.dialect = "openai"
+                await send_error(send, ctx, err, cors)
+        except OSError:
+            pass  # the connection went with the process's last moments: the log row still says it
 
     async def _end_stream(self, send, ctx: RequestContext, err: SeawallError) -> None:
         ctx.category, ctx.error_code, ctx.stream_end = err.category, err.code, "interrupted"

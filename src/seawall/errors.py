@@ -104,6 +104,30 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The request body did not arrive within {seconds} seconds.",
               "Check the client's network and any proxy buffering the upload; the body must "
               "follow the headers without pause."),
+    ErrorKind("json_too_deep", 400, _BAD, "request.invalid",
+              "The JSON body nests {depth} levels deep; this gateway accepts at most {limit}.",
+              "Flatten the structure: no API field needs more than a few dozen levels of nesting."),
+    # -- the connection (connections.py): answered before any route is read ----------------------
+    ErrorKind("bad_http_request", 400, _BAD, "request.invalid",
+              "The request is not valid HTTP/1.1: {detail}.",
+              "{hint}"),
+    ErrorKind("request_line_too_long", 414, _BAD, "request.too_large",
+              "The request line (method, path and query) is longer than this gateway accepts ({limit} bytes).",
+              "Send parameters in the JSON body, not the URL; the gateway's operator sets "
+              "server.max_request_line_bytes."),
+    ErrorKind("headers_too_large", 431, _BAD, "request.too_large",
+              "The request's headers are larger than this gateway accepts ({limit} bytes, request line included).",
+              "Check what adds headers on the way (cookies, a proxy's tracing headers); the gateway's operator "
+              "sets server.max_header_bytes."),
+    ErrorKind("header_timeout", 408, _BAD, "network.timeout",
+              "The request's headers did not arrive within {seconds} seconds.",
+              "Check the client's network and any proxy between it and the gateway: a request's headers must "
+              "arrive without pause."),
+    ErrorKind("too_many_incomplete", 429, "requests", "rate_limit.concurrency",
+              "Too many connections from {address} are still sending their headers ({limit} at once at most).",
+              "Open fewer connections at once and send each request's headers without pause; behind a proxy "
+              "that is not in server.trusted_proxies all clients share its address: the gateway's operator "
+              "raises server.max_incomplete_per_client."),
     # -- multipart/form-data uploads (pipeline/multipart.py) ----------------------------------------
     ErrorKind("not_multipart", 415, _BAD, "request.invalid",
               "Unsupported Content-Type '{got}': {endpoint} takes multipart/form-data.",
@@ -320,6 +344,13 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "The upstream stream from {deployment} ended before it was complete: {detail}.",
               "The answer is incomplete: retry the request; if it repeats, check proxy and "
               "gateway timeouts between you and the provider."),
+    # An upstream's error as server.upstream_error_detail lets a client see it (decide/disclosure.py).
+    ErrorKind("upstream_withheld", 502, "upstream_error", "upstream.server_error",
+              "The upstream could not serve this request ({category}).",
+              "{hint}"),
+    ErrorKind("upstream_generic", 502, "upstream_error", "upstream.server_error",
+              "The upstream could not serve this request.",
+              "Retry with backoff; if it keeps failing, give the request ID to the gateway's operator."),
     # -- the gateway itself ----------------------------------------------------------------------
     ErrorKind("deployments_out", 503, "server_error", "capacity.circuit_open",
               "Every deployment of `{model}` is out of rotation: {deployment} since {since} (taken out by the "
@@ -337,15 +368,24 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "Retry after Retry-After or lower the client's parallelism. Operators: raise the deployment's "
               "max_concurrency, max_queue, max_queue_wait_s or rpm/tpm if the provider allows more, or add a "
               "deployment to fall back to."),
-    ErrorKind("internal_error", 500, "server_error", "upstream.server_error",
+    # gateway.internal, never upstream.*: the upstream did nothing wrong (docs/hardening.md).
+    ErrorKind("internal_error", 500, "server_error", "gateway.internal",
               "The gateway failed while handling this request.",
               "Retry with backoff and keep the request ID; the gateway's log has the details."),
+    ErrorKind("stream_shutdown", 503, "server_error", "stream.interrupted",
+              "The gateway is shutting down: it waited {seconds} s for this stream to finish, then ended it. "
+              "The answer is incomplete.",
+              "Retry the request: another gateway instance (or this one, restarted) serves it."),
+    ErrorKind("store_unavailable", 503, "server_error", "upstream.unavailable",
+              "The gateway's store ({store}) does not answer, so this admin request can't be served now.",
+              "Retry after Retry-After. Operators: check the {store} at {where}; API requests are still "
+              "served from the gateway's caches."),
     # The gateway's own dependency is down; taxonomy: upstream.unavailable, as for not_ready.
     ErrorKind("limits_unavailable", 503, "server_error", "upstream.unavailable",
               "The gateway cannot check this key's rate limits right now: the Redis that holds them "
               "does not answer.",
               "Retry after Retry-After ({seconds} s). Operators: check the Redis at limits.redis_url "
-              "(seawall serve --redis); limits.on_redis_error: open would admit uncounted instead of refusing."),
+              "(seawall serve --redis); limits.on_redis_error: open would count on each gateway's share instead of refusing."),
     ErrorKind("not_ready", 503, "server_error", "upstream.unavailable",
               "The gateway is starting or stopping.",
               "Retry in a few seconds."),
@@ -518,3 +558,10 @@ def error(code: str, param: str | None = None, **values: object) -> SeawallError
     if param is not None:
         values["param"] = param
     return SeawallError(code, values, param=param)
+
+
+def method_not_allowed(method: str, path: str, allowed: str) -> SeawallError:
+    """405 with the Allow header RFC 9110 §15.5.6 requires."""
+    err = error("method_not_allowed", method=method, path=path, allowed=allowed)
+    err.headers["allow"] = allowed
+    return err

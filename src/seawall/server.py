@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import functools
 import logging
 import os
 import socket
@@ -19,6 +20,7 @@ import uvicorn
 
 from seawall.app import Gateway
 from seawall.config import ConfigError, LimitSettings, Settings, resolve_metrics_token, resolve_secrets
+from seawall.connections import GuardedProtocol
 from seawall.console.admin import ADMIN_HASH_META
 from seawall.keyring import (DEMO_KEY_NAME, SECRET_META, demo_key, hash_key, key_record, load_or_create_secret,
                              load_or_create_shared_secret, new_admin_key, new_key)
@@ -136,12 +138,16 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
         raise StartError(f"TLS settings: {e}") from None
     if settings.limits.redis_url:  # app.py builds the in-process limiter; a shared Redis replaces it
         app.pipeline.limiter = await shared_limiter(settings.limits)
-    config = uvicorn.Config(app, http="httptools", loop="none", lifespan="on", access_log=False,
-                            log_level="warning", timeout_keep_alive=75, server_header=False,
+    server_settings = settings.server
+    config = uvicorn.Config(app, http=functools.partial(GuardedProtocol, guard=app.connections), ws="none",
+                            loop="none", lifespan="on", access_log=False, log_level="warning",
+                            timeout_keep_alive=server_settings.keepalive_idle_s, server_header=False,
+                            # on SIGTERM: requests in flight get this long, then are cancelled (app.py ends them)
+                            timeout_graceful_shutdown=server_settings.drain_timeout_s,
                             # X-Forwarded-For is judged by the access stage against configured
                             # trusted proxies, not rewritten blindly for every request.
                             proxy_headers=False)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, app)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
@@ -173,12 +179,27 @@ def start_console(app: Gateway, settings: Settings, sock: socket.socket) -> tupl
     from seawall.console.pages import ConsoleApp
 
     c = settings.console
-    config = uvicorn.Config(ConsoleApp(app, c.session_ttl_s), http="httptools", loop="none", lifespan="off",
+    # the same connection guard as the API's (head size and time caps, stalled heads per address)
+    config = uvicorn.Config(ConsoleApp(app, c.session_ttl_s), http=functools.partial(GuardedProtocol, guard=app.connections),
+                            ws="none", loop="none", lifespan="off",
                             access_log=False, log_level="warning", server_header=False, proxy_headers=False,
                             ssl_certfile=c.tls_cert_file, ssl_keyfile=c.tls_key_file)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     return ConsoleServer(config), f"{'https' if c.tls_cert_file else 'http'}://{shown}:{port}/console"
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, telling the app when it starts to drain (SIGTERM): /readyz then says so,
+    and the requests uvicorn cancels after server.drain_timeout_s are ended well (Gateway._http)."""
+
+    def __init__(self, config: uvicorn.Config, app: Gateway):
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets=None) -> None:
+        self._app.begin_drain()
+        await super().shutdown(sockets)
 
 
 async def shared_limiter(limits: LimitSettings) -> RedisLimiter:
@@ -357,9 +378,24 @@ def log_source(options: ServeOptions) -> str:
     return f"--data-dir {options.data_dir}"
 
 
+def raise_open_file_limit() -> None:
+    """Every connection is a file descriptor: take the hard limit rather than the soft one (often
+    1,024), so a flood of connections meets the per-address caps of connections.py, not EMFILE."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):  # no such limit (Windows), or not allowed: keep the soft one
+        pass
+
+
 def run(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    raise_open_file_limit()
     try:
         import uvloop
 

@@ -26,6 +26,7 @@ from seawall.limits.memory import CONCURRENCY_RETRY_NS, MemoryLimiter
 from seawall.limits.redis import CALL, PROBE, SKIP, Outage, RedisLimiter, probe_delay
 from seawall.pipeline.admit import Admission
 from seawall.pipeline.context import Principal, RequestContext
+from tcp_proxy import TcpProxy
 from seawall.providers.base import ApiRequest
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -275,15 +276,25 @@ async def test_a_live_process_keeps_its_slots_past_the_lease(make):
 RPM1 = scope_limits("key", "k", rpm=1, tpm=None, max_concurrency=1)
 
 
-async def test_redis_down_fail_open_admits_uncounted_and_logs_once(make, caplog):
+async def test_redis_down_fail_open_counts_on_this_gateways_share_and_logs_once(make, caplog):
     lim = make(url=f"redis://127.0.0.1:{free_port()}/0", on_error="open")
+    rpm4 = scope_limits("key", "k4", rpm=4, tpm=None, max_concurrency=None)
+    lim.local.instances = 2  # as learned from the gateways' presence while Redis answered
     with caplog.at_level(logging.WARNING, logger="seawall.limits"):
-        outcomes = [await lim.admit((RPM1,), 1) for _ in range(20)]
-    assert all(o == Admitted(None, None, None) for o in outcomes)  # no headers, nothing to release
+        outcomes = [await lim.admit((rpm4,), 1) for _ in range(20)]
+    admitted = [o for o in outcomes if isinstance(o, Admitted)]
+    assert len(admitted) == 2  # half of rpm 4: two gateways admit 4 between them
+    assert all(isinstance(o, Refused) and o.kind == "requests" for o in outcomes if o not in admitted)
+    assert admitted[0].requests.limit == 2 and admitted[0].lease == "local"
     warnings = [r for r in caplog.records if "not answering" in r.getMessage()]
-    assert len(warnings) == 1 and "open" in warnings[0].getMessage()
-    assert lim.stats()["incidents"] == 1 and lim.stats()["admitted_uncounted"] == 20
-    await lim.finish((RPM1,), None, 100)  # nothing counted: nothing to do, no wait
+    assert len(warnings) == 1 and "share (1/2)" in warnings[0].getMessage()
+    assert lim.stats()["incidents"] == 1 and lim.stats()["admitted_locally"] == 2
+    assert lim.stats()["refused_locally"] == 18
+    conc = scope_limits("key", "c", rpm=None, tpm=None, max_concurrency=1)
+    held = await lim.admit((conc,), 0)
+    assert isinstance(await lim.admit((conc,), 0), Refused)  # the slot is counted here too
+    await lim.finish((conc,), held.lease, 0)  # and given back here, with no wait on Redis
+    assert isinstance(await lim.admit((conc,), 0), Admitted)
 
 
 async def test_redis_down_fail_closed_refuses_with_a_wait(make):
@@ -304,9 +315,45 @@ async def test_a_redis_that_never_answers_costs_a_request_the_timeout_only(make)
     port = server.sockets[0].getsockname()[1]
     lim = make(url=f"redis://127.0.0.1:{port}/0", on_error="open", timeout_ms=100)
     async with asyncio.timeout(5):  # the guard against a hang; the limiter must answer on its own
-        assert await lim.admit((RPM1,), 1) == Admitted(None, None, None)
+        started = time.monotonic()
+        assert (await lim.admit((RPM1,), 1)).lease == "local"
+        assert time.monotonic() - started < 1
     assert lim.stats()["redis_errors"] == 1
     server.close()
+
+
+async def test_a_busy_event_loop_does_not_make_a_healthy_redis_look_down(make):
+    """Redis answers in 10 ms, but the loop is busy from 5 ms to 205 ms (a burst being parsed):
+    the reply came in time, so the admission is counted in Redis, not failed over."""
+    proxy = TcpProxy(("127.0.0.1", 6379), reply_delay_s=0.01).start()
+    try:
+        lim = make(url=f"redis://127.0.0.1:{proxy.port}/0", on_error="open", timeout_ms=50)
+        rpm = scope_limits("key", uuid.uuid4().hex, rpm=100, tpm=None, max_concurrency=None)
+        assert await lim.ping()  # scripts loaded, connections open: an admission is one round trip
+        assert (await lim.admit((rpm,), 1)).lease != "local"
+        for _ in range(5):
+            asyncio.get_running_loop().call_later(0.005, time.sleep, 0.2)
+            outcome = await lim.admit((rpm,), 1)
+            assert isinstance(outcome, Admitted) and outcome.lease != "local", outcome
+        assert lim.stats()["redis_errors"] == 0 and lim.outage.down_since is None
+    finally:
+        proxy.close()
+
+
+async def test_gateways_learn_how_many_share_the_limits(make):
+    a, b = make(lease_s=0.3), make(lease_s=0.3)  # presence renewed every 0.1 s
+    assert await a.ping() and await b.ping()
+    for _ in range(50):
+        if a.local.instances == b.local.instances == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert a.local.instances == 2 and b.stats()["instances"] == 2
+    await b.close()  # leaving says so at once
+    for _ in range(50):
+        if a.local.instances == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert a.local.instances == 1
 
 
 @pytest.fixture
@@ -433,7 +480,7 @@ async def test_admission_through_redis_headers_then_a_429(make):
 async def test_admission_with_redis_down(make):
     dead = f"redis://127.0.0.1:{free_port()}/0"
     async with Admission(ctx_for(RPM1), make(url=dead, on_error="open"), 40) as headers:
-        assert headers == {}  # admitted, uncounted: no x-ratelimit-* to state
+        assert headers["x-ratelimit-limit-requests"] == "1"  # counted on this gateway's share
     with pytest.raises(SeawallError) as refused:
         async with Admission(ctx_for(RPM1), make(url=dead, on_error="closed"), 40):
             pass
@@ -494,10 +541,10 @@ async def test_redis_down_fails_closed_only_for_the_scopes_set_to(make):
     """on_redis_error per scope: a tenant's limit kept strict, a key's convenience limit not."""
     lim = make(url=f"redis://127.0.0.1:{free_port()}/0", on_error={"default": "open", "tenant": "closed"})
     tenant = scope_limits("tenant", "acme", rpm=10, tpm=None, max_concurrency=None)
-    assert await lim.admit((RPM1,), 1) == Admitted(None, None, None)  # key only: admitted uncounted
+    assert isinstance(await lim.admit((RPM1,), 1), Admitted)  # key only: counted on this gateway's share
     with pytest.raises(LimiterUnavailable):
         await lim.admit((RPM1, tenant), 1)  # a tenant limit applies: refused
-    assert lim.stats()["admitted_uncounted"] == 1 and lim.stats()["refused_unavailable"] == 1
+    assert lim.stats()["admitted_locally"] == 1 and lim.stats()["refused_unavailable"] == 1
 
 
 def test_a_per_scope_failure_policy_is_validated():

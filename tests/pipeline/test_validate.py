@@ -2,6 +2,8 @@
 leave the client's body alone, and counting off the event loop for large prompts."""
 
 import asyncio
+import contextlib
+import threading
 
 import pytest
 
@@ -111,22 +113,36 @@ async def test_requests_far_under_the_window_are_not_counted(monkeypatch):
     assert checked.headers == []
 
 
-async def test_large_prompts_are_counted_in_a_thread(monkeypatch):
+async def test_large_prompts_are_counted_in_the_counting_thread(monkeypatch):
     pf = preflight({"name": "m", "catalog": {"context_window": 3000}, "deployments": [dep("gpt-4o-mini")]})
     calls = []
+    counted = stage.prompt_of
 
-    async def to_thread(fn, *args):
-        calls.append(fn.__name__)
-        return fn(*args)
+    def prompt_of(req, tokenizer):
+        calls.append((threading.current_thread().name.split("_")[0], tokenizer))
+        return counted(req, tokenizer)
 
     await asyncio.to_thread(tokens.preload({"o200k_base"}).join)  # loaded: only size decides
-    monkeypatch.setattr(stage.asyncio, "to_thread", to_thread)
+    monkeypatch.setattr(stage, "prompt_of", prompt_of)
     small = chat("m", [say(500)])  # 3 KB against a 3000-token window: counted, inline
     await pf.check(small, 3000)
-    assert calls == []
-    big = chat("m", [say(2000)])  # 12 KB: counted in a thread
-    await pf.check(big, 12_000)
-    assert calls == ["prompt_of"]
+    assert calls == [("MainThread", "o200k_base")]
+    big = chat("m", [say(2000)])  # 12 KB: counted in the one counting thread, off the event loop
+    with contextlib.suppress(SeawallError):
+        await pf.check(big, 12_000)
+    assert calls[1] == ("seawall-count", "o200k_base")
+
+
+async def test_past_max_count_bytes_a_prompt_is_estimated_not_counted(monkeypatch):
+    pf = preflight({"name": "m", "catalog": {"context_window": 100_000}, "deployments": [dep("gpt-4o-mini")]})
+    monkeypatch.setattr(tokens, "encoding", lambda name: pytest.fail("a prompt past MAX_COUNT_BYTES was tokenized"))
+    text = "word " * (stage.MAX_COUNT_BYTES // 5 + 1000)
+    body = chat("m", [{"role": "user", "content": text}])
+    with pytest.raises(SeawallError) as e:
+        await pf.check(body, len(text) + 100)
+    assert e.value.code == "context_length_exceeded"
+    # the text, "user" (1), the message's frame (3) and the reply's primer (3), each by bytes / 4
+    assert e.value.values["prompt"] == -(-len(text) // tokens.LARGE_BYTES_PER_TOKEN) + 1 + 3 + 3
 
 
 async def test_unknown_models_are_still_schema_checked():

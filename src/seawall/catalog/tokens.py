@@ -24,6 +24,10 @@ tool call costs its name and arguments plus TOOL_CALL_OVERHEAD.
 same per-message overheads. English text runs ~4 bytes per token on these tokenizers, so
 bytes/3 over-counts by about a third: the safety margin that keeps a fit check from passing a
 prompt the provider then refuses (not measured here against the real tokenizers: none ship).
+
+"large" (a prompt too large to count, pipeline/validate.py MAX_COUNT_BYTES): ceil(UTF-8 bytes / 4)
+per string, OpenAI's rule of thumb. It may under-count, never refusing a prompt that fits a
+large window: what doesn't fit, the provider refuses with its own context error.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ IMAGE_TOKENS = 765  # OpenAI's formula for a 1024x1024 image at detail "high": 8
 IMAGE_TOKENS_LOW = 85
 TOOL_CALL_OVERHEAD = 3  # [unverified] per tool call in an assistant message, beyond name + arguments
 ESTIMATE_BYTES_PER_TOKEN = 3
+LARGE = "large"
+LARGE_BYTES_PER_TOKEN = 4
 CEILING_SLACK = 64  # token_ceiling's margin for the reply primer and the tools' closing tokens
 
 # tiktoken_ext/openai_public.py (tiktoken 0.x): expected hashes, regexes and special tokens.
@@ -117,7 +123,8 @@ def _load(name: str) -> tiktoken.Encoding:
 def count_text(text: str, tokenizer: str) -> int:
     if tokenizer in ENCODINGS:
         return len(encoding(tokenizer).encode_ordinary(text))
-    return -(-len(text.encode("utf-8", "surrogatepass")) // ESTIMATE_BYTES_PER_TOKEN)
+    per_token = LARGE_BYTES_PER_TOKEN if tokenizer == LARGE else ESTIMATE_BYTES_PER_TOKEN
+    return -(-len(text.encode("utf-8", "surrogatepass")) // per_token)
 
 
 def message_tokens(message: dict, tokenizer: str) -> int:

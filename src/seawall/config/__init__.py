@@ -58,6 +58,26 @@ class ServerSettings(_Strict):
     # since any client can send it. Empty: judge every request by the connection's address.
     trusted_proxies: list[str] = Field(default_factory=list)
     request_limits: RequestLimits = Field(default_factory=RequestLimits)
+    # Connections (connections.py; docs/hardening.md). Precedents: Node caps the head at 16 KiB,
+    # nginx at 4 x 8 KiB buffers, Apache a line at 8 KiB; nginx's client_header_timeout is 60 s.
+    max_request_line_bytes: int = Field(8 * 1024, ge=1024)  # method, path, query: 414 past it
+    max_header_bytes: int = Field(32 * 1024, ge=4096)  # request line + headers: 431 past it
+    header_timeout_s: float = Field(10.0, gt=0)  # from connect (or a request's first byte) to the end of its headers
+    max_incomplete_per_client: int = Field(64, ge=1)  # an address's connections stalled in their headers
+    keepalive_idle_s: float = Field(75.0, gt=0)  # above the 60 s idle timeout of most load balancers
+    drain_timeout_s: float = Field(25.0, ge=0)  # on SIGTERM; under Kubernetes' 30 s grace period
+    # What of an upstream's error a client sees; the request log and the admin keep all of it.
+    upstream_error_detail: Literal["full", "category_and_hint", "generic"] = "full"
+    # Who may bring back an id the gateway handed out (a Midjourney task): its key, or its group's
+    # or tenant's keys too (decide/ownership.py).
+    share_within: Literal["key", "group", "tenant"] = "key"
+
+    @model_validator(mode="after")
+    def _line_within_head(self) -> ServerSettings:
+        if self.max_request_line_bytes > self.max_header_bytes:
+            raise ValueError(f"max_request_line_bytes ({self.max_request_line_bytes}) must not exceed "
+                             f"max_header_bytes ({self.max_header_bytes}): the request line is part of the head")
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -64,6 +64,9 @@ class LimitSettings(_Strict):
     # 50 ms: a loopback or same-zone Redis answers in well under 1 ms; past this it is down or
     # overloaded, and no request should wait longer on it.
     redis_timeout_ms: float = Field(50.0, gt=0)
+    # How many gateways share the limits, for each one's share while Redis is down (limits/share.py);
+    # None: learned from the gateways' presence in Redis while it answered.
+    instances: int | None = Field(None, ge=1)
     # Limits kept in the config file (pipeline/auth.py applies them when the key cache loads):
     # tenants', groups' and keys' (by key name) combine with those stored through the admin API
     # field by field, the lower winning, so neither source can loosen the other.

@@ -34,6 +34,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import hmac
+import logging
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
@@ -48,16 +49,21 @@ from seawall.errors import SeawallError, error
 from seawall.keyring import hash_key, key_record, new_key
 from seawall.limits.base import Limits
 from seawall.observe.alerts import AlertMonitor, disabled_view
+from seawall.observe.incident import Incident
 from seawall.pipeline.auth import Authenticator, stored_limits, tenant_values
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import send_error, send_json
-from seawall.pipeline.ingress import read_body
-from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord
+from seawall.pipeline.ingress import load_json, read_body
+from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord, store_name, store_outage
+
+log = logging.getLogger("seawall.admin")
 
 if TYPE_CHECKING:
     from seawall.console.support import Support
 
 ADMIN_HASH_META = "admin_key_hash"
+STORE_TIMEOUT_S = 10.0  # asyncpg's connect timeout is the same: a reachable database answers well within it
+RETRY_AFTER_S = 5
 _MAX_BODY = 64 * 1024  # a key or group is a few hundred bytes; metadata has room, not megabytes
 
 
@@ -70,6 +76,7 @@ class AdminConsole:
         self._from_store = True  # the hash in the store, not SEAWALL_ADMIN_KEY's
         self._read_at = 0.0  # monotonic time the store's hash was last read
         self.support: Support | None = None  # the request log's routes; app.py sets it
+        self._incident = Incident(log, "admin API")
 
     async def load(self, admin_key: str | None) -> None:
         """The admin key from the environment wins; else the hash made at first start."""
@@ -85,11 +92,25 @@ class AdminConsole:
             async def body() -> object:
                 return await self._json(ctx, receive)
 
-            status, payload = await self.call(ctx.method, ctx.path, body, query_params(query))
+            try:
+                async with asyncio.timeout(STORE_TIMEOUT_S):  # a frozen database must not hang the caller
+                    status, payload = await self.call(ctx.method, ctx.path, body, query_params(query))
+            except Exception as e:
+                if isinstance(e, SeawallError) or not store_outage(e):
+                    raise
+                raise self._store_down(e) from None
         except SeawallError as e:
             await send_error(send, ctx, e, [])
             return
+        self._incident.succeeded()
         await send_json(send, ctx, status, orjson.dumps(payload), [(b"cache-control", b"no-store")])
+
+    def _store_down(self, e: BaseException) -> SeawallError:
+        """503 naming the store, logged once per incident (the API keeps serving from its caches)."""
+        store, where = store_name(self._store)
+        self._incident.failed("%s at %s does not answer; admin requests get 503 until it does", store, where)
+        return SeawallError("store_unavailable", {"store": store, "where": where},
+                            headers={"retry-after": str(RETRY_AFTER_S)})
 
     async def _authorize(self, header: str | None) -> None:
         token, problem = bearer_token(header)
@@ -104,7 +125,14 @@ class AdminConsole:
         if self.is_admin_key(token):
             return True
         if self._from_store and time.monotonic() - self._read_at >= 1.0:
-            await self.load(None)
+            self._read_at = time.monotonic()
+            try:
+                async with asyncio.timeout(STORE_TIMEOUT_S):
+                    await self.load(None)
+            except Exception as e:  # noqa: BLE001 - the store is down: the hash held is all there is
+                if not store_outage(e):
+                    raise
+                return False
             return self.is_admin_key(token)
         return False
 
@@ -175,7 +203,7 @@ class AdminConsole:
         if not body.strip():
             raise error("empty_body")
         try:
-            return orjson.loads(body)
+            return load_json(body)
         except orjson.JSONDecodeError as e:
             raise error("invalid_json", detail=str(e)) from None
 

@@ -50,6 +50,7 @@ ADVICE: dict[str, str] = {
     "network.proxy": "no", "network.cors": "no", "network.timeout": "backoff",
     "stream.interrupted": "backoff", "stream.stalled": "backoff",
     "capacity.queue_full": "wait", "capacity.circuit_open": "wait",
+    "gateway.internal": "backoff",  # the gateway's own failure (errors.py internal_error)
 }
 
 
@@ -115,6 +116,11 @@ def own_code(f: ErrorFields) -> str:
     if f.shape == "midjourney-proxy" and f.status_name:
         return f.status_name
     return f.code or f.type or f.status_name or f.detail_code
+
+
+def status_category(status: int) -> str:
+    """The category a bare HTTP status implies, before any body is read."""
+    return _by_status(status)
 
 
 def _by_status(status: int) -> str:

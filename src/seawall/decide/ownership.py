@@ -1,19 +1,48 @@
-"""Who may see a recorded thing (a request-log row, its capture, a task, a stored response): the
-admin sees everything; a key's owner sees what that key made, and nothing else.
+"""Ownership: may a caller bring back, or see, something a request made? A Midjourney task, a
+stored response, a request-log row and its capture, a replay, a support bundle: one rule.
 
-A refusal must never say whether the thing exists: the caller gets the same "not found" for
-another key's id as for an id nobody issued, so ids can't be probed. Callers therefore ask
-`visible` and answer one not-found either way; they never branch on "exists but not yours".
+An object belongs to the key that made it. The operator may widen that, for objects a client
+brings back by id (tasks, responses), to the keys of its group or of its tenant
+(server.share_within); sharing within a group stays within a tenant too: a group named alike in
+two tenants is not a bridge between them. The admin sees everything.
+
+A refusal must never say whether the object exists: anyone else gets the same "not found" as for
+an id never handed out, so ids can't be probed (Midjourney task ids are timestamps). Callers ask
+`may_see` / `visible` / `found` and answer one not-found either way; they never branch on "exists
+but not yours".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+SHARE_WITHIN = ("key", "group", "tenant")
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who made an object, as the key's Principal said when it was made."""
+
+    key_id: str
+    tenant: str | None = None
+    group: str | None = None
+
+
+def may_see(caller: Owner, owner: Owner, share_within: str = "key") -> bool:
+    """True when `caller` may see an object `owner` made, under the operator's rule."""
+    if caller.key_id == owner.key_id:
+        return True
+    if share_within == "tenant":
+        return owner.tenant is not None and caller.tenant == owner.tenant
+    if share_within == "group":
+        return owner.group is not None and caller.group == owner.group and caller.tenant == owner.tenant
+    return False
+
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """Who is asking: the admin (`key_id` None), or the owner of one gateway key."""
+    """Who looks at recorded requests (the console, bundles): the admin (`key_id` None), or the
+    owner of one gateway key."""
 
     key_id: str | None = None
 

@@ -95,6 +95,7 @@ class QuotaLedger:
         self._pending: dict[str, list] = {}  # key id -> [tokens, usd] charged, not yet written
         self._task: asyncio.Task | None = None
         self._incident = Incident(log, "quota")
+        self._reading = Incident(log, "quota")
 
     # -- the key cache tells the ledger which keys have a quota -----------------------------------
     def configure(self, keys: Iterable[KeyRecord], groups: Iterable[GroupRecord]) -> None:
@@ -190,9 +191,10 @@ class QuotaLedger:
             return
         try:
             stored = await self._store.load_usage(list(self.balances))
-        except Exception:
-            log.exception("quota: reading usage back failed")
+        except Exception:  # noqa: BLE001 - any store failure: keep the balances, try next tick
+            self._reading.failed("reading usage back failed; balances kept as this gateway sees them")
             return
+        self._reading.succeeded()
         for key_id, (tokens, usd) in stored.items():
             b = self.balances.get(key_id)
             if b is not None:

@@ -11,11 +11,16 @@ gateway process that points at one Redis, so N processes enforce one global limi
   all of them); a process that crashes stops renewing, so its slots free themselves within
   LEASE_S instead of leaking forever. A release is a ZREM of the admission's own lease.
 - Failure policy (limits.on_redis_error): when Redis errs or is slower than limits.redis_timeout_ms,
-  "open" admits without counting (no x-ratelimit-* headers), "closed" refuses (LimiterUnavailable,
-  a 503 with Retry-After). No request waits longer than the timeout; during an outage requests
-  don't call Redis at all (they answer by the policy at once) while one probe at a time tries
-  again after a doubling backoff (see Outage). Each incident is logged once when it starts and
-  once when it ends, and counted (`stats`).
+  "open" counts in this process against this gateway's share of each limit (limits/share.py: the
+  limit over the number of gateways, learned from their presence in Redis), "closed" refuses
+  (LimiterUnavailable, a 503 with Retry-After). During an outage requests don't call Redis at all
+  (they answer by the policy at once) while one probe at a time tries again after a doubling
+  backoff (see Outage). Each incident is logged once when it starts and once when it ends, and
+  counted (`stats`).
+- The timeout is Redis's time, not the event loop's (limits/redis_timing.py): a loop busy with
+  a burst no longer makes a healthy Redis look down.
+- Presence: every gateway keeps its id in `<prefix>gateways` (a sorted set scored by expiry,
+  renewed every LEASE_S / 3); their number is what each gateway's share divides by.
 
 Keys: `<prefix>key:<id>:requests:<rpm>`, `…:rps:<rps>` and `…:tokens:<tpm>` (hashes {l: level,
 t: time}, gone once drained), `<prefix>key:<id>:slots` (the leases); `group:<name>:…` and
@@ -51,6 +56,8 @@ from seawall.limits.base import (
     ScopeLimits,
 )
 from seawall.limits.memory import CONCURRENCY_RETRY_NS, _windows, _worse
+from seawall.limits.redis_timing import LoopLag, redis_deadline
+from seawall.limits.share import LOCAL, LocalShare
 
 log = logging.getLogger("seawall.limits")
 
@@ -61,10 +68,11 @@ LEASE_S = 30.0
 # Reconnect backoff: the first probe 100 ms after a failure, doubling to at most 5 s, so an
 # outage costs Redis one attempt per process per 5 s, and a blip is over within a fraction of a second.
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 5.0
-# Connections opened at start: a cold burst that opens its connections as it goes missed the
-# 50 ms timeout on the loaded 2-core test VM (2 of 7 runs of the two-gateway test failed open;
-# 0 of 11 with these).
-WARM_CONNECTIONS = 8
+# Connections opened at start, so a burst's admissions are one round trip each instead of a new
+# connection's handshake (three round trips, with every other new connection's) first: with 8, two
+# gateways on a loaded 2-core VM sometimes took over 50 ms of Redis's time in a burst of 80 and
+# failed over; with 64, 0 of 10 runs did. Idle, they cost Redis a few KiB each.
+WARM_CONNECTIONS = 64
 _US_NS = 1000
 _FAILURES = (RedisError, OSError, TimeoutError)  # asyncio.TimeoutError is TimeoutError since 3.11
 
@@ -155,9 +163,11 @@ class RedisLimiter(RemoteLimiter):
         self.fail_open = not any(settings.fails_closed(scope) for scope in ("key", "group", "tenant"))
         self.where = redact_url(settings.redis_url)
         self._timeout_s = settings.redis_timeout_ms / 1000
+        # redis_deadline judges the timeout; redis-py's own (on the loop's clock) only caps it.
+        self._cap_s = max(1.0, 20 * self._timeout_s)
         # No retries inside redis-py: one attempt within the timeout; reconnecting is the Outage's job.
-        self._client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=self._timeout_s,
-                                               socket_connect_timeout=self._timeout_s,
+        self._client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=self._cap_s,
+                                               socket_connect_timeout=self._cap_s,
                                                retry=Retry(NoBackoff(), 0), health_check_interval=0)
         self._admit = self._client.register_script(_script("admit.lua"))
         self._finish = self._client.register_script(_script("finish.lua"))
@@ -169,8 +179,12 @@ class RedisLimiter(RemoteLimiter):
         self._serial = itertools.count()
         self._held: dict[str, tuple[bytes, ...]] = {}  # lease -> the slot keys it holds
         self._heartbeat: asyncio.Task | None = None
+        self._presence: asyncio.Task | None = None
+        self._lag = LoopLag()  # started with the first admission: it needs the running loop
+        self.local = LocalShare(settings.instances or 1)  # while Redis is down and the policy is open
         self.outage = Outage()
-        self.counts = {"redis_errors": 0, "incidents": 0, "admitted_uncounted": 0, "refused_unavailable": 0}
+        self.counts = {"redis_errors": 0, "incidents": 0, "admitted_locally": 0, "refused_locally": 0,
+                       "refused_unavailable": 0}
 
     # -- the limiter ------------------------------------------------------------------------------
     async def admit(self, scopes: tuple[ScopeLimits, ...], tokens: int) -> Admitted | Refused:
@@ -178,16 +192,17 @@ class RedisLimiter(RemoteLimiter):
         now = time.monotonic()
         mode = self.outage.begin(now)
         if mode == SKIP:
-            return self._unavailable(now, scopes)
+            return self._unavailable(now, scopes, tokens)
+        self._lag.start()
         lease = f"{self._id}:{next(self._serial)}"
         cost = str(tokens).encode()
         args = [self._now_arg(), lease, self._lease_us, *(cost if a is None else a for a in plan.argv)]
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with redis_deadline(self._timeout_s, self._cap_s, self._lag):
                 reply = await self._admit(keys=plan.keys, args=args)
         except _FAILURES as e:
             self._failed(mode, e)
-            return self._unavailable(time.monotonic(), scopes)
+            return self._unavailable(time.monotonic(), scopes, tokens)
         except BaseException:
             self.outage.abandoned(mode)
             raise
@@ -200,7 +215,10 @@ class RedisLimiter(RemoteLimiter):
         return outcome
 
     async def finish(self, scopes: tuple[ScopeLimits, ...], lease: str | None, token_delta: int) -> None:
-        if lease is None:  # admitted uncounted (Redis was down): nothing to give back
+        if lease is None:
+            return
+        if lease == LOCAL:  # counted here while Redis was down: given back here
+            self.local.finish(scopes, token_delta)
             return
         plan = self._plan(scopes)
         slot_keys = self._held.pop(lease, ())
@@ -212,7 +230,7 @@ class RedisLimiter(RemoteLimiter):
         for limit, period in plan.token_rates if buckets else ():
             args += (limit, period, delta)
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with redis_deadline(self._timeout_s, self._cap_s, self._lag):
                 await self._finish(keys=[*slot_keys, *buckets], args=args)
         except _FAILURES as e:
             self._failed(CALL, e)
@@ -233,16 +251,45 @@ class RedisLimiter(RemoteLimiter):
                 await asyncio.gather(*(self._client.ping() for _ in range(WARM_CONNECTIONS)))
         except _FAILURES:
             pass  # a connection opened later instead
+        self._presence = asyncio.create_task(self._be_present(), name="redis-limiter-presence")
         return True
 
     async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        self._lag.stop()
+        for task in (self._heartbeat, self._presence):
+            if task is not None:
+                task.cancel()
+        if self._presence is not None:
+            try:  # leave at once, so the others' shares grow now rather than in LEASE_S
+                async with asyncio.timeout(0.5):
+                    await self._client.zrem(self._prefix + "gateways", self._id)
+            except _FAILURES:
+                pass
         await self._client.aclose()
+
+    async def _be_present(self) -> None:
+        """Keep this gateway's id in the presence set and learn how many gateways share the
+        limits (unless limits.instances says), every LEASE_S / 3."""
+        key = self._prefix + "gateways"
+        while True:
+            now_ms = int(time.time() * 1000)
+            try:
+                async with asyncio.timeout(max(self._timeout_s, 1.0)):  # off the request path
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        pipe.zadd(key, {self._id: now_ms + int(self._lease_s * 1000)})
+                        pipe.zremrangebyscore(key, "-inf", now_ms)
+                        pipe.pexpire(key, int(self._lease_s * 2000))
+                        pipe.zcard(key)
+                        *_, present = await pipe.execute()
+                if self._settings.instances is None:
+                    self.local.instances = max(1, int(present))
+            except _FAILURES:
+                pass  # the last count stands; admissions report the outage
+            await asyncio.sleep(self._lease_s / 3)
 
     def stats(self) -> dict[str, object]:
         return {"backend": "redis", "url": self.where, "healthy": self.outage.down_since is None,
-                "leases_held": len(self._held), **self.counts}
+                "leases_held": len(self._held), "instances": self.local.instances, **self.counts}
 
     # -- internals --------------------------------------------------------------------------------
     def _now_arg(self) -> bytes:
@@ -256,11 +303,13 @@ class RedisLimiter(RemoteLimiter):
             plan = self._plans[scopes] = _build_plan(scopes, self._prefix)
         return plan
 
-    def _unavailable(self, now: float, scopes: tuple[ScopeLimits, ...]) -> Admitted:
-        """Redis can't decide: admit uncounted, unless a limit of a scope set to fail closed applies."""
+    def _unavailable(self, now: float, scopes: tuple[ScopeLimits, ...], tokens: int) -> Admitted | Refused:
+        """Redis can't decide: count here against this gateway's share, unless a limit of a scope
+        set to fail closed applies."""
         if self.fail_open or not any(self._settings.fails_closed(s.scope) for s in scopes):
-            self.counts["admitted_uncounted"] += 1
-            return _UNCOUNTED
+            outcome = self.local.admit(scopes, tokens)
+            self.counts["admitted_locally" if isinstance(outcome, Admitted) else "refused_locally"] += 1
+            return outcome
         self.counts["refused_unavailable"] += 1
         raise LimiterUnavailable(self.outage.retry_after_s(now))
 
@@ -268,7 +317,8 @@ class RedisLimiter(RemoteLimiter):
         self.counts["redis_errors"] += 1
         if self.outage.failed(mode, time.monotonic()):
             self.counts["incidents"] += 1
-            policy = "admitting limited requests uncounted" if self.fail_open else \
+            policy = (f"counting limited requests in this gateway against its share (1/{self.local.instances}) "
+                      "of each limit") if self.fail_open else \
                 "refusing requests under fail-closed limits with 503 limits_unavailable"
             log.warning("rate limits: Redis at %s is not answering (%s); %s until it does "
                         "(limits.on_redis_error: %s); retrying with backoff", self.where, _describe(e), policy,
@@ -277,9 +327,10 @@ class RedisLimiter(RemoteLimiter):
     def _succeeded(self, mode: str) -> None:
         lasted = self.outage.succeeded(mode, time.monotonic())
         if lasted is not None:
-            log.warning("rate limits: Redis at %s answers again after %.1f s; counting resumes "
-                        "(so far %d requests admitted uncounted, %d refused)", self.where, lasted,
-                        self.counts["admitted_uncounted"], self.counts["refused_unavailable"])
+            log.warning("rate limits: Redis at %s answers again after %.1f s; counting resumes there "
+                        "(so far %d requests admitted and %d refused on this gateway's share, %d refused "
+                        "as unavailable)", self.where, lasted, self.counts["admitted_locally"],
+                        self.counts["refused_locally"], self.counts["refused_unavailable"])
 
     async def _renew_leases(self) -> None:
         """Renew every lease this process holds, every third of LEASE_S, in one call; stops when
@@ -299,7 +350,6 @@ class RedisLimiter(RemoteLimiter):
                 self._failed(CALL, e)
 
 
-_UNCOUNTED = Admitted(None, None, None)
 
 
 def _build_plan(scopes: tuple[ScopeLimits, ...], prefix: str) -> _Plan:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Awaitable, Callable
+
+from seawall.store.base import store_outage
 
 
 class Incident:
@@ -16,10 +19,18 @@ class Incident:
         self.open = False
 
     def failed(self, message: str, *args: object) -> None:
-        """Call from an except block: the first failure of an incident is logged with its traceback."""
-        if not self.open:
+        """Call from an except block: the first failure of an incident is logged, on one line
+        with the exception's type and text when it is an outage (a store or network that does
+        not answer), with its traceback otherwise (a bug deserves one)."""
+        if self.open:
+            return
+        self.open = True
+        exc = sys.exc_info()[1]
+        if exc is not None and store_outage(exc):
+            self._log.warning(f"{self._what}: {message} (%s: %s)", *args, type(exc).__name__,
+                              str(exc)[:200] or "no detail")
+        else:
             self._log.exception(f"{self._what}: {message}", *args)
-            self.open = True
 
     def succeeded(self) -> None:
         if self.open:

@@ -111,6 +111,7 @@ class Metrics:
         self.durations: dict[tuple, Histogram] = {}
         self.ttft: dict[tuple, Histogram] = {}
         self.in_flight: defaultdict[str, int] = defaultdict(int)
+        self.connections_cut: defaultdict[tuple, int] = defaultdict(int)  # (reason,): connections.py
         self._precreate()
 
     def _precreate(self) -> None:
@@ -204,6 +205,8 @@ class SeawallCollector:
         yield _counter("seawall_rate_limited", "429s: the gateway's own limits (seawall) and upstreams' (upstream)",
                        ("source", "scope", "provider"), m.rate_limited)
         yield _counter("seawall_streams", "Streams relayed, by how they ended", ("provider", "outcome"), m.streams)
+        yield _counter("seawall_connections_cut", "Connections refused before a request was read (connections.py)",
+                       ("reason",), m.connections_cut)
         yield _histogram("seawall_request_duration_seconds", "Client-observed request duration",
                          ("dialect", "provider", "model", "stream"), m.durations)
         yield _histogram("seawall_time_to_first_token_seconds", "Time to the first streamed event sent",

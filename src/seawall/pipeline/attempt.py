@@ -300,8 +300,8 @@ async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: Resol
                 and "stream_options" not in req.body):
             raise _StreamOptionsRefused()
         cls = classify_reply(response.status, response.headers, body, now=time.time())
-        raise _Failed(upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body),
-                      f"HTTP {response.status}", cls.wait_s)
+        err = upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body)
+        raise _Failed(err, f"HTTP {response.status}: {err.message[:300]}", cls.wait_s)  # the log keeps its words
     if not req.stream:
         body = await _read(response, target)
         try:

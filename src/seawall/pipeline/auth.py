@@ -31,6 +31,7 @@ from seawall.limits.base import (
     with_defaults,
 )
 from seawall.limits.quota import QuotaLedger
+from seawall.observe.incident import Incident
 from seawall.pipeline.context import Principal
 from seawall.store.base import GroupRecord, KeyRecord, Store, TenantRecord
 
@@ -69,12 +70,15 @@ class Authenticator:
             self._task.cancel()
 
     async def _refresh_forever(self) -> None:
+        incident = Incident(log, "key cache")
         while True:
             await asyncio.sleep(self._interval)
             try:
                 await self.load()
-            except Exception:
-                log.exception("reloading keys failed; serving from the cached set")
+            except Exception:  # noqa: BLE001 - any store failure: keep serving from the cache, say it once
+                incident.failed("reloading keys failed; serving from the cached set until the store answers")
+            else:
+                incident.succeeded()
 
     def principal(self, key_id: str) -> Principal | None:
         """The live key with this id, as requests see it (a scan: for the console and replay only)."""

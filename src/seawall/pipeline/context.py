@@ -76,6 +76,7 @@ class RequestContext:
     prev_sent: bytes | None = None
     upstream_last: bytes | None = None  # the upstream's last chunk before the stream ended
     stream_log: list[bytes] | None = None  # every write of a stream, only with capture: all
+    error_detail: str = "full"  # server.upstream_error_detail: what of an upstream's error the client sees
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 
 from seawall.decide.classify import classify_reply
+from seawall.decide.disclosure import client_view
 from seawall.decide.timeouts import fired_values
-from seawall.dialects import DIALECTS
-from seawall.errors import SeawallError
+from seawall.dialects import DIALECTS, OPENAI
+from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.attempt import Streaming
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import MalformedReply, StreamEvent
@@ -45,6 +46,7 @@ async def send_json(send, ctx: RequestContext, status: int, body: bytes,
 
 async def send_error(send, ctx: RequestContext, err: SeawallError, headers: list[tuple[bytes, bytes]]) -> None:
     ctx.category, ctx.error_code = err.category, err.provider_code or err.code
+    err = client_view(err, ctx.error_detail)  # the log above keeps what the client may not see
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
     status, body = DIALECTS[ctx.dialect].error_body(err, ctx.request_id)
     await send_json(send, ctx, status, body, headers + extra)
@@ -52,7 +54,7 @@ async def send_error(send, ctx: RequestContext, err: SeawallError, headers: list
 
 def stream_error_event(err: SeawallError, ctx: RequestContext) -> bytes:
     """The client dialect's terminal error event, whether its stream was translated or passed through."""
-    return DIALECTS[ctx.dialect].error_event(err, ctx.request_id)
+    return DIALECTS[ctx.dialect].error_event(client_view(err, ctx.error_detail), ctx.request_id)
 
 
 async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: list[tuple[bytes, bytes]]) -> None:
@@ -105,6 +107,15 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     ctx.finished = True
 
 
+def withheld_event(category: str, ctx: RequestContext) -> bytes:
+    """An upstream's in-stream error event as server.upstream_error_detail shows it, in the
+    stream's own shape: canonical when a translator renders the stream in the client's dialect,
+    else the client's dialect itself (OpenAI's, or a vendor's passed through)."""
+    err = client_view(SeawallError("upstream_error", {"message": "", "hint": CHECK_FIRST.get(category, "")},
+                                   status_override=500, category_override=category), ctx.error_detail)
+    return (OPENAI if ctx.translator is not None else DIALECTS[ctx.dialect]).error_event(err, ctx.request_id)
+
+
 def stream_timeout(stream: Streaming, cut: UpstreamFailure) -> tuple[str, SeawallError]:
     """The request-log mark and the terminal error for a stream ended by first_byte_s (only
     keep-alives were sent: upstream.timeout) or total_s (stream.interrupted: see errors.py)."""
@@ -137,11 +148,11 @@ async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_u
         if ev.model and ctx.model_served is None:
             ctx.model_served = ev.model
         if ev.error is not None:
-            out.append(ev.raw)
             ctx.stream_end = "upstream_error"
             # An in-stream error arrives at HTTP 200; classify its body as a server-side failure.
             cls = classify_reply(500, {}, {"error": ev.error})
             ctx.category, ctx.error_code = cls.category, cls.provider_code or "stream_error"
+            out.append(ev.raw if ctx.error_detail == "full" else withheld_event(cls.category, ctx))
             ended = True
             break
         if ev.usage_only and not wants_usage:

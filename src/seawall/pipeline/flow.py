@@ -1,6 +1,6 @@
 """The one pipeline every API request travels:
 
-    auth -> ingress -> access -> validate -> admit -> route -> attempt -> egress   (record: app.py)
+    auth -> ingress -> access -> admit -> validate -> route -> attempt -> egress   (record: app.py)
 
 Auth runs before the body is read, so an unauthenticated client can't make the gateway read
 (and parse) a large body; its dialect, and so its key header, is known from the path already.
@@ -9,6 +9,9 @@ Ingress keeps the body in the client's own dialect. When no deployment the reque
 speaks that dialect, it is translated to the canonical form here, once, before pre-flight, and
 every check applies to it as to an OpenAI client's; otherwise it stays native, and the attempt
 stage translates it only for a candidate of another vendor (pipeline/attempt.py).
+
+Admission (rate limits, concurrency) runs before validate, so a key past its limits can't make
+the gateway count tokens (the dearest check).
 """
 
 from __future__ import annotations
@@ -71,10 +74,10 @@ class Pipeline:
             local_count = not native_route and req.operation == "count_tokens"
             if not native_route and not local_count:
                 req = ctx.request = dialect.translate(req, self.router.lossy(req.model))
-            # may repair it, or route it to a fallback; the key's own policy and limits over the model's
-            checked = await self.preflight.check(req, len(body), ctx.principal.request_policy)
-            ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
-            async with Admission(ctx, self.limiter, len(body)) as limit_headers:
+            async with Admission(ctx, self.limiter, len(body)) as limit_headers:  # cheap checks before counting
+                # may repair it, or route it to a fallback; the key's own policy and limits over the model's
+                checked = await self.preflight.check(req, len(body), ctx.principal.request_policy)
+                ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
                 if local_count:  # no deployment of the client's vendor: the gateway counts
                     reply, counted = count_locally(req, self.preflight.tokenizer(req.model))
                     ctx.usage = Usage()  # counting costs nothing

@@ -4,7 +4,6 @@ the validate stage's job."""
 
 from __future__ import annotations
 
-
 import orjson
 
 from seawall.errors import SeawallError, error
@@ -63,11 +62,51 @@ async def _drain(receive, expected: int) -> None:
             return
 
 
+# orjson reads 1,024 levels of nesting but writes only 254 ("Recursion limit reached"), and the
+# gateway writes what it forwards: deeper bodies are refused here, at once, naming the depth,
+# rather than failing later as a 500. 128 leaves room for the levels a dialect's translation adds
+# and is far past what any API field needs (OpenAI's structured outputs allow 5 levels of schema).
+MAX_JSON_DEPTH = 128
+_ORJSON_MAX_DEPTH = 1024
+
+
+def load_json(body: bytes):
+    """orjson.loads, refusing nesting past MAX_JSON_DEPTH with json_too_deep (a JSONDecodeError
+    for anything else that is not JSON)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        if e.msg.startswith("depth limit"):
+            raise error("json_too_deep", depth=f"more than {_ORJSON_MAX_DEPTH}", limit=MAX_JSON_DEPTH) from None
+        raise
+    # Nesting N levels deep takes N brackets; counting them is a C loop, walking the tree is not.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        depth = nesting_depth(data)
+        if depth > MAX_JSON_DEPTH:
+            raise error("json_too_deep", depth=depth, limit=MAX_JSON_DEPTH)
+    return data
+
+
+def nesting_depth(value: object) -> int:
+    """How many arrays and objects deep `value` nests (a scalar: 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return deepest
+
+
 def parse_json_object(body: bytes, headers: dict[str, str]) -> dict:
     if not body.strip():
         raise error("empty_body")
     try:
-        data = orjson.loads(body)
+        data = load_json(body)
     except orjson.JSONDecodeError as e:
         # A JSON body is read whatever its label (curl -d sends form-urlencoded by default); only
         # a body that is neither JSON nor labelled JSON is blamed on its Content-Type.

@@ -14,6 +14,7 @@ from seawall.decide.classify import Classification
 from seawall.decide.keys import KeyProblem
 from seawall.dialects.base import key_from
 from seawall.errors import SeawallError, error
+from seawall.pipeline.ingress import load_json
 from seawall.providers import midjourney as mj
 from seawall.providers.base import ErrorBody
 
@@ -57,7 +58,7 @@ def parse_body(raw: bytes, endpoint: str) -> dict:
     if not raw.strip():
         raise error("empty_body")
     try:
-        body = orjson.loads(raw)
+        body = load_json(raw)
     except orjson.JSONDecodeError as e:
         raise error("invalid_json", detail=str(e).split(":")[0]) from None
     if not isinstance(body, dict):

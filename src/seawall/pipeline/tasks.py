@@ -31,6 +31,8 @@ import orjson
 
 from seawall.config import ResolvedDeployment, ServerSettings
 from seawall.decide.classify import ADVICE, Classification, classify_reply
+from seawall.decide.disclosure import client_view
+from seawall.decide.ownership import Owner, may_see
 from seawall.decide.retry import (
     Failure,
     Fallback,
@@ -39,7 +41,7 @@ from seawall.decide.retry import (
     RetryPolicy,
     next_attempt,
 )
-from seawall.errors import SeawallError, error
+from seawall.errors import SeawallError, error, method_not_allowed
 from seawall.pipeline.access import check_ip, check_model
 from seawall.pipeline.attempt import malformed, transport_error
 from seawall.pipeline.auth import Authenticator
@@ -67,24 +69,28 @@ from seawall.providers.transport import Transport, UpstreamFailure, UpstreamResp
 log = logging.getLogger("seawall.tasks")
 
 class TaskOwners:
-    """task id → the deployment that holds it, least recently used dropped past `limit`. In this
-    process only: a task submitted through another gateway instance is unknown here."""
+    """task id → the deployment that holds it and the key that submitted it, least recently used
+    dropped past `limit`. In this process only: a task submitted through another gateway
+    instance is unknown here."""
 
     def __init__(self, limit: int = DEFAULT_MAX_TASKS):
         self.limit = limit
-        self._owners: OrderedDict[str, ResolvedDeployment] = OrderedDict()
+        self._owners: OrderedDict[str, tuple[ResolvedDeployment, Owner]] = OrderedDict()
 
-    def remember(self, task_id: str, target: ResolvedDeployment) -> None:
-        self._owners[task_id] = target
+    def remember(self, task_id: str, target: ResolvedDeployment, owner: Owner) -> None:
+        self._owners[task_id] = (target, owner)
         self._owners.move_to_end(task_id)
         while len(self._owners) > self.limit:
             self._owners.popitem(last=False)
 
-    def owner(self, task_id: str) -> ResolvedDeployment | None:
-        target = self._owners.get(task_id)
-        if target is not None:
-            self._owners.move_to_end(task_id)
-        return target
+    def owner(self, task_id: str, caller: Owner, share_within: str = "key") -> ResolvedDeployment | None:
+        """The deployment holding the task, if `caller` may see it (decide/ownership.py); None for
+        an unknown id and for another's task alike, so neither can be told from the other."""
+        found = self._owners.get(task_id)
+        if found is None or not may_see(caller, found[1], share_within):
+            return None
+        self._owners.move_to_end(task_id)
+        return found[0]
 
     def forget(self, task_id: str) -> None:
         self._owners.pop(task_id, None)
@@ -159,7 +165,7 @@ class TaskGateway:
         for served in SERVED:
             method, _, pattern = served.partition(" ")
             if re.fullmatch(pattern.replace("{id}", "[^/]+"), ctx.path) and method != ctx.method:
-                return error("method_not_allowed", method=ctx.method, path=ctx.path, allowed=method)
+                return method_not_allowed(ctx.method, ctx.path, method)
         return error("route_not_found", method=ctx.method, path=ctx.path,
                      hint=f"This gateway serves the Midjourney task API: {', '.join(SERVED)}.")
 
@@ -167,6 +173,7 @@ class TaskGateway:
                          properties: dict | None = None) -> None:
         ctx.dialect = "midjourney"
         ctx.category, ctx.error_code = err.category, err.provider_code or err.code
+        err = client_view(err, ctx.error_detail)  # the log above keeps what the client may not see
         headers = cors + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
         await send_json(send, ctx, err.status, orjson.dumps(error_payload(err, ctx.request_id, properties)), headers)
 
@@ -178,7 +185,7 @@ class TaskGateway:
         parent = check_submit(action, body)
         candidates = self.targets
         if parent is not None:  # an action (upscale, variation, …) runs where its task lives
-            owner = self.owners.owner(parent)
+            owner = self.owners.owner(parent, caller_of(ctx), self.server.share_within)
             if owner is None:
                 raise SeawallError("task_not_found", {"task_id": parent, "where": "to this gateway",
                                                       "why": _FORGOTTEN.format(limit=self.owners.limit)},
@@ -187,7 +194,7 @@ class TaskGateway:
         done = await self._submit_anywhere(ctx, action, raw, candidates)
         ctx.deployment = done.target.label
         if done.reply.task_id:
-            self.owners.remember(done.reply.task_id, done.target)
+            self.owners.remember(done.reply.task_id, done.target, caller_of(ctx))
         await send_json(send, ctx, 200, done.raw, cors)
 
     async def _submit_anywhere(self, ctx: RequestContext, action: str, raw: bytes,
@@ -266,7 +273,7 @@ class TaskGateway:
     # -- fetch and list ----------------------------------------------------------------------------
     async def _fetch(self, ctx: RequestContext, task_id: str, send, cors) -> None:
         ctx.request = ApiRequest("mj.fetch", self.model, {"id": task_id}, dialect="midjourney")
-        target = self.owners.owner(task_id)
+        target = self.owners.owner(task_id, caller_of(ctx), self.server.share_within)
         if target is None:
             raise SeawallError("task_not_found", {"task_id": task_id, "where": "to this gateway",
                                                   "why": _FORGOTTEN.format(limit=self.owners.limit)})
@@ -298,8 +305,10 @@ class TaskGateway:
             raise error("invalid_field", param="ids", expected="a list of task id strings",
                         got=type(ids).__name__ if ids is not None else "nothing")
         by_owner: dict[str, tuple[ResolvedDeployment, list[str]]] = {}
-        for task_id in ids:  # ids this gateway never handed out are left out, as the proxy omits unknown ids
-            target = self.owners.owner(task_id)
+        caller = caller_of(ctx)
+        # ids this gateway never handed out, or handed to another key, are left out, as the proxy omits unknown ids
+        for task_id in ids:
+            target = self.owners.owner(task_id, caller, self.server.share_within)
             if target is not None:
                 by_owner.setdefault(target.label, (target, []))[1].append(task_id)
         tasks: list[dict] = []
@@ -336,6 +345,11 @@ class TaskGateway:
             raise
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+
+
+def caller_of(ctx: RequestContext) -> Owner:
+    principal = ctx.principal
+    return Owner(principal.key_id, principal.tenant, principal.group)
 
 
 _FORGOTTEN = ("the gateway keeps the last {limit} task ids in memory, so a task submitted through another "

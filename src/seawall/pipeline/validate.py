@@ -19,17 +19,21 @@ steps 1 and 5 only, counted in its own shape (dialects/shapes.py): the upstream 
 (OpenAI's schema is not its schema), and a field the gateway has never heard of stays its business.
 Counting requests (count_tokens) get step 1 only.
 The body is never rebuilt unless a policy repairs it: what goes upstream is the client's dict.
-Counting is inline for small bodies and in a worker thread past INLINE_COUNT_BYTES, so a huge
-prompt never stalls the event loop (tiktoken releases the GIL while it encodes).
+Counting is inline for small bodies and past INLINE_COUNT_BYTES in one worker thread (tiktoken
+releases the GIL while it encodes): prompts queue for it instead of taking every core from the
+event loop. Past MAX_COUNT_BYTES a prompt is not counted but estimated (catalog/tokens.py LARGE),
+so one request's counting costs at most ~0.15 s of CPU. It runs after admission (flow.py): a key
+past its rate limit never makes the gateway count.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from seawall.catalog.models import Catalog, ModelInfo, load_catalog, with_overrides
-from seawall.catalog.tokens import ENCODINGS, embeddings_tokens, is_loaded
+from seawall.catalog.tokens import ENCODINGS, LARGE, embeddings_tokens, is_loaded
 from seawall.config import RequestLimits, ResolvedDeployment, ServerSettings
 from seawall.decide.fit import (
     FallBack,
@@ -56,6 +60,9 @@ from seawall.providers.base import ApiRequest
 # Measured here: tiktoken encodes 3-6 MB/s of English prose (o200k faster than cl100k), so 4 KiB
 # is under ~1 ms inline; past it the count moves to a thread (tiktoken releases the GIL).
 INLINE_COUNT_BYTES = 4 * 1024
+# Past this a prompt is estimated (bytes / 4), not counted: 512 KiB is ~0.1-0.15 s of tiktoken and
+# already more than a 128k-token window holds, so only windows past ~128k tokens ever see the estimate.
+MAX_COUNT_BYTES = 512 * 1024
 MAX_FALLBACK_HOPS = 3  # fallback chains are config-checked for names, not for cycles
 TRIMMED_HEADER = b"x-seawall-trimmed-messages"
 TRUNCATED_HEADER = b"x-seawall-max-tokens"
@@ -96,6 +103,7 @@ class Preflight:
         self._prices = {name: price_for(target.info) for name, target in self.targets.items()}
         # Encodings load on the first prompt that needs counting, in a thread (~0.5 s, 25-50 MB
         # each): a prompt whose bytes already prove it fits, the usual case, never needs them.
+        self._counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seawall-count")
 
     def price_of(self, model: str) -> Price | None:
         """USD per token of a configured model, from the catalog or the config; None when the
@@ -159,10 +167,11 @@ class Preflight:
             window = Window(info.context_window, info.max_output_tokens or info.context_window)
             if surely_fits(shapes.ceiling(req, body_bytes), requested_output(req), window):
                 return apply(req, Fits(0), current.name, target.name)
-            tokenizer = info.tokenizer
-            inline = body_bytes <= INLINE_COUNT_BYTES and (tokenizer not in ENCODINGS or is_loaded(tokenizer))
-            prompt = (prompt_of(req, tokenizer) if inline
-                      else await asyncio.to_thread(prompt_of, req, tokenizer))
+            tokenizer = info.tokenizer if body_bytes <= MAX_COUNT_BYTES else LARGE
+            inline = (body_bytes <= INLINE_COUNT_BYTES and (tokenizer not in ENCODINGS or is_loaded(tokenizer))
+                      or tokenizer == LARGE)
+            prompt = (prompt_of(req, tokenizer) if inline else
+                      await asyncio.get_running_loop().run_in_executor(self._counter, prompt_of, req, tokenizer))
             policy = current.policy if key_policy is None else context_policy(current.policy, key_policy)
             policy = policy if req.operation == "chat" else _embeddings_policy(policy)
             decision = fit_context(prompt, window, policy)

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Mapping
 
 from seawall.config import Timeouts
+from seawall.decide.scrub import StreamScrub, credentials, scrub
 from seawall.providers import http1
 from seawall.providers.base import UpstreamRequest
 from seawall.providers.dial import ProxyFailed
@@ -84,12 +85,16 @@ def _timed_out(exc: BaseException, timeouts: Timeouts, idle: bool) -> UpstreamFa
 
 class UpstreamResponse:
     """An open upstream reply: status and headers are in; the body is read or iterated once.
-    `proxy`: the proxy it came through (shown without password), or None."""
+    `proxy`: the proxy it came through (shown without password), or None. Its bytes come scrubbed
+    of the credentials the request carried (decide/scrub.py): an upstream that echoes the
+    Authorization header can't hand the provider key to anything downstream."""
 
-    __slots__ = ("_idle", "_resp", "_timeouts", "headers", "proxy", "status")
+    __slots__ = ("_idle", "_resp", "_scrub", "_timeouts", "headers", "proxy", "status")
 
-    def __init__(self, resp: http1.Response, timeouts: Timeouts, proxy: str | None = None):
+    def __init__(self, resp: http1.Response, timeouts: Timeouts, proxy: str | None = None,
+                 secrets: tuple[bytes, ...] = ()):
         self._resp, self._timeouts, self._idle, self.proxy = resp, timeouts, False, proxy
+        self._scrub = StreamScrub(secrets) if secrets else None
         self.status: int = resp.status
         self.headers: Mapping[str, str] = resp.headers  # case-insensitive
 
@@ -100,16 +105,24 @@ class UpstreamResponse:
     async def read(self) -> bytes:
         """The whole body; the connection goes back to the pool (or is dropped, on a failure)."""
         try:
-            return await self._resp.read()
+            body = await self._resp.read()
         except http1.HTTPFailure as e:
             raise translate(e, self._timeouts) from e
+        return body if self._scrub is None else scrub(body, self._scrub.secrets)
 
     async def next_chunk(self) -> bytes:
         """The next bytes of the body as they arrive (no buffering); b"" at the end; raises
         UpstreamFailure on a cut. A plain read rather than an async iterator: two generator
         layers per chunk showed on the stream's cold path. Cancelling it loses no bytes."""
         try:
-            return await self._resp.next_chunk()
+            while True:
+                chunk = await self._resp.next_chunk()
+                if self._scrub is None:
+                    return chunk
+                if not chunk:
+                    return self._scrub.end()  # then b"" at the next call
+                if chunk := self._scrub.feed(chunk):  # b"": all held back, a credential may go on
+                    return chunk
         except http1.HTTPFailure as e:
             raise translate(e, self._timeouts, self._idle) from e
 
@@ -117,9 +130,10 @@ class UpstreamResponse:
         """The body bytes already received, without waiting (b"" if none yet); raises
         UpstreamFailure like next_chunk when the connection has failed."""
         try:
-            return self._resp.buffered()
+            data = self._resp.buffered()
         except http1.HTTPFailure as e:
             raise translate(e, self._timeouts, self._idle) from e
+        return data if self._scrub is None or not data else self._scrub.feed(data)
 
     def start_idle_timeout(self) -> None:
         """A stream's first event is in: from now on the idle limit (read_s) bounds each wait
@@ -175,7 +189,7 @@ class Transport:
                                       setting=self._client.proxy_setting_of(req.url, route))
             failure.proxy = resp.proxy
             raise failure
-        return UpstreamResponse(resp, timeouts, resp.proxy)
+        return UpstreamResponse(resp, timeouts, resp.proxy, credentials(req.headers))
 
     async def describe(self, url: str, deployment: str | None = None) -> dict:
         """The network path to an upstream URL as `deployment`'s calls take it (proxy, addresses,

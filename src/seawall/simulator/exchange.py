@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+
+import orjson
 
 from seawall.simulator import wire
 from seawall.simulator.config import ModelSpec
@@ -29,6 +32,8 @@ from seawall.simulator.state import SimState
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream; charset=utf-8"
+# Where the providers and relays the simulator plays read a key (the echo_auth fault repeats them).
+CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"api-key", b"x-goog-api-key", b"mj-api-secret"})
 
 
 class Exchange:
@@ -37,6 +42,7 @@ class Exchange:
     __slots__ = (
         "_watcher",
         "authorization",
+        "credentials",
         "content_type",
         "fault",
         "fault_header",
@@ -65,8 +71,11 @@ class Exchange:
         self.host = "api.openai.com"
         self.authorization: str | None = None
         self.fault_header: str | None = None
+        self.credentials: list[tuple[bytes, bytes]] = []
         self.content_type: str | None = None
         for name, value in scope["headers"]:
+            if name in CREDENTIAL_HEADERS:
+                self.credentials.append((name, value))
             if name == b"authorization":
                 self.authorization = value.decode("latin-1")
             elif name == b"x-sim-fault":
@@ -136,6 +145,8 @@ class Exchange:
     async def reply_error(self, error: ErrorReply | ApiError) -> None:
         if isinstance(error, ApiError):
             error = error.reply()
+        if self.fault.echo_auth:
+            error = echoed(error, self.credentials)
         await self._start(error.status, self.headers(error.content_type, len(error.body), error.headers))
         await self._body(error.body)
         self.outcome = str(error.status)
@@ -258,3 +269,19 @@ async def take_fault(exchange: Exchange, model: str | None, invalid_fault) -> bo
         await exchange.reply_html(fault.html)
         return False
     return True
+
+
+def echoed(error: ErrorReply, credentials: list[tuple[bytes, bytes]]) -> ErrorReply:
+    """The error with the request's credential headers repeated in its message, as relays that
+    echo Authorization in their errors do ("invalid token: Bearer sk-…")."""
+    told = "; ".join(f"{n.decode('latin-1')}: {v.decode('latin-1')}" for n, v in credentials) or "no credentials"
+    try:
+        body = orjson.loads(error.body)
+    except orjson.JSONDecodeError:
+        return replace(error, body=error.body + f" (request had {told})".encode())
+    holder = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else body
+    field = next((f for f in ("message", "description") if isinstance(holder, dict) and f in holder), None)
+    if field is None:
+        return error
+    holder[field] = f"{holder[field]} (request had {told})"
+    return replace(error, body=orjson.dumps(body))

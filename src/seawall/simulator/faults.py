@@ -18,8 +18,9 @@ when the reply is shorter), ``stall_after`` (N events / bytes, then silence with
 open), ``malformed`` (invalid JSON at 200; in a stream one broken ``data:`` line at event
 ``after``), ``html`` (a CDN/proxy HTML error page), ``stream_error`` (an in-stream
 ``{"error": ...}`` event of that type after ``after`` events; a Responses stream sends
-``response.failed`` with that code, or an ``error`` event with ``stream_error_as=error``), ``tokens`` (shape the completion
-length; not a fault).
+``response.failed`` with that code, or an ``error`` event with ``stream_error_as=error``), ``echo_auth``
+(an error reply whose message repeats the request's credential headers, as some relays do),
+``tokens`` (shape the completion length; not a fault).
 
 A rule pairs a ``Match`` (model glob, path glob, ``every_nth``, ``first_n``, ``probability``)
 with a ``Fault``. Every rule whose model and path select a request counts it; the first rule
@@ -66,10 +67,11 @@ class Fault:
     stream_error_as: str | None = None  # Responses streams: "failed" (response.failed) or "error"
     after: int | None = None
     tokens: int | None = None
+    echo_auth: bool = False
 
 
 NO_FAULT = Fault()
-_FLAGS = frozenset({"hang", "reset", "malformed"})
+_FLAGS = frozenset({"hang", "reset", "malformed", "echo_auth"})
 
 
 def _non_negative_int(value: str) -> int:

@@ -199,6 +199,27 @@ def category_range(category: str) -> tuple[str, str | None]:
     return (category, None) if "." in category else (category + ".", category + "/")
 
 
+def store_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the store can't be reached or used right now (an outage to report as
+    such: 503, one log line per incident), rather than a bug."""
+    import sqlite3
+
+    import asyncpg
+
+    return isinstance(exc, (OSError, TimeoutError, sqlite3.OperationalError, asyncpg.PostgresConnectionError,
+                            asyncpg.CannotConnectNowError, asyncpg.InterfaceError, asyncpg.TooManyConnectionsError))
+
+
+def store_name(store: object) -> tuple[str, str]:
+    """(which store, where) for messages: ("PostgreSQL", its URL without the password) or ("SQLite", its file)."""
+    url = getattr(store, "url", None)
+    if url is not None:
+        from seawall.store.postgres import redact_url
+
+        return "PostgreSQL", redact_url(url)
+    return "SQLite", str(getattr(store, "path", "the data directory"))
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 

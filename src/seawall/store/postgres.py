@@ -52,7 +52,9 @@ _LOG_VALUES = operator.attrgetter(*_LOG_COLUMNS)  # the jsonb codec encodes atte
 # are per database, so gateways on other databases never wait on them.
 _LOCKS = {"migrate": 0x5EA3A11_0001, "provision": 0x5EA3A11_0002}
 # Writer, key-cache refresh and admin calls: a handful of connections is all one gateway uses.
-_POOL_MIN, _POOL_MAX = 1, 4
+# No floor: asyncpg restores a pool's minimum in the background and logs a traceback at every try
+# while the database is down; opened on demand, the key cache's refresh keeps one warm anyway.
+_POOL_MIN, _POOL_MAX = 0, 4
 _CONNECT_TIMEOUT_S = 10.0
 
 
@@ -81,10 +83,14 @@ class PostgresStore:
         the app's start-up opens it again."""
         if self._pool is not None:
             return
+        pool = None
         try:
             pool = await asyncpg.create_pool(self.url, min_size=_POOL_MIN, max_size=_POOL_MAX, init=_init_connection,
                                              timeout=_CONNECT_TIMEOUT_S)
+            await pool.execute("SELECT 1")  # no floor means no connection yet: reach the server now
         except Exception as e:  # noqa: BLE001 - the one place driver errors become ours
+            if pool is not None:
+                pool.terminate()
             raise StoreUnavailable(explain_connect_error(e, self.url)) from None
         self._pool = pool
         try:
