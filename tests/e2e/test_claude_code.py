@@ -13,13 +13,11 @@ fresh directory, telemetry and updates are off, and any connection other than to
 import base64
 import json
 import os
-import re
 import shutil
 import subprocess
-import time
 
 import pytest
-from conftest import Proc, free_port, http, own_stack
+from conftest import free_port, http, own_stack, start_embedded
 
 CLAUDE_CODE = "@anthropic-ai/claude-code@2.1.332"
 INSTALL = f"npm install -g {CLAUDE_CODE}"
@@ -50,23 +48,16 @@ def answered(run: subprocess.CompletedProcess) -> None:
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-sonnet-4-5"])
-def test_claude_code_answers_against_the_embedded_default(tmp_path, model):
+def test_claude_code_answers_against_the_embedded_default(tmp_path, tmp_path_factory, model):
     claude_binary()
-    port = free_port()
-    proc = Proc("claude-demo", ["serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
-                str(tmp_path / "out.log")).start()
+    gw = start_embedded(tmp_path_factory, "claude-demo")  # `seawall serve` as the README starts it
     try:
-        proc.wait_http(f"http://127.0.0.1:{port}/readyz")
-        deadline = time.monotonic() + 5
-        while "API key" not in proc.output() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        key = re.search(r"API key \(new demo key[^)]*\): (sk-sw-\w+)", proc.output()).group(1)
         home = tmp_path / "home"
         home.mkdir()
-        answered(run_claude(f"http://127.0.0.1:{port}", key, model, home))
+        answered(run_claude(f"http://127.0.0.1:{gw.port}", gw.key, model, home))
     finally:
-        proc.stop()
-    assert "Traceback" not in proc.output()
+        gw.proc.stop()
+    assert "Traceback" not in gw.proc.output()
 
 
 def config(sim_port: int) -> str:

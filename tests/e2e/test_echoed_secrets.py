@@ -22,7 +22,8 @@ def config(sim_port: int, detail: str) -> str:
     def dep(provider: str, model: str, env: str) -> str:
         return (f"      - provider: {provider}\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
                 f"        model: {model}\n        api_key_env: {env}\n"
-                "        circuit: {failures_to_open: 1000}\n")
+                # the tests refuse the provider key on purpose: it must not take the deployment out
+                "        circuit: {failures_to_open: 1000, take_out_refused: false}\n")
 
     return (f"server:\n  upstream_error_detail: {detail}\nrequest_log:\n  flush_interval_s: 0.1\n"
             "alerts:\n  enabled: true\n"
@@ -114,7 +115,8 @@ def test_category_and_hint_shows_seawalls_words_only(hint_gw, sim):
     got, headers, raw = chat(hint_gw, "gpt-4o-mini")
     err = json.loads(raw)["error"]
     assert got == 400 and err["category"] == "request.invalid" and err["hint"]
-    assert err["message"] == "The upstream could not serve this request (request.invalid)."
+    # what every SDK prints: Seawall's sentence, then the category's first check; no upstream words
+    assert err["message"] == f"The upstream could not serve this request (request.invalid). {err['hint']}"
     assert err["code"] == "upstream_withheld" and err["param"] is None
     row = hint_gw.log_row(headers["x-request-id"])
     assert row["category"] == "request.invalid" and "request had" in row["attempts_detail"][0]["detail"]
@@ -124,10 +126,11 @@ def test_generic_shows_one_sentence_and_keeps_the_status_and_request_id(generic_
     sim.set_faults([{"match": {"model": "*"}, "fault": "status=429;error=insufficient_quota;echo_auth"}])
     got, headers, raw = chat(generic_gw, "gpt-4o-mini")
     err = json.loads(raw)["error"]
-    assert got == 429 and err["message"] == "The upstream could not serve this request."
+    assert got == 429 and err["message"].startswith("The upstream could not serve this request. ")
+    assert err["message"] == f"The upstream could not serve this request. {err['hint']}"  # one generic next step
     assert err["category"] == "rate_limit.unspecified"  # what the status alone says: the quota is not told
     assert err["request_id"] == headers["x-request-id"] and "quota" not in raw.decode().lower()
     assert generic_gw.log_row(headers["x-request-id"])["category"] == "quota.exhausted"  # the log knows
     echo_on(sim, 500)
     got, _, raw = chat(generic_gw, "claude", "/v1/messages")  # Anthropic's envelope, the same sentence
-    assert got == 500 and json.loads(raw)["error"]["message"] == "The upstream could not serve this request."
+    assert got == 500 and json.loads(raw)["error"]["message"] == f"The upstream could not serve this request. {err['hint']}"
