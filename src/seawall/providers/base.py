@@ -16,7 +16,7 @@ refuses early instead of calling a stub.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,7 +58,8 @@ class UpstreamRequest:
     method: str
     url: str
     headers: dict[str, str]
-    body: bytes
+    body: bytes | AsyncIterable[bytes]  # an iterable: sent as it yields (an upload relayed as it arrives)
+    length: int | None = None  # a streamed body's size, when known (else it is sent chunked)
 
 
 @dataclass(slots=True)
