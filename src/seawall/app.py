@@ -45,10 +45,12 @@ from seawall.pipeline.health import Prober
 from seawall.pipeline.ingress import ClientGone
 from seawall.pipeline.record import record
 from seawall.pipeline.route import Router
+from seawall.pipeline.responses import PREFIX, ResponsesDesk
 from seawall.pipeline.tasks import TaskGateway
 from seawall.providers.network import Network
 from seawall.providers.transport import Transport
 from seawall.store.base import Store
+from seawall.store.conversations import Conversations
 
 log = logging.getLogger("seawall")
 
@@ -128,7 +130,9 @@ class Gateway:
         self.admin = AdminConsole(store, secret, self.auth, settings.server.body_timeout_s, self.alerts)
         self._trusted = tuple(parse_cidr(c) for c in settings.server.trusted_proxies)
         self.writer = RequestLogWriter(store, settings.request_log)
-        self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
+        self.conversations = Conversations(store, settings.responses)  # translated Responses, kept for later turns
+        self.responses = ResponsesDesk(settings.responses, self.conversations, self.auth, self.transport)
+        self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas, self.responses)
         self.prober = Prober(self.pipeline.retrier.health, [d for ds in routes.values() for d in ds], self.transport)
         self.admin.deployments = DeploymentsAdmin([d for ds in routes.values() for d in ds], self.pipeline.retrier,
                                                   self.prober, self.transport)
@@ -144,9 +148,13 @@ class Gateway:
         self.started_at = int(time.time())
         self._origins = settings.server.cors_allowed_origins
         self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
-                     ("POST", "/v1/messages"): "chat", ("POST", "/v1/messages/count_tokens"): "count_tokens"}
+                     ("POST", "/v1/messages"): "chat", ("POST", "/v1/messages/count_tokens"): "count_tokens",
+                     ("POST", "/v1/responses"): "responses"}
         # paths whose clients speak another dialect
-        self._dialects = {"/v1/messages": "anthropic", "/v1/messages/count_tokens": "anthropic"}
+        self._dialects = {"/v1/messages": "anthropic", "/v1/messages/count_tokens": "anthropic",
+                          "/v1/responses": "responses"}
+        # families of paths with an id in them, each answering its own (the request log records them)
+        self._families = {PREFIX: self.responses.handle}
         self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
                        ("GET", "/v1/models"): self._models, ("GET", "/v1beta/models"): self._gemini_models,
                        ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
@@ -170,6 +178,7 @@ class Gateway:
         await self.admin.load(self._admin_key)
         self.auth.start()
         self.writer.start()
+        self.conversations.start()
         self.quotas.start()
         self.pipeline.deadlines.start()
         if self.alerts is not None:
@@ -186,6 +195,7 @@ class Gateway:
         await self.pipeline.deadlines.stop()
         await self.auth.stop()
         await self.writer.stop()
+        await self.conversations.stop()
         await self.quotas.stop()
         await self.transport.close()
         await self.store.close()
@@ -255,6 +265,9 @@ class Gateway:
                     return  # a refused origin's preflight is logged: its request ID finds why
             elif ctx.path.startswith("/mj/"):
                 await self.tasks.handle(ctx, receive, send, cors, self.ready)  # answers its own errors
+            elif (family := self._family(ctx.path)) is not None:
+                ctx.query = scope.get("query_string", b"")
+                await family(ctx, send, cors, self.ready)
             elif ctx.method == "GET" and ctx.path.startswith("/v1/models/"):
                 await self._model(ctx, send, cors)
                 return
@@ -282,6 +295,9 @@ class Gateway:
             else:
                 await send_error(send, ctx, err, cors)
         record(self.writer, ctx, self.metrics, self.pipeline.preflight.price_of, self.alerts)
+
+    def _family(self, path: str):
+        return next((serve for prefix, serve in self._families.items() if path.startswith(prefix)), None)
 
     def _open_circuits(self) -> list[str]:
         """Deployments whose circuit is not closed, for the circuit_open alert."""

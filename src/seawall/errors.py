@@ -137,6 +137,9 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "through translation (responses.store is off).",
               "Send the earlier turns as input items instead, or ask the gateway's admin to set responses.store: "
               "true."),
+    ErrorKind("response_not_cancellable", 400, _BAD, "request.invalid",
+              "Only responses created with background=true can be cancelled; '{response_id}' was not.",
+              "Nothing to cancel: the response is complete (GET /v1/responses/{response_id} returns it)."),
     # -- routes and models ---------------------------------------------------------------------
     ErrorKind("route_not_found", 404, _BAD, "route.not_found",
               "Invalid URL ({method} {path}).",

@@ -110,6 +110,9 @@ class Deployment(_Strict):
     # unset, network.proxy / the environment's and network.tls apply.
     proxy: str | None = None
     tls: TLSSettings | None = None
+    # An OpenAI-compatible upstream that serves chat completions but not the Responses API (an
+    # older vLLM, a relay): false, and Responses requests reach it translated to chat.
+    responses: bool = True
 
     _proxy = field_validator("proxy")(classmethod(lambda cls, v: check_proxy(v)))
 
@@ -135,6 +138,9 @@ class Deployment(_Strict):
             raise ValueError(f"base_url is required for provider {self.provider!r}")
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
+        if not self.responses and self.adapter_name != "openai":
+            raise ValueError("responses: false is for OpenAI-compatible deployments (provider openai or simulator): "
+                             "other vendors' deployments get Responses requests translated already")
         if self.dialect != "openai" and self.provider != "simulator":
             raise ValueError(f"dialect is for provider: simulator only; provider {self.provider!r} speaks its own")
         if self.provider not in ("simulator",) and not (self.api_key_env or self.api_key_file):

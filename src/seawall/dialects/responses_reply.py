@@ -102,6 +102,24 @@ def to_response(chat: dict, shell: ResponseShell, now: float) -> dict:
                         incomplete=incomplete, completed_at=now)
 
 
+def typed_event(kind: str, sequence: int, payload: dict) -> bytes:
+    """One Responses stream event as OpenAI writes it: its type named twice, then numbered."""
+    data = orjson.dumps({"type": kind, "sequence_number": sequence, **payload})
+    return b"event: " + kind.encode() + b"\ndata: " + data + TERMINATOR
+
+
+def failure_events(err: SeawallError, request_id: str, response: dict | None, sequence: int) -> bytes:
+    """The end of a stream that broke: an `error` event, then `response.failed` with the response
+    the stream announced (its id unchanged, as the SDK's stream helper checks), if it announced one."""
+    failure = failure_payload(err, request_id)
+    out = typed_event("error", sequence, {"code": failure["seawall_code"], "message": failure["message"],
+                                          "param": None})
+    if response is not None:
+        out += typed_event("response.failed", sequence + 1, {"response": {**response, "status": "failed",
+                                                                          "error": failure}})
+    return out
+
+
 def failure_payload(err: SeawallError, request_id: str) -> dict:
     """A failed response's `error`: a code from the SDK's set, Seawall's explanation with it."""
     return {"code": _RATE_LIMITED if err.status == 429 else _SERVER_ERROR, "message": err.sdk_message,
@@ -115,7 +133,7 @@ class ResponsesStream:
     complete: what the conversation store keeps."""
 
     __slots__ = ("_calls", "_clock", "_ended", "_finish", "_items", "_seq", "_shell", "_split", "_started", "_text",
-                 "_usage", "output")
+                 "_usage", "final", "output")
 
     def __init__(self, shell: ResponseShell, clock: Callable[[], float] = time.time) -> None:
         self._shell = shell
@@ -130,11 +148,11 @@ class ResponsesStream:
         self._finish: str | None = None
         self._usage: dict | None = None
         self.output: list[dict] = []
+        self.final: dict | None = None  # the response object the stream ended with, once it has
 
     def _event(self, kind: str, **payload: object) -> bytes:
-        data = orjson.dumps({"type": kind, "sequence_number": self._seq, **payload})
         self._seq += 1
-        return b"event: " + kind.encode() + b"\ndata: " + data + TERMINATOR
+        return typed_event(kind, self._seq - 1, payload)
 
     def feed(self, canonical_sse: bytes) -> bytes:
         out: list[bytes] = []
@@ -248,6 +266,7 @@ class ResponsesStream:
         final = self._shell.render(status, self.output, response_usage(self._usage), incomplete=incomplete,
                                    completed_at=self._clock())
         out.append(self._event(f"response.{status}", response=final))
+        self.final = final
         return b"".join(out)
 
     def _fail(self, error: dict) -> bytes:

@@ -33,6 +33,7 @@ from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.gate import DeploymentGates, GateRefused, Ticket
 from seawall.pipeline.health import DeploymentHealth
+from seawall.pipeline.route import passes_through
 from seawall.providers.base import ApiRequest, AttemptRecord, MalformedReply, Reply, StreamDecoder, StreamEvent
 from seawall.providers.registry import adapter_for
 
@@ -221,10 +222,9 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
 def prepared(req: ApiRequest, target: ResolvedDeployment, translate: Translate | None,
              translations: dict[bool, ApiRequest]) -> tuple[ApiRequest, bool]:
     """The request as this deployment gets it, and whether that is the client's own (pass-through)."""
-    adapter = adapter_for(target.spec.adapter_name)
-    if req.shape == adapter.family and req.operation in adapter.native_operations:
+    if passes_through(target, req.operation, req.shape):
         return req, True
-    if req.shape == "openai" or translate is None:
+    if translate is None:
         return req, False
     lossy = target.model_route is not None and target.model_route.translation == "lossy"
     found = translations.get(lossy)
@@ -312,7 +312,7 @@ async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: Resol
         raise _Failed(malformed(target, detail), detail)
     streaming = await _first_events(ctx, target, response,
                                     adapter.native_stream_decoder(req) if native else adapter.stream_decoder())
-    streaming.shape = adapter.family if native else "openai"
+    streaming.shape = req.shape if native else "openai"
     return streaming
 
 

@@ -15,6 +15,7 @@ import asyncio
 from seawall.decide.classify import classify_reply
 from seawall.decide.timeouts import fired_values
 from seawall.dialects import DIALECTS
+from seawall.dialects.base import ClientDialect
 from seawall.errors import SeawallError
 from seawall.pipeline.attempt import Streaming
 from seawall.pipeline.context import RequestContext
@@ -42,16 +43,21 @@ async def send_json(send, ctx: RequestContext, status: int, body: bytes,
         ctx.ttfb_ms = ctx.elapsed_ms()
 
 
+def face_of(ctx: RequestContext) -> ClientDialect:
+    """The client's dialect: the request's own when it has one (Responses), else the shared one."""
+    return ctx.face or DIALECTS[ctx.dialect]
+
+
 async def send_error(send, ctx: RequestContext, err: SeawallError, headers: list[tuple[bytes, bytes]]) -> None:
     ctx.category, ctx.error_code = err.category, err.provider_code or err.code
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
-    status, body = DIALECTS[ctx.dialect].error_body(err, ctx.request_id)
+    status, body = face_of(ctx).error_body(err, ctx.request_id)
     await send_json(send, ctx, status, body, headers + extra)
 
 
 def stream_error_event(err: SeawallError, ctx: RequestContext) -> bytes:
     """The client dialect's terminal error event, whether its stream was translated or passed through."""
-    return DIALECTS[ctx.dialect].error_event(err, ctx.request_id)
+    return face_of(ctx).error_event(err, ctx.request_id)
 
 
 async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: list[tuple[bytes, bytes]]) -> None:
@@ -112,7 +118,7 @@ async def _first_chunk_keeping_alive(send, ctx: RequestContext, stream: Streamin
     """Wait for the upstream's first bytes, sending a keep-alive comment at once (keepalive_s of
     silence has passed already) and every keepalive_s after."""
     interval = stream.target.spec.timeouts.keepalive_s
-    keepalive = DIALECTS[ctx.dialect].keepalive  # a form the client's SDK skips
+    keepalive = face_of(ctx).keepalive  # a form the client's SDK skips
     while True:
         await send({"type": "http.response.body", "body": keepalive, "more_body": True})
         try:
@@ -132,12 +138,20 @@ async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_u
             ctx.model_served = ev.model
         if ev.error is not None:
             out.append(ev.raw)
-            ctx.stream_end = "upstream_error"
-            # An in-stream error arrives at HTTP 200; classify its body as a server-side failure.
-            cls = classify_reply(500, {}, {"error": ev.error})
-            ctx.category, ctx.error_code = cls.category, cls.provider_code or "stream_error"
+            if not ended:
+                ctx.stream_end = "upstream_error"
+                # An in-stream error arrives at HTTP 200; classify its body as a server-side failure.
+                cls = classify_reply(500, {}, {"error": ev.error})
+                ctx.category, ctx.error_code = cls.category, cls.provider_code or "stream_error"
             ended = True
-            break
+            if ev.terminal:
+                break
+            continue  # what came with it may still end the stream (Responses: error, then response.failed)
+        if ended:
+            if ev.terminal:
+                out.append(ev.raw)
+                break
+            continue
         if ev.usage_only and not wants_usage:
             continue
         out.append(ev.raw)

@@ -20,6 +20,7 @@ import orjson
 from seawall.config import ServerSettings
 from seawall.decide.key_policy import body_limit, body_too_large
 from seawall.dialects import DIALECTS
+from seawall.dialects.responses_face import ResponsesFace
 from seawall.errors import SeawallError
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.memory import MemoryLimiter
@@ -34,6 +35,7 @@ from seawall.pipeline.deadlines import BodyDeadlines
 from seawall.pipeline.egress import relay_stream, send_json
 from seawall.pipeline.ingress import read_body
 from seawall.pipeline.quota import QuotaHold
+from seawall.pipeline.responses import ResponsesDesk
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import FALLBACK_HEADER, Preflight
 from seawall.providers.base import Usage
@@ -42,8 +44,9 @@ from seawall.providers.transport import Transport
 
 class Pipeline:
     def __init__(self, server: ServerSettings, auth: Authenticator, router: Router, transport: Transport,
-                 quotas: QuotaLedger):
+                 quotas: QuotaLedger, responses: ResponsesDesk | None = None):
         self.server, self.auth, self.router, self.transport, self.quotas = server, auth, router, transport, quotas
+        self.responses = responses  # previous_response_id's conversations (pipeline/responses.py)
         self.deadlines = BodyDeadlines(server.body_timeout_s)
         self.retrier = Retrier()
         self.preflight = Preflight(server, router)
@@ -55,6 +58,8 @@ class Pipeline:
         """`ctx.dialect` is the client's (set from the route); `path_model` is a model named in
         the path (Gemini's `models/{model}:method`)."""
         dialect = DIALECTS[ctx.dialect]
+        if operation == "responses":  # its rendering needs the request: a dialect of its own
+            dialect = ctx.face = ResponsesFace()
         ctx.principal = self.auth.authenticate(ctx.headers, dialect)
         body = await self._read_body(ctx, receive)
         watcher = watch_disconnect(receive, ctx)
@@ -67,6 +72,10 @@ class Pipeline:
             check_access(ctx, req)
             native_route = req.dialect == "openai" or self.router.serves_natively(req.model, req.operation,
                                                                                  req.dialect)
+            pinned = None
+            if operation == "responses":  # continues a response: where it lives decides how it goes
+                pinned = await self.responses.begin(ctx, dialect, req, native_route)
+                native_route = native_route and not dialect.earlier
             local_count = not native_route and req.operation == "count_tokens"
             if not native_route and not local_count:
                 req = ctx.request = dialect.translate(req, self.router.lossy(req.model))
@@ -80,7 +89,8 @@ class Pipeline:
                     await send_json(send, ctx, 200, reply, cors + counted + _as_headers(limit_headers))
                     return
                 with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
-                    candidates = self.retrier.arrange(self.router.plan(req.model, req.operation, req.dialect))
+                    candidates = [pinned] if pinned is not None else \
+                        self.retrier.arrange(self.router.plan(req.model, req.operation, req.dialect))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier, dialect.translate)
                     ctx.deployment = outcome.target.label
                     headers = cors + _as_headers(limit_headers)
@@ -94,7 +104,12 @@ class Pipeline:
                     else:
                         if outcome.shape != dialect.name:
                             ctx.translator = dialect.stream(ctx.request_id, req.model)
+                        elif operation == "responses":  # a stream that breaks ends with the id it announced
+                            dialect.upstream = outcome.decoder
                         await relay_stream(send, ctx, outcome, headers)
+                    if operation == "responses":
+                        self.responses.finish(ctx, dialect, outcome.target,
+                                              outcome.reply if isinstance(outcome, Completed) else None)
         finally:
             ctx.finished = True
             watcher.cancel()

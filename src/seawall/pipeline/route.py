@@ -21,23 +21,30 @@ from seawall.providers.registry import adapter_for
 
 # A client dialect's operations that reach another vendor through the canonical form, and as which
 # canonical operation (count_tokens is answered by the gateway itself when no deployment of the
-# client's vendor serves the model: pipeline/count.py).
-CANONICAL_OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "embed": "embeddings", "batch_embed": "embeddings"}
+# client's vendor serves the model: pipeline/count.py). A Responses request reaches any chat
+# deployment translated to chat; OpenAI's other endpoints (legacy completions, audio, moderations,
+# uploads) exist at OpenAI-compatible upstreams only, and image generation at Gemini's too.
+CANONICAL_OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "embed": "embeddings", "batch_embed": "embeddings",
+                        "responses": "chat", "images": "images"}
+# Client dialects that are one vendor's API beside its chat one: the Responses API is OpenAI's.
+FAMILY_OF = {"responses": "openai"}
+
+
+def passes_through(target: ResolvedDeployment, operation: str, shape: str) -> bool:
+    """Does the deployment take a request of this shape as it is (a pass-through)? Its vendor's
+    own API, an operation the adapter passes through, and one the deployment has (an
+    OpenAI-compatible upstream with `responses: false` serves chat completions only)."""
+    adapter = adapter_for(target.spec.adapter_name)
+    if adapter is None or adapter.family != FAMILY_OF.get(shape, shape) or operation not in adapter.native_operations:
+        return False
+    return operation != "responses" or target.spec.responses
 
 
 def serves(target: ResolvedDeployment, operation: str, dialect: str) -> bool:
     adapter = adapter_for(target.spec.adapter_name)
     if adapter is None:
         return False
-    if adapter.family == dialect and operation in adapter.native_operations:
-        return True
-    return CANONICAL_OPERATIONS.get(operation) in adapter.supports
-
-
-def natively(target: ResolvedDeployment, dialect: str) -> bool:
-    """Does the deployment speak the client's own dialect (a request passes through to it)?"""
-    adapter = adapter_for(target.spec.adapter_name)
-    return adapter is not None and adapter.family == dialect
+    return passes_through(target, operation, dialect) or CANONICAL_OPERATIONS.get(operation) in adapter.supports
 
 
 class Router:
@@ -81,8 +88,7 @@ class Router:
         found = self._native.get(key)
         if found is None:
             chain = fallback_chain(model, self._routes) if model in self._routes else []
-            found = any(natively(d, dialect) and serves(d, operation, dialect)
-                        for name in chain for d in self._routes[name])
+            found = any(passes_through(d, operation, dialect) for name in chain for d in self._routes[name])
             if model in self._routes:  # unknown names are not remembered: a client can send any number
                 self._native[key] = found
         return found

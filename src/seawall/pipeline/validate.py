@@ -17,7 +17,9 @@ A model the catalog doesn't know (and the config says nothing about) gets steps 
 A body in a vendor's own shape, on its way to a deployment of that vendor (pass-through), gets
 steps 1 and 5 only, counted in its own shape (dialects/shapes.py): the upstream judges the rest
 (OpenAI's schema is not its schema), and a field the gateway has never heard of stays its business.
-Counting requests (count_tokens) get step 1 only.
+Counting requests (count_tokens) get step 1 only. The rest of OpenAI's API (a Responses request
+passed through, legacy completions, images, audio, moderations) gets none: the upstream judges it
+(a Responses request translated for another vendor is checked as the chat request it becomes).
 The body is never rebuilt unless a policy repairs it: what goes upstream is the client's dict.
 Counting is inline for small bodies and in a worker thread past INLINE_COUNT_BYTES, so a huge
 prompt never stalls the event loop (tiktoken releases the GIL while it encodes).
@@ -61,6 +63,9 @@ TRIMMED_HEADER = b"x-seawall-trimmed-messages"
 TRUNCATED_HEADER = b"x-seawall-max-tokens"
 FALLBACK_HEADER = b"x-seawall-fallback-model"
 _NO_HEADERS: list[tuple[bytes, bytes]] = []
+# The operations pre-flight knows: chat and embeddings in every dialect's shape. Another (a
+# Responses request passed through, legacy completions, images, audio) is its upstream's to judge.
+CHECKED = frozenset({"chat", "embeddings", "count_tokens", "embed", "batch_embed"})
 # What a client dialect calls what its translation carries as reasoning_effort (dialects/).
 THINKING_FIELDS = {"anthropic": "thinking", "gemini": "generationConfig.thinkingConfig"}
 
@@ -110,6 +115,8 @@ class Preflight:
     async def check(self, req: ApiRequest, body_bytes: int, key: KeyPolicy | None = None) -> Checked:
         """`key`: the calling key's own context policy and size limits (Principal.request_policy),
         over the model's; None (most keys) costs nothing."""
+        if req.operation not in CHECKED:  # the rest of OpenAI's API: the upstream's to judge
+            return Checked(req, req, _NO_HEADERS)
         target = self.targets.get(req.model)
         canonical = req.shape == "openai"
         if target is None:  # not configured: routing answers model_not_found

@@ -33,7 +33,10 @@ class AzureProvider:
     name = "azure"
     family = "openai"
     supports = frozenset({"chat", "embeddings"})
-    native_operations = frozenset(PATHS)
+    # Azure OpenAI's deployments serve OpenAI's API but for moderations; its Responses API lives
+    # elsewhere (/openai/v1/responses, not under the deployment), so Responses requests reach an
+    # Azure deployment translated to chat completions.
+    native_operations = frozenset(PATHS) - {"moderations", "responses"}
 
     def __init__(self, openai: OpenAIProvider) -> None:
         self._openai = openai

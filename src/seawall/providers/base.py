@@ -87,6 +87,7 @@ class Reply:
     usage: Usage | None
     model: str | None  # the model that served, as the upstream reported it
     shape: str = "openai"
+    ref: str | None = None  # the id the upstream gave the answer, when later calls name it (a Responses response)
 
 
 @dataclass(slots=True)

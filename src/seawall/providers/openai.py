@@ -25,10 +25,22 @@ from seawall.providers.base import (
     Usage,
     reply_json,
 )
+from seawall.providers import openai_responses as responses
 from seawall.providers.passthrough import body_with_model, merged_headers
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
 
-PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+# The operations an OpenAI client's request passes through to, by path. Only chat and embeddings
+# also reach other vendors (through the canonical form); the others are OpenAI's API alone, but for
+# Responses (translated to chat by dialects/responses_face.py) and image generation (to Gemini's).
+PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings", "responses": "/responses",
+         "completions": "/completions", "moderations": "/moderations", "images": "/images/generations",
+         "image_edits": "/images/edits", "image_variations": "/images/variations", "speech": "/audio/speech",
+         "transcriptions": "/audio/transcriptions", "translations": "/audio/translations"}
+# What a reply of each JSON operation must hold to be one (else it is malformed, and retried).
+_REPLY_LIST = {"chat": "choices", "completions": "choices", "embeddings": "data", "images": "data",
+               "image_edits": "data", "image_variations": "data", "moderations": "results"}
+# The operations whose streams can carry their usage when asked (stream_options.include_usage).
+_USAGE_ON_ASK = frozenset({"chat", "completions"})
 # Client headers an OpenAI client's request carries upstream (dialects/openai.py picks them).
 FORWARDED = ("openai-beta", "idempotency-key")
 _DONE = b"[DONE]"
@@ -48,14 +60,16 @@ class OpenAIProvider:
         return up
 
     def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        if req.operation == "responses":
+            return responses.read_response(body)
         return self.read_reply(req, body)
 
-    def native_stream_decoder(self, req: ApiRequest) -> OpenAIStreamDecoder:
-        return OpenAIStreamDecoder()
+    def native_stream_decoder(self, req: ApiRequest) -> OpenAIStreamDecoder | responses.ResponsesStreamDecoder:
+        return responses.ResponsesStreamDecoder() if req.operation == "responses" else OpenAIStreamDecoder()
 
     def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
-        if req.stream and ask_usage and not req.client_wants_usage:
+        if req.stream and ask_usage and not req.client_wants_usage and req.operation in _USAGE_ON_ASK:
             # Ask for the usage chunk even when the client didn't, so usage settles exactly;
             # egress drops that chunk again for clients that did not ask for it.
             body = dict(req.body)
@@ -73,7 +87,7 @@ class OpenAIProvider:
 
     def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
         data = reply_json(body)
-        expected = "choices" if req.operation == "chat" else "data"
+        expected = _REPLY_LIST.get(req.operation, "data")
         if not isinstance(data, dict) or not isinstance(data.get(expected), list):
             raise MalformedReply(f"a 2xx reply without '{expected}': {body[:120]!r}")
         return Reply(body, read_usage(data.get("usage")), data.get("model"))
