@@ -43,6 +43,7 @@ from seawall.pipeline.egress import send_error, send_json, stream_error_event
 from seawall.pipeline.flow import Pipeline
 from seawall.pipeline.health import Prober
 from seawall.pipeline.ingress import ClientGone
+from seawall.pipeline.multipart import UPLOADS
 from seawall.pipeline.record import record
 from seawall.pipeline.route import Router
 from seawall.pipeline.responses import PREFIX, ResponsesDesk
@@ -149,7 +150,13 @@ class Gateway:
         self._origins = settings.server.cors_allowed_origins
         self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
                      ("POST", "/v1/messages"): "chat", ("POST", "/v1/messages/count_tokens"): "count_tokens",
-                     ("POST", "/v1/responses"): "responses"}
+                     ("POST", "/v1/responses"): "responses", ("POST", "/v1/completions"): "completions",
+                     ("POST", "/v1/moderations"): "moderations", ("POST", "/v1/images/generations"): "images",
+                     ("POST", "/v1/audio/speech"): "speech",
+                     # multipart uploads, relayed as they arrive (pipeline/multipart.py UPLOADS)
+                     ("POST", "/v1/images/edits"): "image_edits", ("POST", "/v1/images/variations"): "image_variations",
+                     ("POST", "/v1/audio/transcriptions"): "transcriptions",
+                     ("POST", "/v1/audio/translations"): "translations"}
         # paths whose clients speak another dialect
         self._dialects = {"/v1/messages": "anthropic", "/v1/messages/count_tokens": "anthropic",
                           "/v1/responses": "responses"}
@@ -247,7 +254,10 @@ class Gateway:
                 in_flight = self.metrics.in_flight
                 in_flight[ctx.dialect] += 1
                 try:
-                    await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
+                    if ctx.path in UPLOADS:
+                        await self.pipeline.upload(ctx, operation, UPLOADS[ctx.path], receive, send, cors)
+                    else:
+                        await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
                 finally:
                     in_flight[ctx.dialect] -= 1
             elif key in self._plain:

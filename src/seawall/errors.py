@@ -160,6 +160,10 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("operation_not_supported", 400, _BAD, "request.invalid",
               "The model `{model}` does not support {operation}.",
               "Use a model configured for {operation}; GET /v1/models lists them."),
+    ErrorKind("endpoint_not_served", 400, _BAD, "request.invalid",
+              "The model `{model}` can't serve {endpoint}: it is served by {providers} deployments, and {served_by}.",
+              "Call {endpoint} with a model an OpenAI-compatible deployment serves (GET /v1/models lists the models "
+              "this key may use), or ask the gateway's admin to add one for `{model}`."),
     # -- credentials (diagnosed in decide/keys.py) ----------------------------------------------
     ErrorKind("missing_api_key", 401, _BAD, "auth.missing",
               "You didn't provide an API key. Send it as {how}.",

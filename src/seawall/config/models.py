@@ -4,7 +4,7 @@ overrides) and the model-level policies (context fit, balancing, fallbacks)."""
 from __future__ import annotations
 
 import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -67,6 +67,11 @@ class CatalogOverride(_Strict):
     price_cache_read: float | None = Field(None, ge=0)  # USD per 1M input tokens read from the prompt cache
     price_cache_write: float | None = Field(None, ge=0)  # USD per 1M input tokens written to it
     reasoning: bool | None = None  # o-series rules: max_completion_tokens only, temperature fixed
+    # USD per image by "[quality ]size" ("1024x1024", "hd 1024x1792", "default"), per second of
+    # audio transcribed, per 1M characters spoken (text to speech)
+    price_image: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    price_audio_second: float | None = Field(None, ge=0)
+    price_characters: float | None = Field(None, ge=0)
 
 
 class RequestLimits(_Strict):

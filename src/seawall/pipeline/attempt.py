@@ -34,7 +34,7 @@ from seawall.pipeline.context import RequestContext
 from seawall.pipeline.gate import DeploymentGates, GateRefused, Ticket
 from seawall.pipeline.health import DeploymentHealth
 from seawall.pipeline.route import passes_through
-from seawall.providers.base import ApiRequest, AttemptRecord, MalformedReply, Reply, StreamDecoder, StreamEvent
+from seawall.providers.base import ApiRequest, AttemptRecord, MalformedReply, Reply, StreamDecoder, StreamEvent, Usage
 from seawall.providers.registry import adapter_for
 
 # The client dialect's translation to the canonical form (dialects/base.py ClientDialect.translate).
@@ -58,6 +58,21 @@ class Streaming:
     first: list[StreamEvent]  # events read before committing; empty when the first is slow to come
     release: Callable[[], None] = lambda: None  # the deployment gate's slot: egress calls it when the stream ends
     shape: str = "openai"  # the events' dialect: the vendor's own (pass-through) or canonical
+
+
+@dataclass(slots=True)
+class Relaying:
+    """A reply relayed as bytes, as they arrive (audio, a transcript): not JSON or SSE the
+    gateway reads. `usage` reads what it was billed from its content type and first bytes."""
+
+    target: ResolvedDeployment
+    response: UpstreamResponse
+    usage: Callable[[str, bytes], Usage | None]
+    release: Callable[[], None] = lambda: None
+
+
+# Operations whose replies are relayed as bytes (providers' read_relayed says what they cost).
+RELAYED = frozenset({"speech", "transcriptions", "translations"})
 
 
 class Retrier:
@@ -120,7 +135,8 @@ class Retrier:
 
 
 async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[ResolvedDeployment],
-                  transport: Transport, retrier: Retrier, translate: Translate | None = None) -> Completed | Streaming:
+                  transport: Transport, retrier: Retrier,
+                  translate: Translate | None = None) -> Completed | Streaming | Relaying:
     history: list[Failure] = []
     last_error: SeawallError | None = None
     refusal: SeawallError | None = None  # the latest candidate that can't express the request
@@ -184,7 +200,7 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             outcome = await _one(ctx, sent, native, target, transport, record,
                                  target.label not in retrier.refuses_stream_options, ticket)
             retrier.breakers[target.label] = after(retrier.breakers[target.label], None, time.monotonic(), policy)
-            if isinstance(outcome, Streaming):  # the slot is held until the stream ends
+            if isinstance(outcome, (Streaming, Relaying)):  # the slot is held until the stream ends
                 outcome.release = functools.partial(ticket.release_stream, ctx)
             else:
                 ticket.release(outcome.reply.usage, delivered=True)
@@ -201,6 +217,8 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             retrier.breakers[target.label] = after(retrier.breakers[target.label], failed.error.category,
                                                    time.monotonic(), policy, failed.wait_s)
             history.append(Failure(i, failed.error.category, failed.wait_s))
+            if not sent.replayable:  # an upload whose body went (in part): it can't be sent again
+                raise with_retry_after(failed.error, candidates, retrier) from None
             decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, budget.allows(now),
                                     ctx.elapsed_ms() / 1000, random.random())
             if isinstance(decision, GiveUp):
@@ -215,7 +233,7 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
                 await asyncio.sleep(decision.wait_s)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
-            if not isinstance(outcome, Streaming):  # idempotent: failures, cancellation (the client left)
+            if not isinstance(outcome, (Streaming, Relaying)):  # idempotent: failures, cancellation (the client left)
                 ticket.release()
 
 
@@ -280,7 +298,8 @@ class _StreamOptionsRefused(Exception):
 
 
 async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: ResolvedDeployment,
-               transport: Transport, record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
+               transport: Transport, record: AttemptRecord, ask_usage: bool,
+               ticket: Ticket) -> Completed | Streaming | Relaying:
     adapter = adapter_for(target.spec.adapter_name)
     upstream = adapter.build_native(req, target, ask_usage) if native else adapter.build_request(req, target, ask_usage)
     try:
@@ -300,6 +319,8 @@ async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: Resol
         cls = classify_reply(response.status, response.headers, body, now=time.time())
         raise _Failed(upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body),
                       f"HTTP {response.status}", cls.wait_s)
+    if req.operation in RELAYED:
+        return Relaying(target, response, functools.partial(adapter.read_relayed, req))
     if not req.stream:
         body = await _read(response, target)
         try:

@@ -11,16 +11,19 @@ fake `finish_reason`.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from seawall.decide.classify import classify_reply
 from seawall.decide.timeouts import fired_values
 from seawall.dialects import DIALECTS
 from seawall.dialects.base import ClientDialect
 from seawall.errors import SeawallError
-from seawall.pipeline.attempt import Streaming
+from seawall.pipeline.attempt import Relaying, Streaming
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import MalformedReply, StreamEvent
 from seawall.providers.transport import UpstreamFailure
+
+log = logging.getLogger("seawall")
 
 JSON = (b"content-type", b"application/json")
 _SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
@@ -103,6 +106,50 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
     ctx.category, ctx.error_code = err.category, err.code
     await send({"type": "http.response.body", "body": stream_error_event(err, ctx)})  # and the body's end
     ctx.finished = True
+
+
+# Of a relayed reply's headers, what says what the bytes are (the rest is the upstream's own).
+_RELAYED_HEADERS = ("content-type", "content-length", "content-disposition")
+_USAGE_HEAD = 1 << 20  # a JSON reply's first bytes kept to read its usage (a transcript's JSON is KBs)
+
+
+async def relay_bytes(send, ctx: RequestContext, relay: Relaying, headers: list[tuple[bytes, bytes]]) -> None:
+    """Relay a reply as bytes as they arrive (speech while it is spoken, a transcript), with the
+    upstream's content type. Cut short, it stays cut: audio has no error event, and a complete-
+    looking end would pass half an answer as whole; the connection is closed instead."""
+    response = relay.response
+    ctype = response.content_type
+    kept: list[bytes] | None = [] if ctype == "application/json" else None
+    size = 0
+    try:
+        ctx.status = 200
+        own = [(name.encode(), response.headers[name].encode("latin-1")) for name in _RELAYED_HEADERS
+               if name in response.headers]
+        await send({"type": "http.response.start", "status": 200, "headers": base_headers(ctx, own + headers)})
+        while data := await response.next_chunk():
+            if ctx.ttfb_ms is None:
+                ctx.ttfb_ms = ctx.elapsed_ms()
+            ctx.chunks += 1
+            if kept is not None and size < _USAGE_HEAD:
+                kept.append(data)
+            size += len(data)
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+    except UpstreamFailure as f:
+        response.close()
+        ctx.stream_end = "stalled" if f.kind == "timeout" else "interrupted"
+        ctx.category, ctx.error_code = f"stream.{ctx.stream_end}", "stream_interrupted"
+        log.warning("request %s: the reply from %s was cut (%s); the client's connection is closed, not ended as "
+                    "if whole", ctx.request_id, relay.target.label, f.detail)
+        return  # the response left incomplete: the server closes the connection
+    except BaseException:
+        response.close()
+        raise
+    finally:
+        relay.release()
+    await send({"type": "http.response.body", "body": b""})
+    ctx.finished = True
+    ctx.stream_end = "completed" if ctx.streamed else None
+    ctx.usage = relay.usage(ctype, b"".join(kept) if kept else b"")
 
 
 def stream_timeout(stream: Streaming, cut: UpstreamFailure) -> tuple[str, SeawallError]:

@@ -20,25 +20,27 @@ import orjson
 from seawall.config import ServerSettings
 from seawall.decide.key_policy import body_limit, body_too_large
 from seawall.dialects import DIALECTS
+from seawall.dialects.base import ClientDialect
 from seawall.dialects.responses_face import ResponsesFace
-from seawall.errors import SeawallError
+from seawall.errors import SeawallError, error
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.memory import MemoryLimiter
 from seawall.limits.quota import QuotaLedger
 from seawall.pipeline.access import check_access
 from seawall.pipeline.admit import Admission
-from seawall.pipeline.attempt import Completed, Retrier, attempt
+from seawall.pipeline.attempt import Completed, Relaying, Retrier, Streaming, attempt
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.count import count_locally
 from seawall.pipeline.deadlines import BodyDeadlines
-from seawall.pipeline.egress import relay_stream, send_json
-from seawall.pipeline.ingress import read_body
+from seawall.pipeline.egress import relay_bytes, relay_stream, send_json
+from seawall.pipeline.ingress import DEFAULT_MODELS, DRAIN_LIMIT, drain, read_body
+from seawall.pipeline.multipart import Upload, UploadRules
 from seawall.pipeline.quota import QuotaHold
 from seawall.pipeline.responses import ResponsesDesk
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import FALLBACK_HEADER, Preflight
-from seawall.providers.base import Usage
+from seawall.providers.base import ApiRequest, Usage
 from seawall.providers.transport import Transport
 
 
@@ -92,27 +94,67 @@ class Pipeline:
                     candidates = [pinned] if pinned is not None else \
                         self.retrier.arrange(self.router.plan(req.model, req.operation, req.dialect))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier, dialect.translate)
-                    ctx.deployment = outcome.target.label
-                    headers = cors + _as_headers(limit_headers)
-                    if outcome.target.route != req.model:  # one of models[].fallbacks served: say which
-                        headers = served_by(headers, outcome.target.route)
-                    if isinstance(outcome, Completed):
-                        ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
-                        reply = outcome.reply.body if outcome.reply.shape == dialect.name else \
-                            dialect.reply(asked, outcome.reply.body, ctx.request_id)
-                        await send_json(send, ctx, 200, reply, headers)
-                    else:
-                        if outcome.shape != dialect.name:
-                            ctx.translator = dialect.stream(ctx.request_id, req.model)
-                        elif operation == "responses":  # a stream that breaks ends with the id it announced
-                            dialect.upstream = outcome.decoder
-                        await relay_stream(send, ctx, outcome, headers)
+                    await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), dialect, asked, req)
                     if operation == "responses":
                         self.responses.finish(ctx, dialect, outcome.target,
                                               outcome.reply if isinstance(outcome, Completed) else None)
         finally:
             ctx.finished = True
             watcher.cancel()
+
+    async def upload(self, ctx: RequestContext, operation: str, rules: UploadRules, receive, send,
+                     cors: list[tuple[bytes, bytes]]) -> None:
+        """A multipart upload (image edits and variations, transcriptions and translations):
+        checked as it streams through to the deployment, never held whole (pipeline/multipart.py).
+        Its text fields stand in for the body in the estimates: a file counts no tokens."""
+        ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["openai"])
+        declared = ctx.headers.get("content-length")
+        try:
+            upload = Upload(receive, ctx.headers.get("content-type"), declared, rules, self.server.body_timeout_s)
+        except SeawallError:
+            await drain(receive, int(declared) if declared and declared.isdigit() else DRAIN_LIMIT)
+            raise
+        try:
+            fields = await self.deadlines.bounded(upload.head)
+            model = fields.get("model") or DEFAULT_MODELS.get(operation)
+            if not model:
+                raise error("missing_part", param="model", endpoint=rules.endpoint)
+            req = ctx.request = ApiRequest(operation, model, upload.reader.summary.fields, upload=upload)
+            check_access(ctx, req)
+            estimate = sum(len(v) for v in upload.reader.summary.fields.values())
+            async with Admission(ctx, self.limiter, estimate) as limit_headers:
+                with QuotaHold(ctx, self.quotas, estimate, self.preflight.price_of):
+                    candidates = self.retrier.arrange(self.router.plan(model, operation, "openai"))
+                    outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
+                    await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), DIALECTS["openai"],
+                                        req, req)
+        except SeawallError:
+            await upload.drain()  # the client may still be sending: it hears the refusal, not a reset
+            raise
+        finally:
+            ctx.finished = True
+
+    async def _deliver(self, send, ctx: RequestContext, outcome: Completed | Streaming | Relaying,
+                       headers: list[tuple[bytes, bytes]], dialect: ClientDialect, asked: ApiRequest,
+                       req: ApiRequest) -> None:
+        """The answer to the client, in its dialect: a reply, a stream, or bytes relayed."""
+        ctx.deployment = outcome.target.label
+        if outcome.target.route != req.model:  # one of models[].fallbacks served: say which
+            headers = served_by(headers, outcome.target.route)
+        if isinstance(outcome, Completed):
+            ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
+            reply = outcome.reply.body if outcome.reply.shape == dialect.name else \
+                dialect.reply(asked, outcome.reply.body, ctx.request_id)
+            await send_json(send, ctx, 200, reply, headers)
+        elif isinstance(outcome, Relaying):
+            ctx.streamed = req.operation == "speech"  # spoken as it is made
+            await relay_bytes(send, ctx, outcome, headers)
+        else:
+            if outcome.shape != dialect.name:
+                ctx.translator = dialect.stream(ctx.request_id, req.model)
+            elif isinstance(dialect, ResponsesFace):  # a stream that breaks ends with the id it announced
+                dialect.upstream = outcome.decoder
+            await relay_stream(send, ctx, outcome, headers)
 
     async def _read_body(self, ctx: RequestContext, receive) -> bytes:
         """The body, up to the server's max_body_bytes or the key's (or its group's) lower one."""

@@ -10,7 +10,17 @@ import orjson
 from seawall.errors import SeawallError, error
 from seawall.providers.base import ApiRequest
 
-ENDPOINT_NAMES = {"chat": "POST /v1/chat/completions", "embeddings": "POST /v1/embeddings"}
+ENDPOINT_NAMES = {"chat": "POST /v1/chat/completions", "embeddings": "POST /v1/embeddings",
+                  "completions": "POST /v1/completions", "moderations": "POST /v1/moderations",
+                  "images": "POST /v1/images/generations", "speech": "POST /v1/audio/speech"}
+# What each endpoint needs besides the model, checked because the gateway reads it (estimates,
+# prices) or because sending it on without would only earn the upstream's 400.
+_REQUIRED = {"embeddings": ("input",), "completions": ("prompt",), "moderations": ("input",), "images": ("prompt",),
+             "speech": ("input", "voice")}
+# Endpoints whose model may be left out: OpenAI's own default serves them (the gateway routes by it).
+DEFAULT_MODELS = {"moderations": "omni-moderation-latest", "images": "dall-e-2", "image_edits": "dall-e-2",
+                  "image_variations": "dall-e-2"}
+_STREAMING = frozenset({"chat", "completions"})
 
 
 class ClientGone(Exception):
@@ -28,7 +38,7 @@ async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
     (pipeline/deadlines.py)."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        await _drain(receive, int(declared))
+        await drain(receive, int(declared))
         raise error("body_too_large", limit=limit)
     parts: list[bytes] = []
     size = 0
@@ -41,7 +51,7 @@ async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 if message.get("more_body", False):
-                    await _drain(receive, DRAIN_LIMIT)
+                    await drain(receive, DRAIN_LIMIT)
                 raise error("body_too_large", limit=limit)
             parts.append(chunk)
         if not message.get("more_body", False):
@@ -49,7 +59,7 @@ async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def _drain(receive, expected: int) -> None:
+async def drain(receive, expected: int) -> None:
     """Read and drop the body, at most DRAIN_LIMIT bytes (the caller's deadline bounds the time)."""
     if expected > DRAIN_LIMIT:
         return
@@ -86,22 +96,25 @@ def parse_json_object(body: bytes, headers: dict[str, str]) -> dict:
 def parse_openai(operation: str, body: bytes, headers: dict[str, str]) -> ApiRequest:
     data = parse_json_object(body, headers)
     endpoint = ENDPOINT_NAMES[operation]
-    model = _required(data, "model", str, "a string such as \"gpt-4o-mini\"", endpoint)
+    if data.get("model") is None and operation in DEFAULT_MODELS:
+        model = DEFAULT_MODELS[operation]
+    else:
+        model = _required(data, "model", str, "a string such as \"gpt-4o-mini\"", endpoint)
     if operation == "chat":
         messages = _required(data, "messages", list, "an array of message objects", endpoint)
         if not messages:
             raise SeawallError("invalid_field", {"param": "messages", "expected": "a non-empty array",
                                                  "got": "an empty array"}, param="messages")
-    else:
-        if "input" not in data or data["input"] is None:
-            raise error("missing_field", param="input", endpoint=endpoint)
+    for name in _REQUIRED.get(operation, ()):
+        if data.get(name) is None:
+            raise error("missing_field", param=name, endpoint=endpoint)
     stream = data.get("stream", False)
     if stream is None:
         stream = False
     if not isinstance(stream, bool):
         raise error("invalid_field", param="stream", expected="a boolean", got=json_kind(stream))
-    if operation == "embeddings" and stream:
-        raise error("invalid_field", param="stream", expected="absent (embeddings do not stream)", got="true")
+    if operation not in _STREAMING and stream:
+        raise error("invalid_field", param="stream", expected=f"absent ({endpoint} does not stream)", got="true")
     options = data.get("stream_options")
     wants_usage = isinstance(options, dict) and options.get("include_usage") is True
     return ApiRequest(operation, model, data, stream, "openai", wants_usage)

@@ -28,6 +28,15 @@ CANONICAL_OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "embed": "em
                         "responses": "chat", "images": "images"}
 # Client dialects that are one vendor's API beside its chat one: the Responses API is OpenAI's.
 FAMILY_OF = {"responses": "openai"}
+# OpenAI's endpoints beyond chat and embeddings, and who serves each (for the refusal naming why).
+ENDPOINTS = {"completions": ("POST /v1/completions", "only OpenAI-compatible upstreams have legacy completions"),
+             "moderations": ("POST /v1/moderations", "only OpenAI-compatible upstreams have moderations"),
+             "images": ("POST /v1/images/generations", "only OpenAI-compatible and Gemini upstreams generate images"),
+             "image_edits": ("POST /v1/images/edits", "only OpenAI-compatible upstreams edit images"),
+             "image_variations": ("POST /v1/images/variations", "only OpenAI-compatible upstreams make variations"),
+             "speech": ("POST /v1/audio/speech", "only OpenAI-compatible upstreams speak"),
+             "transcriptions": ("POST /v1/audio/transcriptions", "only OpenAI-compatible upstreams transcribe"),
+             "translations": ("POST /v1/audio/translations", "only OpenAI-compatible upstreams translate audio")}
 
 
 def passes_through(target: ResolvedDeployment, operation: str, shape: str) -> bool:
@@ -66,8 +75,14 @@ class Router:
         return deployments
 
     def candidates(self, model: str, operation: str, dialect: str = "openai") -> list[ResolvedDeployment]:
-        usable = [d for d in self.require(model) if serves(d, operation, dialect)]
+        deployments = self.require(model)
+        usable = [d for d in deployments if serves(d, operation, dialect)]
         if not usable:
+            if operation in ENDPOINTS:
+                endpoint, served_by = ENDPOINTS[operation]
+                providers = " and ".join(sorted({d.spec.adapter_name for d in deployments}))
+                raise error("endpoint_not_served", param="model", model=model, endpoint=endpoint, providers=providers,
+                            served_by=served_by)
             raise error("operation_not_supported", param="model", model=model, operation=operation)
         return usable
 

@@ -184,12 +184,18 @@ class Preflight:
 
 
 def price_for(info: ModelInfo | None) -> Price | None:
-    """USD per token; cache reads and writes without a price of their own cost the input price."""
-    if info is None or info.price_in is None or info.price_out is None:
+    """USD per token (cache reads and writes without a price of their own cost the input price),
+    and per unit for a model billed by what it makes; None when neither is known."""
+    if info is None:
         return None
-    read = info.price_cache_read if info.price_cache_read is not None else info.price_in
-    write = info.price_cache_write if info.price_cache_write is not None else info.price_in
-    return Price(info.price_in / 1e6, info.price_out / 1e6, read / 1e6, write / 1e6)
+    units = info.price_image is not None or info.price_audio_second is not None or info.price_characters is not None
+    if (info.price_in is None or info.price_out is None) and not units:
+        return None
+    price_in, price_out = info.price_in or 0.0, info.price_out or 0.0
+    read = info.price_cache_read if info.price_cache_read is not None else price_in
+    write = info.price_cache_write if info.price_cache_write is not None else price_in
+    return Price(price_in / 1e6, price_out / 1e6, read / 1e6, write / 1e6, info.price_image,
+                 info.price_audio_second or 0.0, (info.price_characters or 0.0) / 1e6)
 
 
 def target_for(name: str, deployments: list[ResolvedDeployment], catalog: Catalog,

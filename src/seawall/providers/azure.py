@@ -23,6 +23,7 @@ from seawall.providers.base import (
     Reply,
     StreamDecoder,
     UpstreamRequest,
+    Usage,
 )
 from seawall.providers.openai import PATHS, OpenAIProvider
 
@@ -54,6 +55,9 @@ class AzureProvider:
     def native_stream_decoder(self, req: ApiRequest) -> StreamDecoder:
         return self._openai.stream_decoder()
 
+    def read_relayed(self, req: ApiRequest, content_type: str, head: bytes) -> Usage | None:
+        return self._openai.read_relayed(req, content_type, head)
+
     def _azure(self, req: ApiRequest, target: ResolvedDeployment, up: UpstreamRequest) -> UpstreamRequest:
         """OpenAI's request behind Azure's URL and key header."""
         version = target.spec.api_version or DEFAULT_API_VERSION
@@ -64,7 +68,7 @@ class AzureProvider:
             if headers.get("authorization") == "Bearer " + target.api_key:
                 del headers["authorization"]
             headers["api-key"] = target.api_key
-        return UpstreamRequest(up.method, url, headers, up.body)
+        return UpstreamRequest(up.method, url, headers, up.body, up.length)
 
     def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
         return self._openai.read_reply(req, body)

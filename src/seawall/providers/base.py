@@ -27,6 +27,17 @@ from seawall.config import ResolvedDeployment
 NO_HEADERS: Mapping[str, str] = {}
 
 
+class Upload(Protocol):
+    """An upload's body as an adapter sends it (pipeline/multipart.py's Upload)."""
+
+    content_type: str  # the client's, its boundary with it
+    started: bool
+
+    def body(self, replace: Mapping[str, str] | None = None) -> AsyncIterable[bytes]: ...
+
+    def content_length(self, replace: Mapping[str, str] | None = None) -> int | None: ...
+
+
 @dataclass(slots=True)
 class ApiRequest:
     """One client request as the pipeline carries it. `body` follows the schema `shape` names:
@@ -46,6 +57,14 @@ class ApiRequest:
     # The client's headers that carry meaning upstream (anthropic-beta, OpenAI-Beta, idempotency
     # keys), lower-case; never credentials or hop-by-hop ones (dialects pick them).
     headers: Mapping[str, str] = field(default_factory=lambda: NO_HEADERS)
+    # A multipart upload relayed as it arrives (pipeline/multipart.py's Upload): `body` then holds
+    # its text fields; the adapter streams the form itself upstream, once.
+    upload: Upload | None = None
+
+    @property
+    def replayable(self) -> bool:
+        """Can it be sent again (a retry, a fallback)? Not an upload whose body has begun to go."""
+        return self.upload is None or not self.upload.started
 
     @property
     def native(self) -> bool:
@@ -72,6 +91,12 @@ class Usage:
     completion_tokens: int = 0
     cache_read_tokens: int = 0  # Anthropic cache_read_input_tokens, OpenAI cached_tokens, Gemini cachedContentTokenCount
     cache_write_tokens: int = 0  # Anthropic cache_creation_input_tokens (no other vendor bills writes)
+    # What is billed per unit rather than per token: images made (of `image_kind`, "[quality ]size"),
+    # seconds of audio transcribed, characters spoken.
+    images: int = 0
+    image_kind: str = ""
+    audio_seconds: float = 0.0
+    characters: int = 0
 
     @property
     def total_tokens(self) -> int:

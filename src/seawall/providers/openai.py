@@ -69,6 +69,8 @@ class OpenAIProvider:
 
     def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
+        if req.upload is not None:
+            return self._upload(req, target)
         if req.stream and ask_usage and not req.client_wants_usage and req.operation in _USAGE_ON_ASK:
             # Ask for the usage chunk even when the client didn't, so usage settles exactly;
             # egress drops that chunk again for clients that did not ask for it.
@@ -85,12 +87,42 @@ class OpenAIProvider:
         headers.update(target.spec.headers)
         return UpstreamRequest("POST", target.base_url + PATHS[req.operation], headers, data)
 
+    def _upload(self, req: ApiRequest, target: ResolvedDeployment) -> UpstreamRequest:
+        """A multipart form streamed on as it arrives, its model field renamed for the deployment."""
+        upload = req.upload
+        asked = req.body.get("model")
+        replace = {"model": target.spec.model} if asked is not None and asked != target.spec.model else None
+        headers = {"content-type": upload.content_type, "accept": "application/json"}
+        if target.api_key:
+            headers["authorization"] = "Bearer " + target.api_key
+        headers.update(target.spec.headers)
+        return UpstreamRequest("POST", target.base_url + PATHS[req.operation], headers, upload.body(replace),
+                               upload.content_length(replace))
+
     def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
         data = reply_json(body)
         expected = _REPLY_LIST.get(req.operation, "data")
         if not isinstance(data, dict) or not isinstance(data.get(expected), list):
             raise MalformedReply(f"a 2xx reply without '{expected}': {body[:120]!r}")
+        if req.operation in IMAGE_OPERATIONS:  # per image (DALL-E), or by tokens (GPT Image reports them)
+            usage = read_io_tokens(data.get("usage"))
+            usage.images, usage.image_kind = len(data[expected]), image_kind(req.body)
+            return Reply(body, usage, data.get("model"))
         return Reply(body, read_usage(data.get("usage")), data.get("model"))
+
+    def read_relayed(self, req: ApiRequest, content_type: str, head: bytes) -> Usage | None:
+        """What a reply relayed as bytes (audio, a transcript) was billed: speech by the
+        characters spoken, a transcription by the usage its JSON reports (None: not said)."""
+        if req.operation == "speech":
+            text = req.body.get("input")
+            return Usage(characters=len(text)) if isinstance(text, str) else None
+        if content_type != "application/json":
+            return None  # text, srt, vtt: the estimate stands
+        try:
+            data = orjson.loads(head)
+        except orjson.JSONDecodeError:
+            return None
+        return read_audio_usage(data) if isinstance(data, dict) else None
 
     def stream_decoder(self) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder()
@@ -192,3 +224,34 @@ def read_usage(usage: object) -> Usage | None:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0,
                  cache_read_tokens=cached if isinstance(cached, int) else 0)
+
+
+IMAGE_OPERATIONS = frozenset({"images", "image_edits", "image_variations"})
+
+
+def image_kind(body: dict) -> str:
+    """The kind an image is priced by, "[quality ]size": "hd 1024x1792", "1024x1024" (DALL-E's
+    default size; standard and auto qualities are the base price)."""
+    size = body.get("size") if isinstance(body.get("size"), str) and body.get("size") != "auto" else "1024x1024"
+    quality = body.get("quality")
+    return f"{quality} {size}" if isinstance(quality, str) and quality not in ("standard", "auto") else size
+
+
+def read_io_tokens(usage: object) -> Usage:
+    """GPT Image's usage: input_tokens (text and image) and output_tokens (the images)."""
+    if not isinstance(usage, dict):
+        return Usage()
+    prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0)
+
+
+def read_audio_usage(data: dict) -> Usage | None:
+    """A transcription's usage: seconds (whisper-1: {"type": "duration", "seconds"}, or a
+    verbose_json's duration) or tokens (the GPT-4o transcribe models: {"type": "tokens", …})."""
+    usage = data.get("usage")
+    if isinstance(usage, dict) and usage.get("type") == "tokens":
+        return read_io_tokens(usage)
+    if isinstance(usage, dict) and isinstance(usage.get("seconds"), (int, float)):
+        return Usage(audio_seconds=float(usage["seconds"]))
+    duration = data.get("duration")
+    return Usage(audio_seconds=float(duration)) if isinstance(duration, (int, float)) else None
