@@ -27,7 +27,8 @@ def config(port: int) -> str:
             + model("gpt-3.5-turbo-instruct") + model("omni-moderation-latest") + model("dall-e-2")
             + model("dall-e-3") + model("gpt-image-1") + model("tts-1") + model("whisper-1")
             + model("images-by-another-name", upstream="dall-e-3")
-            + model("claude-sonnet-4-5", "anthropic"))
+            + model("claude-sonnet-4-5", "anthropic")
+            + model("imagen-4.0-generate-001", "gemini", base="/v1beta"))
 
 
 upstream, gw, sim, client = own_stack("endpoints", config)
@@ -75,6 +76,26 @@ def test_images_generate_under_the_deployments_own_model_name(gw, sim, client):
                                    response_format="b64_json")
     assert len(reply.data) == 1 and reply.data[0].b64_json
     assert json.loads(seen(sim, "/v1/images/generations")[0]["body"])["model"] == "dall-e-3"
+
+
+def test_images_generated_by_imagen_on_a_gemini_deployment(gw, sim, client):
+    reply = client.images.generate(model="imagen-4.0-generate-001", prompt="a lighthouse at dusk", n=2,
+                                   size="1792x1024")
+    assert len(reply.data) == 2 and all(base64.b64decode(d.b64_json).startswith(b"\x89PNG") for d in reply.data)
+    sent = seen(sim, "/v1beta/models/imagen-4.0-generate-001:predict")
+    assert json.loads(sent[0]["body"]) == {"instances": [{"prompt": "a lighthouse at dusk"}],
+                                           "parameters": {"sampleCount": 2, "aspectRatio": "16:9"}}
+    assert sent[0]["headers"]["x-goog-api-key"] == "sk-sim-upstream"
+    assert gw.log_row(reply._request_id)["cost_usd"] == pytest.approx(2 * 0.04)
+
+
+def test_what_imagen_cannot_do_is_named_and_nothing_is_sent(gw, sim, client):
+    for extra, param in (({"response_format": "url"}, "response_format"), ({"style": "vivid"}, "style"),
+                         ({"n": 6}, "n")):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.images.generate(model="imagen-4.0-generate-001", prompt="a cat", **extra)
+        assert e.value.body["param"] == param and e.value.body["code"] == "unsupported_parameter"
+    assert seen(sim, "/v1beta/models/imagen-4.0-generate-001:predict") == []
 
 
 # -- audio and uploads ----------------------------------------------------------------------------------
