@@ -144,3 +144,30 @@ def test_deployments_sharing_a_label_must_leave_the_same_way():
                         {"name": "b", "deployments": [{**dep, "proxy": "socks5h://127.0.0.1:1080"}]}]}
     with pytest.raises(ConfigError, match="named 'main' like models.0.deployments.0 but sets another proxy or tls"):
         parse_settings(other)
+
+
+PASS_MODELS = {"models": [
+    {"name": "gpt-4o-mini", "deployments": [{"provider": "openai", "base_url": "https://api.openai.com/v1",
+                                             "model": "gpt-4o-mini", "api_key_env": "K", "name": "openai-main"}]},
+    {"name": "claude", "deployments": [{"provider": "anthropic", "base_url": "https://api.anthropic.com/v1",
+                                        "model": "claude-sonnet-4-5", "api_key_env": "K", "name": "claude-main"}]}]}
+
+
+@pytest.mark.parametrize("rule, fragment", [
+    ({"name": "files", "paths": ["/v1/files*"], "deployment": "openai-mian"}, "did you mean 'openai-main'"),
+    ({"name": "files", "paths": ["/v1/files*"], "deployment": "claude-main"}, "OpenAI-compatible"),
+    ({"name": "claude", "paths": ["/v1/files*"], "deployment": "openai-main"}, "is taken"),
+    ({"name": "files", "paths": ["/files*"], "deployment": "openai-main"}, "must start with /v1/"),
+    ({"name": "files", "paths": ["/v1/files*"], "deployment": "openai-main", "methods": ["GOT"]}, "GET"),
+])
+def test_passthrough_rules_are_checked(rule, fragment):
+    assert fragment in " ".join(problems(dict(PASS_MODELS, passthrough=[rule])))
+
+
+def test_a_passthrough_rule_and_a_chat_only_deployment():
+    s = parse_settings(dict(PASS_MODELS, passthrough=[{"name": "files", "paths": ["/v1/files*"],
+                                                       "deployment": "openai-main"}]))
+    assert s.passthrough[0].methods == ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    models = [dict(m) for m in PASS_MODELS["models"]]
+    models[1] = {**models[1], "deployments": [{**models[1]["deployments"][0], "responses": False}]}
+    assert "responses: false is for OpenAI-compatible deployments" in " ".join(problems({"models": models}))

@@ -41,6 +41,7 @@ from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext, new_request_id, read_headers
 from seawall.pipeline.egress import send_error, send_json, stream_error_event
 from seawall.pipeline.flow import Pipeline
+from seawall.pipeline.forward import Forwarder
 from seawall.pipeline.health import Prober
 from seawall.pipeline.ingress import ClientGone
 from seawall.pipeline.multipart import UPLOADS
@@ -124,7 +125,9 @@ class Gateway:
         self.router = Router(routes)
         self.transport = gateway_transport(settings, routes, environ)
         self.quotas = QuotaLedger(store, settings.auth.refresh_interval_s)
-        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
+        # key permissions name models and passthrough rules alike (config/forward.py)
+        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s,
+                                  [*routes, *(rule.name for rule in settings.passthrough)], self.quotas,
                                   settings.limits)
         self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped,
                                    self._out_of_rotation, self.transport) if settings.alerts.enabled else None
@@ -134,6 +137,8 @@ class Gateway:
         self.conversations = Conversations(store, settings.responses)  # translated Responses, kept for later turns
         self.responses = ResponsesDesk(settings.responses, self.conversations, self.auth, self.transport)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas, self.responses)
+        self.forwarder = Forwarder(settings.passthrough, routes, settings.server, self.auth, self.transport,
+                                   lambda: self.pipeline.limiter)  # files, batches, … when configured
         self.prober = Prober(self.pipeline.retrier.health, [d for ds in routes.values() for d in ds], self.transport)
         self.admin.deployments = DeploymentsAdmin([d for ds in routes.values() for d in ds], self.pipeline.retrier,
                                                   self.prober, self.transport)
@@ -281,6 +286,9 @@ class Gateway:
             elif ctx.method == "GET" and ctx.path.startswith("/v1/models/"):
                 await self._model(ctx, send, cors)
                 return
+            elif (forward := self.forwarder.match(ctx.method, ctx.path)) is not None:
+                ctx.query = scope.get("query_string", b"")
+                await self.forwarder.handle(ctx, forward, receive, send, cors, self.ready)
             else:
                 raise self._unknown_route(ctx)
         except SeawallError as e:

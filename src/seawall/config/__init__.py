@@ -29,6 +29,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from seawall.config.alerts import AlertSettings as AlertSettings
 from seawall.config.base import SIMULATOR_KEY as SIMULATOR_KEY
 from seawall.config.base import _Strict
+from seawall.config.forward import PassthroughRule as PassthroughRule
 from seawall.config.limits import LimitDefaults as LimitDefaults
 from seawall.config.limits import LimitSettings as LimitSettings
 from seawall.config.limits import RateLimits as RateLimits
@@ -177,6 +178,8 @@ class Settings(_Strict):
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)  # the Responses conversation store
     network: NetworkSettings = Field(default_factory=NetworkSettings)  # proxies, TLS, pool (config/network.py)
     models: list[ModelRoute] = Field(min_length=1)
+    # OpenAI endpoints passed on as they are to a named deployment (files, batches): opt-in
+    passthrough: list[PassthroughRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_models(self) -> Settings:
@@ -233,6 +236,30 @@ class Settings(_Strict):
                 if (first[1], first[2]) != (dep.proxy, dep.tls):
                     raise ValueError(f"models.{i}.deployments.{j} is named {dep.label!r} like {first[0]} but sets "
                                      "another proxy or tls; give it its own name, or the same settings")
+        return self
+
+    @model_validator(mode="after")
+    def _passthrough_targets(self) -> Settings:
+        """Each rule names an OpenAI-compatible deployment, and a name no model has (key
+        permissions name both alike)."""
+        deployments = {d.label: d for route in self.models for d in route.deployments}
+        models = {route.name for route in self.models}
+        seen: set[str] = set()
+        for i, rule in enumerate(self.passthrough):
+            dep = deployments.get(rule.deployment)
+            if dep is None:
+                close = difflib.get_close_matches(rule.deployment, list(deployments), n=1)
+                raise ValueError(f"passthrough.{i}.deployment: no deployment is named {rule.deployment!r} — "
+                                 + (f"did you mean '{close[0]}'?" if close else "give the deployment a name: and "
+                                    "use it here"))
+            if dep.adapter_name != "openai":
+                raise ValueError(f"passthrough.{i}.deployment: {rule.deployment!r} is provider {dep.provider}; "
+                                 "requests pass through as they are only to an OpenAI-compatible deployment "
+                                 "(provider openai, or simulator)")
+            if rule.name in models or rule.name in seen:
+                raise ValueError(f"passthrough.{i}.name: {rule.name!r} is taken (by a model or another rule); key "
+                                 "permissions name both, so give it a name of its own")
+            seen.add(rule.name)
         return self
 
     @property
