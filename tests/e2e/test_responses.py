@@ -5,6 +5,7 @@ conversation kept by the gateway), streams that break ending with response.faile
 the log and the quota."""
 
 import json
+import uuid
 
 import openai
 import pytest
@@ -75,10 +76,7 @@ def test_a_passed_through_response_is_continued_retrieved_listed_and_deleted_at_
 
 def test_another_key_cannot_see_or_continue_a_response(gw, sim, client):
     made = client.responses.create(model="gpt-4o-mini", input="secret")
-    status, _, body = http("POST", gw.url + "/admin/keys", {"name": "other-responses-key"},
-                           {"authorization": f"Bearer {gw.admin_key}"})
-    assert status == 201, body
-    other = openai.OpenAI(base_url=gw.base_url, api_key=json.loads(body)["key"], max_retries=0)
+    other = key_client(gw)
     with pytest.raises(openai.NotFoundError) as e:
         other.responses.retrieve(made.id)
     assert e.value.body["code"] == "response_not_found"
@@ -147,7 +145,7 @@ def test_a_previous_response_id_the_gateway_never_saw_is_refused_before_any_upst
 
 @pytest.mark.parametrize("item, param", [
     ({"type": "web_search_call", "id": "ws_1", "status": "completed"}, "input[0].type"),
-    ({"type": "item_reference", "id": "msg_1"}, "input[0].type"),
+    ({"type": "item_reference", "id": "msg_1"}, "input[0].id"),
     ({"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}, "input[0].content[0].file_id"),
 ])
 def test_input_items_a_translated_target_cannot_express_are_named_and_nothing_is_sent(gw, sim, client, item, param):
@@ -155,6 +153,29 @@ def test_input_items_a_translated_target_cannot_express_are_named_and_nothing_is
         client.responses.create(model="claude-sonnet-4-5", input=[item])
     assert e.value.body["param"] == param and e.value.body["code"] == "unsupported_parameter"
     assert seen(sim, "/v1/messages") == []
+
+
+@pytest.mark.parametrize("model", TRANSLATED)
+def test_an_item_reference_to_a_translated_responses_item_is_resolved_by_the_gateway(gw, sim, client, model):
+    first = client.responses.create(model=model, input="Say hello")
+    item = first.output[0]
+    second = client.responses.create(model=model, input=[{"role": "user", "content": "Say hello"},
+                                                         {"type": "item_reference", "id": item.id},
+                                                         {"role": "user", "content": "Again, please"}])
+    assert second.status == "completed"
+    assert [i.type for i in client.responses.input_items.list(second.id, order="asc").data] == \
+        ["message", "message", "message"]
+    other = key_client(gw)
+    with pytest.raises(openai.BadRequestError) as e:  # another key's item is as unknown as any
+        other.responses.create(model=model, input=[{"type": "item_reference", "id": item.id}])
+    assert e.value.body["param"] == "input[0].id"
+
+
+def key_client(gw) -> openai.OpenAI:
+    status, _, body = http("POST", gw.url + "/admin/keys", {"name": f"other-{uuid.uuid4().hex[:12]}"},
+                           {"authorization": f"Bearer {gw.admin_key}"})
+    assert status == 201, body
+    return openai.OpenAI(base_url=gw.base_url, api_key=json.loads(body)["key"], max_retries=0)
 
 
 def test_a_built_in_tool_for_a_translated_target_is_named(gw, sim, client):

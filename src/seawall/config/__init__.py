@@ -306,8 +306,13 @@ class ConfigError(Exception):
 
 def default_settings(**overrides: object) -> Settings:
     """The embedded default: a few demo models served by the built-in simulator."""
-    demo = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small"]
+    demo = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small",
+            # the rest of OpenAI's API the simulator plays: legacy completions, images, audio, moderation
+            "gpt-3.5-turbo-instruct", "dall-e-2", "dall-e-3", "gpt-image-1", "tts-1", "tts-1-hd", "gpt-4o-mini-tts",
+            "whisper-1", "gpt-4o-transcribe", "omni-moderation-latest", "text-moderation-latest"]
     models = [{"name": m, "deployments": [{"provider": "simulator", "model": m}]} for m in demo]
+    # named: files and batches pass through to it (`passthrough:` below)
+    models[0]["deployments"][0]["name"] = "simulator-openai"
     # Claude and Gemini too, the simulator playing Anthropic's and Google's APIs: the demo shows
     # every upstream adapter, and any client dialect calling any of them.
     # Claude models current for Claude Code 2.1.x (it warns that claude-sonnet-4-5 was retired on
@@ -316,8 +321,10 @@ def default_settings(**overrides: object) -> Settings:
               ("claude-sonnet-4-5", "claude-sonnet-5-5")]
     models += [{"name": name, "deployments": [{"provider": "simulator", "dialect": "anthropic", "model": model}]}
                for name, model in claude]
-    models += [{"name": "gemini-2.5-flash", "deployments": [{"provider": "simulator", "dialect": "gemini",
-                                                             "model": "gemini-2.5-flash"}]}]
+    models += [{"name": name, "deployments": [{"provider": "simulator", "dialect": "gemini", "model": name}]}
+               for name in ("gemini-2.5-flash", "imagen-4.0-generate-001")]
+    overrides.setdefault("passthrough", [{"name": "openai-files", "paths": ["/v1/files*", "/v1/batches*"],
+                                          "deployment": "simulator-openai"}])
     # Any browser page may call it: it listens on loopback with a demo key, and a page's first
     # fetch() should work (or say why not) instead of failing with "Failed to fetch".
     overrides.setdefault("server", {"cors_allowed_origins": ["*"]})

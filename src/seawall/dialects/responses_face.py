@@ -21,7 +21,7 @@ import orjson
 
 from seawall.decide.keys import KeyProblem
 from seawall.dialects.openai import OpenAIDialect, error_payload
-from seawall.dialects.responses import previous_response_id
+from seawall.dialects.responses import previous_response_id, refuse
 from seawall.dialects.responses_reply import ResponsesStream, failure_events
 from seawall.dialects.responses_turn import ResponsesTurn
 from seawall.errors import SeawallError, error
@@ -43,6 +43,8 @@ class ResponsesFace:
         self.earlier = list(earlier)  # a stored conversation this request continues (translated routes)
         self.turn: ResponsesTurn | None = None  # the translation, once a deployment needed it
         self.upstream: ResponsesStreamDecoder | None = None  # a passed-through stream, as relayed so far
+        # item_reference ids -> the items the gateway kept (translated responses' output), or None
+        self.references: dict[str, dict | None] = {}
 
     def credential(self, headers: dict[str, str]) -> tuple[str | None, KeyProblem | None]:
         return _OPENAI.credential(headers)
@@ -62,8 +64,26 @@ class ResponsesFace:
         if req.shape != "responses":
             return req
         if self.turn is None:
-            self.turn = ResponsesTurn.start(req.body, self.earlier)
+            self.turn = ResponsesTurn.start(self._resolved(req.body), self.earlier)
         return self.turn.canonical
+
+    def _resolved(self, body: dict) -> dict:
+        """The body with each `item_reference` replaced by the item it names (the Vercel AI SDK
+        sends earlier turns' items so by default), or the 400 naming one the gateway doesn't hold."""
+        items = body.get("input")
+        if not isinstance(items, list) or not any(references(items)):
+            return body
+        out = []
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and item.get("type") == "item_reference":
+                found = self.references.get(item.get("id"))
+                if found is None:
+                    raise refuse(f"input[{i}].id", f"item_reference {item.get('id')!r} names no item this gateway "
+                                                   "kept for this key (only items of responses it translated, within "
+                                                   "responses.retention_days); send the item itself instead")
+                item = found
+            out.append(item)
+        return {**body, "input": out}
 
     def reply(self, req: ApiRequest, canonical: bytes, request_id: str) -> bytes:
         assert self.turn is not None  # a canonical reply answers a translated request
@@ -87,3 +107,9 @@ class ResponsesFace:
 
 
 _OPENAI = OpenAIDialect()
+
+
+def references(items: list) -> list[str]:
+    """The ids an input's item_reference items name."""
+    return [item["id"] for item in items if isinstance(item, dict) and item.get("type") == "item_reference"
+            and isinstance(item.get("id"), str)]

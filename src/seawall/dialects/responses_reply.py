@@ -41,6 +41,20 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{_ids.getrandbits(192):048x}"
 
 
+def item_id(prefix: str, response_id: str, index: int) -> str:
+    """An output item's id: its response's digits and its place in the output, so a later
+    `item_reference` naming it leads to the conversation that holds it (item_place)."""
+    return f"{prefix}{response_id.removeprefix('resp_')}{index:04x}"
+
+
+def item_place(item: str) -> tuple[str, int] | None:
+    """(the response id, the output index) an item id made by item_id names; None for others."""
+    digits = item.partition("_")[2]
+    if len(digits) != 52 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+    return "resp_" + digits[:48], int(digits[48:], 16)
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseShell:
     """What every rendering of one response shares: its id, time, model and echoed settings."""
@@ -92,11 +106,12 @@ def to_response(chat: dict, shell: ResponseShell, now: float) -> dict:
     if message.get("refusal"):
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     if parts:
-        output.append({"id": new_id("msg_"), "type": "message", "status": "incomplete" if incomplete else "completed",
+        output.append({"id": item_id("msg_", shell.id, len(output)), "type": "message", "status": "incomplete" if incomplete else "completed",
                        "content": parts, "role": "assistant"})
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
-        output.append(_call_item(new_id("fc_"), str(call.get("id")), str(fn.get("name")), fn.get("arguments") or ""))
+        output.append(_call_item(item_id("fc_", shell.id, len(output)), str(call.get("id")), str(fn.get("name")),
+                                 fn.get("arguments") or ""))
     shell = ResponseShell(shell.id, shell.created_at, chat.get("model") or shell.model, shell.echo)
     return shell.render("incomplete" if incomplete else "completed", output, response_usage(chat.get("usage")),
                         incomplete=incomplete, completed_at=now)
@@ -200,7 +215,8 @@ class ResponsesStream:
     def _text_delta(self, text: str) -> bytes:
         out = b""
         if self._text is None:
-            item = {"id": new_id("msg_"), "type": "message", "status": "in_progress", "content": [],
+            item = {"id": item_id("msg_", self._shell.id, len(self._items)), "type": "message", "status": "in_progress",
+                    "content": [],
                     "role": "assistant"}
             index = len(self._items)
             self._text = {"index": index, "item": item, "pieces": [],
@@ -234,7 +250,8 @@ class ResponsesStream:
         out = b""
         if k not in self._calls:
             out = self._close_text()
-            item = _call_item(new_id("fc_"), str(call.get("id")), str(fn.get("name")), "", "in_progress")
+            item = _call_item(item_id("fc_", self._shell.id, len(self._items)), str(call.get("id")), str(fn.get("name")),
+                              "", "in_progress")
             self._calls[k] = {"index": len(self._items), "item": item}
             self._items.append(item)
             out += self._event("response.output_item.added", output_index=self._calls[k]["index"], item=item)

@@ -29,7 +29,8 @@ import orjson
 from seawall.config import ResolvedDeployment, ResponsesSettings
 from seawall.decide.classify import classify_reply
 from seawall.dialects import DIALECTS
-from seawall.dialects.responses_face import ResponsesFace
+from seawall.dialects.responses_face import ResponsesFace, references
+from seawall.dialects.responses_reply import item_place
 from seawall.errors import SeawallError, error
 from seawall.pipeline.access import check_ip, check_model
 from seawall.pipeline.attempt import transport_error, upstream_error
@@ -155,10 +156,12 @@ class ResponsesDesk:
         """Before routing: the deployment a continued response must go back to (None: any), or
         the stored conversation loaded into `face.earlier` (the request is then translated for
         every deployment). `passes_through`: some deployment of the model would take it as it is."""
+        key_id = ctx.principal.key_id
+        if isinstance(req.body.get("input"), list):
+            await self._references(face, references(req.body["input"]), key_id)
         previous = req.body.get("previous_response_id")
         if previous is None:
             return None
-        key_id = ctx.principal.key_id
         made = self.owners.find(previous, key_id)
         if made is not None:
             return made.target
@@ -172,6 +175,22 @@ class ResponsesDesk:
         raise SeawallError("previous_response_not_found", {"response_id": previous,
                                                             "days": f"{self.settings.retention_days:g}"},
                            param="previous_response_id")
+
+    async def _references(self, face: ResponsesFace, ids: list[str], key_id: str) -> None:
+        """The items item_reference ids name, from the conversations that hold them (an item id
+        the gateway made says which: dialects/responses_reply.item_id), for a translation."""
+        loaded: dict[str, ConversationRecord | None] = {}
+        for item in ids:
+            place = item_place(item)
+            if place is None or not self.conversations.enabled:
+                continue
+            response_id, index = place
+            if response_id not in loaded:
+                loaded[response_id] = await self.conversations.load(response_id, key_id)
+            record = loaded[response_id]
+            output = record.output_items if record is not None else []
+            if index < len(output) and output[index].get("id") == item:
+                face.references[item] = output[index]
 
     def finish(self, ctx: RequestContext, face: ResponsesFace, target: ResolvedDeployment,
                reply: Reply | None) -> None:
