@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import json
+import uuid
 import wave
 
 import httpx2
@@ -25,7 +26,7 @@ def config(port: int) -> str:
 
     return ("request_log:\n  flush_interval_s: 0.1\nmodels:\n"
             + model("gpt-3.5-turbo-instruct") + model("omni-moderation-latest") + model("dall-e-2")
-            + model("dall-e-3") + model("gpt-image-1") + model("tts-1") + model("whisper-1")
+            + model("dall-e-3") + model("gpt-image-1") + model("tts-1") + model("gpt-4o-mini-tts") + model("whisper-1")
             + model("images-by-another-name", upstream="dall-e-3")
             + model("claude-sonnet-4-5", "anthropic")
             + model("imagen-4.0-generate-001", "gemini", base="/v1beta"))
@@ -206,3 +207,28 @@ def test_an_audio_file_over_25_mb_is_refused_naming_the_part(gw, sim, client):
         client.audio.transcriptions.create(model="whisper-1", file=("big.wav", wav(1.0) + bytes(25 * 1024 * 1024)))
     assert e.value.status_code == 413 and e.value.body["code"] == "part_too_large" and e.value.body["param"] == "file"
     assert all(r["outcome"] != "ok" for r in seen(sim, "/v1/audio/transcriptions"))  # never a whole request
+
+
+# -- quotas ------------------------------------------------------------------------------------------------
+
+def key_with(gw, **fields) -> openai.OpenAI:
+    status, _, body = http("POST", gw.url + "/admin/keys", {"name": f"quota-{uuid.uuid4().hex[:10]}", **fields},
+                           {"authorization": f"Bearer {gw.admin_key}"})
+    assert status == 201, body
+    return openai.OpenAI(base_url=gw.base_url, api_key=json.loads(body)["key"], max_retries=0)
+
+
+def test_a_usd_quota_is_charged_per_image_and_refuses_once_spent(gw, sim):
+    limited = key_with(gw, quota_usd=0.05)
+    limited.images.generate(model="dall-e-3", prompt="a boat", size="1024x1024")  # $0.04
+    with pytest.raises(openai.RateLimitError) as e:
+        limited.images.generate(model="dall-e-3", prompt="a boat", size="1024x1024")
+    assert e.value.body["code"] == "insufficient_quota" and "$0.0400 of $0.0500" in e.value.message
+    assert len(seen(sim, "/v1/images/generations")) == 1
+
+
+def test_a_usd_quota_key_and_a_model_without_a_price(gw, sim):
+    with pytest.raises(openai.BadRequestError) as e:  # billed by audio tokens its reply doesn't report
+        key_with(gw, quota_usd=1).audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="hi")
+    assert e.value.body["code"] == "quota_price_unknown"
+    assert seen(sim, "/v1/audio/speech") == []
