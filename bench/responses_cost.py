@@ -42,10 +42,13 @@ ASK = "Review this change, briefly. " * 4
 BODIES = {  # the same conversation, in each API's words
     "responses": json.dumps({"model": "claude", "stream": True, "instructions": SYSTEM, "max_output_tokens": 200,
                              "input": [{"role": "user", "content": ASK}]}).encode(),
+    "unstored": json.dumps({"model": "claude", "stream": True, "instructions": SYSTEM, "max_output_tokens": 200,
+                            "store": False, "input": [{"role": "user", "content": ASK}]}).encode(),
     "chat": json.dumps({"model": "claude", "stream": True, "max_completion_tokens": 200,
                         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": ASK}]}).encode(),
 }
-PATHS = {"responses": "/v1/responses", "chat": "/v1/chat/completions"}
+PATHS = {"responses": "/v1/responses", "unstored": "/v1/responses", "chat": "/v1/chat/completions"}
+ORDER = ("responses", "unstored", "chat")
 UPLOAD_MB = 25
 TRANSCRIPT = b'{"text": "hello", "usage": {"type": "duration", "seconds": 1}}'
 
@@ -131,7 +134,7 @@ def timed(port: int, endpoint: str, n: int) -> list[float]:
         response = conn.getresponse()
         body = response.read()
         out.append(time.perf_counter() - started)
-        ended = b"response.completed" if endpoint == "responses" else b"[DONE]"
+        ended = b"[DONE]" if endpoint == "chat" else b"response.completed"
         if response.status != 200 or body.rfind(ended) < 0:
             raise RuntimeError(f"{endpoint}: HTTP {response.status}: {body[-300:]!r}")
     conn.close()
@@ -196,7 +199,7 @@ def main() -> None:
         return
     work = tempfile.mkdtemp(prefix="seawall-responses-")
     procs: list[subprocess.Popen] = []
-    results: dict = {"responses": [], "chat": [], "uploads": []}
+    results: dict = {"responses": [], "unstored": [], "chat": [], "uploads": []}
     try:
         upstream, up_port = start_upstream()
         slow, slow_port = start_upstream(rate=4 * 1024 * 1024)
@@ -207,10 +210,10 @@ def main() -> None:
         procs.append(gateway[0])
         print(f"upstream :{up_port}, gateway on CPU 0; n={args.n}", flush=True)
         for r in range(args.rounds):
-            for endpoint in ("responses", "chat") if r % 2 == 0 else ("chat", "responses"):
+            for endpoint in ORDER if r % 2 == 0 else ORDER[::-1]:
                 got = measure(gateway, endpoint, args.n)
                 results[endpoint].append(got)
-                print(f"round {r + 1} {PATHS[endpoint]:21} CPU {got['cpu_us']:6.1f} µs/request, "
+                print(f"round {r + 1} {endpoint:9} {PATHS[endpoint]:21} CPU {got['cpu_us']:6.1f} µs/request, "
                       f"p50 {got['p50_us']:7.1f} µs", flush=True)
         for name, port in (("fast", up_port), ("4 MB/s", slow_port)):
             os.makedirs(os.path.join(work, name.replace(" ", "").replace("/", "")))
@@ -227,12 +230,13 @@ def main() -> None:
             print(f"25 MB upload, {name} upstream: {seconds:.2f} s, peak RSS {hwm / 2**20:.1f} -> "
                   f"{after / 2**20:.1f} MiB (+{added / 2**20:.1f} MiB, {added / (UPLOAD_MB * 2**20):.1%} of the "
                   f"upload)", flush=True)
-        ratio = statistics.median(r["cpu_us"] / c["cpu_us"] for r, c in zip(results["responses"], results["chat"],
-                                                                             strict=True))
-        cpu = {e: statistics.median(x["cpu_us"] for x in results[e]) for e in ("responses", "chat")}
-        print(f"\nmedians over {args.rounds} rounds: /v1/responses {cpu['responses']:.1f} µs, "
-              f"/v1/chat/completions {cpu['chat']:.1f} µs of CPU per streamed request; responses/chat "
-              f"(paired) = {ratio:.2f}")
+        cpu = {e: statistics.median(x["cpu_us"] for x in results[e]) for e in ORDER}
+        print(f"\nmedians over {args.rounds} rounds, CPU per streamed request: /v1/responses {cpu['responses']:.1f} µs "
+              f"({cpu['unstored']:.1f} µs with store: false), /v1/chat/completions {cpu['chat']:.1f} µs")
+        for name in ("responses", "unstored"):
+            ratio = statistics.median(r["cpu_us"] / c["cpu_us"] for r, c in zip(results[name], results["chat"],
+                                                                                 strict=True))
+            print(f"{name}/chat (paired rounds) = {ratio:.2f}")
         os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
         out = os.path.join(BENCH, "results", time.strftime("responses-%Y%m%dT%H%M%SZ.json", time.gmtime()))
         with open(out, "w") as f:

@@ -31,7 +31,9 @@ def config(port: int) -> str:
             f"  - name: claude-sonnet-4-5\n    deployments:\n{dep('anthropic', base + '/v1', 'claude-sonnet-4-5')}"
             f"  - name: gemini-2.5-flash\n    deployments:\n{dep('gemini', base + '/v1beta', 'gemini-2.5-flash')}"
             f"  - name: chat-only\n    deployments:\n{dep('openai', base + '/v1', 'gpt-4o', CHAT_ONLY)}"
-            f"  - name: o4-mini\n    deployments:\n{dep('openai', base + '/v1', 'o4-mini')}")
+            f"  - name: o4-mini\n    deployments:\n{dep('openai', base + '/v1', 'o4-mini')}"
+            f"  - name: mixed\n    deployments:\n{dep('openai', base + '/v1', 'gpt-4.1-mini')}"
+            f"{dep('anthropic', base + '/v1', 'claude-haiku-4-5')}")
 
 
 upstream, gw, sim, client = own_stack("responses", config)
@@ -223,3 +225,24 @@ def test_a_429_before_the_first_event_is_the_clients_429_with_retry_after(gw, si
     with pytest.raises(openai.RateLimitError) as e:
         client.responses.create(model=model, input="hi")
     assert e.value.response.headers["retry-after"] == "7" and e.value.body["request_id"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_overloaded_openai_deployment_falls_back_to_claude_translated(gw, sim, client, stream):
+    sim.set_faults([{"match": {"model": "gpt-4.1-mini", "path": "/v1/responses"}, "fault": "status=503"}])
+    if stream:
+        with client.responses.stream(model="mixed", input="Say hello") as events:
+            reply = events.get_final_response()
+        request_id = None
+    else:
+        reply = client.responses.create(model="mixed", input="Say hello")
+        request_id = reply._request_id
+    assert reply.status == "completed" and reply.output_text and reply.model.startswith("claude-haiku-4-5")
+    assert len(seen(sim, "/v1/responses")) == 1 and len(seen(sim, "/v1/messages")) == 1
+    if request_id:
+        row = gw.log_row(request_id)
+        assert [a["deployment"] for a in row["attempts_detail"]] == ["openai-gpt-4.1-mini", "anthropic-claude-haiku-4-5"]
+    again = client.responses.create(model="mixed", input="Again", previous_response_id=reply.id)
+    assert again.status == "completed"  # the conversation is the gateway's: translated for every deployment,
+    assert len(seen(sim, "/v1/chat/completions")) == 1  # so the OpenAI one gets it as chat completions
+    assert len(seen(sim, "/v1/responses")) == 1
