@@ -45,7 +45,8 @@ BODIES = {  # the same conversation, in each API's words
     "unstored": json.dumps({"model": "claude", "stream": True, "instructions": SYSTEM, "max_output_tokens": 200,
                             "store": False, "input": [{"role": "user", "content": ASK}]}).encode(),
     "chat": json.dumps({"model": "claude", "stream": True, "max_completion_tokens": 200,
-                        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": ASK}]}).encode(),
+                        "messages": [{"role": "system", "content": SYSTEM},
+                                     {"role": "user", "content": ASK}]}).encode(),
 }
 PATHS = {"responses": "/v1/responses", "unstored": "/v1/responses", "chat": "/v1/chat/completions"}
 ORDER = ("responses", "unstored", "chat")
@@ -119,7 +120,8 @@ def gateway_config(upstream: int) -> str:
             f"        base_url: http://127.0.0.1:{upstream}/v1\n        model: claude-sonnet-4-5\n"
             "        api_key_env: UP_KEY\n"
             "  - name: whisper-1\n    deployments:\n      - provider: openai\n"
-            f"        base_url: http://127.0.0.1:{upstream}/v1\n        model: whisper-1\n        api_key_env: UP_KEY\n")
+            f"        base_url: http://127.0.0.1:{upstream}/v1\n        model: whisper-1\n"
+            "        api_key_env: UP_KEY\n")
 
 
 # -- the client ---------------------------------------------------------------------------------------

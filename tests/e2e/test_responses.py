@@ -241,7 +241,8 @@ def test_an_overloaded_openai_deployment_falls_back_to_claude_translated(gw, sim
     assert len(seen(sim, "/v1/responses")) == 1 and len(seen(sim, "/v1/messages")) == 1
     if request_id:
         row = gw.log_row(request_id)
-        assert [a["deployment"] for a in row["attempts_detail"]] == ["openai-gpt-4.1-mini", "anthropic-claude-haiku-4-5"]
+        assert [a["deployment"] for a in row["attempts_detail"]] == ["openai-gpt-4.1-mini",
+                                                                     "anthropic-claude-haiku-4-5"]
     again = client.responses.create(model="mixed", input="Again", previous_response_id=reply.id)
     assert again.status == "completed"  # the conversation is the gateway's: translated for every deployment,
     assert len(seen(sim, "/v1/chat/completions")) == 1  # so the OpenAI one gets it as chat completions

@@ -46,8 +46,8 @@ def test_aspect_ratio():
 
 def test_the_reply_in_openais_shape_billed_per_image():
     req = ApiRequest("images", "imagen", {"prompt": "x", "size": "1024x1024"})
-    reply = read_imagen(req, orjson.dumps({"predictions": [{"bytesBase64Encoded": "QUJD", "mimeType": "image/png"}] * 2}),
-                        now=1700000000)
+    predictions = [{"bytesBase64Encoded": "QUJD", "mimeType": "image/png"}] * 2
+    reply = read_imagen(req, orjson.dumps({"predictions": predictions}), now=1700000000)
     assert orjson.loads(reply.body) == {"created": 1700000000, "data": [{"b64_json": "QUJD"}] * 2}
     assert reply.usage.images == 2
     assert orjson.loads(read_imagen(req, b"{}").body)["data"] == []  # every image filtered out

@@ -106,7 +106,8 @@ def to_response(chat: dict, shell: ResponseShell, now: float) -> dict:
     if message.get("refusal"):
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     if parts:
-        output.append({"id": item_id("msg_", shell.id, len(output)), "type": "message", "status": "incomplete" if incomplete else "completed",
+        output.append({"id": item_id("msg_", shell.id, len(output)), "type": "message",
+                       "status": "incomplete" if incomplete else "completed",
                        "content": parts, "role": "assistant"})
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
@@ -250,8 +251,8 @@ class ResponsesStream:
         out = b""
         if k not in self._calls:
             out = self._close_text()
-            item = _call_item(item_id("fc_", self._shell.id, len(self._items)), str(call.get("id")), str(fn.get("name")),
-                              "", "in_progress")
+            item = _call_item(item_id("fc_", self._shell.id, len(self._items)), str(call.get("id")),
+                              str(fn.get("name")), "", "in_progress")
             self._calls[k] = {"index": len(self._items), "item": item}
             self._items.append(item)
             out += self._event("response.output_item.added", output_index=self._calls[k]["index"], item=item)

@@ -15,7 +15,6 @@ named, and a body already sent can't be sent again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -25,14 +24,14 @@ from fnmatch import fnmatchcase
 from seawall.config import PassthroughRule, ResolvedDeployment, ServerSettings
 from seawall.decide.classify import classify_reply
 from seawall.dialects import OPENAI
-from seawall.errors import SeawallError, error
+from seawall.errors import error
 from seawall.pipeline.access import check_ip, check_model
 from seawall.pipeline.admit import Admission
 from seawall.pipeline.attempt import transport_error, upstream_error
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import base_headers
-from seawall.pipeline.ingress import DRAIN_LIMIT, ClientGone, drain
+from seawall.pipeline.ingress import DRAIN_LIMIT, drain, next_chunk
 from seawall.providers.base import ApiRequest, AttemptRecord, UpstreamRequest
 from seawall.providers.registry import adapter_for
 from seawall.providers.transport import Transport, UpstreamFailure
@@ -134,15 +133,8 @@ class ClientBody:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while not self.done:
-            try:
-                async with asyncio.timeout(self._idle_s):
-                    message = await self._receive()
-            except TimeoutError:
-                raise error("body_timeout", seconds=self._idle_s) from None
-            if message["type"] == "http.disconnect":
-                raise ClientGone()
-            self.done = not message.get("more_body", False)
-            chunk = message.get("body", b"")
+            chunk, more = await next_chunk(self._receive, self._idle_s)
+            self.done = not more
             if chunk:
                 yield chunk
 

@@ -4,6 +4,7 @@ the validate stage's job."""
 
 from __future__ import annotations
 
+import asyncio
 
 import orjson
 
@@ -31,6 +32,19 @@ class ClientGone(Exception):
 # answering 413: closing on a client that is still sending makes the kernel reset the connection,
 # and the client then sees "connection reset" instead of the 413 (nginx's lingering_close, same idea).
 DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+async def next_chunk(receive, idle_s: float | None) -> tuple[bytes, bool]:
+    """The client's next body chunk, and whether more follows, within `idle_s` of asking (a body
+    streamed on as it arrives: an upload, a pass-through); None: unbounded."""
+    try:
+        async with asyncio.timeout(idle_s):
+            message = await receive()
+    except TimeoutError:
+        raise error("body_timeout", seconds=idle_s) from None
+    if message["type"] == "http.disconnect":
+        raise ClientGone()
+    return message.get("body", b""), message.get("more_body", False)
 
 
 async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:

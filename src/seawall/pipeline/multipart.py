@@ -21,7 +21,6 @@ the client with the error. The `model` field can be rewritten to the deployment'
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from seawall.errors import SeawallError, error
-from seawall.pipeline.ingress import DRAIN_LIMIT, ClientGone
+from seawall.pipeline.ingress import DRAIN_LIMIT, ClientGone, next_chunk
 
 SNIFF_BYTES = 16  # enough for every image magic number below
 _IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"))
@@ -247,15 +246,8 @@ class Upload:
     async def _next(self) -> bytes | None:
         if self._done:
             return None
-        try:
-            async with asyncio.timeout(self._idle_s):
-                message = await self._receive()
-        except TimeoutError:
-            raise error("body_timeout", seconds=self._idle_s) from None
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        self._done = not message.get("more_body", False)
+        chunk, more = await next_chunk(self._receive, self._idle_s)
+        self._done = not more
         return chunk
 
     async def drain(self, limit: int = DRAIN_LIMIT) -> None:

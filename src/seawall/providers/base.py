@@ -103,6 +103,23 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
+# How OpenAI's APIs name a usage's fields: chat completions (the canonical form's), and the
+# Responses API's, GPT Image's and the GPT-4o transcription models'.
+CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details")
+IO_USAGE = ("input_tokens", "output_tokens", "input_tokens_details")
+
+
+def read_usage(usage: object, names: tuple[str, str, str] = CHAT_USAGE) -> Usage | None:
+    """The input count includes the cached tokens; its details' cached_tokens says how many."""
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get(names[0]), usage.get(names[1])
+    details = usage.get(names[2])
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0,
+                 cache_read_tokens=cached if isinstance(cached, int) else 0)
+
+
 @dataclass(slots=True)
 class Reply:
     """A complete (non-streamed) upstream answer: canonical JSON, or the vendor's own for a

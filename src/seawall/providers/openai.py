@@ -21,8 +21,10 @@ from seawall.providers.base import (
     MalformedReply,
     Reply,
     StreamEvent,
+    IO_USAGE,
     UpstreamRequest,
     Usage,
+    read_usage,
     reply_json,
 )
 from seawall.providers import openai_responses as responses
@@ -105,7 +107,7 @@ class OpenAIProvider:
         if not isinstance(data, dict) or not isinstance(data.get(expected), list):
             raise MalformedReply(f"a 2xx reply without '{expected}': {body[:120]!r}")
         if req.operation in IMAGE_OPERATIONS:  # per image (DALL-E), or by tokens (GPT Image reports them)
-            usage = read_io_tokens(data.get("usage"))
+            usage = read_usage(data.get("usage"), IO_USAGE) or Usage()
             usage.images, usage.image_kind = len(data[expected]), image_kind(req.body)
             return Reply(body, usage, data.get("model"))
         return Reply(body, read_usage(data.get("usage")), data.get("model"))
@@ -215,17 +217,6 @@ def is_plain_content(block: bytes) -> bool:
         block.endswith(b"}") and block.endswith(_PLAIN_ENDS_PADDED, 0, padding)
 
 
-def read_usage(usage: object) -> Usage | None:
-    """prompt_tokens includes the cached ones; prompt_tokens_details.cached_tokens says how many."""
-    if not isinstance(usage, dict):
-        return None
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    details = usage.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0,
-                 cache_read_tokens=cached if isinstance(cached, int) else 0)
-
-
 IMAGE_OPERATIONS = frozenset({"images", "image_edits", "image_variations"})
 
 
@@ -237,20 +228,12 @@ def image_kind(body: dict) -> str:
     return f"{quality} {size}" if isinstance(quality, str) and quality not in ("standard", "auto") else size
 
 
-def read_io_tokens(usage: object) -> Usage:
-    """GPT Image's usage: input_tokens (text and image) and output_tokens (the images)."""
-    if not isinstance(usage, dict):
-        return Usage()
-    prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
-    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0)
-
-
 def read_audio_usage(data: dict) -> Usage | None:
     """A transcription's usage: seconds (whisper-1: {"type": "duration", "seconds"}, or a
     verbose_json's duration) or tokens (the GPT-4o transcribe models: {"type": "tokens", …})."""
     usage = data.get("usage")
     if isinstance(usage, dict) and usage.get("type") == "tokens":
-        return read_io_tokens(usage)
+        return read_usage(usage, IO_USAGE)
     if isinstance(usage, dict) and isinstance(usage.get("seconds"), (int, float)):
         return Usage(audio_seconds=float(usage["seconds"]))
     duration = data.get("duration")

@@ -12,7 +12,8 @@ the gateway must end can end as the SDK expects: with that response's id (dialec
 
 from __future__ import annotations
 
-from seawall.providers.base import MalformedReply, Reply, StreamEvent, Usage, reply_json
+from seawall.providers.base import IO_USAGE, MalformedReply, Reply, StreamEvent, Usage, reply_json
+from seawall.providers.base import read_usage as read_tokens
 from seawall.providers.sse import TERMINATOR, SSESplitter, json_event, parse_block
 
 _LIFECYCLE = frozenset({b"response.created", b"response.in_progress", b"response.queued"})
@@ -21,14 +22,7 @@ _EVENT = b"event: "
 
 
 def read_usage(usage: object) -> Usage | None:
-    """input_tokens counts the cached ones; input_tokens_details.cached_tokens says how many."""
-    if not isinstance(usage, dict):
-        return None
-    prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
-    details = usage.get("input_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0,
-                 cache_read_tokens=cached if isinstance(cached, int) else 0)
+    return read_tokens(usage, IO_USAGE)
 
 
 def read_response(body: bytes) -> Reply:
