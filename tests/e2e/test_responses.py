@@ -32,6 +32,7 @@ def config(port: int) -> str:
             f"  - name: gemini-2.5-flash\n    deployments:\n{dep('gemini', base + '/v1beta', 'gemini-2.5-flash')}"
             f"  - name: chat-only\n    deployments:\n{dep('openai', base + '/v1', 'gpt-4o', CHAT_ONLY)}"
             f"  - name: o4-mini\n    deployments:\n{dep('openai', base + '/v1', 'o4-mini')}"
+            f"  - name: azure-gpt\n    deployments:\n{dep('azure', base, 'gpt-4o-mini')}"
             f"  - name: mixed\n    deployments:\n{dep('openai', base + '/v1', 'gpt-4.1-mini')}"
             f"{dep('anthropic', base + '/v1', 'claude-haiku-4-5')}")
 
@@ -247,3 +248,15 @@ def test_an_overloaded_openai_deployment_falls_back_to_claude_translated(gw, sim
     assert again.status == "completed"  # the conversation is the gateway's: translated for every deployment,
     assert len(seen(sim, "/v1/chat/completions")) == 1  # so the OpenAI one gets it as chat completions
     assert len(seen(sim, "/v1/responses")) == 1
+
+
+def test_passed_through_to_an_azure_deployment_on_its_v1_api(gw, sim, client):
+    first = client.responses.create(model="azure-gpt", input="My name is Ada.")
+    with client.responses.stream(model="azure-gpt", input="And mine?", previous_response_id=first.id) as events:
+        second = events.get_final_response()
+    assert second.previous_response_id == first.id and client.responses.retrieve(first.id).id == first.id
+    sent = seen(sim, "/openai/v1/responses")
+    assert len(sent) == 2 and all(r["headers"]["api-key"] == "sk-sim-upstream" and "authorization" not in r["headers"]
+                                  for r in sent)
+    assert json.loads(sent[1]["body"])["previous_response_id"] == first.id
+    assert seen(sim, f"/openai/v1/responses/{first.id}")

@@ -37,8 +37,7 @@ from seawall.pipeline.attempt import transport_error, upstream_error
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import send_json
-from seawall.providers.base import ApiRequest, AttemptRecord, Reply, UpstreamRequest
-from seawall.providers.passthrough import merged_headers
+from seawall.providers.base import ApiRequest, AttemptRecord, Reply
 from seawall.providers.registry import adapter_for
 from seawall.providers.transport import Transport, UpstreamFailure
 from seawall.store.conversations import ConversationRecord, Conversations
@@ -253,17 +252,15 @@ class ResponsesDesk:
         target = made.target
         ctx.deployment = target.label
         suffix = ctx.path[len(PREFIX):].partition("/")[2]
-        url = f"{target.base_url}/responses/{urllib.parse.quote(response_id, safe='')}" + \
-            (f"/{suffix}" if suffix else "") + (f"?{ctx.query.decode('latin-1')}" if ctx.query else "")
-        headers = merged_headers({"authorization": "Bearer " + target.api_key} if target.api_key else {},
-                                 {}, target.spec.headers)
+        tail = urllib.parse.quote(response_id, safe="") + (f"/{suffix}" if suffix else "")
+        adapter = adapter_for(target.spec.adapter_name)
+        call = adapter.build_responses_call(ctx.method, tail, ctx.query.decode("latin-1"), target)
         record = AttemptRecord(target.label)
         ctx.attempts.append(record)
         started = time.perf_counter()
         try:
             try:
-                response = await self.transport.open(UpstreamRequest(ctx.method, url, headers, b""),
-                                                     target.spec.timeouts, target.label)
+                response = await self.transport.open(call, target.spec.timeouts, target.label)
                 record.status = response.status
                 body = await response.read()
             except UpstreamFailure as f:
@@ -273,7 +270,6 @@ class ResponsesDesk:
             if response.status >= 300:
                 cls = classify_reply(response.status, response.headers, body, now=time.time())
                 record.category, record.detail = cls.category, f"HTTP {response.status}"
-                adapter = adapter_for(target.spec.adapter_name)
                 raise upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body)
             return body
         finally:

@@ -89,6 +89,13 @@ class OpenAIProvider:
         headers.update(target.spec.headers)
         return UpstreamRequest("POST", target.base_url + PATHS[req.operation], headers, data)
 
+    def build_responses_call(self, method: str, tail: str, query: str, target: ResolvedDeployment) -> UpstreamRequest:
+        """A call naming a stored response: `tail` is "{id}", "{id}/cancel" or "{id}/input_items"."""
+        headers = {"authorization": "Bearer " + target.api_key} if target.api_key else {}
+        headers.update(target.spec.headers)
+        return UpstreamRequest(method, f"{target.base_url}/responses/{tail}" + (f"?{query}" if query else ""),
+                               headers, b"")
+
     def _upload(self, req: ApiRequest, target: ResolvedDeployment) -> UpstreamRequest:
         """A multipart form streamed on as it arrives, its model field renamed for the deployment."""
         upload = req.upload
