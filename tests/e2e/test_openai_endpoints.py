@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import json
+import time
 import uuid
 import wave
 
@@ -232,3 +233,27 @@ def test_a_usd_quota_key_and_a_model_without_a_price(gw, sim):
         key_with(gw, quota_usd=1).audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="hi")
     assert e.value.body["code"] == "quota_price_unknown"
     assert seen(sim, "/v1/audio/speech") == []
+
+
+def test_a_keys_own_body_limit_bounds_its_uploads(gw, sim):
+    limited = key_with(gw, max_body_bytes=100_000)
+    with pytest.raises(openai.APIStatusError) as e:
+        limited.audio.transcriptions.create(model="whisper-1", file=("a.wav", wav(10.0)))  # 320 kB
+    assert e.value.status_code == 413 and e.value.body["code"] == "key_body_too_large"
+    assert "max_body_bytes of the key" in e.value.message
+    assert limited.audio.transcriptions.create(model="whisper-1", file=("a.wav", wav(1.0))).text  # 32 kB
+
+
+def test_a_client_that_leaves_while_its_upload_is_transcribed_is_noticed(gw, sim):
+    sim.set_faults([{"match": {"model": "whisper-1"}, "fault": "latency_ms=3000"}])
+    body, ctype = form(("model", None, b"whisper-1"), ("file", "a.wav", wav(1.0)))
+    with pytest.raises(OSError):  # the client gives up after half a second
+        http("POST", gw.url + "/v1/audio/transcriptions", body,
+             {"authorization": f"Bearer {gw.key}", "content-type": ctype}, timeout=0.5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        rows = [r for r in gw.logs() if r["path"] == "/v1/audio/transcriptions" and r["status"] == 499]
+        if rows:
+            break
+        time.sleep(0.2)
+    assert rows and rows[-1]["latency_ms"] < 2500  # the upstream call was dropped, not waited for

@@ -14,6 +14,7 @@ stage translates it only for a candidate of another vendor (pipeline/attempt.py)
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import orjson
 
@@ -107,13 +108,19 @@ class Pipeline:
         """A multipart upload (image edits and variations, transcriptions and translations):
         checked as it streams through to the deployment, never held whole (pipeline/multipart.py).
         Its text fields stand in for the body in the estimates: a file counts no tokens."""
-        ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["openai"])
+        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["openai"])
         declared = ctx.headers.get("content-length")
+        policy = principal.request_policy
+        keyed = policy is not None and policy.max_body_bytes is not None and policy.max_body_bytes < rules.max_body_bytes
+        if keyed:  # the key's (or its group's) own body limit, below the endpoint's
+            rules = replace(rules, max_body_bytes=policy.max_body_bytes)
         try:
             upload = Upload(receive, ctx.headers.get("content-type"), declared, rules, self.server.body_timeout_s)
-        except SeawallError:
+        except SeawallError as e:
             await drain(receive, int(declared) if declared and declared.isdigit() else DRAIN_LIMIT)
-            raise
+            raise self._keyed(e, keyed, principal) from None
+        watchers: list[asyncio.Task] = []  # the client's body read, its leaving is watched for (as handle's)
+        upload.on_end = lambda: watchers.append(watch_disconnect(receive, ctx))
         try:
             fields = await self.deadlines.bounded(upload.head)
             model = fields.get("model") or DEFAULT_MODELS.get(operation)
@@ -128,11 +135,20 @@ class Pipeline:
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
                     await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), DIALECTS["openai"],
                                         req, req)
-        except SeawallError:
+        except SeawallError as e:
             await upload.drain()  # the client may still be sending: it hears the refusal, not a reset
-            raise
+            raise self._keyed(e, keyed, principal) from None
         finally:
             ctx.finished = True
+            for watcher in watchers:
+                watcher.cancel()
+
+    @staticmethod
+    def _keyed(err: SeawallError, keyed: bool, principal) -> SeawallError:
+        """A body over the key's own limit says it is the key's, and whose."""
+        if keyed and err.code == "body_too_large":
+            return body_too_large(principal.request_policy, principal.name, principal.group)
+        return err
 
     async def _deliver(self, send, ctx: RequestContext, outcome: Completed | Streaming | Relaying,
                        headers: list[tuple[bytes, bytes]], dialect: ClientDialect, asked: ApiRequest,

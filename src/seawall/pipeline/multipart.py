@@ -21,7 +21,7 @@ the client with the error. The `model` field can be rewritten to the deployment'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import MultipartParseError
@@ -242,12 +242,15 @@ class Upload:
         self.reader = MultipartReader(content_type, rules)
         self._held: list[bytes] = []
         self.started = False  # body() has begun: what it yielded can't be yielded again
+        self.on_end: Callable[[], None] | None = None  # called once the client's whole body is read
 
     async def _next(self) -> bytes | None:
         if self._done:
             return None
         chunk, more = await next_chunk(self._receive, self._idle_s)
         self._done = not more
+        if self._done and self.on_end is not None:
+            self.on_end()
         return chunk
 
     async def drain(self, limit: int = DRAIN_LIMIT) -> None:
