@@ -137,6 +137,10 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "through translation (responses.store is off).",
               "Send the earlier turns as input items instead, or ask the gateway's admin to set responses.store: "
               "true."),
+    ErrorKind("previous_response_elsewhere", 400, _BAD, "request.invalid",
+              "Previous response with id '{response_id}' lives at the upstream of the deployment {deployment}, "
+              "which doesn't serve `{model}`.",
+              "Continue it with a model that upstream serves ({models}), or send the earlier turns as input items."),
     ErrorKind("response_not_cancellable", 400, _BAD, "request.invalid",
               "Only responses created with background=true can be cancelled; '{response_id}' was not.",
               "Nothing to cancel: the response is complete (GET /v1/responses/{response_id} returns it)."),

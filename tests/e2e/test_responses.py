@@ -260,3 +260,15 @@ def test_passed_through_to_an_azure_deployment_on_its_v1_api(gw, sim, client):
                                   for r in sent)
     assert json.loads(sent[1]["body"])["previous_response_id"] == first.id
     assert seen(sim, f"/openai/v1/responses/{first.id}")
+
+
+def test_a_passed_through_response_continues_with_another_model_of_its_upstream_only(gw, sim, client):
+    first = client.responses.create(model="gpt-4o-mini", input="My name is Ada.")
+    other = client.responses.create(model="o4-mini", input="What is it?", previous_response_id=first.id)
+    assert other.previous_response_id == first.id and json.loads(seen(sim, "/v1/responses")[-1]["body"])["model"] \
+        == "o4-mini"
+    before = len(seen(sim, "/v1/messages"))
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="claude-sonnet-4-5", input="And now?", previous_response_id=first.id)
+    assert e.value.body["code"] == "previous_response_elsewhere" and "gpt-4o-mini" in e.value.message
+    assert len(seen(sim, "/v1/messages")) == before

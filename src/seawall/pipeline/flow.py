@@ -38,7 +38,7 @@ from seawall.pipeline.egress import relay_bytes, relay_stream, send_json
 from seawall.pipeline.ingress import DEFAULT_MODELS, DRAIN_LIMIT, drain, read_body
 from seawall.pipeline.multipart import Upload, UploadRules
 from seawall.pipeline.quota import QuotaHold
-from seawall.pipeline.responses import ResponsesDesk
+from seawall.pipeline.responses import ResponsesDesk, same_upstream
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import FALLBACK_HEADER, Preflight
 from seawall.providers.base import ApiRequest, Usage
@@ -75,9 +75,12 @@ class Pipeline:
             check_access(ctx, req)
             native_route = req.dialect == "openai" or self.router.serves_natively(req.model, req.operation,
                                                                                  req.dialect)
-            pinned = None
+            pinned = None  # the deployments at the upstream holding the response a request continues
             if operation == "responses":  # continues a response: where it lives decides how it goes
-                pinned = await self.responses.begin(ctx, dialect, req, native_route)
+                made = await self.responses.begin(ctx, dialect, req, native_route)
+                if made is not None:
+                    pinned = same_upstream(self.router.plan(req.model, req.operation, req.dialect), made,
+                                           req.body["previous_response_id"], req.model, self.router.served_by(made))
                 native_route = native_route and not dialect.earlier
             local_count = not native_route and req.operation == "count_tokens"
             if not native_route and not local_count:
@@ -92,8 +95,8 @@ class Pipeline:
                     await send_json(send, ctx, 200, reply, cors + counted + _as_headers(limit_headers))
                     return
                 with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
-                    candidates = [pinned] if pinned is not None else \
-                        self.retrier.arrange(self.router.plan(req.model, req.operation, req.dialect))
+                    candidates = pinned or self.retrier.arrange(self.router.plan(req.model, req.operation,
+                                                                                 req.dialect))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier, dialect.translate)
                     await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), dialect, asked, req)
                     if operation == "responses":

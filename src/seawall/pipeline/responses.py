@@ -37,6 +37,7 @@ from seawall.pipeline.attempt import transport_error, upstream_error
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import send_json
+from seawall.pipeline.route import passes_through
 from seawall.providers.base import ApiRequest, AttemptRecord, Reply
 from seawall.providers.registry import adapter_for
 from seawall.providers.transport import Transport, UpstreamFailure
@@ -84,6 +85,20 @@ class ResponseOwners:
 
     def __len__(self) -> int:
         return len(self._made)
+
+
+def same_upstream(plan: list[list[ResolvedDeployment]], made: ResolvedDeployment, response_id: str,
+                  model: str, models_there: list[str]) -> list[ResolvedDeployment]:
+    """The deployments of a request's plan that reach the upstream account holding a response it
+    continues (its base URL and key: the response lives in that account's store), in plan order;
+    none: the 400 saying where it lives."""
+    found = [d for deployments in plan for d in deployments
+             if d.base_url == made.base_url and d.api_key == made.api_key and passes_through(d, "responses", "responses")]
+    if not found:
+        raise SeawallError("previous_response_elsewhere", {"response_id": response_id, "deployment": made.label,
+                                                            "model": model, "models": ", ".join(models_there)},
+                           param="previous_response_id")
+    return found
 
 
 def may_see(caller_key_id: str, owner_key_id: str) -> bool:

@@ -108,6 +108,11 @@ class Router:
                 self._native[key] = found
         return found
 
+    def served_by(self, target: ResolvedDeployment) -> list[str]:
+        """The models with a deployment at the same upstream account as `target` (base URL, key)."""
+        return [name for name, deployments in self._routes.items()
+                if any(d.base_url == target.base_url and d.api_key == target.api_key for d in deployments)]
+
     def lossy(self, model: str) -> bool:
         """May a translation for this model drop cost hints it has no counterpart for?"""
         deployments = self._routes.get(model)
