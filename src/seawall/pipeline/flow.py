@@ -9,6 +9,11 @@ Ingress keeps the body in the client's own dialect. When no deployment the reque
 speaks that dialect, it is translated to the canonical form here, once, before pre-flight, and
 every check applies to it as to an OpenAI client's; otherwise it stays native, and the attempt
 stage translates it only for a candidate of another vendor (pipeline/attempt.py).
+
+A Responses request is a dialect of its own, made per request (dialects/responses_face.py), and
+may continue a response: pipeline/responses.py says where it lives (an upstream's store, or the
+gateway's). A multipart upload (`upload`) travels the same stages with its body relayed as it
+arrives, and a reply that is bytes (audio, a transcript) is relayed as it comes (`_deliver`).
 """
 
 from __future__ import annotations
@@ -114,7 +119,8 @@ class Pipeline:
         principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["openai"])
         declared = ctx.headers.get("content-length")
         policy = principal.request_policy
-        keyed = policy is not None and policy.max_body_bytes is not None and policy.max_body_bytes < rules.max_body_bytes
+        keyed = policy is not None and policy.max_body_bytes is not None and \
+            policy.max_body_bytes < rules.max_body_bytes
         if keyed:  # the key's (or its group's) own body limit, below the endpoint's
             rules = replace(rules, max_body_bytes=policy.max_body_bytes)
         try:

@@ -92,8 +92,8 @@ def same_upstream(plan: list[list[ResolvedDeployment]], made: ResolvedDeployment
     """The deployments of a request's plan that reach the upstream account holding a response it
     continues (its base URL and key: the response lives in that account's store), in plan order;
     none: the 400 saying where it lives."""
-    found = [d for deployments in plan for d in deployments
-             if d.base_url == made.base_url and d.api_key == made.api_key and passes_through(d, "responses", "responses")]
+    found = [d for deployments in plan for d in deployments if d.base_url == made.base_url
+             and d.api_key == made.api_key and passes_through(d, "responses", "responses")]
     if not found:
         raise SeawallError("previous_response_elsewhere", {"response_id": response_id, "deployment": made.label,
                                                             "model": model, "models": ", ".join(models_there)},
