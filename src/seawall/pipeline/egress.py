@@ -109,7 +109,7 @@ async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: li
 
 
 # Of a relayed reply's headers, what says what the bytes are (the rest is the upstream's own).
-_RELAYED_HEADERS = ("content-type", "content-length", "content-disposition")
+_RELAYED_HEADERS = ("content-type", "content-disposition")
 _USAGE_HEAD = 1 << 20  # a JSON reply's first bytes kept to read its usage (a transcript's JSON is KBs)
 
 
@@ -123,9 +123,8 @@ async def relay_bytes(send, ctx: RequestContext, relay: Relaying, headers: list[
     size = 0
     try:
         ctx.status = 200
-        own = [(name.encode(), response.headers[name].encode("latin-1")) for name in _RELAYED_HEADERS
-               if name in response.headers]
-        await send({"type": "http.response.start", "status": 200, "headers": base_headers(ctx, own + headers)})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": base_headers(ctx, relayed_headers(response, _RELAYED_HEADERS) + headers)})
         while data := await response.next_chunk():
             if ctx.ttfb_ms is None:
                 ctx.ttfb_ms = ctx.elapsed_ms()
@@ -150,6 +149,15 @@ async def relay_bytes(send, ctx: RequestContext, relay: Relaying, headers: list[
     ctx.finished = True
     ctx.stream_end = "completed" if ctx.streamed else None
     ctx.usage = relay.usage(ctype, b"".join(kept) if kept else b"")
+
+
+def relayed_headers(response, names: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
+    """The upstream reply's `names`, and its length unless the transport decoded its body (a
+    compressed reply: the bytes relayed are not the ones its length counts)."""
+    out = [(name.encode(), response.headers[name].encode("latin-1")) for name in names if name in response.headers]
+    if "content-length" in response.headers and "content-encoding" not in response.headers:
+        out.append((b"content-length", response.headers["content-length"].encode("latin-1")))
+    return out
 
 
 def stream_timeout(stream: Streaming, cut: UpstreamFailure) -> tuple[str, SeawallError]:

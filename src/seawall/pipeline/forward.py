@@ -30,7 +30,7 @@ from seawall.pipeline.admit import Admission
 from seawall.pipeline.attempt import transport_error, upstream_error
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
-from seawall.pipeline.egress import base_headers
+from seawall.pipeline.egress import base_headers, relayed_headers
 from seawall.pipeline.ingress import DRAIN_LIMIT, drain, next_chunk
 from seawall.providers.base import ApiRequest, AttemptRecord, UpstreamRequest
 from seawall.providers.registry import adapter_for
@@ -160,11 +160,9 @@ async def bounded_read(response) -> bytes:
 
 async def relay(send, ctx: RequestContext, response, extra: list[tuple[bytes, bytes]]) -> None:
     """The upstream's reply, status and body as they come; cut short, the client's is cut too."""
-    own = [(name.encode(), response.headers[name].encode("latin-1")) for name in _RELAYED if name in response.headers]
-    if "content-length" in response.headers and "content-encoding" not in response.headers:
-        own.append((b"content-length", response.headers["content-length"].encode("latin-1")))
     ctx.status = response.status
-    await send({"type": "http.response.start", "status": response.status, "headers": base_headers(ctx, own + extra)})
+    await send({"type": "http.response.start", "status": response.status,
+                "headers": base_headers(ctx, relayed_headers(response, _RELAYED) + extra)})
     try:
         while data := await response.next_chunk():
             if ctx.ttfb_ms is None:

@@ -166,10 +166,11 @@ class ResponsesDesk:
 
     # -- POST /v1/responses, around the pipeline ------------------------------------------------------
     async def begin(self, ctx: RequestContext, face: ResponsesFace, req: ApiRequest,
-                    passes_through: bool) -> ResolvedDeployment | None:
-        """Before routing: the deployment a continued response must go back to (None: any), or
-        the stored conversation loaded into `face.earlier` (the request is then translated for
-        every deployment). `passes_through`: some deployment of the model would take it as it is."""
+                    native_route: bool) -> ResolvedDeployment | None:
+        """Before routing: the deployment that made the response a request continues (None:
+        none did), or the stored conversation loaded into `face.earlier` (the request is then
+        translated for every deployment), and the items its item_references name.
+        `native_route`: some deployment of the model would take the request as it is."""
         key_id = ctx.principal.key_id
         if isinstance(req.body.get("input"), list):
             await self._references(face, references(req.body["input"]), key_id)
@@ -184,7 +185,7 @@ class ResponsesDesk:
             if record is not None:
                 face.earlier = record.items
                 return None
-        elif not passes_through:
+        elif not native_route:
             raise error("responses_store_off", param="previous_response_id")
         raise SeawallError("previous_response_not_found", {"response_id": previous,
                                                             "days": f"{self.settings.retention_days:g}"},
