@@ -109,8 +109,7 @@ def test_streamed_as_typed_events(gw, sim, client, model):
     assert "response.output_text.delta" in kinds and final.output_text and final.usage.output_tokens > 0
 
 
-# (the simulator's chat completions play no tool calls: the chat-only deployment is left out)
-@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"])
+@pytest.mark.parametrize("model", ["gpt-4o-mini", *TRANSLATED])
 def test_a_function_tool_round_trip_with_previous_response_id(gw, sim, client, model):
     first = client.responses.create(model=model, input="What's the weather in Oslo?", tools=TOOLS,
                                     tool_choice="required")
