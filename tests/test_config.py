@@ -161,3 +161,30 @@ def test_request_capture_reads_yaml_off_and_refuses_bad_paths():
     with pytest.raises(ConfigError) as e:
         parse({**base, "console": {"tls_cert_file": "/x.pem"}})
     assert "both tls_cert_file and tls_key_file" in e.value.render()
+
+
+PASS_MODELS = {"models": [
+    {"name": "gpt-4o-mini", "deployments": [{"provider": "openai", "base_url": "https://api.openai.com/v1",
+                                             "model": "gpt-4o-mini", "api_key_env": "K", "name": "openai-main"}]},
+    {"name": "claude", "deployments": [{"provider": "anthropic", "base_url": "https://api.anthropic.com/v1",
+                                        "model": "claude-sonnet-4-5", "api_key_env": "K", "name": "claude-main"}]}]}
+
+
+@pytest.mark.parametrize("rule, fragment", [
+    ({"name": "files", "paths": ["/v1/files*"], "deployment": "openai-mian"}, "did you mean 'openai-main'"),
+    ({"name": "files", "paths": ["/v1/files*"], "deployment": "claude-main"}, "OpenAI-compatible"),
+    ({"name": "claude", "paths": ["/v1/files*"], "deployment": "openai-main"}, "is taken"),
+    ({"name": "files", "paths": ["/files*"], "deployment": "openai-main"}, "must start with /v1/"),
+    ({"name": "files", "paths": ["/v1/files*"], "deployment": "openai-main", "methods": ["GOT"]}, "GET"),
+])
+def test_passthrough_rules_are_checked(rule, fragment):
+    assert fragment in " ".join(problems(dict(PASS_MODELS, passthrough=[rule])))
+
+
+def test_a_passthrough_rule_and_a_chat_only_deployment():
+    s = parse_settings(dict(PASS_MODELS, passthrough=[{"name": "files", "paths": ["/v1/files*"],
+                                                       "deployment": "openai-main"}]))
+    assert s.passthrough[0].methods == ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    models = [dict(m) for m in PASS_MODELS["models"]]
+    models[1] = {**models[1], "deployments": [{**models[1]["deployments"][0], "responses": False}]}
+    assert "responses: false is for OpenAI-compatible deployments" in " ".join(problems({"models": models}))

@@ -45,14 +45,18 @@ from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import Principal, RequestContext, new_request_id, read_headers
 from seawall.pipeline.egress import send_error, send_json, stream_error_event
 from seawall.pipeline.flow import Pipeline
+from seawall.pipeline.forward import Forwarder
 from seawall.pipeline.health import Prober
 from seawall.pipeline.ingress import ClientGone
+from seawall.pipeline.multipart import UPLOADS
 from seawall.pipeline.record import record
 from seawall.pipeline.route import Router
+from seawall.pipeline.responses import PREFIX, ResponsesDesk
 from seawall.pipeline.tasks import TaskGateway
 from seawall.providers.network import Network
 from seawall.providers.transport import Transport
 from seawall.store.base import RequestRecord, Store
+from seawall.store.conversations import Conversations
 
 log = logging.getLogger("seawall")
 
@@ -126,7 +130,9 @@ class Gateway:
         self.transport = gateway_transport(settings, routes, environ)
         # Charges are written at the request log's pace: kill -9 loses at most one flush interval of both.
         self.quotas = QuotaLedger(store, settings.request_log.flush_interval_s)
-        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s, list(routes), self.quotas,
+        # key permissions name models and passthrough rules alike (config/forward.py)
+        self.auth = Authenticator(store, secret, settings.auth.refresh_interval_s,
+                                  [*routes, *(rule.name for rule in settings.passthrough)], self.quotas,
                                   settings.limits)
         self.alerts = AlertMonitor(settings.alerts, self._open_circuits, lambda: self.writer.dropped,
                                    self._out_of_rotation, self.transport) if settings.alerts.enabled else None
@@ -140,7 +146,11 @@ class Gateway:
         self.writer = RequestLogWriter(store, log_settings, CaptureBuilder(self.redactor, log_settings.capture_max_body_bytes)
                                        if log_settings.capture != "off" else None)
         self._capture_all = log_settings.capture == "all"  # keep whole streams, not only their tails
-        self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas)
+        self.conversations = Conversations(store, settings.responses)  # translated Responses, kept for later turns
+        self.responses = ResponsesDesk(settings.responses, self.conversations, self.auth, self.transport)
+        self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas, self.responses)
+        self.forwarder = Forwarder(settings.passthrough, routes, settings.server, self.auth, self.transport,
+                                   lambda: self.pipeline.limiter)  # files, batches, … when configured
         self.prober = Prober(self.pipeline.retrier.health, [d for ds in routes.values() for d in ds], self.transport)
         self.admin.deployments = DeploymentsAdmin([d for ds in routes.values() for d in ds], self.pipeline.retrier,
                                                   self.prober, self.transport)
@@ -165,9 +175,19 @@ class Gateway:
         self._origins = settings.server.cors_allowed_origins
         self._error_detail = settings.server.upstream_error_detail
         self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
-                     ("POST", "/v1/messages"): "chat", ("POST", "/v1/messages/count_tokens"): "count_tokens"}
+                     ("POST", "/v1/messages"): "chat", ("POST", "/v1/messages/count_tokens"): "count_tokens",
+                     ("POST", "/v1/responses"): "responses", ("POST", "/v1/completions"): "completions",
+                     ("POST", "/v1/moderations"): "moderations", ("POST", "/v1/images/generations"): "images",
+                     ("POST", "/v1/audio/speech"): "speech",
+                     # multipart uploads, relayed as they arrive (pipeline/multipart.py UPLOADS)
+                     ("POST", "/v1/images/edits"): "image_edits", ("POST", "/v1/images/variations"): "image_variations",
+                     ("POST", "/v1/audio/transcriptions"): "transcriptions",
+                     ("POST", "/v1/audio/translations"): "translations"}
         # paths whose clients speak another dialect
-        self._dialects = {"/v1/messages": "anthropic", "/v1/messages/count_tokens": "anthropic"}
+        self._dialects = {"/v1/messages": "anthropic", "/v1/messages/count_tokens": "anthropic",
+                          "/v1/responses": "responses"}
+        # families of paths with an id in them, each answering its own (the request log records them)
+        self._families = {PREFIX: self.responses.handle}
         self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
                        ("GET", "/v1/models"): self._models, ("GET", "/v1beta/models"): self._gemini_models,
                        ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
@@ -191,6 +211,7 @@ class Gateway:
         await self.admin.load(self._admin_key)
         self.auth.start()
         self.writer.start()
+        self.conversations.start()
         self.quotas.start()
         self.pipeline.deadlines.start()
         if self.alerts is not None:
@@ -221,6 +242,7 @@ class Gateway:
         await self.pipeline.deadlines.stop()
         await self.auth.stop()
         await self.writer.stop()
+        await self.conversations.stop()
         await self.quotas.stop()
         await self.transport.close()
         await self.store.close()
@@ -283,7 +305,10 @@ class Gateway:
                 in_flight = self.metrics.in_flight
                 in_flight[ctx.dialect] += 1
                 try:
-                    await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
+                    if ctx.path in UPLOADS:
+                        await self.pipeline.upload(ctx, operation, UPLOADS[ctx.path], receive, send, cors)
+                    else:
+                        await self.pipeline.handle(ctx, operation, receive, send, cors, path_model)
                 finally:
                     in_flight[ctx.dialect] -= 1
             elif key in self._plain:
@@ -301,9 +326,15 @@ class Gateway:
                     return  # a refused origin's preflight is logged: its request ID finds why
             elif ctx.path.startswith("/mj/"):
                 await self.tasks.handle(ctx, receive, send, cors, self.ready)  # answers its own errors
+            elif (family := self._family(ctx.path)) is not None:
+                ctx.query = scope.get("query_string", b"")
+                await family(ctx, send, cors, self.ready)
             elif ctx.method == "GET" and ctx.path.startswith("/v1/models/"):
                 await self._model(ctx, send, cors)
                 return
+            elif (forward := self.forwarder.match(ctx.method, ctx.path)) is not None:
+                ctx.query = scope.get("query_string", b"")
+                await self.forwarder.handle(ctx, forward, receive, send, cors, self.ready)
             else:
                 raise self._unknown_route(ctx)
         except SeawallError as e:
@@ -370,6 +401,9 @@ class Gateway:
         return Internal(ctx.request_id, ctx.status, ctx.category, b"".join(parts).decode("utf-8", "replace"),
                         ctx.streamed, ctx.stream_end, round(ctx.elapsed_ms(), 2), ctx.ttfb_ms,
                         f"pipeline, as key {live.key_id}" if live else "pipeline, as the admin (no live key)")
+
+    def _family(self, path: str):
+        return next((serve for prefix, serve in self._families.items() if path.startswith(prefix)), None)
 
     def _open_circuits(self) -> list[str]:
         """Deployments whose circuit is not closed, for the circuit_open alert."""

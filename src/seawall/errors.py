@@ -161,6 +161,13 @@ CATALOG: dict[str, ErrorKind] = _kinds(
               "through translation (responses.store is off).",
               "Send the earlier turns as input items instead, or ask the gateway's admin to set responses.store: "
               "true."),
+    ErrorKind("previous_response_elsewhere", 400, _BAD, "request.invalid",
+              "Previous response with id '{response_id}' lives at the upstream of the deployment {deployment}, "
+              "which doesn't serve `{model}`.",
+              "Continue it with a model that upstream serves ({models}), or send the earlier turns as input items."),
+    ErrorKind("response_not_cancellable", 400, _BAD, "request.invalid",
+              "Only responses created with background=true can be cancelled; '{response_id}' was not.",
+              "Nothing to cancel: the response is complete (GET /v1/responses/{response_id} returns it)."),
     # -- routes and models ---------------------------------------------------------------------
     ErrorKind("route_not_found", 404, _BAD, "route.not_found",
               "Invalid URL ({method} {path}).",
@@ -181,6 +188,10 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("operation_not_supported", 400, _BAD, "request.invalid",
               "The model `{model}` does not support {operation}.",
               "Use a model configured for {operation}; GET /v1/models lists them."),
+    ErrorKind("endpoint_not_served", 400, _BAD, "request.invalid",
+              "The model `{model}` can't serve {endpoint}: it is served by {providers} deployments, and {served_by}.",
+              "Call {endpoint} with a model an OpenAI-compatible deployment serves (GET /v1/models lists the models "
+              "this key may use), or ask the gateway's admin to add one for `{model}`."),
     # -- credentials (diagnosed in decide/keys.py) ----------------------------------------------
     ErrorKind("missing_api_key", 401, _BAD, "auth.missing",
               "You didn't provide an API key. Send it as {how}.",

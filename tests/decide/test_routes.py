@@ -13,7 +13,10 @@ CASES = [  # id, path, code, hint fragment
     ("anthropic path without /v1", "/messages", "route_base_url", "lacks '/v1'"),
     ("anthropic base URL with /v1", "/v1/v1/messages", "route_base_url", "'/v1' twice"),
     ("unknown v1 endpoint", "/v1/chat/complete", "route_not_found", "serves"),
-    ("the Responses API", "/v1/responses", "route_not_found", "openai.chat(model)"),
+    ("files, not passed through", "/v1/files", "route_not_found", "passthrough:"),
+    ("a batch, not passed through", "/v1/batches/batch_1/cancel", "route_not_found", "/v1/batches is OpenAI's"),
+    ("unknown v1 endpoint names the served ones", "/v1/image/generations", "route_not_found",
+     "/v1/images/generations"),
     ("root", "/", "route_not_found", "under /v1"),
 ]
 

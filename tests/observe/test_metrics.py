@@ -76,7 +76,7 @@ def chat(model: str = "gpt-4o-mini", **kw) -> RequestContext:
 
 def test_observe_a_retried_chat_and_an_unknown_model():
     m = Metrics(routes())
-    label = "simulator/gpt-4o-mini@embedded"
+    label = "simulator-openai"
     ok = chat(status=200, usage=Usage(10, 5),
               attempts=[AttemptRecord(label, 429, "rate_limit.requests"), AttemptRecord(label, 200)])
     m.observe(ok, 0.05, 0.001)
@@ -110,12 +110,12 @@ def test_cost_is_the_quota_rule_and_none_without_usage_or_price():
 
 def test_collector_reads_circuits_live_and_exports_only_bounded_labels():
     m = Metrics(routes())
-    m.observe(chat(status=200, attempts=[AttemptRecord("simulator/gpt-4o-mini@embedded", 200)]), 0.2, None)
-    breakers = {"simulator/gpt-4o-mini@embedded": Breaker(state="open", open_until=1e18)}
+    m.observe(chat(status=200, attempts=[AttemptRecord("simulator-openai", 200)]), 0.2, None)
+    breakers = {"simulator-openai": Breaker(state="open", open_until=1e18)}
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SeawallCollector(m, "9.9", lambda: breakers, lambda: {"pending": 3, "dropped": 7,
                                                                              "written": 1},
-                                       lambda: {"simulator/gpt-4o-mini@embedded": "out"}))
+                                       lambda: {"simulator-openai": "out"}))
     text = generate_latest(registry).decode()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in text_string_to_metric_families(text) for s in f.samples}

@@ -25,7 +25,8 @@ class RawUpstream:
         self.answer, self.tls = answer, tls
         self.accepted = 0  # connections accepted
         self.finished = 0  # connections over (either side closed)
-        self.requests: list[tuple[bytes, bytes]] = []  # (head, body) as received
+        self.requests: list[tuple[bytes, bytes]] = []  # (head, body) as received (a chunked body decoded)
+        self.head_only = False  # answer each request on its head, its body unread
         self._writers: list[asyncio.StreamWriter] = []
 
     async def __aenter__(self) -> RawUpstream:
@@ -47,12 +48,20 @@ class RawUpstream:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
+                length, chunked = 0, False
                 for line in head.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
-                body = await reader.readexactly(length)
+                    elif name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                        chunked = True
+                if self.head_only:  # answer on the head, before reading any body
+                    self.requests.append((head, b""))
+                    if not await self.answer(len(self.requests) - 1, head, b"", writer):
+                        break
+                    await writer.drain()
+                    continue
+                body = await read_chunked(reader) if chunked else await reader.readexactly(length)
                 self.requests.append((head, body))
                 if not await self.answer(len(self.requests) - 1, head, body, writer):
                     break
@@ -62,6 +71,16 @@ class RawUpstream:
         finally:
             self.finished += 1
             writer.close()
+
+
+async def read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+        if size == 0:
+            return b"".join(parts)
 
 
 def reply(body: bytes = b'{"ok": true}', status: str = "200 OK", headers: str = "",

@@ -139,3 +139,37 @@ def test_events_interleave_choices():
     plan = plan_chat(body(stream=True, n=2), CATALOG, reply_tokens=2)
     chunks = _decode(render_events(plan, "c", 1, PADDING))
     assert [c["choices"][0]["index"] for c in chunks] == [0, 1, 0, 1, 0, 1, 0, 1]
+
+
+def test_a_function_is_called_when_required_named_or_asked_for_and_answered_after_its_result():
+    catalog = CATALOG
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}}]
+    ask = [{"role": "user", "content": "What's the weather?"}]
+    for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+        plan = plan_chat({"model": "gpt-4o-mini", "messages": ask, "tools": tools, "tool_choice": choice}, catalog)
+        reply = orjson.loads(render_reply(plan, "chatcmpl-1", 1))["choices"][0]
+        assert reply["finish_reason"] == "tool_calls" and reply["message"]["content"] is None
+        call = reply["message"]["tool_calls"][0]
+        assert call["function"]["name"] == "get_weather"
+        assert orjson.loads(call["function"]["arguments"]) == {"city": "gateways", "days": 42}
+    named = plan_chat({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "call get_weather"}],
+                       "tools": tools}, catalog)
+    assert named.call is not None
+    assert plan_chat({"model": "gpt-4o-mini", "messages": ask, "tools": tools}, catalog).call is None  # auto: not asked
+    answered = plan_chat({"model": "gpt-4o-mini", "tools": tools, "tool_choice": "required", "messages": [
+        *ask, {"role": "assistant", "content": None, "tool_calls": [named_call(named)]},
+        {"role": "tool", "tool_call_id": named.call[0], "content": "sunny"}]}, catalog)
+    assert answered.call is None and answered.choices[0][1] == "stop"
+    stream = plan_chat({"model": "gpt-4o-mini", "messages": ask, "tools": tools, "tool_choice": "required",
+                        "stream": True}, catalog)
+    chunks = [orjson.loads(e[6:]) for e in render_events(stream, "chatcmpl-2", 1, (b"x",)) if e != b"data: [DONE]\n\n"]
+    arguments = "".join(c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] for c in chunks
+                        if c["choices"] and c["choices"][0]["delta"].get("tool_calls"))
+    assert orjson.loads(arguments) == {"city": "gateways", "days": 42}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def named_call(plan) -> dict:
+    call_id, name, arguments = plan.call
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}

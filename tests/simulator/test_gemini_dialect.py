@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import aiohttp
@@ -209,3 +210,30 @@ async def test_embeddings_with_the_sdk(base_url):
     assert len(single.json()["embedding"]["values"]) == 768
     wrong = await post(base_url, f"/v1beta/models/{MODEL}:batchEmbedContents", {"requests": []})
     assert wrong.status_code == 404 and "not supported for batchEmbedContents" in wrong.json()["error"]["message"]
+
+
+async def test_imagen_predict(base_url):
+    r = await post(base_url, "/v1beta/models/imagen-4.0-generate-001:predict",
+                   {"instances": [{"prompt": "a red fox"}], "parameters": {"sampleCount": 2, "aspectRatio": "16:9"}})
+    images = [base64.b64decode(p["bytesBase64Encoded"]) for p in r.json()["predictions"]]
+    assert r.status_code == 200 and len(images) == 2 and all(i.startswith(b"\x89PNG") for i in images)
+    assert images[0][16:24] == (1408 // 8).to_bytes(4, "big") + (768 // 8).to_bytes(4, "big")  # 16:9's size
+
+
+@pytest.mark.parametrize("path, body, status, words", [
+    ("imagen-4.0-generate-001:predict", {"instances": [{"prompt": "x"}], "parameters": {"sampleCount": 9}}, 400,
+     "sampleCount"),
+    ("imagen-4.0-generate-001:predict", {"instances": [{"prompt": "x"}], "parameters": {"aspectRatio": "2:1"}}, 400,
+     "aspect ratio"),
+    ("imagen-4.0-generate-001:predict", {"instances": []}, 400, "instance"),
+    ("gemini-2.5-flash:predict", {"instances": [{"prompt": "x"}]}, 404, "not supported for predict"),
+])
+async def test_imagen_refusals(base_url, path, body, status, words):
+    r = await post(base_url, "/v1beta/models/" + path, body)
+    assert r.status_code == status and words in r.json()["error"]["message"]
+
+
+async def test_a_filtered_prompt_makes_no_image(base_url):
+    r = await post(base_url, "/v1beta/models/imagen-4.0-generate-001:predict",
+                   {"instances": [{"prompt": "something forbidden"}], "parameters": {"sampleCount": 1}})
+    assert r.status_code == 200 and r.json() == {}

@@ -37,6 +37,11 @@ class ModelInfo:
     price_cache_read: float | None = None  # input tokens the provider's prompt cache served; None: price_in
     price_cache_write: float | None = None  # input tokens written to it (Anthropic bills them); None: price_in
     reasoning: bool = False  # o-series / gpt-5: max_completion_tokens only, temperature fixed
+    # Priced by what they make, not by tokens: USD per image by "[quality ]size" (or "default"),
+    # per second of audio transcribed, per 1M characters spoken.
+    price_image: Mapping[str, float] | None = None
+    price_audio_second: float | None = None
+    price_characters: float | None = None
 
 
 class Catalog:

@@ -30,6 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from seawall.config.alerts import AlertSettings as AlertSettings
 from seawall.config.base import SIMULATOR_KEY as SIMULATOR_KEY
 from seawall.config.base import _Strict
+from seawall.config.forward import PassthroughRule as PassthroughRule
 from seawall.config.limits import LimitDefaults as LimitDefaults
 from seawall.config.limits import LimitSettings as LimitSettings
 from seawall.config.limits import RateLimits as RateLimits
@@ -246,6 +247,8 @@ class Settings(_Strict):
     network: NetworkSettings = Field(default_factory=NetworkSettings)  # proxies, TLS, pool (config/network.py)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     models: list[ModelRoute] = Field(min_length=1)
+    # OpenAI endpoints passed on as they are to a named deployment (files, batches): opt-in
+    passthrough: list[PassthroughRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_models(self) -> Settings:
@@ -304,6 +307,30 @@ class Settings(_Strict):
                                      "another proxy or tls; give it its own name, or the same settings")
         return self
 
+    @model_validator(mode="after")
+    def _passthrough_targets(self) -> Settings:
+        """Each rule names an OpenAI-compatible deployment, and a name no model has (key
+        permissions name both alike)."""
+        deployments = {d.label: d for route in self.models for d in route.deployments}
+        models = {route.name for route in self.models}
+        seen: set[str] = set()
+        for i, rule in enumerate(self.passthrough):
+            dep = deployments.get(rule.deployment)
+            if dep is None:
+                close = difflib.get_close_matches(rule.deployment, list(deployments), n=1)
+                raise ValueError(f"passthrough.{i}.deployment: no deployment is named {rule.deployment!r} — "
+                                 + (f"did you mean '{close[0]}'?" if close else "give the deployment a name: and "
+                                    "use it here"))
+            if dep.adapter_name != "openai":
+                raise ValueError(f"passthrough.{i}.deployment: {rule.deployment!r} is provider {dep.provider}; "
+                                 "requests pass through as they are only to an OpenAI-compatible deployment "
+                                 "(provider openai, or simulator)")
+            if rule.name in models or rule.name in seen:
+                raise ValueError(f"passthrough.{i}.name: {rule.name!r} is taken (by a model or another rule); key "
+                                 "permissions name both, so give it a name of its own")
+            seen.add(rule.name)
+        return self
+
     @property
     def uses_embedded_simulator(self) -> bool:
         return any(d.provider == "simulator" and not d.base_url for m in self.models for d in m.deployments)
@@ -348,8 +375,13 @@ class ConfigError(Exception):
 
 def default_settings(**overrides: object) -> Settings:
     """The embedded default: a few demo models served by the built-in simulator."""
-    demo = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small"]
+    demo = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small",
+            # the rest of OpenAI's API the simulator plays: legacy completions, images, audio, moderation
+            "gpt-3.5-turbo-instruct", "dall-e-2", "dall-e-3", "gpt-image-1", "tts-1", "tts-1-hd", "gpt-4o-mini-tts",
+            "whisper-1", "gpt-4o-transcribe", "omni-moderation-latest", "text-moderation-latest"]
     models = [{"name": m, "deployments": [{"provider": "simulator", "model": m}]} for m in demo]
+    # named: files and batches pass through to it (`passthrough:` below)
+    models[0]["deployments"][0]["name"] = "simulator-openai"
     # Claude and Gemini too, the simulator playing Anthropic's and Google's APIs: the demo shows
     # every upstream adapter, and any client dialect calling any of them.
     # Claude models current for Claude Code 2.1.x (it warns that claude-sonnet-4-5 was retired on
@@ -358,8 +390,10 @@ def default_settings(**overrides: object) -> Settings:
               ("claude-sonnet-4-5", "claude-sonnet-5-5")]
     models += [{"name": name, "deployments": [{"provider": "simulator", "dialect": "anthropic", "model": model}]}
                for name, model in claude]
-    models += [{"name": "gemini-2.5-flash", "deployments": [{"provider": "simulator", "dialect": "gemini",
-                                                             "model": "gemini-2.5-flash"}]}]
+    models += [{"name": name, "deployments": [{"provider": "simulator", "dialect": "gemini", "model": name}]}
+               for name in ("gemini-2.5-flash", "imagen-4.0-generate-001")]
+    overrides.setdefault("passthrough", [{"name": "openai-files", "paths": ["/v1/files*", "/v1/batches*"],
+                                          "deployment": "simulator-openai"}])
     # Any browser page may call it: it listens on loopback with a demo key, and a page's first
     # fetch() should work (or say why not) instead of failing with "Failed to fetch".
     overrides.setdefault("server", {"cors_allowed_origins": ["*"]})

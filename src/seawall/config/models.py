@@ -4,7 +4,7 @@ overrides) and the model-level policies (context fit, balancing, fallbacks)."""
 from __future__ import annotations
 
 import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -67,6 +67,11 @@ class CatalogOverride(_Strict):
     price_cache_read: float | None = Field(None, ge=0)  # USD per 1M input tokens read from the prompt cache
     price_cache_write: float | None = Field(None, ge=0)  # USD per 1M input tokens written to it
     reasoning: bool | None = None  # o-series rules: max_completion_tokens only, temperature fixed
+    # USD per image by "[quality ]size" ("1024x1024", "hd 1024x1792", "default"), per second of
+    # audio transcribed, per 1M characters spoken (text to speech)
+    price_image: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    price_audio_second: float | None = Field(None, ge=0)
+    price_characters: float | None = Field(None, ge=0)
 
 
 class RequestLimits(_Strict):
@@ -110,6 +115,9 @@ class Deployment(_Strict):
     # unset, network.proxy / the environment's and network.tls apply.
     proxy: str | None = None
     tls: TLSSettings | None = None
+    # An OpenAI-compatible upstream that serves chat completions but not the Responses API (an
+    # older vLLM, a relay): false, and Responses requests reach it translated to chat.
+    responses: bool = True
 
     _proxy = field_validator("proxy")(classmethod(lambda cls, v: check_proxy(v)))
 
@@ -135,6 +143,9 @@ class Deployment(_Strict):
             raise ValueError(f"base_url is required for provider {self.provider!r}")
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
+        if not self.responses and self.adapter_name != "openai":
+            raise ValueError("responses: false is for OpenAI-compatible deployments (provider openai or simulator): "
+                             "other vendors' deployments get Responses requests translated already")
         if self.dialect != "openai" and self.provider != "simulator":
             raise ValueError(f"dialect is for provider: simulator only; provider {self.provider!r} speaks its own")
         if self.provider not in ("simulator",) and not (self.api_key_env or self.api_key_file):

@@ -19,3 +19,7 @@ class ResponsesSettings(_Strict):
     flush_interval_s: float = Field(0.5, gt=0)  # conversations are written in batches, never on the request's path
     batch_size: int = Field(200, gt=0)
     max_pending: int = Field(10_000, gt=0)  # kept in memory while the store is unavailable; the oldest go first
+    # Responses passed through to an OpenAI-compatible deployment live in its store: the gateway
+    # remembers which deployment made each (and for which key) so previous_response_id, retrieval
+    # and cancel go back there. In memory, per gateway process; the oldest are forgotten first.
+    max_upstream_ids: int = Field(100_000, gt=0)

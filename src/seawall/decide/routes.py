@@ -13,8 +13,16 @@ from dataclasses import dataclass
 # Endpoints SDKs build by appending to the base URL (OpenAI's, and Anthropic's /messages).
 ENDPOINTS = ("/chat/completions", "/completions", "/embeddings", "/responses", "/messages", "/models",
              "/images/generations", "/audio/transcriptions", "/audio/speech", "/moderations")
-SERVED = ("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/messages",
+SERVED = ("/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/images/generations",
+          "/v1/images/edits", "/v1/images/variations", "/v1/audio/speech", "/v1/audio/transcriptions",
+          "/v1/audio/translations", "/v1/moderations", "/v1/models", "/v1/messages",
           "/v1beta/models/{model}:generateContent")
+# OpenAI's API families that keep state at OpenAI (files, batches, fine-tuning, …): an operator
+# may pass them through to a named deployment (`passthrough:` in the config); the gateway serves
+# none of them itself.
+PASS_THROUGH_ONLY = ("/v1/files", "/v1/batches", "/v1/uploads", "/v1/fine_tuning", "/v1/vector_stores",
+                     "/v1/assistants", "/v1/threads", "/v1/containers", "/v1/conversations", "/v1/evals",
+                     "/v1/realtime", "/v1/videos")
 
 _GEMINI = re.compile(r"/(v1beta|v1)/models/[^/:]+:(generateContent|streamGenerateContent|countTokens)")
 
@@ -56,10 +64,12 @@ def diagnose_route(path: str) -> RouteDiagnosis:
     mistake = base_url_mistake(stripped)
     if mistake:
         return RouteDiagnosis("route_base_url", mistake)
-    if stripped == "/v1/responses":  # the Vercel AI SDK's openai(model) and openai.responses call it
+    family = next((f for f in PASS_THROUGH_ONLY if stripped == f or stripped.startswith(f + "/")), None)
+    if family is not None:
         return RouteDiagnosis("route_not_found",
-                              "This gateway serves Chat Completions, not the Responses API: call /v1/chat/"
-                              "completions (Vercel AI SDK: openai.chat(model); openai SDKs: chat.completions).")
+                              f"{family} is OpenAI's stateful API, which this gateway does not serve itself; its "
+                              f"operator can pass it through to an OpenAI-compatible deployment (passthrough: in "
+                              f"the gateway config).")
     if stripped.startswith("/v1/"):
         return RouteDiagnosis("route_not_found",
                               f"This gateway serves {', '.join(SERVED)}; check the endpoint name "

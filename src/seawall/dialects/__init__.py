@@ -7,6 +7,8 @@ from seawall.dialects.anthropic import AnthropicDialect
 from seawall.dialects.base import ClientDialect
 from seawall.dialects.gemini import GeminiDialect
 from seawall.dialects.openai import OpenAIDialect
+from seawall.dialects.responses_face import ResponsesFace
 
 OPENAI = OpenAIDialect()
-DIALECTS: dict[str, ClientDialect] = {"openai": OPENAI, "anthropic": AnthropicDialect(), "gemini": GeminiDialect()}
+DIALECTS: dict[str, ClientDialect] = {"openai": OPENAI, "anthropic": AnthropicDialect(), "gemini": GeminiDialect(),
+                                      "responses": ResponsesFace()}  # a request's own is made per request

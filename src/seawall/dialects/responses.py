@@ -78,6 +78,9 @@ class ResponsesRequest:
         found = re.match(r"messages\[(\d+)\]", param)
         if found and int(found.group(1)) < len(self.sources):
             return self.sources[int(found.group(1))] + param[found.end():]
+        found = re.match(r"tools\[(\d+)\]\.function(?=\.|$)", param)  # Responses tools are flat: tools[0].strict
+        if found:
+            return f"tools[{found.group(1)}]" + param[found.end():]
         for canonical, theirs in _CLIENT_NAMES.items():
             if param == canonical or param.startswith(canonical + "."):
                 return theirs + param[len(canonical):]

@@ -41,6 +41,20 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{_ids.getrandbits(192):048x}"
 
 
+def item_id(prefix: str, response_id: str, index: int) -> str:
+    """An output item's id: its response's digits and its place in the output, so a later
+    `item_reference` naming it leads to the conversation that holds it (item_place)."""
+    return f"{prefix}{response_id.removeprefix('resp_')}{index:04x}"
+
+
+def item_place(item: str) -> tuple[str, int] | None:
+    """(the response id, the output index) an item id made by item_id names; None for others."""
+    digits = item.partition("_")[2]
+    if len(digits) != 52 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+    return "resp_" + digits[:48], int(digits[48:], 16)
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseShell:
     """What every rendering of one response shares: its id, time, model and echoed settings."""
@@ -92,14 +106,34 @@ def to_response(chat: dict, shell: ResponseShell, now: float) -> dict:
     if message.get("refusal"):
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     if parts:
-        output.append({"id": new_id("msg_"), "type": "message", "status": "incomplete" if incomplete else "completed",
+        output.append({"id": item_id("msg_", shell.id, len(output)), "type": "message",
+                       "status": "incomplete" if incomplete else "completed",
                        "content": parts, "role": "assistant"})
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
-        output.append(_call_item(new_id("fc_"), str(call.get("id")), str(fn.get("name")), fn.get("arguments") or ""))
+        output.append(_call_item(item_id("fc_", shell.id, len(output)), str(call.get("id")), str(fn.get("name")),
+                                 fn.get("arguments") or ""))
     shell = ResponseShell(shell.id, shell.created_at, chat.get("model") or shell.model, shell.echo)
     return shell.render("incomplete" if incomplete else "completed", output, response_usage(chat.get("usage")),
                         incomplete=incomplete, completed_at=now)
+
+
+def typed_event(kind: str, sequence: int, payload: dict) -> bytes:
+    """One Responses stream event as OpenAI writes it: its type named twice, then numbered."""
+    data = orjson.dumps({"type": kind, "sequence_number": sequence, **payload})
+    return b"event: " + kind.encode() + b"\ndata: " + data + TERMINATOR
+
+
+def failure_events(err: SeawallError, request_id: str, response: dict | None, sequence: int) -> bytes:
+    """The end of a stream that broke: an `error` event, then `response.failed` with the response
+    the stream announced (its id unchanged, as the SDK's stream helper checks), if it announced one."""
+    failure = failure_payload(err, request_id)
+    out = typed_event("error", sequence, {"code": failure["seawall_code"], "message": failure["message"],
+                                          "param": None})
+    if response is not None:
+        out += typed_event("response.failed", sequence + 1, {"response": {**response, "status": "failed",
+                                                                          "error": failure}})
+    return out
 
 
 def failure_payload(err: SeawallError, request_id: str) -> dict:
@@ -115,7 +149,7 @@ class ResponsesStream:
     complete: what the conversation store keeps."""
 
     __slots__ = ("_calls", "_clock", "_ended", "_finish", "_items", "_seq", "_shell", "_split", "_started", "_text",
-                 "_usage", "output")
+                 "_usage", "final", "output")
 
     def __init__(self, shell: ResponseShell, clock: Callable[[], float] = time.time) -> None:
         self._shell = shell
@@ -130,11 +164,11 @@ class ResponsesStream:
         self._finish: str | None = None
         self._usage: dict | None = None
         self.output: list[dict] = []
+        self.final: dict | None = None  # the response object the stream ended with, once it has
 
     def _event(self, kind: str, **payload: object) -> bytes:
-        data = orjson.dumps({"type": kind, "sequence_number": self._seq, **payload})
         self._seq += 1
-        return b"event: " + kind.encode() + b"\ndata: " + data + TERMINATOR
+        return typed_event(kind, self._seq - 1, payload)
 
     def feed(self, canonical_sse: bytes) -> bytes:
         out: list[bytes] = []
@@ -182,7 +216,8 @@ class ResponsesStream:
     def _text_delta(self, text: str) -> bytes:
         out = b""
         if self._text is None:
-            item = {"id": new_id("msg_"), "type": "message", "status": "in_progress", "content": [],
+            item = {"id": item_id("msg_", self._shell.id, len(self._items)), "type": "message", "status": "in_progress",
+                    "content": [],
                     "role": "assistant"}
             index = len(self._items)
             self._text = {"index": index, "item": item, "pieces": [],
@@ -216,7 +251,8 @@ class ResponsesStream:
         out = b""
         if k not in self._calls:
             out = self._close_text()
-            item = _call_item(new_id("fc_"), str(call.get("id")), str(fn.get("name")), "", "in_progress")
+            item = _call_item(item_id("fc_", self._shell.id, len(self._items)), str(call.get("id")),
+                              str(fn.get("name")), "", "in_progress")
             self._calls[k] = {"index": len(self._items), "item": item}
             self._items.append(item)
             out += self._event("response.output_item.added", output_index=self._calls[k]["index"], item=item)
@@ -248,6 +284,7 @@ class ResponsesStream:
         final = self._shell.render(status, self.output, response_usage(self._usage), incomplete=incomplete,
                                    completed_at=self._clock())
         out.append(self._event(f"response.{status}", response=final))
+        self.final = final
         return b"".join(out)
 
     def _fail(self, error: dict) -> bytes:

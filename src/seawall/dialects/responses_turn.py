@@ -22,7 +22,7 @@ import orjson
 from seawall.decide.keys import KeyProblem
 from seawall.dialects.openai import OpenAIDialect, error_payload
 from seawall.dialects.responses import ResponsesRequest, read_request
-from seawall.dialects.responses_reply import ResponseShell, ResponsesStream, new_id, to_response
+from seawall.dialects.responses_reply import ResponseShell, ResponsesStream, failure_events, new_id, to_response
 from seawall.errors import SeawallError
 from seawall.providers.base import ApiRequest
 from seawall.store.conversations import ConversationRecord, conversation
@@ -71,6 +71,12 @@ class ResponsesTurn:
             err = replace(err, param=named, values=values)
         return err.status, orjson.dumps(error_payload(err, request_id))
 
+    def error_event(self, err: SeawallError, request_id: str) -> bytes:
+        """The end of a stream that failed after its first byte: error, then response.failed."""
+        if self._stream is not None:
+            return self._stream.error_event(err, request_id)
+        return failure_events(err, request_id, None, 0)
+
     def output(self) -> list[dict] | None:
         """The response's output items, once complete (None: it failed or is not over)."""
         if self.response is not None:
@@ -85,5 +91,6 @@ class ResponsesTurn:
         output = self.output()
         if not self.request.store or output is None:
             return None
+        response = self.response if self.response is not None else self._stream.final if self._stream else None
         return conversation(self.shell.id, key_id, self.shell.model, self.earlier, self.request.input_items, output,
-                            time.time() if now is None else now, retention_days, self.response)
+                            time.time() if now is None else now, retention_days, response)

@@ -56,6 +56,8 @@ def output_limit(req: ApiRequest) -> tuple[str, int | None]:
         config = _generation_config(body)
         value = config.get("maxOutputTokens", config.get("max_output_tokens"))
         return "generationConfig.maxOutputTokens", _int(value)
+    if req.shape == "responses":
+        return "max_output_tokens", _int(body.get("max_output_tokens"))
     if body.get("max_completion_tokens") is not None:
         return "max_completion_tokens", _int(body["max_completion_tokens"])
     return "max_tokens", _int(body.get("max_tokens"))

@@ -83,11 +83,17 @@ def estimate_tokens(ctx: RequestContext, body_bytes: int) -> int:
     return body_bytes // 4 + completion_estimate(ctx)
 
 
+# Legacy completions' max_tokens defaults to 16 (OpenAI's API reference).
+_DEFAULT_OUTPUT = {"chat": DEFAULT_COMPLETION_ESTIMATE, "responses": DEFAULT_COMPLETION_ESTIMATE, "completions": 16}
+
+
 def completion_estimate(ctx: RequestContext) -> int:
-    """The most the reply may cost: max_completion_tokens / max_tokens, or the default."""
-    if ctx.request is None or ctx.request.operation != "chat":
+    """The most the reply may cost: its output limit (max_completion_tokens, max_tokens,
+    max_output_tokens), or the default; nothing for operations that generate no tokens."""
+    req = ctx.request
+    if req is None or req.operation not in _DEFAULT_OUTPUT:
         return 0
-    return output_limit(ctx.request)[1] or DEFAULT_COMPLETION_ESTIMATE
+    return output_limit(req)[1] or _DEFAULT_OUTPUT[req.operation]
 
 
 def used_tokens(ctx: RequestContext, body_bytes: int, estimate: int) -> int:

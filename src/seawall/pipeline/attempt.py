@@ -33,7 +33,8 @@ from seawall.errors import CHECK_FIRST, SeawallError
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.gate import DeploymentGates, GateRefused, Ticket
 from seawall.pipeline.health import DeploymentHealth
-from seawall.providers.base import ApiRequest, AttemptRecord, MalformedReply, Reply, StreamDecoder, StreamEvent
+from seawall.pipeline.route import passes_through
+from seawall.providers.base import ApiRequest, AttemptRecord, MalformedReply, Reply, StreamDecoder, StreamEvent, Usage
 from seawall.providers.registry import adapter_for
 
 # The client dialect's translation to the canonical form (dialects/base.py ClientDialect.translate).
@@ -58,6 +59,21 @@ class Streaming:
     release: Callable[[], None] = lambda: None  # the deployment gate's slot: egress calls it when the stream ends
     shape: str = "openai"  # the events' dialect: the vendor's own (pass-through) or canonical
     raw: bytes = b""  # the upstream bytes `first` was decoded from, as received (a captured stream's last chunk)
+
+
+@dataclass(slots=True)
+class Relaying:
+    """A reply relayed as bytes, as they arrive (audio, a transcript): not JSON or SSE the
+    gateway reads. `usage` reads what it was billed from its content type and first bytes."""
+
+    target: ResolvedDeployment
+    response: UpstreamResponse
+    usage: Callable[[str, bytes], Usage | None]
+    release: Callable[[], None] = lambda: None
+
+
+# Operations whose replies are relayed as bytes (providers' read_relayed says what they cost).
+RELAYED = frozenset({"speech", "transcriptions", "translations"})
 
 
 class Retrier:
@@ -120,7 +136,8 @@ class Retrier:
 
 
 async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[ResolvedDeployment],
-                  transport: Transport, retrier: Retrier, translate: Translate | None = None) -> Completed | Streaming:
+                  transport: Transport, retrier: Retrier,
+                  translate: Translate | None = None) -> Completed | Streaming | Relaying:
     history: list[Failure] = []
     last_error: SeawallError | None = None
     refusal: SeawallError | None = None  # the latest candidate that can't express the request
@@ -184,7 +201,7 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             outcome = await _one(ctx, sent, native, target, transport, record,
                                  target.label not in retrier.refuses_stream_options, ticket)
             retrier.breakers[target.label] = after(retrier.breakers[target.label], None, time.monotonic(), policy)
-            if isinstance(outcome, Streaming):  # the slot is held until the stream ends
+            if isinstance(outcome, (Streaming, Relaying)):  # the slot is held until the stream ends
                 outcome.release = functools.partial(ticket.release_stream, ctx)
             else:
                 ticket.release(outcome.reply.usage, delivered=True)
@@ -201,6 +218,8 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             retrier.breakers[target.label] = after(retrier.breakers[target.label], failed.error.category,
                                                    time.monotonic(), policy, failed.wait_s)
             history.append(Failure(i, failed.error.category, failed.wait_s))
+            if not sent.replayable:  # an upload whose body went (in part): it can't be sent again
+                raise with_retry_after(failed.error, candidates, retrier) from None
             decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, budget.allows(now),
                                     ctx.elapsed_ms() / 1000, random.random())
             if isinstance(decision, GiveUp):
@@ -215,17 +234,16 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
                 await asyncio.sleep(decision.wait_s)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
-            if not isinstance(outcome, Streaming):  # idempotent: failures, cancellation (the client left)
+            if not isinstance(outcome, (Streaming, Relaying)):  # idempotent: failures, cancellation (the client left)
                 ticket.release()
 
 
 def prepared(req: ApiRequest, target: ResolvedDeployment, translate: Translate | None,
              translations: dict[bool, ApiRequest]) -> tuple[ApiRequest, bool]:
     """The request as this deployment gets it, and whether that is the client's own (pass-through)."""
-    adapter = adapter_for(target.spec.adapter_name)
-    if req.shape == adapter.family and req.operation in adapter.native_operations:
+    if passes_through(target, req.operation, req.shape):
         return req, True
-    if req.shape == "openai" or translate is None:
+    if translate is None:
         return req, False
     lossy = target.model_route is not None and target.model_route.translation == "lossy"
     found = translations.get(lossy)
@@ -281,7 +299,8 @@ class _StreamOptionsRefused(Exception):
 
 
 async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: ResolvedDeployment,
-               transport: Transport, record: AttemptRecord, ask_usage: bool, ticket: Ticket) -> Completed | Streaming:
+               transport: Transport, record: AttemptRecord, ask_usage: bool,
+               ticket: Ticket) -> Completed | Streaming | Relaying:
     adapter = adapter_for(target.spec.adapter_name)
     upstream = record.request = (adapter.build_native(req, target, ask_usage) if native
                                  else adapter.build_request(req, target, ask_usage))
@@ -302,6 +321,8 @@ async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: Resol
         cls = classify_reply(response.status, response.headers, body, now=time.time())
         err = upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body)
         raise _Failed(err, f"HTTP {response.status}: {err.message[:300]}", cls.wait_s)  # the log keeps its words
+    if req.operation in RELAYED:
+        return Relaying(target, response, functools.partial(adapter.read_relayed, req))
     if not req.stream:
         body = await _read(response, target)
         try:
@@ -314,7 +335,7 @@ async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: Resol
         raise _Failed(malformed(target, detail), detail)
     streaming = await _first_events(ctx, target, response,
                                     adapter.native_stream_decoder(req) if native else adapter.stream_decoder())
-    streaming.shape = adapter.family if native else "openai"
+    streaming.shape = req.shape if native else "openai"
     return streaming
 
 

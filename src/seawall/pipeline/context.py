@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from seawall.decide.access import Network, SeenAddress
 from seawall.decide.key_policy import KeyPolicy
-from seawall.dialects.base import StreamTranslator
+from seawall.dialects.base import ClientDialect, StreamTranslator
 from seawall.limits.base import ScopeLimits
 from seawall.providers.base import ApiRequest, AttemptRecord, Usage
 
@@ -59,6 +59,7 @@ class RequestContext:
     stream_end: str | None = None
     chunks: int = 0  # stream events relayed to the client (what a cut stream is charged for)
     translator: StreamTranslator | None = None  # canonical events -> a non-OpenAI client's dialect
+    face: ClientDialect | None = None  # the client's dialect made for this request (Responses), over the shared one
     upstream_request_id: str | None = None
     peer: str | None = None  # the connection's address (client_ip may come from X-Forwarded-For)
     seen: SeenAddress | None = None  # how client_ip was found, when an X-Forwarded-For came

@@ -11,16 +11,20 @@ fake `finish_reason`.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from seawall.decide.classify import classify_reply
 from seawall.decide.disclosure import client_view
 from seawall.decide.timeouts import fired_values
 from seawall.dialects import DIALECTS, OPENAI
+from seawall.dialects.base import ClientDialect
 from seawall.errors import CHECK_FIRST, SeawallError
-from seawall.pipeline.attempt import Streaming
+from seawall.pipeline.attempt import Relaying, Streaming
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import MalformedReply, StreamEvent
 from seawall.providers.transport import UpstreamFailure
+
+log = logging.getLogger("seawall")
 
 JSON = (b"content-type", b"application/json")
 _SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
@@ -44,17 +48,22 @@ async def send_json(send, ctx: RequestContext, status: int, body: bytes,
         ctx.ttfb_ms = ctx.elapsed_ms()
 
 
+def face_of(ctx: RequestContext) -> ClientDialect:
+    """The client's dialect: the request's own when it has one (Responses), else the shared one."""
+    return ctx.face or DIALECTS[ctx.dialect]
+
+
 async def send_error(send, ctx: RequestContext, err: SeawallError, headers: list[tuple[bytes, bytes]]) -> None:
     ctx.category, ctx.error_code = err.category, err.provider_code or err.code
     err = client_view(err, ctx.error_detail)  # the log above keeps what the client may not see
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
-    status, body = DIALECTS[ctx.dialect].error_body(err, ctx.request_id)
+    status, body = face_of(ctx).error_body(err, ctx.request_id)
     await send_json(send, ctx, status, body, headers + extra)
 
 
 def stream_error_event(err: SeawallError, ctx: RequestContext) -> bytes:
     """The client dialect's terminal error event, whether its stream was translated or passed through."""
-    return DIALECTS[ctx.dialect].error_event(client_view(err, ctx.error_detail), ctx.request_id)
+    return face_of(ctx).error_event(client_view(err, ctx.error_detail), ctx.request_id)
 
 
 async def relay_stream(send, ctx: RequestContext, stream: Streaming, headers: list[tuple[bytes, bytes]]) -> None:
@@ -113,7 +122,59 @@ def withheld_event(category: str, ctx: RequestContext) -> bytes:
     else the client's dialect itself (OpenAI's, or a vendor's passed through)."""
     err = client_view(SeawallError("upstream_error", {"message": "", "hint": CHECK_FIRST.get(category, "")},
                                    status_override=500, category_override=category), ctx.error_detail)
-    return (OPENAI if ctx.translator is not None else DIALECTS[ctx.dialect]).error_event(err, ctx.request_id)
+    return (OPENAI if ctx.translator is not None else face_of(ctx)).error_event(err, ctx.request_id)
+
+
+# Of a relayed reply's headers, what says what the bytes are (the rest is the upstream's own).
+_RELAYED_HEADERS = ("content-type", "content-disposition")
+_USAGE_HEAD = 1 << 20  # a JSON reply's first bytes kept to read its usage (a transcript's JSON is KBs)
+
+
+async def relay_bytes(send, ctx: RequestContext, relay: Relaying, headers: list[tuple[bytes, bytes]]) -> None:
+    """Relay a reply as bytes as they arrive (speech while it is spoken, a transcript), with the
+    upstream's content type. Cut short, it stays cut: audio has no error event, and a complete-
+    looking end would pass half an answer as whole; the connection is closed instead."""
+    response = relay.response
+    ctype = response.content_type
+    kept: list[bytes] | None = [] if ctype == "application/json" else None
+    size = 0
+    try:
+        ctx.status = 200
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": base_headers(ctx, relayed_headers(response, _RELAYED_HEADERS) + headers)})
+        while data := await response.next_chunk():
+            if ctx.ttfb_ms is None:
+                ctx.ttfb_ms = ctx.elapsed_ms()
+            ctx.chunks += 1
+            if kept is not None and size < _USAGE_HEAD:
+                kept.append(data)
+            size += len(data)
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+    except UpstreamFailure as f:
+        response.close()
+        ctx.stream_end = "stalled" if f.kind == "timeout" else "interrupted"
+        ctx.category, ctx.error_code = f"stream.{ctx.stream_end}", "stream_interrupted"
+        log.warning("request %s: the reply from %s was cut (%s); the client's connection is closed, not ended as "
+                    "if whole", ctx.request_id, relay.target.label, f.detail)
+        return  # the response left incomplete: the server closes the connection
+    except BaseException:
+        response.close()
+        raise
+    finally:
+        relay.release()
+    await send({"type": "http.response.body", "body": b""})
+    ctx.finished = True
+    ctx.stream_end = "completed" if ctx.streamed else None
+    ctx.usage = relay.usage(ctype, b"".join(kept) if kept else b"")
+
+
+def relayed_headers(response, names: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
+    """The upstream reply's `names`, and its length unless the transport decoded its body (a
+    compressed reply: the bytes relayed are not the ones its length counts)."""
+    out = [(name.encode(), response.headers[name].encode("latin-1")) for name in names if name in response.headers]
+    if "content-length" in response.headers and "content-encoding" not in response.headers:
+        out.append((b"content-length", response.headers["content-length"].encode("latin-1")))
+    return out
 
 
 def stream_timeout(stream: Streaming, cut: UpstreamFailure) -> tuple[str, SeawallError]:
@@ -129,7 +190,7 @@ async def _first_chunk_keeping_alive(send, ctx: RequestContext, stream: Streamin
     """Wait for the upstream's first bytes, sending a keep-alive comment at once (keepalive_s of
     silence has passed already) and every keepalive_s after."""
     interval = stream.target.spec.timeouts.keepalive_s
-    keepalive = DIALECTS[ctx.dialect].keepalive  # a form the client's SDK skips
+    keepalive = face_of(ctx).keepalive  # a form the client's SDK skips
     while True:
         await send({"type": "http.response.body", "body": keepalive, "more_body": True})
         try:
@@ -148,13 +209,23 @@ async def _forward(send, ctx: RequestContext, events: list[StreamEvent], wants_u
         if ev.model and ctx.model_served is None:
             ctx.model_served = ev.model
         if ev.error is not None:
-            ctx.stream_end = "upstream_error"
-            # An in-stream error arrives at HTTP 200; classify its body as a server-side failure.
-            cls = classify_reply(500, {}, {"error": ev.error})
-            ctx.category, ctx.error_code = cls.category, cls.provider_code or "stream_error"
-            out.append(ev.raw if ctx.error_detail == "full" else withheld_event(cls.category, ctx))
+            if not ended:
+                ctx.stream_end = "upstream_error"
+                # An in-stream error arrives at HTTP 200; classify its body as a server-side failure.
+                cls = classify_reply(500, {}, {"error": ev.error})
+                ctx.category, ctx.error_code = cls.category, cls.provider_code or "stream_error"
+                out.append(ev.raw if ctx.error_detail == "full" else withheld_event(cls.category, ctx))
+            elif ctx.error_detail == "full":  # what came with it (Responses: error, then response.failed)
+                out.append(ev.raw)
             ended = True
-            break
+            if ev.terminal:
+                break
+            continue  # what came with it may still end the stream (Responses: error, then response.failed)
+        if ended:
+            if ev.terminal:
+                out.append(ev.raw)
+                break
+            continue
         if ev.usage_only and not wants_usage:
             continue
         out.append(ev.raw)

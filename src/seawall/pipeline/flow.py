@@ -12,41 +12,52 @@ stage translates it only for a candidate of another vendor (pipeline/attempt.py)
 
 Admission (rate limits, concurrency) runs before validate, so a key past its limits can't make
 the gateway count tokens (the dearest check).
+
+A Responses request is a dialect of its own, made per request (dialects/responses_face.py), and
+may continue a response: pipeline/responses.py says where it lives (an upstream's store, or the
+gateway's). A multipart upload (`upload`) travels the same stages with its body relayed as it
+arrives, and a reply that is bytes (audio, a transcript) is relayed as it comes (`_deliver`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import orjson
 
 from seawall.config import ServerSettings
 from seawall.decide.key_policy import body_limit, body_too_large
 from seawall.dialects import DIALECTS
-from seawall.errors import SeawallError
+from seawall.dialects.base import ClientDialect
+from seawall.dialects.responses_face import ResponsesFace
+from seawall.errors import SeawallError, error
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.memory import MemoryLimiter
 from seawall.limits.quota import QuotaLedger
 from seawall.pipeline.access import check_access
 from seawall.pipeline.admit import Admission
-from seawall.pipeline.attempt import Completed, Retrier, attempt
+from seawall.pipeline.attempt import Completed, Relaying, Retrier, Streaming, attempt
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.count import count_locally
 from seawall.pipeline.deadlines import BodyDeadlines
-from seawall.pipeline.egress import relay_stream, send_json
-from seawall.pipeline.ingress import read_body
+from seawall.pipeline.egress import relay_bytes, relay_stream, send_json
+from seawall.pipeline.ingress import DEFAULT_MODELS, DRAIN_LIMIT, drain, read_body
+from seawall.pipeline.multipart import Upload, UploadRules
 from seawall.pipeline.quota import QuotaHold
+from seawall.pipeline.responses import ResponsesDesk, same_upstream
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import FALLBACK_HEADER, Preflight
-from seawall.providers.base import Usage
+from seawall.providers.base import ApiRequest, Usage
 from seawall.providers.transport import Transport
 
 
 class Pipeline:
     def __init__(self, server: ServerSettings, auth: Authenticator, router: Router, transport: Transport,
-                 quotas: QuotaLedger):
+                 quotas: QuotaLedger, responses: ResponsesDesk | None = None):
         self.server, self.auth, self.router, self.transport, self.quotas = server, auth, router, transport, quotas
+        self.responses = responses  # previous_response_id's conversations (pipeline/responses.py)
         self.deadlines = BodyDeadlines(server.body_timeout_s)
         self.retrier = Retrier()
         self.preflight = Preflight(server, router)
@@ -58,6 +69,8 @@ class Pipeline:
         """`ctx.dialect` is the client's (set from the route); `path_model` is a model named in
         the path (Gemini's `models/{model}:method`)."""
         dialect = DIALECTS[ctx.dialect]
+        if operation == "responses":  # its rendering needs the request: a dialect of its own
+            dialect = ctx.face = ResponsesFace()
         if ctx.principal is None:  # set already only for an admin's replay (app.py: replay)
             ctx.principal = self.auth.authenticate(ctx.headers, dialect)
         body = ctx.body = await self._read_body(ctx, receive)
@@ -71,6 +84,13 @@ class Pipeline:
             check_access(ctx, req)
             native_route = req.dialect == "openai" or self.router.serves_natively(req.model, req.operation,
                                                                                  req.dialect)
+            pinned = None  # the deployments at the upstream holding the response a request continues
+            if operation == "responses":  # continues a response: where it lives decides how it goes
+                made = await self.responses.begin(ctx, dialect, req, native_route)
+                if made is not None:
+                    pinned = same_upstream(self.router.plan(req.model, req.operation, req.dialect), made,
+                                           req.body["previous_response_id"], req.model, self.router.served_by(made))
+                native_route = native_route and not dialect.earlier
             local_count = not native_route and req.operation == "count_tokens"
             if not native_route and not local_count:
                 req = ctx.request = dialect.translate(req, self.router.lossy(req.model))
@@ -84,24 +104,86 @@ class Pipeline:
                     await send_json(send, ctx, 200, reply, cors + counted + _as_headers(limit_headers))
                     return
                 with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
-                    candidates = self.retrier.arrange(self.router.plan(req.model, req.operation, req.dialect))
+                    candidates = pinned or self.retrier.arrange(self.router.plan(req.model, req.operation,
+                                                                                 req.dialect))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier, dialect.translate)
-                    ctx.deployment = outcome.target.label
-                    headers = cors + _as_headers(limit_headers)
-                    if outcome.target.route != req.model:  # one of models[].fallbacks served: say which
-                        headers = served_by(headers, outcome.target.route)
-                    if isinstance(outcome, Completed):
-                        ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
-                        reply = outcome.reply.body if outcome.reply.shape == dialect.name else \
-                            dialect.reply(asked, outcome.reply.body, ctx.request_id)
-                        await send_json(send, ctx, 200, reply, headers)
-                    else:
-                        if outcome.shape != dialect.name:
-                            ctx.translator = dialect.stream(ctx.request_id, req.model)
-                        await relay_stream(send, ctx, outcome, headers)
+                    await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), dialect, asked, req)
+                    if operation == "responses":
+                        self.responses.finish(ctx, dialect, outcome.target,
+                                              outcome.reply if isinstance(outcome, Completed) else None)
         finally:
             ctx.finished = True
             watcher.cancel()
+
+    async def upload(self, ctx: RequestContext, operation: str, rules: UploadRules, receive, send,
+                     cors: list[tuple[bytes, bytes]]) -> None:
+        """A multipart upload (image edits and variations, transcriptions and translations):
+        checked as it streams through to the deployment, never held whole (pipeline/multipart.py).
+        Its text fields stand in for the body in the estimates: a file counts no tokens."""
+        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["openai"])
+        declared = ctx.headers.get("content-length")
+        policy = principal.request_policy
+        keyed = policy is not None and policy.max_body_bytes is not None and \
+            policy.max_body_bytes < rules.max_body_bytes
+        if keyed:  # the key's (or its group's) own body limit, below the endpoint's
+            rules = replace(rules, max_body_bytes=policy.max_body_bytes)
+        try:
+            upload = Upload(receive, ctx.headers.get("content-type"), declared, rules, self.server.body_timeout_s)
+        except SeawallError as e:
+            await drain(receive, int(declared) if declared and declared.isdigit() else DRAIN_LIMIT)
+            raise self._keyed(e, keyed, principal) from None
+        watchers: list[asyncio.Task] = []  # the client's body read, its leaving is watched for (as handle's)
+        upload.on_end = lambda: watchers.append(watch_disconnect(receive, ctx))
+        try:
+            fields = await self.deadlines.bounded(upload.head)
+            model = fields.get("model") or DEFAULT_MODELS.get(operation)
+            if not model:
+                raise error("missing_part", param="model", endpoint=rules.endpoint)
+            req = ctx.request = ApiRequest(operation, model, upload.reader.summary.fields, upload=upload)
+            check_access(ctx, req)
+            estimate = sum(len(v) for v in upload.reader.summary.fields.values())
+            async with Admission(ctx, self.limiter, estimate) as limit_headers:
+                with QuotaHold(ctx, self.quotas, estimate, self.preflight.price_of):
+                    candidates = self.retrier.arrange(self.router.plan(model, operation, "openai"))
+                    outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
+                    await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), DIALECTS["openai"],
+                                        req, req)
+        except SeawallError as e:
+            await upload.drain()  # the client may still be sending: it hears the refusal, not a reset
+            raise self._keyed(e, keyed, principal) from None
+        finally:
+            ctx.finished = True
+            for watcher in watchers:
+                watcher.cancel()
+
+    @staticmethod
+    def _keyed(err: SeawallError, keyed: bool, principal) -> SeawallError:
+        """A body over the key's own limit says it is the key's, and whose."""
+        if keyed and err.code == "body_too_large":
+            return body_too_large(principal.request_policy, principal.name, principal.group)
+        return err
+
+    async def _deliver(self, send, ctx: RequestContext, outcome: Completed | Streaming | Relaying,
+                       headers: list[tuple[bytes, bytes]], dialect: ClientDialect, asked: ApiRequest,
+                       req: ApiRequest) -> None:
+        """The answer to the client, in its dialect: a reply, a stream, or bytes relayed."""
+        ctx.deployment = outcome.target.label
+        if outcome.target.route != req.model:  # one of models[].fallbacks served: say which
+            headers = served_by(headers, outcome.target.route)
+        if isinstance(outcome, Completed):
+            ctx.usage, ctx.model_served = outcome.reply.usage, outcome.reply.model
+            reply = outcome.reply.body if outcome.reply.shape == dialect.name else \
+                dialect.reply(asked, outcome.reply.body, ctx.request_id)
+            await send_json(send, ctx, 200, reply, headers)
+        elif isinstance(outcome, Relaying):
+            ctx.streamed = req.operation == "speech"  # spoken as it is made
+            await relay_bytes(send, ctx, outcome, headers)
+        else:
+            if outcome.shape != dialect.name:
+                ctx.translator = dialect.stream(ctx.request_id, req.model)
+            elif isinstance(dialect, ResponsesFace):  # a stream that breaks ends with the id it announced
+                dialect.upstream = outcome.decoder
+            await relay_stream(send, ctx, outcome, headers)
 
     async def _read_body(self, ctx: RequestContext, receive) -> bytes:
         """The body, up to the server's max_body_bytes or the key's (or its group's) lower one."""

@@ -4,12 +4,24 @@ the validate stage's job."""
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 
 from seawall.errors import SeawallError, error
 from seawall.providers.base import ApiRequest
 
-ENDPOINT_NAMES = {"chat": "POST /v1/chat/completions", "embeddings": "POST /v1/embeddings"}
+ENDPOINT_NAMES = {"chat": "POST /v1/chat/completions", "embeddings": "POST /v1/embeddings",
+                  "completions": "POST /v1/completions", "moderations": "POST /v1/moderations",
+                  "images": "POST /v1/images/generations", "speech": "POST /v1/audio/speech"}
+# What each endpoint needs besides the model, checked because the gateway reads it (estimates,
+# prices) or because sending it on without would only earn the upstream's 400.
+_REQUIRED = {"embeddings": ("input",), "completions": ("prompt",), "moderations": ("input",), "images": ("prompt",),
+             "speech": ("input", "voice")}
+# Endpoints whose model may be left out: OpenAI's own default serves them (the gateway routes by it).
+DEFAULT_MODELS = {"moderations": "omni-moderation-latest", "images": "dall-e-2", "image_edits": "dall-e-2",
+                  "image_variations": "dall-e-2"}
+_STREAMING = frozenset({"chat", "completions"})
 
 
 class ClientGone(Exception):
@@ -22,12 +34,25 @@ class ClientGone(Exception):
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 
+async def next_chunk(receive, idle_s: float | None) -> tuple[bytes, bool]:
+    """The client's next body chunk, and whether more follows, within `idle_s` of asking (a body
+    streamed on as it arrives: an upload, a pass-through); None: unbounded."""
+    try:
+        async with asyncio.timeout(idle_s):
+            message = await receive()
+    except TimeoutError:
+        raise error("body_timeout", seconds=idle_s) from None
+    if message["type"] == "http.disconnect":
+        raise ClientGone()
+    return message.get("body", b""), message.get("more_body", False)
+
+
 async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
     """The whole body, refused past `limit` bytes. Unbounded in time: the caller bounds it
     (pipeline/deadlines.py)."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        await _drain(receive, int(declared))
+        await drain(receive, int(declared))
         raise error("body_too_large", limit=limit)
     parts: list[bytes] = []
     size = 0
@@ -40,7 +65,7 @@ async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 if message.get("more_body", False):
-                    await _drain(receive, DRAIN_LIMIT)
+                    await drain(receive, DRAIN_LIMIT)
                 raise error("body_too_large", limit=limit)
             parts.append(chunk)
         if not message.get("more_body", False):
@@ -48,7 +73,7 @@ async def read_body(receive, headers: dict[str, str], limit: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def _drain(receive, expected: int) -> None:
+async def drain(receive, expected: int) -> None:
     """Read and drop the body, at most DRAIN_LIMIT bytes (the caller's deadline bounds the time)."""
     if expected > DRAIN_LIMIT:
         return
@@ -125,22 +150,25 @@ def parse_json_object(body: bytes, headers: dict[str, str]) -> dict:
 def parse_openai(operation: str, body: bytes, headers: dict[str, str]) -> ApiRequest:
     data = parse_json_object(body, headers)
     endpoint = ENDPOINT_NAMES[operation]
-    model = _required(data, "model", str, "a string such as \"gpt-4o-mini\"", endpoint)
+    if data.get("model") is None and operation in DEFAULT_MODELS:
+        model = DEFAULT_MODELS[operation]
+    else:
+        model = _required(data, "model", str, "a string such as \"gpt-4o-mini\"", endpoint)
     if operation == "chat":
         messages = _required(data, "messages", list, "an array of message objects", endpoint)
         if not messages:
             raise SeawallError("invalid_field", {"param": "messages", "expected": "a non-empty array",
                                                  "got": "an empty array"}, param="messages")
-    else:
-        if "input" not in data or data["input"] is None:
-            raise error("missing_field", param="input", endpoint=endpoint)
+    for name in _REQUIRED.get(operation, ()):
+        if data.get(name) is None:
+            raise error("missing_field", param=name, endpoint=endpoint)
     stream = data.get("stream", False)
     if stream is None:
         stream = False
     if not isinstance(stream, bool):
         raise error("invalid_field", param="stream", expected="a boolean", got=json_kind(stream))
-    if operation == "embeddings" and stream:
-        raise error("invalid_field", param="stream", expected="absent (embeddings do not stream)", got="true")
+    if operation not in _STREAMING and stream:
+        raise error("invalid_field", param="stream", expected=f"absent ({endpoint} does not stream)", got="true")
     options = data.get("stream_options")
     wants_usage = isinstance(options, dict) and options.get("include_usage") is True
     return ApiRequest(operation, model, data, stream, "openai", wants_usage)

@@ -21,14 +21,14 @@ the client with the error. The `model` field can be rewritten to the deployment'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from seawall.errors import SeawallError, error
-from seawall.pipeline.ingress import ClientGone
+from seawall.pipeline.ingress import DRAIN_LIMIT, ClientGone, next_chunk
 
 SNIFF_BYTES = 16  # enough for every image magic number below
 _IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"))
@@ -104,6 +104,7 @@ class MultipartReader:
         self.field_parts: list[Part] = []  # text fields with where their values lie (for splice)
         self.size = 0  # body bytes fed so far
         self.file_started = False  # a file part has begun
+        self.image_seen = False  # an image part's first bytes have been checked
         self._ended = False
         self._offset = 0  # where the chunk being parsed starts in the body
         self._part: Part | None = None
@@ -214,7 +215,10 @@ class MultipartReader:
         self._ended = True
 
     def _check_image(self, part: Part) -> None:
-        if part.name in self.rules.images and image_kind(part.head) is None:
+        if part.name not in self.rules.images:
+            return
+        self.image_seen = True
+        if image_kind(part.head) is None:
             self._fail(error("not_an_image", param=part.name, filename=part.filename or "no filename",
                              detail=f"it starts with {part.head[:8]!r}" if part.head else "it is empty"))
 
@@ -223,35 +227,50 @@ class MultipartReader:
 
 
 class Upload:
-    """An upload request's body, checked on the way through. One per request."""
+    """An upload request's body, checked on the way through. One per request. `idle_s`: the
+    longest wait for the client's next chunk (body_timeout), None: unbounded."""
 
-    def __init__(self, receive, content_type: str | None, content_length: str | None, rules: UploadRules) -> None:
-        self.reader = MultipartReader(content_type, rules)
+    def __init__(self, receive, content_type: str | None, content_length: str | None, rules: UploadRules,
+                 idle_s: float | None = None) -> None:
+        self.content_type = content_type or ""
+        self._receive, self._idle_s = receive, idle_s
+        self._done = False  # the client's body has been read to its end
         declared = int(content_length) if content_length and content_length.isdigit() else None
+        self.declared = declared
         if declared is not None and declared > rules.max_body_bytes:
             raise error("body_too_large", limit=rules.max_body_bytes)
-        self.declared = declared
-        self._receive = receive
+        self.reader = MultipartReader(content_type, rules)
         self._held: list[bytes] = []
-        self._done = False  # the client's body has been read to its end
+        self.started = False  # body() has begun: what it yielded can't be yielded again
+        self.on_end: Callable[[], None] | None = None  # called once the client's whole body is read
 
     async def _next(self) -> bytes | None:
         if self._done:
             return None
-        message = await self._receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        self._done = not message.get("more_body", False)
+        chunk, more = await next_chunk(self._receive, self._idle_s)
+        self._done = not more
+        if self._done and self.on_end is not None:
+            self.on_end()
         return chunk
+
+    async def drain(self, limit: int = DRAIN_LIMIT) -> None:
+        """Read the rest of the client's body and drop it (at most `limit` bytes), so a client
+        still sending hears the refusal instead of a reset connection (ingress.py's reason)."""
+        seen = 0
+        try:
+            while not self._done and seen <= limit:
+                seen += len(await self._next() or b"")
+        except (SeawallError, ClientGone):
+            pass
 
     async def head(self) -> dict[str, str]:
         """Read until the routing fields are complete (or the body ends, or, when they are
-        optional, a file begins): their values. Only these first chunks are held; a file sent
-        before required fields is held too, up to the limits."""
+        optional, a file begins) and the first image, if the endpoint takes one, has shown what it
+        is: the routing fields' values. Only these first chunks are held; a file sent before
+        required fields is held too, up to the limits."""
         rules = self.reader.rules
-        while not self._done and not self.reader.has(rules.routing_fields) and (
-                rules.routing_required or not self.reader.file_started):
+        while not self._done and (not self.reader.has(rules.routing_fields) and (
+                rules.routing_required or not self.reader.file_started) or self._sniffing()):
             chunk = await self._next()
             if chunk:
                 self.reader.feed(chunk)
@@ -260,6 +279,11 @@ class Upload:
             self.reader.finish()
         return {name: self.reader.summary.fields[name] for name in rules.routing_fields
                 if name in self.reader.summary.fields}
+
+    def _sniffing(self) -> bool:
+        """The endpoint takes images and none has shown its first bytes yet (a non-image is then
+        refused before anything goes upstream)."""
+        return bool(self.reader.rules.images) and not self.reader.image_seen
 
     def _spliced(self, replace: Mapping[str, str]) -> list[bytes]:
         """The held chunks with the named fields' values replaced."""
@@ -277,16 +301,24 @@ class Upload:
 
     async def body(self, replace: Mapping[str, str] | None = None) -> AsyncIterator[bytes]:
         """The body to forward: the held chunks (fields replaced as asked), then the rest as it
-        arrives. Raises the reader's SeawallError when the rest breaks a rule."""
-        for chunk in self._spliced(replace or {}):
-            yield chunk
+        arrives. Raises the reader's SeawallError when the rest breaks a rule; the last chunk is
+        yielded only once the whole form has passed (finish), so an upstream never receives a
+        complete body that breaks one."""
+        self.started = True
+        held = self._spliced(replace or {})
         self._held = []
+        if self._done:
+            self.reader.finish()
+        for chunk in held:
+            yield chunk
         while not self._done:
             chunk = await self._next()
             if chunk:
                 self.reader.feed(chunk)
+            if self._done:
+                self.reader.finish()
+            if chunk:
                 yield chunk
-        self.reader.finish()
 
 
 def splice(chunks: list[bytes], edits: list[tuple[int, int, bytes]]) -> list[bytes]:

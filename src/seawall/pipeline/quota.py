@@ -7,7 +7,7 @@ A plain class with __enter__/__exit__: nothing here awaits, which is what makes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from seawall.decide.quota import Shortfall
@@ -15,19 +15,25 @@ from seawall.errors import SeawallError
 from seawall.limits.quota import Hold, QuotaLedger
 from seawall.pipeline.admit import completion_estimate, delivered_tokens
 from seawall.pipeline.context import RequestContext
-from seawall.providers.base import Usage
+from seawall.providers.base import ApiRequest, Usage
+from seawall.providers.openai import IMAGE_OPERATIONS, image_kind
 
 
 @dataclass(frozen=True, slots=True)
 class Price:
     """USD per token. Prompt-cache reads and writes are priced apart, as the providers bill them:
     Anthropic writes at 1.25x the input price (5-minute TTL) and reads at 0.1x; OpenAI and Gemini
-    read cached input at a discount and bill no writes (catalog/models.yaml has each model's)."""
+    read cached input at a discount and bill no writes (catalog/models.yaml has each model's).
+    Images, transcribed audio and speech are billed per unit (USD per image of a kind, per second,
+    per character)."""
 
     input: float
     output: float
     cache_read: float
     cache_write: float
+    image: Mapping[str, float] | None = None  # "[quality ]size" or "default" -> USD per image
+    audio_second: float = 0.0
+    character: float = 0.0
 
 
 # The price of a configured model name; None when the gateway knows no price (the catalog's, or
@@ -61,7 +67,7 @@ class QuotaHold:
             price = self.price_of(self._model())
             if price is None:
                 raise SeawallError("quota_price_unknown", {"model": self._model()})
-            usd = self._usd(price, self.prompt, self.completion)
+            usd = priced(price, self.prompt, self.completion, **unit_estimate(self.ctx.request))
         outcome = self.ledger.hold(p.key_id, self.prompt + self.completion, usd)
         if isinstance(outcome, Shortfall):
             raise insufficient_quota(outcome, p.name, balance.source(outcome.unit))
@@ -79,29 +85,61 @@ class QuotaHold:
         price = self.price_of(self._model()) if self.hold.balance.limit_usd is not None else None
         if price is not None:  # priced as the model asked for, as the hold was
             usage = self.ctx.usage
-            usd = usage_cost(price, usage) if usage is not None else self._usd(price, *tokens)
+            usd = usage_cost(price, usage) if usage is not None else \
+                priced(price, *tokens, **unit_estimate(self.ctx.request))
         self.ledger.settle(self.hold, tokens[0] + tokens[1], usd)
 
     def _model(self) -> str:
         return self.ctx.request.model if self.ctx.request is not None else ""
 
-    @staticmethod
-    def _usd(price: Price, prompt: int, completion: int) -> float:
-        return priced(price, prompt, completion)
+
+# An upload's seconds of audio, before its transcription says: 16 kB a second, a 128 kbit/s MP3's
+# rate (a WAV's is higher, so the estimate errs high for it, and the reply's usage settles it).
+AUDIO_BYTES_PER_SECOND = 16_000
 
 
-def priced(price: Price, prompt: int, completion: int, cache_read: int = 0, cache_write: int = 0) -> float:
-    """USD for tokens at a price: the quota's and the request log's one rule. `prompt` counts
-    every input token; `cache_read` and `cache_write` say how many of them the cache served or
-    took, at their own prices."""
+def unit_estimate(req: ApiRequest | None) -> dict:
+    """What a request will be billed per unit, before its reply says: the images it asks for,
+    the characters to speak, the seconds of audio its upload may hold."""
+    if req is None:
+        return {}
+    if req.operation in IMAGE_OPERATIONS:
+        n = req.body.get("n")
+        count = int(n) if isinstance(n, int) or isinstance(n, str) and n.isdigit() else 1
+        return {"images": count, "image_kind": image_kind(req.body)}
+    if req.operation == "speech" and isinstance(req.body.get("input"), str):
+        return {"characters": len(req.body["input"])}
+    if req.operation in ("transcriptions", "translations") and req.upload is not None:
+        declared = req.upload.content_length()
+        return {"seconds": (declared or 0) / AUDIO_BYTES_PER_SECOND}
+    return {}
+
+
+def priced(price: Price, prompt: int, completion: int, cache_read: int = 0, cache_write: int = 0,
+           images: int = 0, image_kind: str = "", seconds: float = 0.0, characters: int = 0) -> float:
+    """USD at a price: the quota's and the request log's one rule. `prompt` counts every input
+    token; `cache_read` and `cache_write` say how many of them the cache served or took, at their
+    own prices; images, seconds of audio and characters are priced per unit."""
     fresh = max(prompt - cache_read - cache_write, 0)
-    return (fresh * price.input + cache_read * price.cache_read + cache_write * price.cache_write
-            + completion * price.output)
+    usd = (fresh * price.input + cache_read * price.cache_read + cache_write * price.cache_write
+           + completion * price.output)
+    if images and price.image:
+        usd += images * image_price(price.image, image_kind)
+    return usd + seconds * price.audio_second + characters * price.character
+
+
+def image_price(prices: Mapping[str, float], kind: str) -> float:
+    """USD for one image of `kind` ("hd 1024x1792"): its own price, its size's, the default, or
+    else the dearest listed (an unknown kind is never billed below what it may cost)."""
+    for key in (kind, kind.rpartition(" ")[2], "default"):
+        if key in prices:
+            return prices[key]
+    return max(prices.values())
 
 
 def usage_cost(price: Price, usage: Usage) -> float:
     return priced(price, usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
-                  usage.cache_write_tokens)
+                  usage.cache_write_tokens, usage.images, usage.image_kind, usage.audio_seconds, usage.characters)
 
 
 def insufficient_quota(s: Shortfall, key_name: str, source: str) -> SeawallError:

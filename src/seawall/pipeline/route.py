@@ -21,23 +21,39 @@ from seawall.providers.registry import adapter_for
 
 # A client dialect's operations that reach another vendor through the canonical form, and as which
 # canonical operation (count_tokens is answered by the gateway itself when no deployment of the
-# client's vendor serves the model: pipeline/count.py).
-CANONICAL_OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "embed": "embeddings", "batch_embed": "embeddings"}
+# client's vendor serves the model: pipeline/count.py). A Responses request reaches any chat
+# deployment translated to chat; OpenAI's other endpoints (legacy completions, audio, moderations,
+# uploads) exist at OpenAI-compatible upstreams only, and image generation at Gemini's too.
+CANONICAL_OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "embed": "embeddings", "batch_embed": "embeddings",
+                        "responses": "chat", "images": "images"}
+# Client dialects that are one vendor's API beside its chat one: the Responses API is OpenAI's.
+FAMILY_OF = {"responses": "openai"}
+# OpenAI's endpoints beyond chat and embeddings, and who serves each (for the refusal naming why).
+ENDPOINTS = {"completions": ("POST /v1/completions", "only OpenAI-compatible upstreams have legacy completions"),
+             "moderations": ("POST /v1/moderations", "only OpenAI-compatible upstreams have moderations"),
+             "images": ("POST /v1/images/generations", "only OpenAI-compatible and Gemini upstreams generate images"),
+             "image_edits": ("POST /v1/images/edits", "only OpenAI-compatible upstreams edit images"),
+             "image_variations": ("POST /v1/images/variations", "only OpenAI-compatible upstreams make variations"),
+             "speech": ("POST /v1/audio/speech", "only OpenAI-compatible upstreams speak"),
+             "transcriptions": ("POST /v1/audio/transcriptions", "only OpenAI-compatible upstreams transcribe"),
+             "translations": ("POST /v1/audio/translations", "only OpenAI-compatible upstreams translate audio")}
+
+
+def passes_through(target: ResolvedDeployment, operation: str, shape: str) -> bool:
+    """Does the deployment take a request of this shape as it is (a pass-through)? Its vendor's
+    own API, an operation the adapter passes through, and one the deployment has (an
+    OpenAI-compatible upstream with `responses: false` serves chat completions only)."""
+    adapter = adapter_for(target.spec.adapter_name)
+    if adapter is None or adapter.family != FAMILY_OF.get(shape, shape) or operation not in adapter.native_operations:
+        return False
+    return operation != "responses" or target.spec.responses
 
 
 def serves(target: ResolvedDeployment, operation: str, dialect: str) -> bool:
     adapter = adapter_for(target.spec.adapter_name)
     if adapter is None:
         return False
-    if adapter.family == dialect and operation in adapter.native_operations:
-        return True
-    return CANONICAL_OPERATIONS.get(operation) in adapter.supports
-
-
-def natively(target: ResolvedDeployment, dialect: str) -> bool:
-    """Does the deployment speak the client's own dialect (a request passes through to it)?"""
-    adapter = adapter_for(target.spec.adapter_name)
-    return adapter is not None and adapter.family == dialect
+    return passes_through(target, operation, dialect) or CANONICAL_OPERATIONS.get(operation) in adapter.supports
 
 
 class Router:
@@ -59,8 +75,14 @@ class Router:
         return deployments
 
     def candidates(self, model: str, operation: str, dialect: str = "openai") -> list[ResolvedDeployment]:
-        usable = [d for d in self.require(model) if serves(d, operation, dialect)]
+        deployments = self.require(model)
+        usable = [d for d in deployments if serves(d, operation, dialect)]
         if not usable:
+            if operation in ENDPOINTS:
+                endpoint, served_by = ENDPOINTS[operation]
+                providers = " and ".join(sorted({d.spec.adapter_name for d in deployments}))
+                raise error("endpoint_not_served", param="model", model=model, endpoint=endpoint, providers=providers,
+                            served_by=served_by)
             raise error("operation_not_supported", param="model", model=model, operation=operation)
         return usable
 
@@ -81,11 +103,15 @@ class Router:
         found = self._native.get(key)
         if found is None:
             chain = fallback_chain(model, self._routes) if model in self._routes else []
-            found = any(natively(d, dialect) and serves(d, operation, dialect)
-                        for name in chain for d in self._routes[name])
+            found = any(passes_through(d, operation, dialect) for name in chain for d in self._routes[name])
             if model in self._routes:  # unknown names are not remembered: a client can send any number
                 self._native[key] = found
         return found
+
+    def served_by(self, target: ResolvedDeployment) -> list[str]:
+        """The models with a deployment at the same upstream account as `target` (base URL, key)."""
+        return [name for name, deployments in self._routes.items()
+                if any(d.base_url == target.base_url and d.api_key == target.api_key for d in deployments)]
 
     def lossy(self, model: str) -> bool:
         """May a translation for this model drop cost hints it has no counterpart for?"""

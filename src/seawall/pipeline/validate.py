@@ -17,7 +17,9 @@ A model the catalog doesn't know (and the config says nothing about) gets steps 
 A body in a vendor's own shape, on its way to a deployment of that vendor (pass-through), gets
 steps 1 and 5 only, counted in its own shape (dialects/shapes.py): the upstream judges the rest
 (OpenAI's schema is not its schema), and a field the gateway has never heard of stays its business.
-Counting requests (count_tokens) get step 1 only.
+Counting requests (count_tokens) get step 1 only. The rest of OpenAI's API (a Responses request
+passed through, legacy completions, images, audio, moderations) gets none: the upstream judges it
+(a Responses request translated for another vendor is checked as the chat request it becomes).
 The body is never rebuilt unless a policy repairs it: what goes upstream is the client's dict.
 Counting is inline for small bodies and past INLINE_COUNT_BYTES in one worker thread (tiktoken
 releases the GIL while it encodes): prompts queue for it instead of taking every core from the
@@ -68,6 +70,9 @@ TRIMMED_HEADER = b"x-seawall-trimmed-messages"
 TRUNCATED_HEADER = b"x-seawall-max-tokens"
 FALLBACK_HEADER = b"x-seawall-fallback-model"
 _NO_HEADERS: list[tuple[bytes, bytes]] = []
+# The operations pre-flight knows: chat and embeddings in every dialect's shape. Another (a
+# Responses request passed through, legacy completions, images, audio) is its upstream's to judge.
+CHECKED = frozenset({"chat", "embeddings", "count_tokens", "embed", "batch_embed"})
 # What a client dialect calls what its translation carries as reasoning_effort (dialects/).
 THINKING_FIELDS = {"anthropic": "thinking", "gemini": "generationConfig.thinkingConfig"}
 
@@ -118,6 +123,8 @@ class Preflight:
     async def check(self, req: ApiRequest, body_bytes: int, key: KeyPolicy | None = None) -> Checked:
         """`key`: the calling key's own context policy and size limits (Principal.request_policy),
         over the model's; None (most keys) costs nothing."""
+        if req.operation not in CHECKED:  # the rest of OpenAI's API: the upstream's to judge
+            return Checked(req, req, _NO_HEADERS)
         target = self.targets.get(req.model)
         canonical = req.shape == "openai"
         if target is None:  # not configured: routing answers model_not_found
@@ -186,12 +193,18 @@ class Preflight:
 
 
 def price_for(info: ModelInfo | None) -> Price | None:
-    """USD per token; cache reads and writes without a price of their own cost the input price."""
-    if info is None or info.price_in is None or info.price_out is None:
+    """USD per token (cache reads and writes without a price of their own cost the input price),
+    and per unit for a model billed by what it makes; None when neither is known."""
+    if info is None:
         return None
-    read = info.price_cache_read if info.price_cache_read is not None else info.price_in
-    write = info.price_cache_write if info.price_cache_write is not None else info.price_in
-    return Price(info.price_in / 1e6, info.price_out / 1e6, read / 1e6, write / 1e6)
+    units = info.price_image is not None or info.price_audio_second is not None or info.price_characters is not None
+    if (info.price_in is None or info.price_out is None) and not units:
+        return None
+    price_in, price_out = info.price_in or 0.0, info.price_out or 0.0
+    read = info.price_cache_read if info.price_cache_read is not None else price_in
+    write = info.price_cache_write if info.price_cache_write is not None else price_in
+    return Price(price_in / 1e6, price_out / 1e6, read / 1e6, write / 1e6, info.price_image,
+                 info.price_audio_second or 0.0, (info.price_characters or 0.0) / 1e6)
 
 
 def target_for(name: str, deployments: list[ResolvedDeployment], catalog: Catalog,

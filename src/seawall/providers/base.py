@@ -16,7 +16,7 @@ refuses early instead of calling a stub.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,6 +25,17 @@ import orjson
 from seawall.config import ResolvedDeployment
 
 NO_HEADERS: Mapping[str, str] = {}
+
+
+class Upload(Protocol):
+    """An upload's body as an adapter sends it (pipeline/multipart.py's Upload)."""
+
+    content_type: str  # the client's, its boundary with it
+    started: bool
+
+    def body(self, replace: Mapping[str, str] | None = None) -> AsyncIterable[bytes]: ...
+
+    def content_length(self, replace: Mapping[str, str] | None = None) -> int | None: ...
 
 
 @dataclass(slots=True)
@@ -46,6 +57,14 @@ class ApiRequest:
     # The client's headers that carry meaning upstream (anthropic-beta, OpenAI-Beta, idempotency
     # keys), lower-case; never credentials or hop-by-hop ones (dialects pick them).
     headers: Mapping[str, str] = field(default_factory=lambda: NO_HEADERS)
+    # A multipart upload relayed as it arrives (pipeline/multipart.py's Upload): `body` then holds
+    # its text fields; the adapter streams the form itself upstream, once.
+    upload: Upload | None = None
+
+    @property
+    def replayable(self) -> bool:
+        """Can it be sent again (a retry, a fallback)? Not an upload whose body has begun to go."""
+        return self.upload is None or not self.upload.started
 
     @property
     def native(self) -> bool:
@@ -58,7 +77,8 @@ class UpstreamRequest:
     method: str
     url: str
     headers: dict[str, str]
-    body: bytes
+    body: bytes | AsyncIterable[bytes]  # an iterable: sent as it yields (an upload relayed as it arrives)
+    length: int | None = None  # a streamed body's size, when known (else it is sent chunked)
 
 
 @dataclass(slots=True)
@@ -71,10 +91,33 @@ class Usage:
     completion_tokens: int = 0
     cache_read_tokens: int = 0  # Anthropic cache_read_input_tokens, OpenAI cached_tokens, Gemini cachedContentTokenCount
     cache_write_tokens: int = 0  # Anthropic cache_creation_input_tokens (no other vendor bills writes)
+    # What is billed per unit rather than per token: images made (of `image_kind`, "[quality ]size"),
+    # seconds of audio transcribed, characters spoken.
+    images: int = 0
+    image_kind: str = ""
+    audio_seconds: float = 0.0
+    characters: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+# How OpenAI's APIs name a usage's fields: chat completions (the canonical form's), and the
+# Responses API's, GPT Image's and the GPT-4o transcription models'.
+CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details")
+IO_USAGE = ("input_tokens", "output_tokens", "input_tokens_details")
+
+
+def read_usage(usage: object, names: tuple[str, str, str] = CHAT_USAGE) -> Usage | None:
+    """The input count includes the cached tokens; its details' cached_tokens says how many."""
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get(names[0]), usage.get(names[1])
+    details = usage.get(names[2])
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0,
+                 cache_read_tokens=cached if isinstance(cached, int) else 0)
 
 
 @dataclass(slots=True)
@@ -86,6 +129,7 @@ class Reply:
     usage: Usage | None
     model: str | None  # the model that served, as the upstream reported it
     shape: str = "openai"
+    ref: str | None = None  # the id the upstream gave the answer, when later calls name it (a Responses response)
 
 
 @dataclass(slots=True)

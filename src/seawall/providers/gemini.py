@@ -26,7 +26,7 @@ from seawall.config import ResolvedDeployment
 from seawall.decide.bodies import read_error_fields
 from seawall.decide.classify import own_code
 from seawall.errors import error
-from seawall.providers import gemini_native
+from seawall.providers import gemini_images, gemini_native
 from seawall.providers.base import (
     ApiRequest,
     ErrorBody,
@@ -66,7 +66,7 @@ _CACHE_HINTS = frozenset({"prompt_cache_key", "prompt_cache_retention"})
 class GeminiProvider:
     name = "gemini"
     family = "gemini"
-    supports = frozenset({"chat", "embeddings"})
+    supports = frozenset({"chat", "embeddings", "images"})  # images: Imagen models (gemini_images.py)
     native_operations = gemini_native.NATIVE_OPERATIONS
 
     # -- pass-through (providers/gemini_native.py) ----------------------------------------------
@@ -83,6 +83,8 @@ class GeminiProvider:
 
     def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
+        if req.operation == "images":
+            return gemini_images.build_imagen(req, target)
         if req.operation == "embeddings":
             body, method = to_gemini_embeddings(req.body, target.spec.model, target.label), "batchEmbedContents"
         else:
@@ -98,6 +100,8 @@ class GeminiProvider:
         return UpstreamRequest("POST", url, headers, orjson.dumps(body))
 
     def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        if req.operation == "images":
+            return gemini_images.read_imagen(req, body)
         data = reply_json(body)
         if req.operation == "embeddings":
             if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):

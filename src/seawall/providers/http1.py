@@ -11,7 +11,8 @@ keep the clocks.
 
 - A request is the request line, Host, Accept-Encoding: identity, User-Agent: seawall/<version>,
   the caller's headers and Content-Length, in one write: no cookies; a redirect is a reply like
-  any other. HEAD is not supported (the parser can't be told that no body follows). A body
+  any other. A streamed body (an upload relayed as it arrives) follows its head chunk by chunk,
+  with Content-Length when its size is known, else chunked, paced by the socket's flow control. HEAD is not supported (the parser can't be told that no body follows). A body
   compressed all the same is decoded as it is read (encoding.py).
 - The reply's body is queued as the parser hands it over (its on_body is a list's append: no
   Python call per chunk). Past _HIGH_WATER unread body bytes the socket is not read until the
@@ -156,9 +157,9 @@ class Connection(asyncio.Protocol):
     calls back into it; it wakes the exchange's reader once per read from the socket. `pool` is
     told when the connection is reusable (put) and when it is gone (lost)."""
 
-    __slots__ = ("body", "closed", "deadline", "ex", "head_size", "heard", "idle_since", "interim", "keep_alive",
-                 "last", "limit", "loop", "on_body", "parser", "paused", "pool", "sent", "setup_s", "surplus",
-                 "timer", "transport")
+    __slots__ = ("body", "closed", "deadline", "drained", "ex", "head_size", "heard", "idle_since", "interim",
+                 "keep_alive", "last", "limit", "loop", "on_body", "parser", "paused", "pool", "sending", "sent",
+                 "setup_s", "surplus", "timer", "transport")
 
     def __init__(self, pool):
         self.pool, self.loop, self.transport = pool, pool.loop, None
@@ -167,6 +168,8 @@ class Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.ex: Exchange | None = None
         self.closed = self.paused = self.heard = self.interim = self.keep_alive = self.surplus = False
+        self.sending = False  # a streamed request body is still going out: never pooled meanwhile
+        self.drained: asyncio.Future | None = None  # set while the socket's write buffer is full
         self.timer: asyncio.TimerHandle | None = None
         self.idle_since = self.limit = self.last = self.sent = 0.0
         self.setup_s = 0.0  # how long the connection took to make (TCP, proxy, TLS): at least a round trip
@@ -185,6 +188,26 @@ class Connection(asyncio.Protocol):
         self.last = self.sent = self.loop.time()
         self.transport.write(data)
         self._arm_by(self.last + read_limit if deadline is None else min(self.last + read_limit, deadline))
+
+    def write_body(self, data: bytes) -> None:
+        """More of a streamed request body. Sending is activity: the silence the read limit bounds
+        is the server's, which can't answer before the body is whole."""
+        self.transport.write(data)
+        self.last = self.loop.time()
+
+    async def drain(self) -> None:
+        """Until the socket's write buffer has room again (asyncio.Protocol's flow control)."""
+        while self.drained is not None and not self.closed:
+            await self.drained
+
+    def pause_writing(self) -> None:
+        if self.drained is None:
+            self.drained = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        drained, self.drained = self.drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
 
     def set_read_limit(self, seconds: float) -> None:
         """The per-read limit from now on, its clock restarted now."""
@@ -282,7 +305,7 @@ class Connection(asyncio.Protocol):
             return
         if ex.done:
             self._detach(ex)
-            if self.keep_alive and not self.surplus and not self.closed:
+            if self.keep_alive and not self.surplus and not self.closed and not self.sending:
                 if self.paused:
                     self.resume()
                 self.pool.put(self)
@@ -302,6 +325,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
+        self.resume_writing()  # a body writer waiting for room learns of the loss from `closed`
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None

@@ -16,7 +16,7 @@ import asyncio
 import base64
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from urllib.parse import quote, unquote, urlsplit
 
 from seawall import __version__
@@ -63,13 +63,22 @@ class Target:
         # A deployment sends the same headers every time: each set's lines are built and checked once.
         self.blocks: dict[tuple[tuple[str, str], ...], str] = {}
 
-    def frame(self, method: str, headers: dict[str, str], body: bytes) -> bytes:
+    def frame_head(self, method: str, headers: dict[str, str], length: int | None) -> bytes:
+        """The head of a request whose body follows as a stream: its length, or chunked."""
+        framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+        return f"{method} {self.path} HTTP/1.1\r\n{self._cached_block(headers)}{framing}\r\n\r\n".encode()
+
+    def _cached_block(self, headers: dict[str, str]) -> str:
         key = tuple(headers.items())
         block = self.blocks.get(key)
         if block is None:
             block = self._block(headers)
             if len(self.blocks) < _MAX_HEADER_SETS:
                 self.blocks[key] = block
+        return block
+
+    def frame(self, method: str, headers: dict[str, str], body: bytes) -> bytes:
+        block = self._cached_block(headers)
         if body or method not in _BODYLESS:
             head = f"{method} {self.path} HTTP/1.1\r\n{block}Content-Length: {len(body)}\r\n\r\n".encode()
             return head + body
@@ -101,14 +110,20 @@ class Client:
         self._pools: dict[tuple, Pool] = {}
         self._route = Route(tls=tls)  # tls None: the system's trusted CAs, loaded on the first https URL
 
-    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes, connect_s: float,
-                      first_byte_s: float, total_s: float | None = None, route: Route | None = None) -> Response:
-        """Send the request and wait for the reply's status line and headers."""
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | AsyncIterable[bytes],
+                      connect_s: float, first_byte_s: float, total_s: float | None = None, route: Route | None = None,
+                      length: int | None = None) -> Response:
+        """Send the request and wait for the reply's status line and headers. `body`: bytes, or
+        an async iterable of chunks sent as they come (`length` bytes in all, None: unknown)."""
         targets = (route or self._route).targets
         target = targets.get(url) or self._target(url, route or self._route)
-        data = target.frame(method, headers, body)
         pool = target.pool
         deadline = None if total_s is None else pool.loop.time() + total_s
+        if not isinstance(body, bytes):  # a streamed body can't be sent twice: no resend, whatever fails
+            head = target.frame_head(method, headers, length)
+            conn = pool.take() or (await pool.acquire(connect_s))[0]
+            return await exchange_streamed(conn, head, body, length, first_byte_s, deadline)
+        data = target.frame(method, headers, body)
         conn = pool.take()
         if conn is None:
             conn, reused = await pool.acquire(connect_s)
@@ -239,6 +254,51 @@ def _tls_session(ssl_object: ssl.SSLObject) -> dict:
 
 def _basic(user: str, password: str | None) -> str:
     return base64.b64encode(f"{unquote(user)}:{unquote(password or '')}".encode()).decode()
+
+
+async def exchange_streamed(conn: Connection, head: bytes, body: AsyncIterable[bytes], length: int | None,
+                            first_byte_s: float, deadline: float | None) -> Response:
+    """Send a head, then the body's chunks as the iterable yields them (chunked when `length` is
+    None), then wait for the reply's head. A reply that comes first (a refusal) ends the sending;
+    the connection, its request cut short, is then never reused. Whatever the body's iterable
+    raises (an upload that broke a rule) is raised here, the upstream left with an incomplete
+    request it can't act on."""
+    ex = Exchange(conn.loop)
+    conn.sending = True
+    conn.send(ex, head, first_byte_s, deadline)
+    sent = 0
+    try:
+        async for chunk in body:
+            if ex.head_done or ex.error is not None or conn.closed:
+                break
+            if not chunk:
+                continue
+            sent += len(chunk)
+            if length is not None and sent > length:
+                raise ValueError(f"a streamed request body is longer than its declared {length} bytes")
+            conn.write_body(chunk if length is not None else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await conn.drain()
+        else:
+            if length is None:
+                conn.write_body(b"0\r\n\r\n")
+            elif sent != length and not conn.closed:
+                raise ValueError(f"a streamed request body ended at {sent} of its declared {length} bytes")
+            conn.sending = False
+        while not ex.head_done:
+            if ex.error is not None:
+                raise ex.error
+            await ex.wait()
+        resp = response(ex)
+    except BaseException:  # failed, refused by the body's own checks, or cancelled: never reused
+        conn.abandon(ex)
+        raise
+    if conn.sending:  # answered before the whole body went out: the request is cut, the connection too
+        conn.keep_alive = False
+        conn.sending = False
+        if ex.done:  # already detached and left out of the pool (it was sending): drop it
+            conn.close()
+    resp.proxy = conn.pool.shown_proxy
+    return resp
 
 
 async def exchange(conn: Connection, data: bytes, first_byte_s: float, deadline: float | None) -> Response:

@@ -21,14 +21,28 @@ from seawall.providers.base import (
     MalformedReply,
     Reply,
     StreamEvent,
+    IO_USAGE,
     UpstreamRequest,
     Usage,
+    read_usage,
     reply_json,
 )
+from seawall.providers import openai_responses as responses
 from seawall.providers.passthrough import body_with_model, merged_headers
 from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of, json_event
 
-PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+# The operations an OpenAI client's request passes through to, by path. Only chat and embeddings
+# also reach other vendors (through the canonical form); the others are OpenAI's API alone, but for
+# Responses (translated to chat by dialects/responses_face.py) and image generation (to Gemini's).
+PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings", "responses": "/responses",
+         "completions": "/completions", "moderations": "/moderations", "images": "/images/generations",
+         "image_edits": "/images/edits", "image_variations": "/images/variations", "speech": "/audio/speech",
+         "transcriptions": "/audio/transcriptions", "translations": "/audio/translations"}
+# What a reply of each JSON operation must hold to be one (else it is malformed, and retried).
+_REPLY_LIST = {"chat": "choices", "completions": "choices", "embeddings": "data", "images": "data",
+               "image_edits": "data", "image_variations": "data", "moderations": "results"}
+# The operations whose streams can carry their usage when asked (stream_options.include_usage).
+_USAGE_ON_ASK = frozenset({"chat", "completions"})
 # Client headers an OpenAI client's request carries upstream (dialects/openai.py picks them).
 FORWARDED = ("openai-beta", "idempotency-key")
 _DONE = b"[DONE]"
@@ -48,14 +62,18 @@ class OpenAIProvider:
         return up
 
     def read_native_reply(self, req: ApiRequest, body: bytes) -> Reply:
+        if req.operation == "responses":
+            return responses.read_response(body)
         return self.read_reply(req, body)
 
-    def native_stream_decoder(self, req: ApiRequest) -> OpenAIStreamDecoder:
-        return OpenAIStreamDecoder()
+    def native_stream_decoder(self, req: ApiRequest) -> OpenAIStreamDecoder | responses.ResponsesStreamDecoder:
+        return responses.ResponsesStreamDecoder() if req.operation == "responses" else OpenAIStreamDecoder()
 
     def build_request(self, req: ApiRequest, target: ResolvedDeployment,
                       ask_usage: bool = True) -> UpstreamRequest:
-        if req.stream and ask_usage and not req.client_wants_usage:
+        if req.upload is not None:
+            return self._upload(req, target)
+        if req.stream and ask_usage and not req.client_wants_usage and req.operation in _USAGE_ON_ASK:
             # Ask for the usage chunk even when the client didn't, so usage settles exactly;
             # egress drops that chunk again for clients that did not ask for it.
             body = dict(req.body)
@@ -71,12 +89,49 @@ class OpenAIProvider:
         headers.update(target.spec.headers)
         return UpstreamRequest("POST", target.base_url + PATHS[req.operation], headers, data)
 
+    def build_responses_call(self, method: str, tail: str, query: str, target: ResolvedDeployment) -> UpstreamRequest:
+        """A call naming a stored response: `tail` is "{id}", "{id}/cancel" or "{id}/input_items"."""
+        headers = {"authorization": "Bearer " + target.api_key} if target.api_key else {}
+        headers.update(target.spec.headers)
+        return UpstreamRequest(method, f"{target.base_url}/responses/{tail}" + (f"?{query}" if query else ""),
+                               headers, b"")
+
+    def _upload(self, req: ApiRequest, target: ResolvedDeployment) -> UpstreamRequest:
+        """A multipart form streamed on as it arrives, its model field renamed for the deployment."""
+        upload = req.upload
+        asked = req.body.get("model")
+        replace = {"model": target.spec.model} if asked is not None and asked != target.spec.model else None
+        headers = {"content-type": upload.content_type, "accept": "application/json"}
+        if target.api_key:
+            headers["authorization"] = "Bearer " + target.api_key
+        headers.update(target.spec.headers)
+        return UpstreamRequest("POST", target.base_url + PATHS[req.operation], headers, upload.body(replace),
+                               upload.content_length(replace))
+
     def read_reply(self, req: ApiRequest, body: bytes) -> Reply:
         data = reply_json(body)
-        expected = "choices" if req.operation == "chat" else "data"
+        expected = _REPLY_LIST.get(req.operation, "data")
         if not isinstance(data, dict) or not isinstance(data.get(expected), list):
             raise MalformedReply(f"a 2xx reply without '{expected}': {body[:120]!r}")
+        if req.operation in IMAGE_OPERATIONS:  # per image (DALL-E), or by tokens (GPT Image reports them)
+            usage = read_usage(data.get("usage"), IO_USAGE) or Usage()
+            usage.images, usage.image_kind = len(data[expected]), image_kind(req.body)
+            return Reply(body, usage, data.get("model"))
         return Reply(body, read_usage(data.get("usage")), data.get("model"))
+
+    def read_relayed(self, req: ApiRequest, content_type: str, head: bytes) -> Usage | None:
+        """What a reply relayed as bytes (audio, a transcript) was billed: speech by the
+        characters spoken, a transcription by the usage its JSON reports (None: not said)."""
+        if req.operation == "speech":
+            text = req.body.get("input")
+            return Usage(characters=len(text)) if isinstance(text, str) else None
+        if content_type != "application/json":
+            return None  # text, srt, vtt: the estimate stands
+        try:
+            data = orjson.loads(head)
+        except orjson.JSONDecodeError:
+            return None
+        return read_audio_usage(data) if isinstance(data, dict) else None
 
     def stream_decoder(self) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder()
@@ -169,12 +224,24 @@ def is_plain_content(block: bytes) -> bool:
         block.endswith(b"}") and block.endswith(_PLAIN_ENDS_PADDED, 0, padding)
 
 
-def read_usage(usage: object) -> Usage | None:
-    """prompt_tokens includes the cached ones; prompt_tokens_details.cached_tokens says how many."""
-    if not isinstance(usage, dict):
-        return None
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    details = usage.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0,
-                 cache_read_tokens=cached if isinstance(cached, int) else 0)
+IMAGE_OPERATIONS = frozenset({"images", "image_edits", "image_variations"})
+
+
+def image_kind(body: dict) -> str:
+    """The kind an image is priced by, "[quality ]size": "hd 1024x1792", "1024x1024" (DALL-E's
+    default size; standard and auto qualities are the base price)."""
+    size = body.get("size") if isinstance(body.get("size"), str) and body.get("size") != "auto" else "1024x1024"
+    quality = body.get("quality")
+    return f"{quality} {size}" if isinstance(quality, str) and quality not in ("standard", "auto") else size
+
+
+def read_audio_usage(data: dict) -> Usage | None:
+    """A transcription's usage: seconds (whisper-1: {"type": "duration", "seconds"}, or a
+    verbose_json's duration) or tokens (the GPT-4o transcribe models: {"type": "tokens", …})."""
+    usage = data.get("usage")
+    if isinstance(usage, dict) and usage.get("type") == "tokens":
+        return read_usage(usage, IO_USAGE)
+    if isinstance(usage, dict) and isinstance(usage.get("seconds"), (int, float)):
+        return Usage(audio_seconds=float(usage["seconds"]))
+    duration = data.get("duration")
+    return Usage(audio_seconds=float(duration)) if isinstance(duration, (int, float)) else None

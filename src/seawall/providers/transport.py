@@ -178,7 +178,7 @@ class Transport:
         route = self._routes.get(deployment, self.network.default) if deployment is not None else self.network.default
         try:
             resp = await self._client.request(req.method, req.url, req.headers, req.body, timeouts.connect_s,
-                                              timeouts.first_byte_limit_s, timeouts.total_s, route)
+                                              timeouts.first_byte_limit_s, timeouts.total_s, route, req.length)
         except (http1.HTTPFailure, OSError) as e:
             failure = translate(e, timeouts)
             failure.proxy = self._client.proxy_of(req.url, route)

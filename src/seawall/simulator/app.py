@@ -103,6 +103,9 @@ class Simulator:
         recording = self.state.recorder.tap(scope, receive)
         if recording is not None:
             receive = recording.receive
+        azure_v1 = azure.v1_scope(scope)  # recorded as it came, answered as OpenAI's
+        if azure_v1 is not None:
+            scope, path = azure_v1, azure_v1["path"]
         # Anthropic's routes answer with Anthropic's ids and headers and read its key header.
         exchange_type = anthropic.AnthropicExchange if path in anthropic.PATHS else Exchange
         exchange = exchange_type(self.state, scope, receive, send)

@@ -3,6 +3,10 @@
 Everything here is pure: ``plan_chat`` turns the parsed JSON body into a ``ChatPlan`` (or the
 ``ApiError`` OpenAI would send), and ``render_reply`` / ``render_events`` turn a plan into
 the exact bytes of a ``chat.completion`` body or of the ``text/event-stream`` events.
+
+A function tool is called (as the Responses face calls one, responses.py) when ``tool_choice``
+is ``required`` or names it, or (``auto``) when the last user message names the tool; after a
+tool's result the model answers in text. Its arguments fill the tool's schema.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class ChatPlan:
     reasoning_tokens: int
     completion_tokens: int  # visible pieces of every choice plus reasoning
     cached_tokens: int = 0  # of prompt_tokens, served by the automatic prompt cache (cached_prefix)
+    call: tuple[str, str, str] | None = None  # (id, name, arguments) of the function the model calls
 
     @property
     def cost(self) -> int:
@@ -165,6 +170,9 @@ def plan_chat(body: Any, catalog: Catalog, reply_tokens: int | None = None) -> C
         choices.append((pieces, finish))
     options = options or {}
     reasoning = hidden * len(choices)
+    call = _call(body, texts, seed)
+    if call is not None:
+        choices = [((), "tool_calls")]
     return ChatPlan(
         model=spec,
         stream=bool(stream),
@@ -173,8 +181,47 @@ def plan_chat(body: Any, catalog: Catalog, reply_tokens: int | None = None) -> C
         choices=tuple(choices),
         prompt_tokens=prompt_tokens,
         reasoning_tokens=reasoning,
-        completion_tokens=sum(len(pieces) for pieces, _ in choices) + reasoning,
+        completion_tokens=sum(len(p) for p, _ in choices) + reasoning + (CALL_TOKENS if call else 0),
+        call=call,
     )
+
+
+def value_for(schema: Any) -> Any:
+    """A value of the schema's shape: what a well-behaved model fills a tool call or a JSON
+    answer with."""
+    if not isinstance(schema, dict):
+        return "gateways"
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {name: value_for(sub) for name, sub in props.items()}
+    return {"integer": 42, "number": 4.2, "boolean": True, "array": [], "null": None}.get(kind, "gateways")
+
+
+CALL_TOKENS = 12  # a tool call's name and arguments, as counted
+
+
+def _call(body: dict[str, Any], texts: list[str], seed: int) -> tuple[str, str, str] | None:
+    """The function the model calls, or None: it answers in text."""
+    tools = [t.get("function") for t in body.get("tools") or ()
+             if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("function"), dict)]
+    choice = body.get("tool_choice") or "auto"
+    last = body["messages"][-1]
+    if not tools or choice == "none" or (isinstance(last, dict) and last.get("role") == "tool"):
+        return None
+    if isinstance(choice, dict):
+        chosen = next((t for t in tools if t.get("name") == (choice.get("function") or {}).get("name")), None)
+    else:
+        named = [t for t in tools if isinstance(t.get("name"), str) and t["name"] in texts[-1]]
+        chosen = (named or tools)[0] if choice == "required" else (named[0] if named else None)
+    if chosen is None:
+        return None
+    call_id = "call_" + hashlib.blake2b(b"%d" % seed, digest_size=12).hexdigest()[:24]
+    return call_id, str(chosen.get("name")), orjson.dumps(value_for(chosen.get("parameters") or {})).decode()
 
 
 def fingerprint(spec: ModelSpec) -> str:
@@ -230,7 +277,7 @@ def render_reply(plan: ChatPlan, completion_id: str, created: int) -> bytes:
         "choices": [
             {
                 "index": index,
-                "message": {"role": "assistant", "content": "".join(pieces), "refusal": None, "annotations": []},
+                "message": _message(plan, pieces),
                 "logprobs": None,
                 "finish_reason": finish,
             }
@@ -240,6 +287,14 @@ def render_reply(plan: ChatPlan, completion_id: str, created: int) -> bytes:
         "service_tier": "default",
         "system_fingerprint": fingerprint(plan.model),
     })
+
+
+def _message(plan: ChatPlan, pieces: tuple[str, ...]) -> dict[str, Any]:
+    if plan.call is None:
+        return {"role": "assistant", "content": "".join(pieces), "refusal": None, "annotations": []}
+    call_id, name, arguments = plan.call
+    return {"role": "assistant", "content": None, "refusal": None, "annotations": [], "tool_calls": [
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]}
 
 
 def render_events(plan: ChatPlan, completion_id: str, created: int, padding: tuple[bytes, ...]) -> list[bytes]:
@@ -263,6 +318,14 @@ def render_events(plan: ChatPlan, completion_id: str, created: int, padding: tup
     for index in range(len(plan.choices)):
         add(b'{"index":%d,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,'
             b'"finish_reason":null}' % index)
+    if plan.call is not None:  # the call's head, then its arguments in two pieces
+        call_id, name, arguments = plan.call
+        half = len(arguments) // 2
+        add(b'{"index":0,"delta":{"tool_calls":[{"index":0,"id":"%s","type":"function","function":{"name":%s,'
+            b'"arguments":""}}]},"logprobs":null,"finish_reason":null}' % (call_id.encode(), orjson.dumps(name)))
+        for piece in (arguments[:half], arguments[half:]):
+            add(b'{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":%s}}]},"logprobs":null,'
+                b'"finish_reason":null}' % orjson.dumps(piece))
     longest = max(len(pieces) for pieces, _ in plan.choices)
     for position in range(longest):
         for index, (pieces, _) in enumerate(plan.choices):

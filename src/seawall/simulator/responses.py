@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from seawall.simulator.catalog import Catalog
-from seawall.simulator.chat import CHAT_KINDS
+from seawall.simulator.chat import CHAT_KINDS, value_for
 from seawall.simulator.config import ModelSpec
 from seawall.simulator.dialects import openai as oai
 from seawall.simulator.responses_input import ReadInput, new_call_id, new_id, read_input
@@ -183,22 +183,6 @@ def _check_scalars(body: dict, spec: ModelSpec) -> oai.ApiError | int | None:
 
 # --- the model's choice --------------------------------------------------------------------------
 
-def _value_for(schema: Any) -> Any:
-    """A value of the schema's shape: what a well-behaved model fills a tool call or a JSON
-    answer with."""
-    if not isinstance(schema, dict):
-        return "gateways"
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    if "enum" in schema and schema["enum"]:
-        return schema["enum"][0]
-    if kind == "object":
-        props = schema.get("properties") or {}
-        return {name: _value_for(sub) for name, sub in props.items()}
-    return {"integer": 42, "number": 4.2, "boolean": True, "array": [], "null": None}.get(kind, "gateways")
-
-
 def _function_to_call(body: dict, tools: list[dict], read: ReadInput) -> dict | None:
     functions = [t for t in tools if t.get("type") == "function"]
     choice = body.get("tool_choice") or "auto"
@@ -211,13 +195,13 @@ def _function_to_call(body: dict, tools: list[dict], read: ReadInput) -> dict | 
         chosen = (named or functions)[0] if choice == "required" else (named[0] if named else None)
     if chosen is None:
         return None
-    arguments = _value_for(chosen.get("parameters") or {"type": "object"})
+    arguments = value_for(chosen.get("parameters") or {"type": "object"})
     return {"name": chosen["name"], "arguments": orjson.dumps(arguments).decode()}
 
 
 def _json_pieces(fmt: dict, seed: int) -> tuple[str, ...]:
     if fmt["type"] == "json_schema":
-        value = _value_for(fmt.get("schema"))
+        value = value_for(fmt.get("schema"))
     else:
         value = {"answer": "".join(compose(seed)).strip()}
     text = orjson.dumps(value).decode()

@@ -1,7 +1,8 @@
 """Azure OpenAI: OpenAI's bodies and streams behind Azure's URLs, key header and error codes.
 
 Served at ``POST /openai/deployments/{deployment}/chat/completions?api-version=…`` (and
-``/embeddings``); the
+``/embeddings``), and the v1 API (``/openai/v1/responses`` and OpenAI's other paths under
+``/openai/v1/``, answered as OpenAI's: ``v1_scope``); the
 deployment name is looked up in the simulator's model catalog (deploy ``gpt-4o-mini`` as
 ``gpt-4o-mini``). Key in ``api-key`` (or ``Authorization: Bearer`` for an Entra token). Wording
 is reference/provider-errors.md §2: Azure's envelope is OpenAI's, but ``code`` is often a string
@@ -126,6 +127,21 @@ def parse_path(path: str) -> str | None:
             deployment = path[len(PREFIX):-len(operation)]
             return deployment if deployment and "/" not in deployment else None
     return None
+
+
+V1_PREFIX = "/openai/v1/"
+
+
+def v1_scope(scope: dict) -> dict | None:
+    """Azure OpenAI's v1 API (``/openai/v1/responses`` and the rest, the key in ``api-key``, the
+    deployment name as the body's model) is OpenAI's API at another path: the request as OpenAI's
+    routes read it, or None for any other path."""
+    path = scope["path"]
+    if not path.startswith(V1_PREFIX):
+        return None
+    headers = [(b"authorization", b"Bearer " + value) if name == b"api-key" else (name, value)
+               for name, value in scope["headers"]]
+    return {**scope, "path": "/v1/" + path[len(V1_PREFIX):], "headers": headers}
 
 
 def _sim_fault_invalid(message: str) -> ErrorReply:

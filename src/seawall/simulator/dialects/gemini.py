@@ -2,7 +2,7 @@
 
 Served at ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``,
 ``:countTokens``, ``:embedContent`` and ``:batchEmbedContents`` (thinking and cached content:
-gemini_features.py), and the same under ``/v1/`` (the path
+gemini_features.py), Imagen's ``:predict`` (gemini_images.py), and the same under ``/v1/`` (the path
 google-genai 3.x calls by default). Wording and shapes are reference/provider-errors.md
 §4 ([rec] recorded, [unverified] plausible). Errors are a
 google.rpc.Status, pretty-printed with a 2-space indent as Google's front end writes them::
@@ -45,6 +45,7 @@ from seawall.simulator.dialects.gemini_errors import (
     stream_error_event,
     unknown_name,
 )
+from seawall.simulator.dialects.gemini_images import plan_predict, render_predictions
 from seawall.simulator.dialects.gemini_features import Extras, check_signatures, decorate, plan_extras
 from seawall.simulator.embeddings import vector
 from seawall.simulator.exchange import Exchange
@@ -336,6 +337,11 @@ async def _generate(exchange: Exchange, scope: dict, version: str, model: str, m
         body = json.loads(raw)
     except ValueError:
         body = None
+    if method == "predict":  # Imagen (gemini_images.py)
+        images = plan_predict(body, model, version)
+        await (exchange.reply_error(images) if isinstance(images, ErrorReply)
+               else exchange.reply(render_predictions(images)))
+        return
     if method in ("embedContent", "batchEmbedContents"):
         items = plan_embed(body, model, method, version)
         await (exchange.reply_error(items) if isinstance(items, ErrorReply)

@@ -1,0 +1,292 @@
+"""Responses beyond one request: which conversation a `previous_response_id` continues, and the
+routes that name a response by its id.
+
+    POST /v1/responses (pipeline/flow.py)   previous_response_id: made by a deployment the request
+                                            passed through to -> that deployment only, passed through;
+                                            kept by the gateway (a translated one) -> its items, and
+                                            the request translated for every deployment
+    GET    /v1/responses/{id}               the owner deployment's answer, passed through; or the
+    DELETE /v1/responses/{id}               gateway's own copy of a translated response
+    POST   /v1/responses/{id}/cancel
+    GET    /v1/responses/{id}/input_items
+
+A response passed through lives in its upstream's store: the gateway remembers which deployment
+made it, for which key (ResponseOwners, bounded, in memory, like Midjourney task ids in tasks.py).
+A translated one lives in the gateway's conversation store (store/conversations.py). A response
+belongs to the key that made it: any other key hears exactly what an unknown id gets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.parse
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import orjson
+
+from seawall.config import ResolvedDeployment, ResponsesSettings
+from seawall.decide.classify import classify_reply
+from seawall.dialects import DIALECTS
+from seawall.dialects.responses_face import ResponsesFace, references
+from seawall.dialects.responses_reply import item_place
+from seawall.errors import SeawallError, error
+from seawall.pipeline.access import check_ip, check_model
+from seawall.pipeline.attempt import transport_error, upstream_error
+from seawall.pipeline.auth import Authenticator
+from seawall.pipeline.context import RequestContext
+from seawall.pipeline.egress import send_json
+from seawall.pipeline.route import passes_through
+from seawall.providers.base import ApiRequest, AttemptRecord, Reply
+from seawall.providers.registry import adapter_for
+from seawall.providers.transport import Transport, UpstreamFailure
+from seawall.store.conversations import ConversationRecord, Conversations
+
+_ACTIONS = {("GET", ""): "retrieve", ("DELETE", ""): "delete", ("POST", "/cancel"): "cancel",
+            ("GET", "/input_items"): "input_items"}
+_ALLOWED = {"": "GET or DELETE", "/cancel": "POST", "/input_items": "GET"}
+PREFIX = "/v1/responses/"
+MAX_PAGE = 100  # input_items' limit, as OpenAI's API bounds it (1-100, default 20)
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """A passed-through response: the deployment that holds it, the key and model it was made for."""
+
+    target: ResolvedDeployment
+    key_id: str
+    model: str
+
+
+class ResponseOwners:
+    """response id -> Made, least recently used dropped past `limit`. In this process only."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._made: OrderedDict[str, Made] = OrderedDict()
+
+    def remember(self, response_id: str, made: Made) -> None:
+        self._made[response_id] = made
+        self._made.move_to_end(response_id)
+        while len(self._made) > self.limit:
+            self._made.popitem(last=False)
+
+    def find(self, response_id: str, key_id: str) -> Made | None:
+        """The response if `key_id` may see it (else None, as for an id never seen)."""
+        made = self._made.get(response_id)
+        if made is None or not may_see(key_id, made.key_id):
+            return None
+        self._made.move_to_end(response_id)
+        return made
+
+    def forget(self, response_id: str) -> None:
+        self._made.pop(response_id, None)
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+
+def same_upstream(plan: list[list[ResolvedDeployment]], made: ResolvedDeployment, response_id: str,
+                  model: str, models_there: list[str]) -> list[ResolvedDeployment]:
+    """The deployments of a request's plan that reach the upstream account holding a response it
+    continues (its base URL and key: the response lives in that account's store), in plan order;
+    none: the 400 saying where it lives."""
+    found = [d for deployments in plan for d in deployments if d.base_url == made.base_url
+             and d.api_key == made.api_key and passes_through(d, "responses", "responses")]
+    if not found:
+        raise SeawallError("previous_response_elsewhere", {"response_id": response_id, "deployment": made.label,
+                                                            "model": model, "models": ", ".join(models_there)},
+                           param="previous_response_id")
+    return found
+
+
+def may_see(caller_key_id: str, owner_key_id: str) -> bool:
+    """An object belongs to the key that made it (decide/ownership.py's rule, by key)."""
+    return caller_key_id == owner_key_id
+
+
+def route_of(method: str, path: str) -> tuple[str, str] | SeawallError:
+    """(action, response id) for a /v1/responses/{id}… path, or the 404/405 that answers it."""
+    rest = path[len(PREFIX):]
+    response_id, _, tail = rest.partition("/")
+    suffix = "/" + tail if tail else ""
+    action = _ACTIONS.get((method, suffix))
+    if response_id and action is not None:
+        return action, urllib.parse.unquote(response_id)
+    if response_id and suffix in _ALLOWED:
+        return error("method_not_allowed", method=method, path=path, allowed=_ALLOWED[suffix])
+    return error("route_not_found", method=method, path=path,
+                 hint="This gateway serves POST /v1/responses, GET and DELETE /v1/responses/{id}, POST "
+                      "/v1/responses/{id}/cancel and GET /v1/responses/{id}/input_items.")
+
+
+def item_ids(record: ConversationRecord) -> list[dict]:
+    """The input items with ids, as OpenAI lists them: a client's items may have none, so each
+    gets one made from the response id and its place (the same at every listing)."""
+    out = []
+    for i, item in enumerate(record.input_items):
+        kind = item.get("type", "message")
+        if kind == "message" and isinstance(item.get("content"), str):  # the short form, listed in full
+            item = {**item, "content": [{"type": "input_text" if item.get("role") != "assistant" else "output_text",
+                                         "text": item["content"]}]}
+        if not item.get("id"):
+            digest = hashlib.sha256(f"{record.response_id}:{i}".encode()).hexdigest()[:48]
+            item = {"id": ("msg_" if kind == "message" else "item_") + digest, "type": kind, **item}
+        out.append({"type": kind, **item})
+    return out
+
+
+def page(items: list[dict], query: dict[str, str]) -> dict:
+    """One page of input items: order (desc by default), limit (20), after (an item id)."""
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise error("invalid_value", param="order", expected="'asc' or 'desc'", got=repr(order))
+    limit_text = query.get("limit", "20")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+        raise error("invalid_value", param="limit", expected=f"an integer from 1 to {MAX_PAGE}", got=repr(limit_text))
+    limit = int(limit_text)
+    ordered = items if order == "asc" else items[::-1]
+    after = query.get("after")
+    if after is not None:
+        ids = [item["id"] for item in ordered]
+        ordered = ordered[ids.index(after) + 1:] if after in ids else []
+    shown = ordered[:limit]
+    return {"object": "list", "data": shown, "first_id": shown[0]["id"] if shown else None,
+            "last_id": shown[-1]["id"] if shown else None, "has_more": len(ordered) > limit}
+
+
+class ResponsesDesk:
+    """One per gateway; its owner map is shared by requests."""
+
+    def __init__(self, settings: ResponsesSettings, conversations: Conversations, auth: Authenticator,
+                 transport: Transport):
+        self.settings, self.conversations, self.auth, self.transport = settings, conversations, auth, transport
+        self.owners = ResponseOwners(settings.max_upstream_ids)
+
+    # -- POST /v1/responses, around the pipeline ------------------------------------------------------
+    async def begin(self, ctx: RequestContext, face: ResponsesFace, req: ApiRequest,
+                    native_route: bool) -> ResolvedDeployment | None:
+        """Before routing: the deployment that made the response a request continues (None:
+        none did), or the stored conversation loaded into `face.earlier` (the request is then
+        translated for every deployment), and the items its item_references name.
+        `native_route`: some deployment of the model would take the request as it is."""
+        key_id = ctx.principal.key_id
+        if isinstance(req.body.get("input"), list):
+            await self._references(face, references(req.body["input"]), key_id)
+        previous = req.body.get("previous_response_id")
+        if previous is None:
+            return None
+        made = self.owners.find(previous, key_id)
+        if made is not None:
+            return made.target
+        if self.conversations.enabled:
+            record = await self.conversations.load(previous, key_id)
+            if record is not None:
+                face.earlier = record.items
+                return None
+        elif not native_route:
+            raise error("responses_store_off", param="previous_response_id")
+        raise SeawallError("previous_response_not_found", {"response_id": previous,
+                                                            "days": f"{self.settings.retention_days:g}"},
+                           param="previous_response_id")
+
+    async def _references(self, face: ResponsesFace, ids: list[str], key_id: str) -> None:
+        """The items item_reference ids name, from the conversations that hold them (an item id
+        the gateway made says which: dialects/responses_reply.item_id), for a translation."""
+        loaded: dict[str, ConversationRecord | None] = {}
+        for item in ids:
+            place = item_place(item)
+            if place is None or not self.conversations.enabled:
+                continue
+            response_id, index = place
+            if response_id not in loaded:
+                loaded[response_id] = await self.conversations.load(response_id, key_id)
+            record = loaded[response_id]
+            output = record.output_items if record is not None else []
+            if index < len(output) and output[index].get("id") == item:
+                face.references[item] = output[index]
+
+    def finish(self, ctx: RequestContext, face: ResponsesFace, target: ResolvedDeployment,
+               reply: Reply | None) -> None:
+        """After the answer: keep a translated conversation, or remember who holds a passed-through one."""
+        key_id = ctx.principal.key_id
+        if face.turn is not None:
+            record = face.turn.record(key_id, self.settings.retention_days)
+            if record is not None:
+                self.conversations.save(record)
+            return
+        response = face.upstream.response if face.upstream is not None else None
+        response_id = reply.ref if reply is not None else response.get("id") if response else None
+        if isinstance(response_id, str):
+            self.owners.remember(response_id, Made(target, key_id, ctx.request.model))
+
+    # -- the routes naming a response -----------------------------------------------------------------
+    async def handle(self, ctx: RequestContext, send, cors: list[tuple[bytes, bytes]], ready: bool) -> None:
+        ctx.dialect = "responses"
+        if not ready:
+            raise error("not_ready")
+        found = route_of(ctx.method, ctx.path)
+        if isinstance(found, SeawallError):
+            raise found
+        action, response_id = found
+        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["responses"])
+        check_ip(principal, ctx)
+        made = self.owners.find(response_id, principal.key_id)
+        if made is not None:
+            check_model(principal, made.model)
+            ctx.request = ApiRequest(f"responses.{action}", made.model, {}, dialect="responses")
+            body = await self._at_owner(ctx, made, response_id)
+            if action == "delete":
+                self.owners.forget(response_id)
+            await send_json(send, ctx, 200, body, cors)
+            return
+        record = await self.conversations.load(response_id, principal.key_id) if self.conversations.enabled else None
+        if record is None:
+            raise SeawallError("response_not_found", {"response_id": response_id,
+                                                      "days": f"{self.settings.retention_days:g}"})
+        check_model(principal, record.model)
+        ctx.request = ApiRequest(f"responses.{action}", record.model, {}, dialect="responses")
+        await send_json(send, ctx, 200, await self._kept(action, record, principal.key_id, ctx.query), cors)
+
+    async def _kept(self, action: str, record: ConversationRecord, key_id: str, query: bytes) -> bytes:
+        """A translated response, answered from the gateway's own copy."""
+        if action == "retrieve":
+            return orjson.dumps(record.response or {"id": record.response_id, "object": "response",
+                                                    "status": "completed", "model": record.model,
+                                                    "output": record.output_items})
+        if action == "delete":
+            await self.conversations.delete(record.response_id, key_id)
+            return orjson.dumps({"id": record.response_id, "object": "response", "deleted": True})
+        if action == "cancel":
+            raise SeawallError("response_not_cancellable", {"response_id": record.response_id})
+        params = {k: v[-1] for k, v in urllib.parse.parse_qs(query.decode("latin-1")).items()}
+        return orjson.dumps(page(item_ids(record), params))
+
+    async def _at_owner(self, ctx: RequestContext, made: Made, response_id: str) -> bytes:
+        """The same call at the deployment that made the response: its answer, or its refusal as ours."""
+        target = made.target
+        ctx.deployment = target.label
+        suffix = ctx.path[len(PREFIX):].partition("/")[2]
+        tail = urllib.parse.quote(response_id, safe="") + (f"/{suffix}" if suffix else "")
+        adapter = adapter_for(target.spec.adapter_name)
+        call = adapter.build_responses_call(ctx.method, tail, ctx.query.decode("latin-1"), target)
+        record = AttemptRecord(target.label)
+        ctx.attempts.append(record)
+        started = time.perf_counter()
+        try:
+            try:
+                response = await self.transport.open(call, target.spec.timeouts, target.label)
+                record.status = response.status
+                body = await response.read()
+            except UpstreamFailure as f:
+                err = transport_error(target, f)
+                record.category, record.detail = err.category, f.detail
+                raise err from None
+            if response.status >= 300:
+                cls = classify_reply(response.status, response.headers, body, now=time.time())
+                record.category, record.detail = cls.category, f"HTTP {response.status}"
+                raise upstream_error(target, response.status, adapter.read_error(response.status, body), cls, body)
+            return body
+        finally:
+            record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
