@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import orjson
 
-from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of
+from seawall.dialects.base import CanonicalTranslator
+from seawall.providers.sse import TERMINATOR
 
 # finish_reason -> stop_reason: the inverse of the upstream adapter's table, first match wins.
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
@@ -47,14 +48,14 @@ def event(kind: str, payload: dict) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + TERMINATOR
 
 
-class MessagesStream:
+class MessagesStream(CanonicalTranslator):
     """Canonical chunks -> message_start, content_block_start/delta/stop per text or tool_use
     block, message_delta (stop_reason + usage) and message_stop at the canonical [DONE]."""
 
-    __slots__ = ("_block", "_finish", "_index", "_model", "_split", "_started", "_tools", "_usage")
+    __slots__ = ("_block", "_finish", "_index", "_model", "_started", "_tools", "_usage")
 
     def __init__(self, model: str) -> None:
-        self._split = SSESplitter()
+        super().__init__()
         self._model = model
         self._started = False
         self._index = -1  # the current content block's index
@@ -63,25 +64,14 @@ class MessagesStream:
         self._finish: str | None = None
         self._usage = {"input_tokens": 0, "output_tokens": 0}
 
-    def feed(self, canonical_sse: bytes) -> bytes:
-        out: list[bytes] = []
-        for block in self._split.feed(canonical_sse):
-            data = data_of(block).strip()
-            if not data:
-                continue  # comments and keep-alives: ours are sent separately
-            if data == b"[DONE]":
-                out.append(self._end())
-                continue
-            chunk = orjson.loads(data)  # canonical events: the upstream adapter has checked them
-            err = error_of(chunk)
-            if err is not None:
-                out.append(event("error", {"type": "error", "error": {
-                    "type": "overloaded_error" if "overload" in str(err.get("type", "")) else "api_error",
-                    "message": str(err.get("message", "the upstream failed mid-stream")),
-                    "code": err.get("code"), "request_id": err.get("request_id")}}))
-                continue
-            out.append(self._chunk(chunk))
-        return b"".join(out)
+    def _done(self) -> bytes:
+        return self._end()
+
+    def _failed(self, err: dict) -> bytes:
+        return event("error", {"type": "error", "error": {
+            "type": "overloaded_error" if "overload" in str(err.get("type", "")) else "api_error",
+            "message": str(err.get("message", "the upstream failed mid-stream")),
+            "code": err.get("code"), "request_id": err.get("request_id")}})
 
     def _start(self, chunk: dict) -> bytes:
         self._started = True

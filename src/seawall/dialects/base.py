@@ -15,14 +15,56 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import orjson
+
 from seawall.decide.keys import KeyProblem, bearer_token
 from seawall.errors import SeawallError
 from seawall.providers.base import ApiRequest
+from seawall.providers.sse import SSESplitter, data_of, error_of
 
 
 class StreamTranslator(Protocol):
     def feed(self, canonical_sse: bytes) -> bytes:
         """Canonical (OpenAI) SSE bytes, whole events only, -> the dialect's bytes to send."""
+
+
+class CanonicalTranslator:
+    """The front half every translator of the canonical stream shares: split the SSE bytes into
+    events, skip comments and keep-alives (a translator sends its own), and hand each event to
+    `_done` ([DONE]), `_failed` (an in-stream error) or `_chunk`; their bytes go out joined. A
+    subclass renders its dialect's events. One per request, not thread-safe."""
+
+    __slots__ = ("_split",)
+
+    def __init__(self) -> None:
+        self._split = SSESplitter()
+
+    def feed(self, canonical_sse: bytes) -> bytes:
+        out: list[bytes] = []
+        for block in self._split.feed(canonical_sse):
+            data = data_of(block).strip()
+            if not data or self._over():
+                continue
+            if data == b"[DONE]":
+                out.append(self._done())
+                continue
+            chunk = orjson.loads(data)  # canonical events: the upstream adapter has checked them
+            err = error_of(chunk)
+            out.append(self._chunk(chunk) if err is None else self._failed(err))
+        return b"".join(out)
+
+    def _over(self) -> bool:
+        """The dialect's stream has ended: later events are dropped."""
+        return False
+
+    def _done(self) -> bytes:
+        raise NotImplementedError
+
+    def _failed(self, err: dict) -> bytes:
+        raise NotImplementedError
+
+    def _chunk(self, chunk: dict) -> bytes:
+        raise NotImplementedError
 
 
 class ClientDialect(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from seawall.providers.sse import SSESplitter, data_of, error_of
+from seawall.dialects.base import CanonicalTranslator
 
 FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY", "tool_calls": "STOP",
                   "function_call": "STOP"}
@@ -50,15 +50,15 @@ def to_response(chat: dict) -> dict:
     return out
 
 
-class GeminiStream:
+class GeminiStream(CanonicalTranslator):
     """Canonical chunks -> GenerateContentResponse chunks. Function calls come whole in this
     dialect, so their argument fragments are gathered and sent with the finishing chunk; the
     finish waits for the usage chunk that follows it, so the last event carries both."""
 
-    __slots__ = ("_calls", "_finish", "_id", "_model", "_split", "_usage")
+    __slots__ = ("_calls", "_finish", "_id", "_model", "_usage")
 
     def __init__(self, model: str) -> None:
-        self._split = SSESplitter()
+        super().__init__()
         self._model, self._id = model, None
         self._calls: dict[int, dict] = {}
         self._finish: str | None = None
@@ -73,40 +73,36 @@ class GeminiStream:
             out["usageMetadata"] = usage_metadata(self._usage)
         return b"data: " + orjson.dumps(out) + SSE_END
 
-    def feed(self, canonical_sse: bytes) -> bytes:
+    def _done(self) -> bytes:
+        if self._finish is None:
+            return b""
+        out = self._event(self._call_parts(), self._finish)
+        self._finish = None
+        return out
+
+    def _failed(self, err: dict) -> bytes:
+        return b"data: " + orjson.dumps({"error": {
+            "code": 500, "message": str(err.get("message", "the upstream failed mid-stream")),
+            "status": "INTERNAL"}}) + SSE_END
+
+    def _chunk(self, chunk: dict) -> bytes:
         out: list[bytes] = []
-        for block in self._split.feed(canonical_sse):
-            data = data_of(block).strip()
-            if not data:
-                continue
-            if data == b"[DONE]":
-                if self._finish is not None:
-                    out.append(self._event(self._call_parts(), self._finish))
-                    self._finish = None
-                continue
-            chunk = orjson.loads(data)  # canonical events: the upstream adapter has checked them
-            err = error_of(chunk)
-            if err is not None:
-                out.append(b"data: " + orjson.dumps({"error": {
-                    "code": 500, "message": str(err.get("message", "the upstream failed mid-stream")),
-                    "status": "INTERNAL"}}) + SSE_END)
-                continue
-            self._model = chunk.get("model") or self._model
-            self._id = self._id or chunk.get("id")
-            if isinstance(chunk.get("usage"), dict):
-                self._usage = chunk["usage"]
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {}
-                for call in delta.get("tool_calls") or ():
-                    held = self._calls.setdefault(call.get("index", 0), {"id": call.get("id"), "type": "function",
-                                                                         "function": {"name": None, "arguments": ""}})
-                    fn = call.get("function") or {}
-                    held["function"]["name"] = fn.get("name") or held["function"]["name"]
-                    held["function"]["arguments"] += fn.get("arguments") or ""
-                if delta.get("content"):
-                    out.append(self._event([{"text": delta["content"]}]))
-                if choice.get("finish_reason"):
-                    self._finish = choice["finish_reason"]
+        self._model = chunk.get("model") or self._model
+        self._id = self._id or chunk.get("id")
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            for call in delta.get("tool_calls") or ():
+                held = self._calls.setdefault(call.get("index", 0), {"id": call.get("id"), "type": "function",
+                                                                     "function": {"name": None, "arguments": ""}})
+                fn = call.get("function") or {}
+                held["function"]["name"] = fn.get("name") or held["function"]["name"]
+                held["function"]["arguments"] += fn.get("arguments") or ""
+            if delta.get("content"):
+                out.append(self._event([{"text": delta["content"]}]))
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
         return b"".join(out)
 
     def _call_parts(self) -> list[dict]:

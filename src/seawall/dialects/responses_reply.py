@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from seawall.dialects.base import CanonicalTranslator
 from seawall.errors import SeawallError
-from seawall.providers.sse import TERMINATOR, SSESplitter, data_of, error_of
+from seawall.providers.sse import TERMINATOR
 
 _ids = random.Random()
 # The codes a failed response's `error.code` may take that a gateway can mean (the SDK's
@@ -143,18 +144,18 @@ def failure_payload(err: SeawallError, request_id: str) -> dict:
             "category": err.category}
 
 
-class ResponsesStream:
+class ResponsesStream(CanonicalTranslator):
     """Canonical chunks -> Responses events. One per request, not thread-safe (like every
     StreamTranslator in dialects/base.py). `output` holds the finished items once the stream is
     complete: what the conversation store keeps."""
 
-    __slots__ = ("_calls", "_clock", "_ended", "_finish", "_items", "_seq", "_shell", "_split", "_started", "_text",
+    __slots__ = ("_calls", "_clock", "_ended", "_finish", "_items", "_seq", "_shell", "_started", "_text",
                  "_usage", "final", "output")
 
     def __init__(self, shell: ResponseShell, clock: Callable[[], float] = time.time) -> None:
         self._shell = shell
         self._clock = clock  # completed_at
-        self._split = SSESplitter()
+        super().__init__()
         self._seq = 0
         self._started = False
         self._ended = False
@@ -170,24 +171,15 @@ class ResponsesStream:
         self._seq += 1
         return typed_event(kind, self._seq - 1, payload)
 
-    def feed(self, canonical_sse: bytes) -> bytes:
-        out: list[bytes] = []
-        for block in self._split.feed(canonical_sse):
-            data = data_of(block).strip()
-            if not data or self._ended:
-                continue  # comments and keep-alives: ours are sent separately
-            if data == b"[DONE]":
-                out.append(self._end())
-                continue
-            chunk = orjson.loads(data)  # canonical events: the upstream adapter has checked them
-            err = error_of(chunk)
-            if err is not None:
-                out.append(self._fail({"code": _SERVER_ERROR, "message": str(err.get("message") or
-                                                                             "the upstream failed mid-stream"),
-                                       "seawall_code": err.get("code") or err.get("type")}))
-                continue
-            out.append(self._chunk(chunk))
-        return b"".join(out)
+    def _over(self) -> bool:
+        return self._ended
+
+    def _done(self) -> bytes:
+        return self._end()
+
+    def _failed(self, err: dict) -> bytes:
+        return self._fail({"code": _SERVER_ERROR, "message": str(err.get("message") or "the upstream failed mid-stream"),
+                           "seawall_code": err.get("code") or err.get("type")})
 
     def _start(self, chunk: dict) -> bytes:
         self._started = True
