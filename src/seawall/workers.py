@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from seawall.config import Settings
-from seawall.decide.workers import restart_delay, workers_problem
+from seawall.decide.workers import restart_delay, worker_instances, workers_problem
 from seawall.observe.worker_metrics import WorkerFiles, forget_worker, merged_registry
 from seawall.server import (Launch, ServeOptions, StartError, banner, bind, bind_console, check_providers,
                             open_files_line, open_store, provisioner, resolve_config, run_gateway,
@@ -273,7 +273,10 @@ def worker_main(number: int, plan: Plan, conn: Connection, shared_sock: socket.s
 
 async def serve_worker(plan: Plan, conn: Connection, shared_sock: socket.socket | None,
                        console_sock: socket.socket | None) -> None:
-    settings, options = plan.settings, plan.options
+    options = plan.options
+    limits = plan.settings.limits  # while Redis is down, each worker counts against its own share (limits/share.py)
+    settings = plan.settings.model_copy(update={"limits": limits.model_copy(update={
+        "instances": worker_instances(limits.instances, options.workers)})})
     store, secret = await open_store(options)
     routes, metrics_token = resolve_config(settings, plan.environ, plan.simulator_url)
     sock = shared_sock or bind(options.host, options.port, reuse_port=True)

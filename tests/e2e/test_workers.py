@@ -42,8 +42,8 @@ def redis_url():
     server.stop()
 
 
-def config(sim_port: int) -> str:
-    return ("server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\nrequest_log:\n  flush_interval_s: 0.1\n"
+def config(sim_port: int, extra: str = "") -> str:
+    return (extra + "server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\nrequest_log:\n  flush_interval_s: 0.1\n"
             "console:\n  enabled: false\n"
             "models:\n  - name: gpt-4o-mini\n    deployments:\n"
             f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
@@ -51,8 +51,9 @@ def config(sim_port: int) -> str:
             "        circuit: {failures_to_open: 1000, take_out_refused: false}\n")
 
 
-def start_workers(tmp_path_factory, upstream, redis_url: str, name: str):
-    gw = start_gateway(tmp_path_factory, config(upstream.port), name, args=("--workers", "2", "--redis", redis_url))
+def start_workers(tmp_path_factory, upstream, redis_url: str, name: str, extra: str = ""):
+    gw = start_gateway(tmp_path_factory, config(upstream.port, extra), name,
+                       args=("--workers", "2", "--redis", redis_url))
     deadline = time.monotonic() + 30
     while not (found := WORKERS_LINE.search(gw.proc.output())) and time.monotonic() < deadline:
         time.sleep(0.05)  # the supervisor prints its banner once both workers serve
@@ -79,6 +80,28 @@ def worker_then_call(port: int, key: str, timeout: float = 20, seen=None) -> tup
         return pid, None
     finally:
         conn.close()
+
+
+def limited_key(gw, pids: set[int], rpm: int) -> str:
+    """A key made through the admin API (one worker), once every worker knows it: the others
+    load it within auth.refresh_interval_s, as other gateways on one store do."""
+    key = new_key(gw, "--rpm", str(rpm))["key"]
+    known: set[int] = set()
+    deadline = time.monotonic() + 10
+    while known != pids and time.monotonic() < deadline:
+        conn = HTTPConnection("127.0.0.1", gw.port, timeout=5)
+        try:
+            conn.request("GET", "/readyz")
+            pid = json.loads(conn.getresponse().read())["pid"]
+            conn.request("GET", "/v1/models", headers={"authorization": f"Bearer {key}"})
+            reply = conn.getresponse()
+            reply.read()
+            if reply.status == 200:
+                known.add(pid)
+        finally:
+            conn.close()
+    assert known == pids
+    return key
 
 
 def at_once(count: int, call) -> list:
@@ -115,7 +138,7 @@ def requests_counted(gw) -> float:
 def test_two_workers_serve_one_port_and_one_rpm_limit(tmp_path_factory, upstream, redis_url):
     gw, pids = start_workers(tmp_path_factory, upstream, redis_url, "workers-rpm")
     try:
-        key = new_key(gw, "--rpm", "20")["key"]
+        key = limited_key(gw, pids, 20)
         results = at_once(80, lambda: worker_then_call(gw.port, key))
         assert {pid for pid, _ in results} == pids  # both workers answered, on one port
         statuses = [status for _, status in results]
@@ -129,7 +152,7 @@ def test_two_workers_serve_one_port_and_one_rpm_limit(tmp_path_factory, upstream
         assert requests_counted(gw) == 80
         # both workers write one SQLite request log
         deadline = time.monotonic() + 10
-        while len(rows := gw.logs("--limit", "200")) < 80 and time.monotonic() < deadline:
+        while len(rows := gw.logs("--model", "gpt-4o-mini", "--limit", "200")) < 80 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert sorted(r["status"] for r in rows).count(429) == 60 and len(rows) == 80
     finally:
@@ -206,6 +229,36 @@ def test_sigterm_drains_every_worker_and_exits_0(tmp_path_factory, upstream, red
         assert gw.proc.output().count("stopping: no new connections") == 2
     finally:
         upstream.reset()
+        gw.proc.stop()
+
+
+def test_redis_down_fail_open_each_worker_counts_its_share(tmp_path_factory, upstream):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    gw, pids = start_workers(tmp_path_factory, upstream, dead, "workers-open", "limits:\n  instances: 1\n")
+    try:
+        key = limited_key(gw, pids, 4)
+        results = [worker_then_call(gw.port, key) for _ in range(40)]
+        assert {pid for pid, _ in results} == pids
+        for pid in pids:  # rpm 4 over 1 machine of 2 workers: each admits 2
+            statuses = [status for p, status in results if p == pid]
+            assert statuses.count(200) == 2 and statuses.count(429) == len(statuses) - 2, statuses
+        assert gw.proc.output().count("against its share (1/2) of each limit") == 2  # said by each worker
+    finally:
+        gw.proc.stop()
+
+
+def test_redis_down_fail_closed_every_worker_refuses(tmp_path_factory, upstream):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    gw, pids = start_workers(tmp_path_factory, upstream, dead, "workers-closed", "limits:\n  on_redis_error: closed\n")
+    try:
+        key = limited_key(gw, pids, 100)
+        results = [worker_then_call(gw.port, key) for _ in range(20)]
+        assert {pid for pid, _ in results} == pids
+        assert {status for _, status in results} == {503}
+        # a key without limits never asks Redis: both workers serve it
+        results = [worker_then_call(gw.port, BOOTSTRAP_KEY) for _ in range(20)]
+        assert {pid for pid, _ in results} == pids and {status for _, status in results} == {200}
+    finally:
         gw.proc.stop()
 
 

@@ -34,6 +34,14 @@ def workers_problem(workers: int, redis_url: str | None) -> str | None:
     return None
 
 
+def worker_instances(instances: int | None, workers: int) -> int | None:
+    """limits.instances counts gateways (machines, or processes started on their own); with
+    --workers each worker is one more process taking its share of a limit while Redis is down
+    (limits/share.py). None stays None: the share is then learned from Redis, where every worker
+    is present on its own."""
+    return None if instances is None else instances * workers
+
+
 def restart_delay(uptime_s: float, previous_delay_s: float) -> float:
     """How long to wait before starting a worker again, given how long the dead one ran and the
     delay before its own start: none after a steady life; doubling while it keeps dying young, so

@@ -4,7 +4,7 @@ open-file limit allows."""
 import pytest
 
 from seawall.decide.workers import (FIRST_DELAY_S, MAX_DELAY_S, restart_delay, streams_allowed, worker_count,
-                                    workers_problem)
+                                    worker_instances, workers_problem)
 
 COUNTS = [  # id, asked, usable cores, expected
     ("a number is taken as given", "3", 2, 3),
@@ -56,3 +56,8 @@ def test_streams_allowed_counts_two_descriptors_a_stream_per_process():
     assert streams_allowed(1024, 1) == 480
     assert streams_allowed(1024, 2) == 960
     assert streams_allowed(10, 1) == 0
+
+
+def test_each_worker_takes_its_share_of_the_configured_gateways():
+    assert worker_instances(3, 2) == 6  # 3 machines of 2 workers: 1/6 of a limit each while Redis is down
+    assert worker_instances(None, 4) is None  # learned from Redis, where each worker is present
