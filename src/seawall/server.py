@@ -237,9 +237,13 @@ def start_console(app: Gateway, settings: Settings, sock: socket.socket) -> tupl
                             ws="none", loop="none", lifespan="off",
                             access_log=False, log_level="warning", server_header=False, proxy_headers=False,
                             ssl_certfile=c.tls_cert_file, ssl_keyfile=c.tls_key_file)
+    return ConsoleServer(config), console_url(settings, sock)
+
+
+def console_url(settings: Settings, sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    return ConsoleServer(config), f"{'https' if c.tls_cert_file else 'http'}://{shown}:{port}/console"
+    return f"{'https' if settings.console.tls_cert_file else 'http'}://{shown}:{port}/console"
 
 
 class DrainingServer(uvicorn.Server):

@@ -40,7 +40,7 @@ from multiprocessing.connection import Connection
 from seawall.config import Settings
 from seawall.decide.workers import restart_delay, worker_instances, workers_problem
 from seawall.observe.worker_metrics import WorkerFiles, forget_worker, merged_registry
-from seawall.server import (Launch, ServeOptions, StartError, banner, bind, bind_console, check_providers,
+from seawall.server import (Launch, ServeOptions, StartError, banner, bind, bind_console, check_providers, console_url,
                             open_files_line, open_store, provisioner, resolve_config, run_gateway,
                             start_embedded_simulator)
 
@@ -110,16 +110,12 @@ async def supervise(settings: Settings, options: ServeOptions, environ: dict[str
         supervisor = Supervisor(plan, None if REUSE_PORT else sock, console_sock)
 
         def say_started(pids: list[int]) -> None:
-            console_url = None
-            if console_sock is not None:
-                chost, cport = console_sock.getsockname()[:2]
-                scheme = "https" if settings.console.tls_cert_file else "http"
-                console_url = f"{scheme}://{f'[{chost}]' if ':' in chost else chost}:{cport}/console"
             capacity = "\n".join(filter(None, [
                 f"Workers: {len(pids)} processes (pids {', '.join(map(str, pids))}), supervisor pid {os.getpid()}",
                 open_files_line(len(pids))]))
             print(banner(f"http://{host}:{port}/v1", printed.get("key"), options, settings,
-                         printed.get("admin_key"), console_url, capacity), flush=True)
+                         printed.get("admin_key"),
+                         console_url(settings, console_sock) if console_sock else None, capacity), flush=True)
 
         await supervisor.run(say_started)
 
@@ -145,23 +141,26 @@ class Supervisor:
         try:
             for slot in self._slots:
                 self._start(slot)
-            await self._until_all_ready()
-            on_started([slot.process.pid for slot in self._slots])
-            await self._supervise()
+            if await self._until_all_ready():
+                on_started([slot.process.pid for slot in self._slots])
+                await self._supervise()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             await self._stop_all()
 
-    async def _until_all_ready(self) -> None:
-        """Every worker serving; one that ends before it serves fails the start (it would again)."""
+    async def _until_all_ready(self) -> bool:
+        """Every worker serving (True), or stopped by a signal first (False); a worker that ends
+        before it serves fails the start (it would again)."""
         while not all(slot.ready for slot in self._slots):
             kind, what = await self._events.get()
             if kind == "signal":
-                raise StartError(f"stopped by {signal.Signals(what).name} while the workers started")
+                log.info("%s while the workers started: stopping them", signal.Signals(what).name)
+                return False
             if kind == "exit":
                 raise StartError(f"worker {what.number} {self._ended(what)} before it served; see its log lines "
                                  f"above")
+        return True
 
     async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()
