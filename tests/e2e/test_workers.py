@@ -44,7 +44,6 @@ def redis_url():
 
 def config(sim_port: int, extra: str = "") -> str:
     return (extra + "server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\nrequest_log:\n  flush_interval_s: 0.1\n"
-            "console:\n  enabled: false\n"
             "models:\n  - name: gpt-4o-mini\n    deployments:\n"
             f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
             "        model: gpt-4o-mini\n        api_key_env: SIM_KEY\n"
@@ -53,7 +52,7 @@ def config(sim_port: int, extra: str = "") -> str:
 
 def start_workers(tmp_path_factory, upstream, redis_url: str, name: str, extra: str = ""):
     gw = start_gateway(tmp_path_factory, config(upstream.port, extra), name,
-                       args=("--workers", "2", "--redis", redis_url))
+                       args=("--workers", "2", "--redis", redis_url, "--console-port", "0"))
     deadline = time.monotonic() + 30
     while not (found := WORKERS_LINE.search(gw.proc.output())) and time.monotonic() < deadline:
         time.sleep(0.05)  # the supervisor prints its banner once both workers serve
@@ -150,6 +149,10 @@ def test_two_workers_serve_one_port_and_one_rpm_limit(tmp_path_factory, upstream
         while requests_counted(gw) < 80 and time.monotonic() < deadline:
             time.sleep(0.2)  # another worker's counts reach the scrape within a second
         assert requests_counted(gw) == 80
+        # the console, on its own port, is served by worker 1 (the supervisor holds its socket)
+        console = re.search(r"^Console: (\S+)", gw.proc.output(), re.M).group(1)
+        status, _, page = http("GET", console)
+        assert status == 200 and b"<form" in page
         # both workers write one SQLite request log
         deadline = time.monotonic() + 10
         while len(rows := gw.logs("--model", "gpt-4o-mini", "--limit", "200")) < 80 and time.monotonic() < deadline:
