@@ -13,6 +13,7 @@ import functools
 import gc
 import hmac
 import logging
+import os
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -163,8 +164,9 @@ class Gateway:
         # A registry of our own, not prometheus_client's global one: several gateways may share a
         # process (tests), and the scrape shows only Seawall's families.
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SeawallCollector(self.metrics, __version__, lambda: self.pipeline.retrier.breakers,
-                                                self.writer.stats, lambda: self.pipeline.retrier.health.out))
+        self.collector = SeawallCollector(self.metrics, __version__, lambda: self.pipeline.retrier.breakers,
+                                          self.writer.stats, lambda: self.pipeline.retrier.health.out)
+        self.registry.register(self.collector)  # with --workers, the workers' merged files instead (workers.py)
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines)
         self.ready = False
@@ -172,6 +174,7 @@ class Gateway:
         self._active = 0  # HTTP requests being handled (shutdown waits for the cancelled ones to record)
         self._cut_by_shutdown = 0
         self.started_at = int(time.time())
+        self.pid = os.getpid()
         self._origins = settings.server.cors_allowed_origins
         self._error_detail = settings.server.upstream_error_detail
         self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
@@ -471,7 +474,8 @@ class Gateway:
         await send_json(send, ctx, 200, orjson.dumps({"status": "ok", "version": __version__}), cors)
 
     async def _readyz(self, ctx: RequestContext, send, cors: Headers) -> None:
-        body = {"status": "ready" if self.ready else "starting", "models": len(self.router.model_names),
+        body = {"status": "ready" if self.ready else "starting", "pid": self.pid,  # which worker answered
+                "models": len(self.router.model_names),
                 "request_log": self.writer.stats(),
                 "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
                 "out_of_rotation": {label: {"by": h.by, "category": h.category, "since": h.since}
