@@ -111,6 +111,12 @@ class RetryBudget:
             retries += r
         return retries < max(floor_share(self.floor, instances), self.ratio * requests)
 
+    def record_request(self, now: float) -> None:
+        self._current(now)[1] += 1
+
+    def record_retry(self, now: float) -> None:
+        self._current(now)[2] += 1
+
 
 def floor_share(floor: int, instances: int) -> int:
     """One gateway's part of the retry budget's floor when `instances` gateways each keep their
@@ -118,12 +124,6 @@ def floor_share(floor: int, instances: int) -> int:
     so their sum is `ratio` of all), the floor does, or N gateways would retry a quiet deployment
     N x floor times. At least 1, so every gateway can still ride out a blip."""
     return max(1, floor // max(instances, 1))
-
-    def record_request(self, now: float) -> None:
-        self._current(now)[1] += 1
-
-    def record_retry(self, now: float) -> None:
-        self._current(now)[2] += 1
 
 
 def backoff(retry_number: int, policy: RetryPolicy, rand: float) -> float:

@@ -33,7 +33,7 @@ import itertools
 import time
 import uuid
 
-from seawall.decide.quota import Shortfall, charge, shortfall
+from seawall.decide.quota import Shortfall, charge, share_of, shortfall
 from seawall.limits.base import LimiterUnavailable
 from seawall.limits.quota import Balance, Charged, Hold, QuotaLedger
 from seawall.limits.redis import _FAILURES, RedisLimiter
@@ -44,11 +44,6 @@ _NONE = b""  # no limit of that unit
 
 def _limit(value: float | None) -> bytes:
     return _NONE if value is None else repr(value).encode()
-
-
-def _share(limit: float | None, used: float, held: float, n: int) -> float | None:
-    """This gateway's share of what is left, on top of what is spent."""
-    return None if limit is None else used + max(limit - used - held, 0) / n
 
 
 class SharedBalances:
@@ -133,7 +128,7 @@ class SharedBalances:
         if share is None:  # what was left when this gateway last heard from Redis, over N gateways
             n = self._limiter.local.instances
             share = self._shares[key_id] = Balance(
-                _share(b.limit_tokens, b.used_tokens, b.held_tokens, n), _share(b.limit_usd, b.used_usd, b.held_usd, n),
+                share_of(b.limit_tokens, b.used_tokens, b.held_tokens, n), share_of(b.limit_usd, b.used_usd, b.held_usd, n),
                 b.used_tokens, b.used_usd, source_tokens=b.source_tokens, source_usd=b.source_usd)
         short = (shortfall("tokens", share.limit_tokens, share.used_tokens, share.held_tokens, tokens)
                  or shortfall("usd", share.limit_usd, share.used_usd, share.held_usd, usd))
