@@ -31,7 +31,9 @@ def shared_config(sim_port: int, policy: str = "open") -> str:
             "models:\n  - name: gpt-4o-mini\n    deployments:\n" + deployment +
             "  - name: capped\n    deployments:\n" + deployment +
             "        name: sim-capped\n        max_concurrency: 4\n        max_queue: 100\n"
-            "        max_queue_wait_s: 60\n        circuit: {failures_to_open: 1000}\n")
+            "        max_queue_wait_s: 60\n        circuit: {failures_to_open: 1000}\n"
+            "  - name: paced\n    deployments:\n" + deployment +
+            "        name: sim-paced\n        rpm: 6\n        max_queue_wait_s: 1\n")
 
 
 @pytest.fixture
@@ -109,6 +111,14 @@ async def test_max_concurrency_4_holds_in_total_across_two_gateways(pair, sim):
     stats = sim.stats()
     assert stats["requests"]["total"] == 16
     assert stats["peak_in_flight"] == 4  # never more upstream at once than the cap, and the cap was used
+
+
+async def test_a_deployments_rpm_holds_in_total_across_two_gateways(pair, sim):
+    """rpm 6: a burst of 6 in all, then one every 10 s, longer than the 1 s these may wait."""
+    outcomes = await asyncio.gather(*(chat(g, g.key, "paced") for g in pair * 6))
+    assert sorted(o["status"] for o in outcomes) == [200] * 6 + [503] * 6
+    assert {o["code"] for o in outcomes if o["status"] == 503} == {"queue_full"}
+    assert sim.stats()["requests"]["total"] == 6
 
 
 async def test_a_killed_gateways_slots_and_holds_free_themselves(pair, sim):
