@@ -28,6 +28,7 @@ from seawall.keyring import (DEMO_KEY_NAME, SECRET_META, demo_key, hash_key, key
                              load_or_create_shared_secret, new_admin_key, new_key)
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.redis import RedisLimiter
+from seawall.limits.sharing import share
 from seawall.providers.network import TLSSettingsError
 from seawall.providers.registry import adapter_for, task_adapter_for
 from seawall.store.base import Store
@@ -193,6 +194,7 @@ async def run_gateway(settings: Settings, options: ServeOptions, environ: dict[s
         raise StartError(f"TLS settings: {e}") from None
     if settings.limits.redis_url:  # app.py builds the in-process limiter; a shared Redis replaces it
         app.pipeline.limiter = await shared_limiter(settings.limits)
+        share(app.pipeline.limiter, app.quotas, app.pipeline.retrier)  # quotas, deployment caps, retry budgets
     server_settings = settings.server
     config = uvicorn.Config(app, http=functools.partial(GuardedProtocol, guard=app.connections), ws="none",
                             loop="none", lifespan="on", access_log=False, log_level="warning",

@@ -12,6 +12,9 @@ sees the others' spending up to one interval late. One gateway, or a shared Redi
 Flush and read-back run in one task, one after the other, so a charge is never counted twice
 or missed: the stored total includes exactly the batches written, and what is still pending is
 added on top.
+
+With a shared Redis (limits/quota_redis.py), the balances themselves are kept there and this
+ledger holds this gateway's view of them, its unwritten charges and the write-behind.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seawall.decide.quota import Shortfall, charge, shortfall
 from seawall.observe.incident import Incident, stop
 from seawall.store.base import GroupRecord, KeyRecord, Store
+
+if TYPE_CHECKING:
+    from seawall.limits.quota_redis import SharedBalances
 
 log = logging.getLogger("seawall.quota")
 
@@ -59,6 +66,7 @@ class Hold:
     tokens: int
     usd: float
     done: bool = False
+    lease: bytes | None = None  # its lease in Redis (limits/quota_redis.py); None: held in this process
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,9 @@ class QuotaLedger:
         self._task: asyncio.Task | None = None
         self._incident = Incident(log, "quota")
         self._reading = Incident(log, "quota")
+        # With limits.redis_url (server.py): the balances are kept in Redis; these are this
+        # gateway's view of them (limits/quota_redis.py), and requests await its hold and settle.
+        self.shared: SharedBalances | None = None
 
     # -- the key cache tells the ledger which keys have a quota -----------------------------------
     def configure(self, keys: Iterable[KeyRecord], groups: Iterable[GroupRecord]) -> None:
@@ -150,10 +161,14 @@ class QuotaLedger:
         b.used_tokens += t
         b.used_usd += u
         if t or u:
-            pending = self._pending.setdefault(hold.key_id, [0, 0.0])
-            pending[0] += t
-            pending[1] += u
+            self.charged(hold.key_id, t, u)
         return Charged(int(t), u, int(extra_t), extra_u)
+
+    def charged(self, key_id: str, tokens: float, usd: float) -> None:
+        """A charge this gateway made, to be written to the store with the next flush."""
+        pending = self._pending.setdefault(key_id, [0, 0.0])
+        pending[0] += tokens
+        pending[1] += usd
 
     # -- write-behind -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -161,6 +176,8 @@ class QuotaLedger:
 
     async def stop(self) -> None:
         await stop(self._task)
+        if self.shared is not None:
+            await self.shared.close()
         await self.flush()
 
     async def _run(self) -> None:
@@ -188,6 +205,9 @@ class QuotaLedger:
     async def sync(self) -> None:
         """Flush, then read back the stored totals (other gateways' charges included)."""
         if not await self.flush() or not self.balances:
+            return
+        if self.shared is not None:  # the shared totals are Redis's; the store lags them by every gateway's pending
+            await self.shared.refresh()
             return
         try:
             stored = await self._store.load_usage(list(self.balances))

@@ -90,6 +90,7 @@ class Retrier:
         self.refuses_stream_options: set[str] = set()
         self.gates = DeploymentGates()  # concurrency, rate and learned limits per deployment
         self.health = DeploymentHealth()  # out of rotation: a refused key, a spent account (decide/health.py)
+        self.instances: Callable[[], int] = lambda: 1  # gateways sharing the upstreams (limits/sharing.py)
 
     def open_circuits(self, now: float) -> dict[str, dict]:
         """Deployments being skipped or probed, for /readyz: is it the gateway or the provider?"""
@@ -220,7 +221,8 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             history.append(Failure(i, failed.error.category, failed.wait_s))
             if not sent.replayable:  # an upload whose body went (in part): it can't be sent again
                 raise with_retry_after(failed.error, candidates, retrier) from None
-            decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, budget.allows(now),
+            allowed = budget.allows(now, retrier.instances())
+            decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, allowed,
                                     ctx.elapsed_ms() / 1000, random.random())
             if isinstance(decision, GiveUp):
                 raise with_retry_after(failed.error, candidates, retrier) from None
