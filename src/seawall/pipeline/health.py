@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from seawall.catalog.models import load_catalog
 from seawall.config import ResolvedDeployment
@@ -37,7 +37,8 @@ class DeploymentHealth:
         self.out: dict[str, rules.Health] = {}  # only deployments not in rotation
         self.errors: dict[str, deque[dict]] = {}
         self.policies: dict[str, rules.HealthPolicy] = {}
-        self.on_change: Callable[[str, rules.Health], None] = lambda label, h: None
+        # Told of every change this gateway makes, for the others (cluster/circuits.py); None: alone.
+        self.share: Callable[[str, rules.Health], None] | None = None
 
     def get(self, label: str) -> rules.Health:
         return self.out.get(label, rules.IN_ROTATION)
@@ -73,7 +74,11 @@ class DeploymentHealth:
     def due(self, now: float) -> list[str]:
         return [label for label, h in self.out.items() if rules.probe_due(h, now)]
 
-    def _set(self, label: str, h: rules.Health) -> None:
+    def adopt(self, label: str, h: rules.Health) -> None:
+        """Another gateway's change (cluster/circuits.py): taken as it is, not shared back."""
+        self._set(label, h, shared=True)
+
+    def _set(self, label: str, h: rules.Health, shared: bool = False) -> None:
         before = self.out.get(label, rules.IN_ROTATION)
         if h == before:
             return
@@ -81,13 +86,15 @@ class DeploymentHealth:
             self.out.pop(label, None)
         else:
             self.out[label] = h
+        seen = " (by another gateway)" if shared else ""
         if h.by == "gateway" and before.in_rotation:
-            log.warning("deployment %s is out of rotation: %s (%s); probed every %g s or more until it answers "
-                        "(seawall deployments show %s)", label, h.category, h.detail, h.next_probe - h.since, label)
+            log.warning("deployment %s is out of rotation%s: %s (%s); probed every %g s or more until it answers "
+                        "(seawall deployments show %s)", label, seen, h.category, h.detail, h.next_probe - h.since,
+                        label)
         elif h.in_rotation and before.by == "gateway":
-            log.warning("deployment %s is back in rotation: a probe was answered", label)
-        if h.by != before.by:
-            self.on_change(label, h)
+            log.warning("deployment %s is back in rotation%s: a probe was answered", label, seen)
+        if self.share is not None and not shared:
+            self.share(label, h)
 
     def _note(self, label: str, now: float, category: str, status: int | None, detail: str,
               request_id: str | None) -> None:
@@ -142,6 +149,8 @@ class Prober:
             self.targets.setdefault(t.label, t)
         self._task: asyncio.Task | None = None
         self._running: set[str] = set()
+        # With other gateways: may this one probe `label` now (one of them at a time, for `ttl_s`)?
+        self.claim: Callable[[str, float], Awaitable[bool]] | None = None
 
     async def test(self, label: str) -> dict:
         target = self.targets[label]
@@ -166,6 +175,10 @@ class Prober:
 
     async def _scheduled(self, label: str) -> None:
         try:
+            if self.claim is not None:  # another gateway may be probing it: its outcome reaches this one
+                wait = self.health.policy(self.targets[label]).probe_s
+                if not await self.claim(label, wait):
+                    return
             await self.test(label)
         except Exception:  # noqa: BLE001 - a probe must never take the gateway down
             log.exception("probing deployment %s failed", label)
