@@ -38,6 +38,9 @@ from seawall.pipeline.health import Prober
 log = logging.getLogger("seawall.cluster")
 
 POLL_S = 0.25  # how stale another gateway's circuit may be here: well within the second promised
+# A rotation probe's lock, while it runs: longer than any probe takes (it is shortened to probe_s
+# when the probe is over; a gateway that dies mid-probe holds it at most this long).
+PROBE_HELD_S = 60.0
 _WRITE = """
 local v = 0
 for i = 2, #ARGV, 2 do
@@ -100,7 +103,8 @@ class CircuitBoard:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         retrier.share, retrier.claim = self._share_breaker, self._claim_breaker_probe
-        retrier.health.share, prober.claim = self._share_health, self._claim_health_probe
+        retrier.health.share = self._share_health
+        prober.claim, prober.settle = self._claim_health_probe, self._settle_health_probe
 
     # -- this gateway's changes, queued by the request path --------------------------------------
     def _share_breaker(self, label: str, b: Breaker) -> None:
@@ -116,8 +120,13 @@ class CircuitBoard:
     async def _claim_breaker_probe(self, label: str, b: Breaker) -> bool:
         return await self._claim("breaker", label, max(b.cooldown_s, 1.0))
 
-    async def _claim_health_probe(self, label: str, ttl_s: float) -> bool:
-        return await self._claim("health", label, max(ttl_s, 1.0))
+    async def _claim_health_probe(self, label: str) -> bool:
+        return await self._claim("health", label, PROBE_HELD_S)
+
+    async def _settle_health_probe(self, label: str, wait_s: float) -> None:
+        """The probe is over (its outcome queued for the others): nobody probes again for wait_s."""
+        await self.link.call("settling a probe", self.link.redis.set(
+            self.link.key("probe", "health", label), self.link.gateway_id, xx=True, px=int(max(wait_s, 1.0) * 1000)))
 
     async def _claim(self, kind: str, label: str, ttl_s: float) -> bool:
         """Whether this gateway is the one to probe; with Redis down, every gateway is on its own."""

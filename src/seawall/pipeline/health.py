@@ -149,8 +149,10 @@ class Prober:
             self.targets.setdefault(t.label, t)
         self._task: asyncio.Task | None = None
         self._running: set[str] = set()
-        # With other gateways: may this one probe `label` now (one of them at a time, for `ttl_s`)?
-        self.claim: Callable[[str, float], Awaitable[bool]] | None = None
+        # With other gateways: may this one probe `label` now (one of them at a time, until it settles
+        # its outcome, then none for `wait_s`)?
+        self.claim: Callable[[str], Awaitable[bool]] | None = None
+        self.settle: Callable[[str, float], Awaitable[None]] | None = None
 
     async def test(self, label: str) -> dict:
         target = self.targets[label]
@@ -176,9 +178,13 @@ class Prober:
     async def _scheduled(self, label: str) -> None:
         try:
             if self.claim is not None:  # another gateway may be probing it: its outcome reaches this one
-                wait = self.health.policy(self.targets[label]).probe_s
-                if not await self.claim(label, wait):
+                if not await self.claim(label):
                     return
+                try:
+                    await self.test(label)
+                finally:
+                    await self.settle(label, self.health.policy(self.targets[label]).probe_s)
+                return
             await self.test(label)
         except Exception:  # noqa: BLE001 - a probe must never take the gateway down
             log.exception("probing deployment %s failed", label)
