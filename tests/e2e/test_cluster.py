@@ -256,3 +256,20 @@ def test_a_console_sign_in_works_on_both_gateways_and_signing_out_ends_it_on_bot
     assert on_b.go("POST", "/logout", {"csrf": browser.csrf(page)})[0] == 303
     status, headers, _ = browser.go("GET", "/overview")
     assert status == 303 and "/login" in headers["location"]
+
+
+def test_when_the_evaluating_gateway_dies_the_other_takes_over(stack, sim):
+    """Last in this module: it kills one gateway. The survivor takes the lapsed lease and sends the
+    next alert, starting from the states the dead one wrote (nothing already sent is sent again)."""
+    a, b = stack["a"], stack["b"]
+    leader, survivor = (a, b) if "evaluates the rules for every gateway" in a.proc.output() else (b, a)
+    assert "evaluates the rules for every gateway" in leader.proc.output()
+    before = hooks_for(stack, "circuit_open", "sim-fragile")
+    leader.proc.popen.kill()  # kill -9: no lease released
+    leader.proc.popen.wait(10)
+    sim.set_faults([{"match": {"model": "gpt-4.1-nano"}, "fault": "status=503"}])
+    assert chat(survivor, "fragile")[0] == 503
+    eventually(lambda: hooks_for(stack, "circuit_open", "sim-fragile")[len(before):] == ["fired"],
+               "the survivor's webhook", timeout=15)
+    assert "evaluates the rules for every gateway" in survivor.proc.output()
+    assert hooks_for(stack, "upstream_auth", "sim-refusing").count("fired") == 1  # not sent again by the new evaluator

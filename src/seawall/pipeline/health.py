@@ -2,7 +2,7 @@
 request; a deployment out of rotation is skipped by the attempt loop with one dict lookup.
 
 The state is plain values in two dicts (`out`: the deployments not in rotation, `errors`: each
-one's last errors), so a shared store can later hold it for several workers. Probes run on a
+one's last errors); cluster/circuits.py shares the first with other gateways. Probes run on a
 one-second tick for the deployments whose next probe is due, and at once from `seawall
 deployments test`. A probe is the deployment's cheapest real call through the same transport
 (its proxy, its TLS): one token of chat, or a one-word embedding for an embedding model.
