@@ -123,8 +123,7 @@ class ConsoleApp:
         key = request.form.get("key", "").strip()
         now = self.clock()
         if await self.gw.admin.admits(key):
-            token, _ = await self.sessions.start(None, "admin", now)
-            target = "/overview"
+            who, target = (None, "admin"), "/overview"
         else:
             principal = None
             if key.startswith(SEAWALL_PREFIX):
@@ -135,8 +134,12 @@ class ConsoleApp:
             if principal is None:  # one answer for every refusal: a sign-in page is no key oracle
                 return self.login_form(request, 401, "That key was not accepted: use the admin key, or a live "
                                                      "sk-sw- key to see its own usage.")
-            token, _ = await self.sessions.start(principal.key_id, principal.name, now)
-            target = "/me"
+            who, target = (principal.key_id, principal.name), "/me"
+        try:
+            token, _ = await self.sessions.start(*who, now)
+        except OSError:  # kept in Redis (several gateways), which is not answering
+            return self.login_form(request, 503, "Sign-ins are shared through Redis, which is not answering: "
+                                                 "try again shortly.")
         response = redirect(PREFIX + target)
         response.set_cookie(COOKIE, token, int(self.sessions.ttl_s), request.secure)
         response.clear_cookie(LOGIN_COOKIE, request.secure, PREFIX + "/login")
