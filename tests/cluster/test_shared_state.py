@@ -1,11 +1,13 @@
 """What cluster/ sends between gateways, without I/O: breakers and rotation as they travel (the
 monotonic clock of one process turned into wall time and back into another's), which writes a
-gateway adopts, and alert counts and states that survive the trip and sum across gateways."""
+gateway adopts, and alert counts and states that survive the trip and sum across gateways; and
+a Redis that fails is not waited on again until its retry is due."""
 
 import orjson
 
 from seawall.cluster.alerts import states_in, states_out, tallies_in, tallies_out
 from seawall.cluster.circuits import breaker_in, breaker_out, health_in, health_out, newer
+from seawall.cluster.link import Link
 from seawall.decide.alerts import AlertState, Reading, Tally, Windows
 from seawall.decide.breaker import CLOSED, Breaker
 from seawall.decide.health import IN_ROTATION, Health
@@ -55,3 +57,18 @@ def test_alert_states_survive_the_trip_so_a_new_evaluator_does_not_announce_agai
                                                    current=4.0),
               ("circuit_open", "dep"): AlertState(resolved_at=9.0)}
     assert states_in(orjson.loads(orjson.dumps(states_out(states)))) == states
+
+
+async def test_after_redis_fails_calls_answer_at_once_until_the_retry_is_due():
+    link = Link("redis://127.0.0.1:1/0")  # nothing listens there: refused at once
+    assert await link.call("reading", link.redis.get("k")) is None
+    tried: list[int] = []
+
+    async def work() -> int:
+        tried.append(1)
+        return 5
+
+    assert await link.call("reading", work()) is None and tried == []  # skipped, not waited for
+    link._retry_at = 0.0  # the backoff is over
+    assert await link.call("reading", work()) == 5 and tried == [1]
+    await link.close()
