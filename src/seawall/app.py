@@ -22,6 +22,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from seawall import __version__
+from seawall.cluster.node import Cluster
 from seawall.config import ResolvedDeployment, Settings
 from seawall.connections import ConnectionGuard
 from seawall.console import self_key
@@ -128,6 +129,9 @@ class Gateway:
                  metrics_token: str | None = None, environ: Mapping[str, str] | None = None):
         self.settings, self.store, self._provision, self._admin_key = settings, store, provision, admin_key
         self.router = Router(routes)
+        # Gateways on one Redis share circuits, issued ids, alerts and console sessions (cluster/)
+        self.cluster = Cluster(settings, [d for ds in routes.values() for d in ds]) if settings.limits.redis_url \
+            else None
         self.transport = gateway_transport(settings, routes, environ)
         # Charges are written at the request log's pace: kill -9 loses at most one flush interval of both.
         self.quotas = QuotaLedger(store, settings.request_log.flush_interval_s)
@@ -148,7 +152,9 @@ class Gateway:
                                        if log_settings.capture != "off" else None)
         self._capture_all = log_settings.capture == "all"  # keep whole streams, not only their tails
         self.conversations = Conversations(store, settings.responses)  # translated Responses, kept for later turns
-        self.responses = ResponsesDesk(settings.responses, self.conversations, self.auth, self.transport)
+        self.responses = ResponsesDesk(settings.responses, self.conversations, self.auth, self.transport,
+                                       self.cluster.response_ids() if self.cluster else None,
+                                       settings.server.share_within)
         self.pipeline = Pipeline(settings.server, self.auth, self.router, self.transport, self.quotas, self.responses)
         self.forwarder = Forwarder(settings.passthrough, routes, settings.server, self.auth, self.transport,
                                    lambda: self.pipeline.limiter)  # files, batches, … when configured
@@ -168,7 +174,10 @@ class Gateway:
                                           self.writer.stats, lambda: self.pipeline.retrier.health.out)
         self.registry.register(self.collector)  # with --workers, the workers' merged files instead (workers.py)
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
-        self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines)
+        self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines,
+                                 owners=self.cluster.task_ids() if self.cluster else None)
+        if self.cluster is not None:
+            self.cluster.attach(self)
         self.ready = False
         self.draining = False  # SIGTERM came (server.py): finishing what is in flight
         self._active = 0  # HTTP requests being handled (shutdown waits for the cancelled ones to record)
@@ -220,6 +229,8 @@ class Gateway:
         if self.alerts is not None:
             self.alerts.start()
         self.prober.start()
+        if self.cluster is not None:
+            await self.cluster.start()
         tune_gc()
         self.ready = True
 
@@ -242,6 +253,8 @@ class Gateway:
         if self.alerts is not None:
             await self.alerts.stop()
         await self.prober.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.pipeline.deadlines.stop()
         await self.auth.stop()
         await self.writer.stop()

@@ -4,7 +4,7 @@ import pytest
 
 from seawall.config import Deployment, ResolvedDeployment
 from seawall.errors import SeawallError
-from seawall.pipeline.responses import Made, ResponseOwners, item_ids, page, route_of
+from seawall.pipeline.responses import item_ids, page, route_of
 from seawall.store.conversations import conversation
 
 TARGET = ResolvedDeployment("gpt-4o-mini", Deployment(provider="simulator", model="gpt-4o-mini"), "http://sim/v1",
@@ -24,18 +24,6 @@ TARGET = ResolvedDeployment("gpt-4o-mini", Deployment(provider="simulator", mode
 def test_route_of(method, path, expected):
     found = route_of(method, path)
     assert (found.code if isinstance(found, SeawallError) else found) == expected
-
-
-def test_a_response_belongs_to_the_key_that_made_it_and_old_ones_are_forgotten():
-    owners = ResponseOwners(limit=2)
-    owners.remember("resp_1", Made(TARGET, "key_a", "gpt-4o-mini"))
-    assert owners.find("resp_1", "key_a").target is TARGET
-    assert owners.find("resp_1", "key_b") is None  # another key: as unknown
-    owners.remember("resp_2", Made(TARGET, "key_a", "gpt-4o-mini"))
-    owners.find("resp_1", "key_a")  # used: the newest now
-    owners.remember("resp_3", Made(TARGET, "key_a", "gpt-4o-mini"))
-    assert owners.find("resp_2", "key_a") is None and owners.find("resp_1", "key_a") is not None
-    assert len(owners) == 2
 
 
 def test_input_items_get_stable_ids_and_their_full_form():

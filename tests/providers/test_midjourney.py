@@ -8,11 +8,9 @@ import orjson
 import pytest
 
 from seawall.config import ConfigError, Deployment, ResolvedDeployment, parse_settings
-from seawall.decide.ownership import Owner
 from seawall.errors import SeawallError
 from seawall.pipeline import task_checks as tasks
 from seawall.pipeline.route import Router
-from seawall.pipeline.tasks import TaskOwners
 from seawall.providers import midjourney as mj
 from seawall.providers.registry import adapter_for, task_adapter_for
 
@@ -251,30 +249,6 @@ def test_annotate_keeps_the_task_and_adds_seawalls_reading():
     seen = tasks.annotate(failed, mj.classify_task(failed))
     assert {k: seen[k] for k in failed} == failed
     assert (seen["seawall_category"], seen["seawall_retry"]) == ("permission.channel", "no")
-
-
-def test_task_owners_are_bounded_least_recently_used():
-    owners = TaskOwners(limit=2)
-    a, b = target(name="a"), target(name="b")
-    me = Owner("k1", "acme")
-    owners.remember("1", a, me)
-    owners.remember("2", b, me)
-    assert owners.owner("1", me) is a  # now the most recently used
-    owners.remember("3", b, me)
-    assert owners.owner("2", me) is None and owners.owner("1", me) is a and len(owners) == 2
-    owners.forget("1")
-    assert owners.owner("1", me) is None
-
-
-def test_a_task_is_found_only_for_its_owner_under_the_operators_rule():
-    owners = TaskOwners()
-    a = target(name="a")
-    owners.remember("1", a, Owner("k-acme", "acme", "art"))
-    assert owners.owner("1", Owner("k-globex", "globex", "art")) is None  # as unknown as an id never given out
-    assert owners.owner("1", Owner("k-acme-2", "acme", "art")) is None
-    assert owners.owner("1", Owner("k-acme-2", "acme", "art"), "group") is a
-    assert owners.owner("1", Owner("k-acme-3", "acme", "ops"), "tenant") is a
-    assert owners.owner("1", Owner("k-globex", "globex", "art"), "tenant") is None
 
 
 @pytest.mark.parametrize("headers,token,problem", [

@@ -21,5 +21,6 @@ class ResponsesSettings(_Strict):
     max_pending: int = Field(10_000, gt=0)  # kept in memory while the store is unavailable; the oldest go first
     # Responses passed through to an OpenAI-compatible deployment live in its store: the gateway
     # remembers which deployment made each (and for which key) so previous_response_id, retrieval
-    # and cancel go back there. In memory, per gateway process; the oldest are forgotten first.
+    # and cancel go back there. In memory, the oldest forgotten first (with limits.redis_url, in Redis
+    # too for every gateway: cluster/ids.py).
     max_upstream_ids: int = Field(100_000, gt=0)

@@ -40,7 +40,8 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 class ConsoleApp:
     def __init__(self, gateway, ttl_s: float, clock: Callable[[], float] = time.time):
         self.gw, self.clock = gateway, clock
-        self.sessions = Sessions(ttl_s)
+        cluster = getattr(gateway, "cluster", None)  # gateways on one Redis share their sign-ins
+        self.sessions = cluster.sessions(ttl_s) if cluster is not None else Sessions(ttl_s)
         self.env = Environment(loader=PackageLoader("seawall.console", "templates"),
                                autoescape=select_autoescape(["html"], default=True), trim_blocks=True,
                                lstrip_blocks=True)
@@ -73,9 +74,9 @@ class ConsoleApp:
             return await self.login(request) if request.method == "POST" else self.login_form(request)
         if not self.gw.ready:
             return self.page("error.html", None, 503, title="Starting", message="The gateway is starting; retry.")
-        session = self.sessions.get(request.cookies.get(COOKIE), self.clock())
+        session = await self.sessions.get(request.cookies.get(COOKIE), self.clock())
         if session is not None and not session.is_admin and self.gw.auth.principal(session.key_id) is None:
-            self.sessions.end_for_key(session.key_id)  # the key was revoked, expired or rotated: so is its sign-in
+            await self.sessions.end_for_key(session.key_id)  # the key was revoked, expired or rotated: so is its sign-in
             session = None
         if session is None:
             expired = COOKIE in request.cookies
@@ -122,8 +123,7 @@ class ConsoleApp:
         key = request.form.get("key", "").strip()
         now = self.clock()
         if await self.gw.admin.admits(key):
-            token, _ = self.sessions.start(None, "admin", now)
-            target = "/overview"
+            who, target = (None, "admin"), "/overview"
         else:
             principal = None
             if key.startswith(SEAWALL_PREFIX):
@@ -134,15 +134,19 @@ class ConsoleApp:
             if principal is None:  # one answer for every refusal: a sign-in page is no key oracle
                 return self.login_form(request, 401, "That key was not accepted: use the admin key, or a live "
                                                      "sk-sw- key to see its own usage.")
-            token, _ = self.sessions.start(principal.key_id, principal.name, now)
-            target = "/me"
+            who, target = (principal.key_id, principal.name), "/me"
+        try:
+            token, _ = await self.sessions.start(*who, now)
+        except OSError:  # kept in Redis (several gateways), which is not answering
+            return self.login_form(request, 503, "Sign-ins are shared through Redis, which is not answering: "
+                                                 "try again shortly.")
         response = redirect(PREFIX + target)
         response.set_cookie(COOKIE, token, int(self.sessions.ttl_s), request.secure)
         response.clear_cookie(LOGIN_COOKIE, request.secure, PREFIX + "/login")
         return response
 
     async def logout(self, request: Request, session: Session) -> Response:
-        self.sessions.end(request.cookies.get(COOKIE))
+        await self.sessions.end(request.cookies.get(COOKIE))
         response = redirect(PREFIX + "/login")
         response.clear_cookie(COOKIE, request.secure)
         return response

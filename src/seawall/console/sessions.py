@@ -1,6 +1,7 @@
 """Console sign-ins: a random session token in an HttpOnly cookie, the session kept in this
 process's memory (signing in again after a restart is the price of keeping no session store),
-each with its own CSRF token and an absolute expiry.
+each with its own CSRF token and an absolute expiry. With limits.redis_url, cluster/sessions.py
+keeps them in Redis instead, with the same methods, so a sign-in works on every gateway.
 
 The token is looked up by its hash, so the table never holds a usable cookie. The clock is an
 argument: tests move it instead of sleeping.
@@ -35,7 +36,7 @@ class Sessions:
         self.ttl_s = ttl_s
         self._by_hash: dict[str, Session] = {}
 
-    def start(self, key_id: str | None, name: str, now: float) -> tuple[str, Session]:
+    async def start(self, key_id: str | None, name: str, now: float) -> tuple[str, Session]:
         """A new session and the token for its cookie (the only place the token exists)."""
         if len(self._by_hash) >= MAX_SESSIONS:
             self._expire(now)
@@ -46,7 +47,7 @@ class Sessions:
         self._by_hash[_digest(token)] = session
         return token, session
 
-    def get(self, token: str | None, now: float) -> Session | None:
+    async def get(self, token: str | None, now: float) -> Session | None:
         """The live session for a cookie's token; an expired one is forgotten and gives None."""
         if not token:
             return None
@@ -57,11 +58,11 @@ class Sessions:
             return None
         return session
 
-    def end(self, token: str | None) -> None:
+    async def end(self, token: str | None) -> None:
         if token:
             self._by_hash.pop(_digest(token), None)
 
-    def end_for_key(self, key_id: str) -> None:
+    async def end_for_key(self, key_id: str) -> None:
         """Sign out every session of a key (revoked, rotated, gone)."""
         for digest in [d for d, s in self._by_hash.items() if s.key_id == key_id]:
             del self._by_hash[digest]

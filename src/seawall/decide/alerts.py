@@ -126,10 +126,19 @@ class Tally:
 
     __slots__ = ("events", "bad", "examples")
 
-    def __init__(self) -> None:
-        self.events = 0
-        self.bad: dict[str, int] = {}
-        self.examples: dict[str, list[tuple[str, str | None]]] = {}  # kind -> [(request id, category)]
+    def __init__(self, events: int = 0, bad: dict[str, int] | None = None,
+                 examples: dict[str, list[tuple[str, str | None]]] | None = None) -> None:
+        self.events = events
+        self.bad: dict[str, int] = bad if bad is not None else {}
+        self.examples: dict[str, list[tuple[str, str | None]]] = examples if examples is not None else {}  # kind -> [(request id, category)]
+
+    def merge(self, other: Tally) -> None:
+        self.events += other.events
+        for kind, n in other.bad.items():
+            self.bad[kind] = self.bad.get(kind, 0) + n
+        for kind, found in other.examples.items():
+            kept = self.examples.setdefault(kind, [])
+            kept += [tuple(e) for e in found[:MAX_EXAMPLES - len(kept)]]
 
 
 class Windows:
@@ -170,6 +179,27 @@ class Windows:
         self._buckets.append((slot, self._current))
         while self._buckets and self._buckets[0][0] <= slot - self._keep:
             self._buckets.popleft()
+
+    def since(self, slot: int) -> list[tuple[int, dict[tuple[str, str], Tally]]]:
+        """The buckets from `slot` on (what another gateway's evaluator needs of this one's)."""
+        return [(s, tallies) for s, tallies in self._buckets if s >= slot]
+
+    @classmethod
+    def combined(cls, bucket_s: float, keep_s: float,
+                 parts: list[tuple[int, dict[tuple[str, str], Tally]]]) -> Windows:
+        """One Windows summing several gateways' buckets (each (slot, tallies) one gateway's)."""
+        merged: dict[int, dict[tuple[str, str], Tally]] = {}
+        for slot, tallies in parts:
+            into = merged.setdefault(slot, {})
+            for subject, t in tallies.items():
+                into.setdefault(subject, Tally()).merge(t)
+        windows = cls(bucket_s, keep_s)
+        for slot in sorted(merged):
+            windows._buckets.append((slot, merged[slot]))
+        if merged:
+            windows._slot = max(merged)
+            windows._current = merged[windows._slot]
+        return windows
 
     def sum(self, source: str, kind: str, window_s: float, now: float) -> dict[str, Observation]:
         """Each subject of `source` over the last window_s: events, bad events of `kind`, examples."""

@@ -59,6 +59,7 @@ class AlertMonitor:
         self.settings = settings
         self.limits = {name: Limits(**getattr(settings.rules, name).model_dump()) for name in RULES}
         keep = max((lim.window_s for lim in self.limits.values() if lim.enabled), default=settings.bucket_s)
+        self.keep_s = keep
         self.windows = Windows(settings.bucket_s, keep)
         self.states: dict[tuple[str, str], AlertState] = {}
         self.recent: deque[dict] = deque(maxlen=settings.history)
@@ -68,6 +69,7 @@ class AlertMonitor:
         self._dropped_seen = 0
         self._task: asyncio.Task | None = None
         self._incident = Incident(log, "alerts")
+        self.shared = None  # cluster/alerts.py SharedAlerts, when gateways share a Redis
 
     # -- the record stage's part: per request, keep it tiny --------------------------------------
     def observe(self, ctx: RequestContext) -> None:
@@ -88,15 +90,23 @@ class AlertMonitor:
 
     # -- the timer's part ------------------------------------------------------------------------
     def tick(self, now: float) -> list[AlertChange]:
+        self.sample(now)
+        return self.evaluate(self.windows, now)
+
+    def sample(self, now: float) -> None:
+        """What only the timer sees (the request log's drops) into this gateway's windows."""
         dropped = self._dropped()
         if dropped > self._dropped_seen:
             delta = dropped - self._dropped_seen
             self.windows.add(now, "request_log", "request_log", "dropped", events=delta, bad=delta)
         self._dropped_seen = dropped
+
+    def evaluate(self, windows: Windows, now: float) -> list[AlertChange]:
+        """The rules over `windows` (this gateway's, or every gateway's: cluster/alerts.py), announced."""
         gauges: dict = {("circuit", label): 1.0 for label in self._circuits()}
         gauges.update({("health", label): (1.0, category, request_id)
                        for label, (category, request_id) in self._out().items()})
-        self.states, changes = evaluate(self.states, self.windows, gauges, self.limits, now)
+        self.states, changes = evaluate(self.states, windows, gauges, self.limits, now)
         self.evaluated_at = now
         for change in changes:
             self._announce(change)
@@ -118,7 +128,8 @@ class AlertMonitor:
     def start(self) -> None:
         self._dropped_seen = self._dropped()
         self.notifier.start()
-        self._task = asyncio.create_task(self._run(), name="alerts")
+        # With other gateways on a Redis, one of them evaluates for all (cluster/alerts.py)
+        self._task = asyncio.create_task(self._run() if self.shared is None else self.shared.run(), name="alerts")
 
     async def stop(self) -> None:
         await stop(self._task)
@@ -151,6 +162,11 @@ class AlertMonitor:
                 "resolved_at": None if state.firing else _iso(state.resolved_at)}
 
     def view(self) -> dict:
+        if self.shared is not None:  # the evaluating gateway's view, the same on every gateway
+            return self.shared.view() or self.local_view()
+        return self.local_view()
+
+    def local_view(self) -> dict:
         active = [self.describe(name, subject, s) for (name, subject), s in self.states.items() if s.firing]
         active.sort(key=lambda a: (_SEVERITY_ORDER[a["severity"]], a["rule"], a["subject"]))
         rules = {name: {"source": RULES[name].source, "measure": RULES[name].measure,

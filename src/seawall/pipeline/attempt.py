@@ -20,7 +20,7 @@ import functools
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from seawall.config import ResolvedDeployment
@@ -91,6 +91,15 @@ class Retrier:
         self.gates = DeploymentGates()  # concurrency, rate and learned limits per deployment
         self.health = DeploymentHealth()  # out of rotation: a refused key, a spent account (decide/health.py)
         self.instances: Callable[[], int] = lambda: 1  # gateways sharing the upstreams (limits/sharing.py)
+        # With other gateways (cluster/circuits.py): told of each breaker's change of state, and
+        # asked whether this gateway may be the one to probe a half-open circuit. None: alone.
+        self.share: Callable[[str, Breaker], None] | None = None
+        self.claim: Callable[[str, Breaker], Awaitable[bool]] | None = None
+
+    def set_breaker(self, label: str, b: Breaker) -> None:
+        if self.share is not None and b.state != self.breakers.get(label, CLOSED).state:
+            self.share(label, b)
+        self.breakers[label] = b
 
     def open_circuits(self, now: float) -> dict[str, dict]:
         """Deployments being skipped or probed, for /readyz: is it the gateway or the provider?"""
@@ -178,7 +187,12 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
         now = time.monotonic()
         policy = retrier.breaker_policy(target)
         allowed, state = may_try(retrier.breakers.get(target.label, CLOSED), now, policy)
-        retrier.breakers[target.label] = state
+        if allowed and state.state == "half_open" and retrier.claim is not None:  # one probe among the gateways
+            allowed = await retrier.claim(target.label, state)
+        if allowed:
+            retrier.set_breaker(target.label, state)
+        else:
+            retrier.breakers[target.label] = state  # another gateway's probe: wait for its outcome
         if not allowed:
             i += 1
             continue
@@ -201,7 +215,7 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
         try:
             outcome = await _one(ctx, sent, native, target, transport, record,
                                  target.label not in retrier.refuses_stream_options, ticket)
-            retrier.breakers[target.label] = after(retrier.breakers[target.label], None, time.monotonic(), policy)
+            retrier.set_breaker(target.label, after(retrier.breakers[target.label], None, time.monotonic(), policy))
             if isinstance(outcome, (Streaming, Relaying)):  # the slot is held until the stream ends
                 outcome.release = functools.partial(ticket.release_stream, ctx)
             else:
@@ -216,8 +230,8 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             last_error = failed.error
             record.category, record.detail = failed.error.category, failed.detail
             retrier.health.failed(target, failed.error.category, failed.detail, record.status, ctx.request_id)
-            retrier.breakers[target.label] = after(retrier.breakers[target.label], failed.error.category,
-                                                   time.monotonic(), policy, failed.wait_s)
+            retrier.set_breaker(target.label, after(retrier.breakers[target.label], failed.error.category,
+                                                    time.monotonic(), policy, failed.wait_s))
             history.append(Failure(i, failed.error.category, failed.wait_s))
             if not sent.replayable:  # an upload whose body went (in part): it can't be sent again
                 raise with_retry_after(failed.error, candidates, retrier) from None

@@ -107,10 +107,11 @@ class Pipeline:
                     candidates = pinned or self.retrier.arrange(self.router.plan(req.model, req.operation,
                                                                                  req.dialect))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier, dialect.translate)
+                    if operation == "responses" and isinstance(outcome, Completed):
+                        await self.responses.issued(ctx, dialect, outcome.target, outcome.reply)
                     await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), dialect, asked, req)
                     if operation == "responses":
-                        self.responses.finish(ctx, dialect, outcome.target,
-                                              outcome.reply if isinstance(outcome, Completed) else None)
+                        await self.responses.finish(ctx, dialect, outcome.target)
         finally:
             ctx.finished = True
             watcher.cancel()

@@ -2,7 +2,7 @@
 request; a deployment out of rotation is skipped by the attempt loop with one dict lookup.
 
 The state is plain values in two dicts (`out`: the deployments not in rotation, `errors`: each
-one's last errors), so a shared store can later hold it for several workers. Probes run on a
+one's last errors); cluster/circuits.py shares the first with other gateways. Probes run on a
 one-second tick for the deployments whose next probe is due, and at once from `seawall
 deployments test`. A probe is the deployment's cheapest real call through the same transport
 (its proxy, its TLS): one token of chat, or a one-word embedding for an embedding model.
@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from seawall.catalog.models import load_catalog
 from seawall.config import ResolvedDeployment
@@ -37,7 +37,8 @@ class DeploymentHealth:
         self.out: dict[str, rules.Health] = {}  # only deployments not in rotation
         self.errors: dict[str, deque[dict]] = {}
         self.policies: dict[str, rules.HealthPolicy] = {}
-        self.on_change: Callable[[str, rules.Health], None] = lambda label, h: None
+        # Told of every change this gateway makes, for the others (cluster/circuits.py); None: alone.
+        self.share: Callable[[str, rules.Health], None] | None = None
 
     def get(self, label: str) -> rules.Health:
         return self.out.get(label, rules.IN_ROTATION)
@@ -73,7 +74,11 @@ class DeploymentHealth:
     def due(self, now: float) -> list[str]:
         return [label for label, h in self.out.items() if rules.probe_due(h, now)]
 
-    def _set(self, label: str, h: rules.Health) -> None:
+    def adopt(self, label: str, h: rules.Health) -> None:
+        """Another gateway's change (cluster/circuits.py): taken as it is, not shared back."""
+        self._set(label, h, shared=True)
+
+    def _set(self, label: str, h: rules.Health, shared: bool = False) -> None:
         before = self.out.get(label, rules.IN_ROTATION)
         if h == before:
             return
@@ -81,13 +86,15 @@ class DeploymentHealth:
             self.out.pop(label, None)
         else:
             self.out[label] = h
+        seen = " (by another gateway)" if shared else ""
         if h.by == "gateway" and before.in_rotation:
-            log.warning("deployment %s is out of rotation: %s (%s); probed every %g s or more until it answers "
-                        "(seawall deployments show %s)", label, h.category, h.detail, h.next_probe - h.since, label)
+            log.warning("deployment %s is out of rotation%s: %s (%s); probed every %g s or more until it answers "
+                        "(seawall deployments show %s)", label, seen, h.category, h.detail, h.next_probe - h.since,
+                        label)
         elif h.in_rotation and before.by == "gateway":
-            log.warning("deployment %s is back in rotation: a probe was answered", label)
-        if h.by != before.by:
-            self.on_change(label, h)
+            log.warning("deployment %s is back in rotation%s: a probe was answered", label, seen)
+        if self.share is not None and not shared:
+            self.share(label, h)
 
     def _note(self, label: str, now: float, category: str, status: int | None, detail: str,
               request_id: str | None) -> None:
@@ -142,6 +149,10 @@ class Prober:
             self.targets.setdefault(t.label, t)
         self._task: asyncio.Task | None = None
         self._running: set[str] = set()
+        # With other gateways: may this one probe `label` now (one of them at a time, until it settles
+        # its outcome, then none for `wait_s`)?
+        self.claim: Callable[[str], Awaitable[bool]] | None = None
+        self.settle: Callable[[str, float], Awaitable[None]] | None = None
 
     async def test(self, label: str) -> dict:
         target = self.targets[label]
@@ -166,6 +177,14 @@ class Prober:
 
     async def _scheduled(self, label: str) -> None:
         try:
+            if self.claim is not None:  # another gateway may be probing it: its outcome reaches this one
+                if not await self.claim(label):
+                    return
+                try:
+                    await self.test(label)
+                finally:
+                    await self.settle(label, self.health.policy(self.targets[label]).probe_s)
+                return
             await self.test(label)
         except Exception:  # noqa: BLE001 - a probe must never take the gateway down
             log.exception("probing deployment %s failed", label)

@@ -11,9 +11,11 @@ routes that name a response by its id.
     GET    /v1/responses/{id}/input_items
 
 A response passed through lives in its upstream's store: the gateway remembers which deployment
-made it, for which key (ResponseOwners, bounded, in memory, like Midjourney task ids in tasks.py).
-A translated one lives in the gateway's conversation store (store/conversations.py). A response
-belongs to the key that made it: any other key hears exactly what an unknown id gets.
+made it, for whom (pipeline/issued.py, like Midjourney task ids: bounded in memory, and in Redis
+when gateways share one). A translated one lives in the gateway's conversation store
+(store/conversations.py). A response belongs to the key that made it (or its group's or tenant's
+keys: server.share_within, for passed-through ids): any other key hears exactly what an unknown
+id gets.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import time
 import urllib.parse
-from collections import OrderedDict
-from dataclasses import dataclass
 
 import orjson
 
@@ -37,6 +37,7 @@ from seawall.pipeline.attempt import transport_error, upstream_error
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.egress import send_json
+from seawall.pipeline.issued import Issued, IssuedIds, caller_of
 from seawall.pipeline.route import passes_through
 from seawall.providers.base import ApiRequest, AttemptRecord, Reply
 from seawall.providers.registry import adapter_for
@@ -48,43 +49,6 @@ _ACTIONS = {("GET", ""): "retrieve", ("DELETE", ""): "delete", ("POST", "/cancel
 _ALLOWED = {"": "GET or DELETE", "/cancel": "POST", "/input_items": "GET"}
 PREFIX = "/v1/responses/"
 MAX_PAGE = 100  # input_items' limit, as OpenAI's API bounds it (1-100, default 20)
-
-
-@dataclass(frozen=True, slots=True)
-class Made:
-    """A passed-through response: the deployment that holds it, the key and model it was made for."""
-
-    target: ResolvedDeployment
-    key_id: str
-    model: str
-
-
-class ResponseOwners:
-    """response id -> Made, least recently used dropped past `limit`. In this process only."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._made: OrderedDict[str, Made] = OrderedDict()
-
-    def remember(self, response_id: str, made: Made) -> None:
-        self._made[response_id] = made
-        self._made.move_to_end(response_id)
-        while len(self._made) > self.limit:
-            self._made.popitem(last=False)
-
-    def find(self, response_id: str, key_id: str) -> Made | None:
-        """The response if `key_id` may see it (else None, as for an id never seen)."""
-        made = self._made.get(response_id)
-        if made is None or not may_see(key_id, made.key_id):
-            return None
-        self._made.move_to_end(response_id)
-        return made
-
-    def forget(self, response_id: str) -> None:
-        self._made.pop(response_id, None)
-
-    def __len__(self) -> int:
-        return len(self._made)
 
 
 def same_upstream(plan: list[list[ResolvedDeployment]], made: ResolvedDeployment, response_id: str,
@@ -99,11 +63,6 @@ def same_upstream(plan: list[list[ResolvedDeployment]], made: ResolvedDeployment
                                                             "model": model, "models": ", ".join(models_there)},
                            param="previous_response_id")
     return found
-
-
-def may_see(caller_key_id: str, owner_key_id: str) -> bool:
-    """An object belongs to the key that made it (decide/ownership.py's rule, by key)."""
-    return caller_key_id == owner_key_id
 
 
 def route_of(method: str, path: str) -> tuple[str, str] | SeawallError:
@@ -160,9 +119,11 @@ class ResponsesDesk:
     """One per gateway; its owner map is shared by requests."""
 
     def __init__(self, settings: ResponsesSettings, conversations: Conversations, auth: Authenticator,
-                 transport: Transport):
+                 transport: Transport, owners: IssuedIds | None = None, share_within: str = "key"):
         self.settings, self.conversations, self.auth, self.transport = settings, conversations, auth, transport
-        self.owners = ResponseOwners(settings.max_upstream_ids)
+        # passed-through response id -> the deployment holding it, its owner, its model
+        self.owners = owners if owners is not None else IssuedIds(settings.max_upstream_ids)
+        self.share_within = share_within
 
     # -- POST /v1/responses, around the pipeline ------------------------------------------------------
     async def begin(self, ctx: RequestContext, face: ResponsesFace, req: ApiRequest,
@@ -177,7 +138,7 @@ class ResponsesDesk:
         previous = req.body.get("previous_response_id")
         if previous is None:
             return None
-        made = self.owners.find(previous, key_id)
+        made = await self.owners.find(previous, caller_of(ctx), self.share_within)
         if made is not None:
             return made.target
         if self.conversations.enabled:
@@ -207,19 +168,24 @@ class ResponsesDesk:
             if index < len(output) and output[index].get("id") == item:
                 face.references[item] = output[index]
 
-    def finish(self, ctx: RequestContext, face: ResponsesFace, target: ResolvedDeployment,
-               reply: Reply | None) -> None:
-        """After the answer: keep a translated conversation, or remember who holds a passed-through one."""
-        key_id = ctx.principal.key_id
+    async def issued(self, ctx: RequestContext, face: ResponsesFace, target: ResolvedDeployment, reply: Reply) -> None:
+        """Before a passed-through reply goes out: remember who holds the response its id names
+        (awaited: the client may bring the id to another gateway as soon as it has it)."""
+        if face.turn is None and isinstance(reply.ref, str):
+            await self.owners.remember(reply.ref, Issued(target, caller_of(ctx), ctx.request.model))
+
+    async def finish(self, ctx: RequestContext, face: ResponsesFace, target: ResolvedDeployment) -> None:
+        """After the answer: keep a translated conversation, or remember who holds a passed-through
+        stream's response (its id is known once the stream has said it)."""
         if face.turn is not None:
-            record = face.turn.record(key_id, self.settings.retention_days)
+            record = face.turn.record(ctx.principal.key_id, self.settings.retention_days)
             if record is not None:
                 self.conversations.save(record)
             return
         response = face.upstream.response if face.upstream is not None else None
-        response_id = reply.ref if reply is not None else response.get("id") if response else None
+        response_id = response.get("id") if response else None
         if isinstance(response_id, str):
-            self.owners.remember(response_id, Made(target, key_id, ctx.request.model))
+            await self.owners.remember(response_id, Issued(target, caller_of(ctx), ctx.request.model))
 
     # -- the routes naming a response -----------------------------------------------------------------
     async def handle(self, ctx: RequestContext, send, cors: list[tuple[bytes, bytes]], ready: bool) -> None:
@@ -232,13 +198,13 @@ class ResponsesDesk:
         action, response_id = found
         principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["responses"])
         check_ip(principal, ctx)
-        made = self.owners.find(response_id, principal.key_id)
+        made = await self.owners.find(response_id, caller_of(ctx), self.share_within)
         if made is not None:
             check_model(principal, made.model)
             ctx.request = ApiRequest(f"responses.{action}", made.model, {}, dialect="responses")
             body = await self._at_owner(ctx, made, response_id)
             if action == "delete":
-                self.owners.forget(response_id)
+                await self.owners.forget(response_id)
             await send_json(send, ctx, 200, body, cors)
             return
         record = await self.conversations.load(response_id, principal.key_id) if self.conversations.enabled else None
@@ -263,7 +229,7 @@ class ResponsesDesk:
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(query.decode("latin-1")).items()}
         return orjson.dumps(page(item_ids(record), params))
 
-    async def _at_owner(self, ctx: RequestContext, made: Made, response_id: str) -> bytes:
+    async def _at_owner(self, ctx: RequestContext, made: Issued, response_id: str) -> bytes:
         """The same call at the deployment that made the response: its answer, or its refusal as ours."""
         target = made.target
         ctx.deployment = target.label

@@ -7,8 +7,9 @@ upstreams (providers/midjourney.py translates; this module routes, falls back an
     POST /mj/task/list-by-condition                   key → access → one list call per owner
 
 Kept apart from the chat attempt loop: a task is submitted once and polled many times, and each
-poll must reach the deployment that holds the task, so the gateway keeps task id → deployment in
-a bounded map (TaskOwners). Retry and fallback decisions are decide/retry.py's, as for chat.
+poll must reach the deployment that holds the task, so the gateway keeps task id → deployment and
+owner in its issued-id map (pipeline/issued.py: bounded in memory, and in Redis when gateways
+share one, so a task submitted through one is fetched through any). Retry and fallback decisions are decide/retry.py's, as for chat.
 
 Replies keep midjourney-proxy's shape. Seawall's own refusals and refused submits answer with an
 HTTP status (as new-api's MJ relay does) and a body a midjourney-proxy client reads: `code`,
@@ -24,7 +25,6 @@ import logging
 import random
 import re
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import orjson
@@ -32,7 +32,6 @@ import orjson
 from seawall.config import ResolvedDeployment, ServerSettings
 from seawall.decide.classify import ADVICE, Classification, classify_reply
 from seawall.decide.disclosure import client_view
-from seawall.decide.ownership import Owner, may_see
 from seawall.decide.retry import (
     Failure,
     Fallback,
@@ -49,6 +48,7 @@ from seawall.pipeline.context import RequestContext
 from seawall.pipeline.deadlines import BodyDeadlines
 from seawall.pipeline.egress import send_json
 from seawall.pipeline.ingress import ClientGone, read_body
+from seawall.pipeline.issued import Issued, IssuedIds, caller_of
 from seawall.pipeline.task_checks import (
     CREDENTIAL,
     DEFAULT_MAX_TASKS,
@@ -67,37 +67,6 @@ from seawall.providers.registry import task_adapter_for
 from seawall.providers.transport import Transport, UpstreamFailure, UpstreamResponse
 
 log = logging.getLogger("seawall.tasks")
-
-class TaskOwners:
-    """task id → the deployment that holds it and the key that submitted it, least recently used
-    dropped past `limit`. In this process only: a task submitted through another gateway
-    instance is unknown here."""
-
-    def __init__(self, limit: int = DEFAULT_MAX_TASKS):
-        self.limit = limit
-        self._owners: OrderedDict[str, tuple[ResolvedDeployment, Owner]] = OrderedDict()
-
-    def remember(self, task_id: str, target: ResolvedDeployment, owner: Owner) -> None:
-        self._owners[task_id] = (target, owner)
-        self._owners.move_to_end(task_id)
-        while len(self._owners) > self.limit:
-            self._owners.popitem(last=False)
-
-    def owner(self, task_id: str, caller: Owner, share_within: str = "key") -> ResolvedDeployment | None:
-        """The deployment holding the task, if `caller` may see it (decide/ownership.py); None for
-        an unknown id and for another's task alike, so neither can be told from the other."""
-        found = self._owners.get(task_id)
-        if found is None or not may_see(caller, found[1], share_within):
-            return None
-        self._owners.move_to_end(task_id)
-        return found[0]
-
-    def forget(self, task_id: str) -> None:
-        self._owners.pop(task_id, None)
-
-    def __len__(self) -> int:
-        return len(self._owners)
-
 
 # -- pure: the client's side -----------------------------------------------------------------------
 
@@ -118,9 +87,8 @@ class TaskGateway:
 
     def __init__(self, routes: dict[str, list[ResolvedDeployment]], server: ServerSettings, auth: Authenticator,
                  transport: Transport, deadlines: BodyDeadlines, max_tasks: int = DEFAULT_MAX_TASKS,
-                 policy: RetryPolicy | None = None):
+                 policy: RetryPolicy | None = None, owners: IssuedIds | None = None):
         self.server, self.auth, self.transport, self.deadlines = server, auth, transport, deadlines
-        self.owners = TaskOwners(max_tasks)
         self.policy = policy or RetryPolicy()
         self._budgets: dict[str, RetryBudget] = {}
         # The first configured model with Midjourney deployments serves /mj/ (its name is what key
@@ -128,6 +96,8 @@ class TaskGateway:
         self.model, self.targets = next(((name, [d for d in deps if task_adapter_for(d.spec.provider)])
                                          for name, deps in routes.items()
                                          if any(task_adapter_for(d.spec.provider) for d in deps)), (None, []))
+        self.owners = owners if owners is not None else IssuedIds(max_tasks)  # task id -> deployment, owner
+        self.owners.targets.update({t.label: t for t in self.targets})
 
     async def handle(self, ctx: RequestContext, receive, send, cors: list[tuple[bytes, bytes]], ready: bool) -> None:
         """Answer one /mj/ request; every outcome, error included, in midjourney-proxy's shape."""
@@ -185,16 +155,16 @@ class TaskGateway:
         parent = check_submit(action, body)
         candidates = self.targets
         if parent is not None:  # an action (upscale, variation, …) runs where its task lives
-            owner = self.owners.owner(parent, caller_of(ctx), self.server.share_within)
+            owner = await self.owners.find(parent, caller_of(ctx), self.server.share_within)
             if owner is None:
                 raise SeawallError("task_not_found", {"task_id": parent, "where": "to this gateway",
                                                       "why": _FORGOTTEN.format(limit=self.owners.limit)},
                                    param="taskId")
-            candidates = [owner]
+            candidates = [owner.target]
         done = await self._submit_anywhere(ctx, action, raw, candidates)
         ctx.deployment = done.target.label
-        if done.reply.task_id:
-            self.owners.remember(done.reply.task_id, done.target, caller_of(ctx))
+        if done.reply.task_id:  # before the reply: the client may poll another gateway next
+            await self.owners.remember(done.reply.task_id, Issued(done.target, caller_of(ctx), self.model))
         await send_json(send, ctx, 200, done.raw, cors)
 
     async def _submit_anywhere(self, ctx: RequestContext, action: str, raw: bytes,
@@ -273,10 +243,11 @@ class TaskGateway:
     # -- fetch and list ----------------------------------------------------------------------------
     async def _fetch(self, ctx: RequestContext, task_id: str, send, cors) -> None:
         ctx.request = ApiRequest("mj.fetch", self.model, {"id": task_id}, dialect="midjourney")
-        target = self.owners.owner(task_id, caller_of(ctx), self.server.share_within)
-        if target is None:
+        found = await self.owners.find(task_id, caller_of(ctx), self.server.share_within)
+        if found is None:
             raise SeawallError("task_not_found", {"task_id": task_id, "where": "to this gateway",
                                                   "why": _FORGOTTEN.format(limit=self.owners.limit)})
+        target = found.target
         ctx.deployment = target.label
         adapter = task_adapter_for(target.spec.provider)
         body = await self._call(ctx, target, adapter.build_fetch(task_id, target))
@@ -285,7 +256,7 @@ class TaskGateway:
         except mj.MalformedTaskReply as e:
             raise malformed(target, str(e)) from None
         if task is None:
-            self.owners.forget(task_id)
+            await self.owners.forget(task_id)
             raise SeawallError("task_not_found", {"task_id": task_id, "where": f"to its upstream {target.label}",
                                                   "why": "the upstream no longer has it (restarted, or the task "
                                                          "expired there): submit it again."})
@@ -308,9 +279,9 @@ class TaskGateway:
         caller = caller_of(ctx)
         # ids this gateway never handed out, or handed to another key, are left out, as the proxy omits unknown ids
         for task_id in ids:
-            target = self.owners.owner(task_id, caller, self.server.share_within)
-            if target is not None:
-                by_owner.setdefault(target.label, (target, []))[1].append(task_id)
+            found = await self.owners.find(task_id, caller, self.server.share_within)
+            if found is not None:
+                by_owner.setdefault(found.target.label, (found.target, []))[1].append(task_id)
         tasks: list[dict] = []
         for target, wanted in by_owner.values():
             adapter = task_adapter_for(target.spec.provider)
@@ -347,13 +318,9 @@ class TaskGateway:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
 
 
-def caller_of(ctx: RequestContext) -> Owner:
-    principal = ctx.principal
-    return Owner(principal.key_id, principal.tenant, principal.group)
-
-
-_FORGOTTEN = ("the gateway keeps the last {limit} task ids in memory, so a task submitted through another "
-              "gateway instance, before a restart, or long ago is unknown here.")
+_FORGOTTEN = ("the gateway keeps the last {limit} task ids in memory (and, with limits.redis_url, in Redis for "
+              "every gateway sharing it), so a task submitted through a gateway not sharing them, before a "
+              "restart, or long ago is unknown here.")
 
 
 def _properties(body: bytes) -> dict | None:

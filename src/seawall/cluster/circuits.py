@@ -1,0 +1,183 @@
+"""Circuits and rotation, one for all the gateways on a Redis: a circuit opened by one is open in
+the others within a poll (POLL_S), a deployment taken out of rotation (by a refusal or by an
+operator's `seawall deployments disable`) is out everywhere, and a probe that brings one back
+brings it back everywhere.
+
+    a gateway's change ──(queued; the writer wakes)──▶ HSET seawall:cl:circuits  b:<label> | h:<label>
+                                                      INCR seawall:cl:circuits:v   (one script)
+    every POLL_S: GET …:v ──(moved?)──▶ HGETALL …circuits ──▶ adopt what others wrote since
+
+Requests never wait on Redis for this: they read the local breakers and rotation as before; only
+changes of state are written (a circuit opening or closing, not each failure), by a background
+task. Failures in a row are counted by each gateway (one opening is enough for all).
+
+One probe at a time: a half-open circuit or a deployment out of rotation is probed by whichever
+gateway takes a short lock first (SET NX PX, for the cooldown or probe_s); the others wait for
+its outcome, which reaches them like any change. That claim is the one Redis call a request can
+make here, once per cooldown per gateway, and only for the request that would be the probe.
+
+Times cross processes (and machines) as wall-clock seconds: breakers run on the monotonic clock,
+which means nothing in another process, so an open circuit travels as "open until <wall time>".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+
+from seawall.cluster.link import Link
+from seawall.decide.breaker import CLOSED, Breaker
+from seawall.decide.health import Health
+from seawall.observe.incident import stop
+from seawall.pipeline.attempt import Retrier
+from seawall.pipeline.health import Prober
+
+log = logging.getLogger("seawall.cluster")
+
+POLL_S = 0.25  # how stale another gateway's circuit may be here: well within the second promised
+# A rotation probe's lock, while it runs: longer than any probe takes (it is shortened to probe_s
+# when the probe is over; a gateway that dies mid-probe holds it at most this long).
+PROBE_HELD_S = 60.0
+_WRITE = """
+local v = 0
+for i = 2, #ARGV, 2 do
+  v = redis.call('INCR', KEYS[2])
+  redis.call('HSET', KEYS[1], ARGV[i], v .. '|' .. ARGV[1] .. '|' .. ARGV[i + 1])
+end
+return v
+"""
+
+
+# -- pure: states as they travel ------------------------------------------------------------------
+def breaker_out(b: Breaker, mono: float, wall: float) -> bytes:
+    """A breaker as other processes read it: its monotonic times as wall-clock times."""
+    if b.state == "closed":
+        return b'{"state":"closed"}'
+    return orjson.dumps({"state": b.state, "open_until": b.open_until - mono + wall, "cooldown_s": b.cooldown_s,
+                         "probe_at": b.probe_at - mono + wall})
+
+
+def breaker_in(raw: bytes, mono: float, wall: float) -> Breaker:
+    """Another process's breaker, on this process's monotonic clock. Its failure count is its own."""
+    d = orjson.loads(raw)
+    if d["state"] == "closed":
+        return CLOSED
+    return Breaker(d["state"], 0, d["open_until"] - wall + mono, d["cooldown_s"], d["probe_at"] - wall + mono)
+
+
+def health_out(h: Health) -> bytes:
+    return orjson.dumps(h)
+
+
+def health_in(raw: bytes) -> Health:
+    return Health(**orjson.loads(raw))
+
+
+def newer(entries: dict[bytes, bytes], seen: dict[str, int], me: str) -> list[tuple[str, bytes]]:
+    """(field, state) written by other gateways since `seen` (updated in place), oldest first."""
+    out: list[tuple[int, str, bytes]] = []
+    for field, value in entries.items():
+        version, writer, state = value.split(b"|", 2)
+        name, v = field.decode(), int(version)
+        if v <= seen.get(name, 0):
+            continue
+        seen[name] = v
+        if writer.decode() != me:
+            out.append((v, name, state))
+    return [(name, state) for _, name, state in sorted(out)]
+
+
+class CircuitBoard:
+    """One per gateway process with a Redis: shares its Retrier's breakers and rotation."""
+
+    def __init__(self, link: Link, retrier: Retrier, prober: Prober):
+        self.link, self.retrier, self.prober = link, retrier, prober
+        self._hash, self._version_key = link.key("circuits"), link.key("circuits", "v")
+        self._write = link.redis.register_script(_WRITE)
+        self._pending: dict[str, bytes] = {}  # field -> the state to write next
+        self._seen: dict[str, int] = {}  # field -> the version adopted (or written) last
+        self._version = -1
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        retrier.share, retrier.claim = self._share_breaker, self._claim_breaker_probe
+        retrier.health.share = self._share_health
+        prober.claim, prober.settle = self._claim_health_probe, self._settle_health_probe
+
+    # -- this gateway's changes, queued by the request path --------------------------------------
+    def _share_breaker(self, label: str, b: Breaker) -> None:
+        self._queue("b:" + label, breaker_out(b, time.monotonic(), time.time()))
+
+    def _share_health(self, label: str, h: Health) -> None:
+        self._queue("h:" + label, health_out(h))
+
+    def _queue(self, field: str, state: bytes) -> None:
+        self._pending[field] = state
+        self._wake.set()
+
+    async def _claim_breaker_probe(self, label: str, b: Breaker) -> bool:
+        return await self._claim("breaker", label, max(b.cooldown_s, 1.0))
+
+    async def _claim_health_probe(self, label: str) -> bool:
+        return await self._claim("health", label, PROBE_HELD_S)
+
+    async def _settle_health_probe(self, label: str, wait_s: float) -> None:
+        """The probe is over (its outcome queued for the others): nobody probes again for wait_s."""
+        await self.link.call("settling a probe", self.link.redis.set(
+            self.link.key("probe", "health", label), self.link.gateway_id, xx=True, px=int(max(wait_s, 1.0) * 1000)))
+
+    async def _claim(self, kind: str, label: str, ttl_s: float) -> bool:
+        """Whether this gateway is the one to probe; with Redis down, every gateway is on its own."""
+        taken = await self.link.call("claiming a probe", self.link.redis.set(
+            self.link.key("probe", kind, label), self.link.gateway_id, nx=True, px=int(ttl_s * 1000)))
+        return taken is None or bool(taken)
+
+    # -- the background task ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="cluster-circuits")
+
+    async def stop(self) -> None:
+        await stop(self._task)
+        await self.flush()  # a change made while stopping still reaches the others
+
+    async def _run(self) -> None:
+        while True:
+            await self.flush()
+            await self.poll()
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        args = [self.link.gateway_id]
+        for field, state in batch.items():
+            args += [field, state]
+        if await self.link.call("sharing a circuit", self._write(keys=[self._hash, self._version_key],
+                                                                    args=args)) is None:
+            for field, state in batch.items():  # kept for the next try, unless a newer change came meanwhile
+                self._pending.setdefault(field, state)
+
+    async def poll(self) -> None:
+        version = await self.link.call("reading circuits", self.link.redis.get(self._version_key))
+        if version is None or int(version) == self._version:
+            return
+        entries = await self.link.call("reading circuits", self.link.redis.hgetall(self._hash))
+        if entries is None:
+            return
+        self._version = int(version)
+        mono, wall = time.monotonic(), time.time()
+        for field, state in newer(entries, self._seen, self.link.gateway_id):
+            kind, _, label = field.partition(":")
+            if field in self._pending:
+                continue  # this gateway changed it since: its own change goes out next
+            if kind == "b":
+                self.retrier.breakers[label] = breaker_in(state, mono, wall)
+            elif kind == "h":
+                self.retrier.health.adopt(label, health_in(state))
