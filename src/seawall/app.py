@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from seawall import __version__
 from seawall.cluster.node import Cluster
-from seawall.config import ResolvedDeployment, Settings
+from seawall.config import ResolvedDeployment, Settings, TraceSettings
 from seawall.connections import ConnectionGuard
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
@@ -123,6 +123,15 @@ def gateway_transport(settings: Settings, routes: dict[str, list[ResolvedDeploym
     return transport
 
 
+def gateway_tracing(settings: TraceSettings, environ: Mapping[str, str] | None):
+    """OpenTelemetry's tracer when traces are on, imported only then (observe/traces.py)."""
+    if not settings.enabled:
+        return None
+    from seawall.observe.traces import Tracing
+
+    return Tracing(settings, environ or {})
+
+
 class Gateway:
     def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
                  secret: bytes, provision: Provision | None = None, admin_key: str | None = None,
@@ -162,6 +171,7 @@ class Gateway:
         self.admin.deployments = DeploymentsAdmin([d for ds in routes.values() for d in ds], self.pipeline.retrier,
                                                   self.prober, self.transport)
         self.metrics = Metrics(routes)
+        self.tracing = gateway_tracing(settings.traces, environ)  # None unless traces.enabled
         # The request log's pages, bundles, replays and deployments' health (admin API and console)
         self.support = Support(store, self.auth, settings, routes, self.transport, self.pipeline.retrier,
                                self.redactor, self.replay)
@@ -262,6 +272,8 @@ class Gateway:
         await self.quotas.stop()
         await self.transport.close()
         await self.store.close()
+        if self.tracing is not None:  # the last spans are exported (the SDK blocks: off the loop)
+            await asyncio.to_thread(self.tracing.close)
 
     async def _lifespan(self, receive, send) -> None:
         while True:
@@ -292,6 +304,8 @@ class Gateway:
         peer = client[0] if client else None
         ctx = RequestContext(new_request_id(), scope["method"], scope["path"], read_headers(scope["headers"]), peer)
         ctx.peer = peer
+        if self.tracing is not None:  # a span left unended (probes, admin calls) is never exported
+            self.tracing.begin(ctx)
         if self._error_detail != "full":
             ctx.error_detail = self._error_detail
         forwarded = ctx.headers.get("x-forwarded-for")
@@ -378,6 +392,8 @@ class Gateway:
             else:
                 await send_error(send, ctx, err, cors)
         record(self.writer, ctx, self.metrics, self.pipeline.preflight.price_of, self.alerts)
+        if ctx.trace is not None:
+            ctx.trace.finish(ctx)
 
     async def replay(self, row: RequestRecord, body: bytes, operation: str | None, model: str | None,
                      headers: dict[str, str]) -> Internal:

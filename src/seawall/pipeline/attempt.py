@@ -250,6 +250,8 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
                 await asyncio.sleep(decision.wait_s)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+            if ctx.trace is not None:
+                ctx.trace.attempt_ended(record, outcome)
             if not isinstance(outcome, (Streaming, Relaying)):  # idempotent: failures, cancellation (the client left)
                 ticket.release()
 
@@ -320,6 +322,8 @@ async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: Resol
     adapter = adapter_for(target.spec.adapter_name)
     upstream = record.request = (adapter.build_native(req, target, ask_usage) if native
                                  else adapter.build_request(req, target, ask_usage))
+    if ctx.trace is not None:  # the attempt's span, and its traceparent in the upstream request
+        ctx.trace.attempt_began(ctx, target, upstream)
     try:
         response = await transport.open(upstream, target.spec.timeouts, target.label)
     except UpstreamFailure as f:
