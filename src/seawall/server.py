@@ -466,18 +466,21 @@ def open_files_line(workers: int) -> str | None:
             f"(raise LimitNOFILE / ulimit -Hn for more)")
 
 
+def loop_runner() -> asyncio.Runner:
+    try:
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # uvloop has no Windows build
+        return asyncio.Runner()
+
+
 def run(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     raise_open_file_limit()
     try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:  # uvloop has no Windows build
-        runner = asyncio.Runner()
-    try:
-        with runner:
+        with loop_runner() as runner:
             if options.workers > 1:
                 from seawall.workers import supervise
 

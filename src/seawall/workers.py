@@ -40,9 +40,9 @@ from multiprocessing.connection import Connection
 from seawall.config import Settings
 from seawall.decide.workers import restart_delay, worker_instances, workers_problem
 from seawall.observe.worker_metrics import WorkerFiles, forget_worker, merged_registry
-from seawall.server import (Launch, ServeOptions, StartError, banner, bind, bind_console, check_providers, console_url,
-                            open_files_line, open_store, provisioner, resolve_config, run_gateway,
-                            start_embedded_simulator)
+from seawall.server import (Launch, ServeOptions, StartError, banner, bind, bind_console, check_providers,
+                            console_url, loop_runner, open_files_line, open_store, provisioner, resolve_config,
+                            run_gateway, start_embedded_simulator)
 
 log = logging.getLogger("seawall")
 
@@ -255,13 +255,7 @@ def worker_main(number: int, plan: Plan, conn: Connection, shared_sock: socket.s
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s [worker {number}] %(name)s: %(message)s")
     try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:  # uvloop has no Windows build
-        runner = asyncio.Runner()
-    try:
-        with runner:
+        with loop_runner() as runner:
             runner.run(serve_worker(plan, conn, shared_sock, console_sock))
     except StartError as e:
         log.error("%s", e)

@@ -180,7 +180,8 @@ def test_a_killed_worker_fails_only_what_it_held_and_comes_back(tmp_path_factory
         clients = [threading.Thread(target=client) for _ in range(16)]
         for t in clients:
             t.start()
-        while sum(1 for _, pid, _ in results if pid == victim) < 10:
+        deadline = time.monotonic() + 30
+        while sum(1 for _, pid, _ in results if pid == victim) < 10 and time.monotonic() < deadline:
             time.sleep(0.05)  # the load reaches both workers
         killed_at.append(time.monotonic())
         os.kill(victim, signal.SIGKILL)
