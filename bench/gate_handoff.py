@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 import redis
-from quota_kill import ADMIN_KEY, BOOTSTRAP_KEY, Client, free_port, seawall, wait_http
+from quota_kill import BOOTSTRAP_KEY, Client, deployment, start_gateway, start_stack
 
 CAP = 4
 
@@ -40,30 +40,13 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="seawall-gate-bench-")
     procs: list[subprocess.Popen] = []
     try:
-        redis_port, sim_port = free_port(), free_port()
-        procs.append(subprocess.Popen([shutil.which("redis-server"), "--port", str(redis_port), "--save", "",
-                                       "--appendonly", "no"], stdout=subprocess.DEVNULL))
-        sim = seawall("simulate", "--port", str(sim_port), log=f"{folder}/sim.log")
-        procs.append(sim)
-        wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", sim)
+        redis_port, sim_port = start_stack(folder, procs)
         rules = json.dumps([{"match": {"model": "gpt-4o-mini"}, "fault": f"latency_ms={args.latency_ms}"}]).encode()
         urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{sim_port}/_sim/faults", rules, method="PUT",
                                                       headers={"content-type": "application/json"}))
-        with open(f"{folder}/seawall.yaml", "w") as f:
-            f.write("console:\n  enabled: false\nlimits:\n  redis_timeout_ms: 2000\n"
-                    "models:\n  - name: gpt-4o-mini\n    deployments:\n"
-                    f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
-                    f"        model: gpt-4o-mini\n        api_key_env: SIM_KEY\n        max_concurrency: {CAP}\n"
-                    "        max_queue: 1000\n        max_queue_wait_s: 60\n")
-        ports = []
-        for name in ("a", "b"):
-            port = free_port()
-            p = seawall("serve", "--config", f"{folder}/seawall.yaml", "--port", str(port), "--data-dir",
-                        f"{folder}/data", "--redis", f"redis://127.0.0.1:{redis_port}/0", log=f"{folder}/{name}.log",
-                        env={"SEAWALL_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "SEAWALL_ADMIN_KEY": ADMIN_KEY, "SIM_KEY": "sk"})
-            procs.append(p)
-            wait_http(f"http://127.0.0.1:{port}/readyz", p)
-            ports.append(port)
+        config = "limits:\n  redis_timeout_ms: 2000\n" + deployment(
+            sim_port, f"        max_concurrency: {CAP}\n        max_queue: 1000\n        max_queue_wait_s: 60\n")
+        ports = [start_gateway(folder, name, config, redis_port, procs) for name in ("a", "b")]
         r = redis.Redis(port=redis_port)
         done = [0]
 

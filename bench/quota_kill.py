@@ -63,6 +63,43 @@ def seawall(*args: str, log: str, env: dict | None = None) -> subprocess.Popen:
                             env={**os.environ, **(env or {})})
 
 
+def start_stack(folder: str, procs: list[subprocess.Popen]) -> tuple[int, int]:
+    """A redis-server and a simulator of this run's own: (Redis's port, the simulator's)."""
+    redis_port, sim_port = free_port(), free_port()
+    procs.append(subprocess.Popen([shutil.which("redis-server"), "--port", str(redis_port), "--save", "",
+                                   "--appendonly", "no"], stdout=subprocess.DEVNULL))
+    sim = seawall("simulate", "--port", str(sim_port), log=f"{folder}/sim.log")
+    procs.append(sim)
+    wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", sim)
+    return redis_port, sim_port
+
+
+def start_gateway(folder: str, name: str, config: str, redis_port: int, procs: list[subprocess.Popen]) -> int:
+    """`seawall serve` with `config` on the run's data dir and Redis; its port."""
+    with open(f"{folder}/{name}.yaml", "w") as f:
+        f.write("console:\n  enabled: false\n" + config)
+    port = free_port()
+    p = seawall("serve", "--config", f"{folder}/{name}.yaml", "--port", str(port), "--data-dir", f"{folder}/data",
+                "--redis", f"redis://127.0.0.1:{redis_port}/0", log=f"{folder}/{name}.log",
+                env={"SEAWALL_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "SEAWALL_ADMIN_KEY": ADMIN_KEY, "SIM_KEY": "sk-sim"})
+    procs.append(p)
+    wait_http(f"http://127.0.0.1:{port}/readyz", p)
+    return port
+
+
+def deployment(sim_port: int, extra: str = "") -> str:
+    return ("models:\n  - name: gpt-4o-mini\n    deployments:\n"
+            f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
+            f"        model: gpt-4o-mini\n        api_key_env: SIM_KEY\n{extra}")
+
+
+def create_key(port: int, **fields) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/admin/keys", method="POST",
+                                 data=json.dumps({"name": f"bench-{time.time_ns()}", **fields}).encode(),
+                                 headers={"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"})
+    return json.loads(urllib.request.urlopen(req).read())
+
+
 class Client:
     """Keep-alive HTTP/1.1 over asyncio streams: one connection per client, like an SDK's pool."""
 
@@ -106,32 +143,14 @@ def run_once(seconds: float, clients: int, flush_s: float) -> dict:
     folder = tempfile.mkdtemp(prefix="seawall-quota-kill-")
     procs: list[subprocess.Popen] = []
     try:
-        redis_port, sim_port = free_port(), free_port()
-        procs.append(subprocess.Popen([shutil.which("redis-server"), "--port", str(redis_port), "--save", "",
-                                       "--appendonly", "no"], stdout=subprocess.DEVNULL))
-        sim = seawall("simulate", "--port", str(sim_port), log=f"{folder}/sim.log")
-        procs.append(sim)
-        wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", sim)
-        cfg = f"{folder}/seawall.yaml"
-        with open(cfg, "w") as f:
-            f.write(f"auth:\n  refresh_interval_s: 0.2\nrequest_log:\n  flush_interval_s: {flush_s}\n"
-                    "limits:\n  redis_timeout_ms: 2000\nconsole:\n  enabled: false\n"
-                    "models:\n  - name: gpt-4o-mini\n    deployments:\n"
-                    f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
-                    "        model: gpt-4o-mini\n        api_key_env: SIM_KEY\n")
-        env = {"SEAWALL_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "SEAWALL_ADMIN_KEY": ADMIN_KEY, "SIM_KEY": "sk-sim"}
+        redis_port, sim_port = start_stack(folder, procs)
+        config = (f"auth:\n  refresh_interval_s: 0.2\nrequest_log:\n  flush_interval_s: {flush_s}\n"
+                  "limits:\n  redis_timeout_ms: 2000\n" + deployment(sim_port))
         gateways = []
         for name in ("a", "b"):
-            port = free_port()
-            p = seawall("serve", "--config", cfg, "--port", str(port), "--data-dir", f"{folder}/data",
-                        "--redis", f"redis://127.0.0.1:{redis_port}/0", log=f"{folder}/{name}.log", env=env)
-            procs.append(p)
-            wait_http(f"http://127.0.0.1:{port}/readyz", p)
-            gateways.append((p, port))
-        req = urllib.request.Request(f"http://127.0.0.1:{gateways[0][1]}/admin/keys", method="POST",
-                                     data=json.dumps({"name": "kill-bench", "quota_tokens": 10**9}).encode(),
-                                     headers={"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"})
-        made = json.loads(urllib.request.urlopen(req).read())
+            port = start_gateway(folder, name, config, redis_port, procs)
+            gateways.append((procs[-1], port))
+        made = create_key(gateways[0][1], quota_tokens=10**9)
         time.sleep(1)  # B's key cache learns the key
 
         log: list = []

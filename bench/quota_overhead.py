@@ -19,9 +19,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 
-from quota_kill import ADMIN_KEY, BOOTSTRAP_KEY, Client, free_port, seawall, wait_http
+from quota_kill import Client, create_key, deployment, start_gateway, start_stack
 
 
 def cpu_s(pid: int) -> float:
@@ -60,28 +59,12 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="seawall-quota-bench-")
     procs: list[subprocess.Popen] = []
     try:
-        redis_port, sim_port, port = free_port(), free_port(), free_port()
-        procs.append(subprocess.Popen([shutil.which("redis-server"), "--port", str(redis_port), "--save", "",
-                                       "--appendonly", "no"], stdout=subprocess.DEVNULL))
-        sim = seawall("simulate", "--port", str(sim_port), log=f"{folder}/sim.log")
-        procs.append(sim)
-        wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", sim)
-        with open(f"{folder}/seawall.yaml", "w") as f:
-            f.write("console:\n  enabled: false\nmodels:\n  - name: gpt-4o-mini\n    deployments:\n"
-                    f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
-                    "        model: gpt-4o-mini\n        api_key_env: SIM_KEY\n")
-        gw = seawall("serve", "--config", f"{folder}/seawall.yaml", "--port", str(port), "--data-dir", f"{folder}/data",
-                     "--redis", f"redis://127.0.0.1:{redis_port}/0", log=f"{folder}/gw.log",
-                     env={"SEAWALL_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "SEAWALL_ADMIN_KEY": ADMIN_KEY, "SIM_KEY": "sk-sim"})
-        procs.append(gw)
-        wait_http(f"http://127.0.0.1:{port}/readyz", gw)
+        redis_port, sim_port = start_stack(folder, procs)
+        port = start_gateway(folder, "gateway", deployment(sim_port), redis_port, procs)
+        gw = procs[-1]
 
         def key(**fields) -> str:
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/admin/keys", method="POST",
-                                         data=json.dumps({"name": f"bench-{len(fields)}", **fields}).encode(),
-                                         headers={"authorization": f"Bearer {ADMIN_KEY}",
-                                                  "content-type": "application/json"})
-            return json.loads(urllib.request.urlopen(req).read())["key"]
+            return create_key(port, **fields)["key"]
 
         modes = {"redis limits": key(rpm=10**8), "redis limits + quota": key(rpm=10**8, quota_tokens=10**12)}
         lat: dict[str, list[float]] = {m: [] for m in modes}

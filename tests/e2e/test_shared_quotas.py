@@ -12,7 +12,6 @@ import os
 import signal
 import sqlite3
 
-import openai
 import pytest
 from conftest import http
 from test_redis_limits import create_key, redis_server, sharing_pair, wait_until_known  # noqa: F401

@@ -96,6 +96,17 @@ def effective_quota(key: KeyRecord, groups: dict[str, GroupRecord]) -> tuple[int
     return tokens, usd, source_tokens, source_usd
 
 
+def take(b: Balance, key_id: str, tokens: int, usd: float) -> Hold | Shortfall:
+    """Hold the estimate on `b` if it fits in what is neither spent nor held."""
+    short = (shortfall("tokens", b.limit_tokens, b.used_tokens, b.held_tokens, tokens)
+             or shortfall("usd", b.limit_usd, b.used_usd, b.held_usd, usd))
+    if short is not None:
+        return short
+    b.held_tokens += tokens
+    b.held_usd += usd
+    return Hold(key_id, b, tokens, usd)
+
+
 class QuotaLedger:
     def __init__(self, store: Store, flush_interval_s: float = 1.0):
         self._store, self._interval = store, flush_interval_s
@@ -132,15 +143,7 @@ class QuotaLedger:
     def hold(self, key_id: str, tokens: int, usd: float) -> Hold | Shortfall | None:
         """None: the key has no quota. A Shortfall refuses and holds nothing."""
         b = self.balances.get(key_id)
-        if b is None:
-            return None
-        short = (shortfall("tokens", b.limit_tokens, b.used_tokens, b.held_tokens, tokens)
-                 or shortfall("usd", b.limit_usd, b.used_usd, b.held_usd, usd))
-        if short is not None:
-            return short
-        b.held_tokens += tokens
-        b.held_usd += usd
-        return Hold(key_id, b, tokens, usd)
+        return None if b is None else take(b, key_id, tokens, usd)
 
     def release(self, hold: Hold) -> None:
         """The request cost nothing (refused or failed before any reply): give the hold back."""
@@ -155,13 +158,16 @@ class QuotaLedger:
         if hold.done:
             return Charged(0, 0.0, 0, 0.0)
         self.release(hold)
-        b = hold.balance
+        return self.spend(hold.key_id, hold.balance, tokens, usd)
+
+    def spend(self, key_id: str, b: Balance, tokens: int, usd: float) -> Charged:
+        """Charge `b` the real cost, capped at its limit, and keep the charge for the store."""
         t, extra_t = charge(b.limit_tokens, b.used_tokens, tokens)
         u, extra_u = charge(b.limit_usd, b.used_usd, usd)
         b.used_tokens += t
         b.used_usd += u
         if t or u:
-            self.charged(hold.key_id, t, u)
+            self.charged(key_id, t, u)
         return Charged(int(t), u, int(extra_t), extra_u)
 
     def charged(self, key_id: str, tokens: float, usd: float) -> None:

@@ -33,9 +33,9 @@ import itertools
 import time
 import uuid
 
-from seawall.decide.quota import Shortfall, charge, share_of, shortfall
+from seawall.decide.quota import Shortfall, share_of
 from seawall.limits.base import LimiterUnavailable
-from seawall.limits.quota import Balance, Charged, Hold, QuotaLedger
+from seawall.limits.quota import Balance, Charged, Hold, QuotaLedger, take
 from seawall.limits.redis import _FAILURES, RedisLimiter
 
 PREFIX = "seawall:q:"
@@ -130,27 +130,17 @@ class SharedBalances:
             share = self._shares[key_id] = Balance(
                 share_of(b.limit_tokens, b.used_tokens, b.held_tokens, n), share_of(b.limit_usd, b.used_usd, b.held_usd, n),
                 b.used_tokens, b.used_usd, source_tokens=b.source_tokens, source_usd=b.source_usd)
-        short = (shortfall("tokens", share.limit_tokens, share.used_tokens, share.held_tokens, tokens)
-                 or shortfall("usd", share.limit_usd, share.used_usd, share.held_usd, usd))
-        if short is not None:
-            return short
-        share.held_tokens += tokens
-        share.held_usd += usd
-        return Hold(key_id, share, tokens, usd)
+        return take(share, key_id, tokens, usd)
 
     def _charge_here(self, key_id: str, b: Balance, tokens: int, usd: float) -> Charged:
         """A charge Redis can't take now: capped by what this gateway sees, written to the store
         by the ledger as usual, and added to Redis once it answers."""
-        t, extra_t = charge(b.limit_tokens, b.used_tokens, tokens)
-        u, extra_u = charge(b.limit_usd, b.used_usd, usd)
-        b.used_tokens += t
-        b.used_usd += u
-        if t or u:
-            self._ledger.charged(key_id, t, u)
+        charged = self._ledger.spend(key_id, b, tokens, usd)
+        if charged.tokens or charged.usd:
             unsynced = self._unsynced.setdefault(key_id, [0, 0.0])
-            unsynced[0] += t
-            unsynced[1] += u
-        return Charged(int(t), u, int(extra_t), extra_u)
+            unsynced[0] += charged.tokens
+            unsynced[1] += charged.usd
+        return charged
 
     # -- every flush interval (QuotaLedger.sync) ------------------------------------------------------
     async def refresh(self) -> None:
