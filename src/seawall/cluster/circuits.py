@@ -11,10 +11,12 @@ Requests never wait on Redis for this: they read the local breakers and rotation
 changes of state are written (a circuit opening or closing, not each failure), by a background
 task. Failures in a row are counted by each gateway (one opening is enough for all).
 
-One probe at a time: a half-open circuit or a deployment out of rotation is probed by whichever
-gateway takes a short lock first (SET NX PX, for the cooldown or probe_s); the others wait for
-its outcome, which reaches them like any change. That claim is the one Redis call a request can
-make here, once per cooldown per gateway, and only for the request that would be the probe.
+One probe at a time: a half-open circuit is probed by whichever gateway takes a short lock first
+(SET NX PX, for the cooldown), and a deployment out of rotation by the holder of a lease of its
+own (lease.py: whoever probed it last keeps it while probing, and for probe_s after); the others
+wait for the outcome, which reaches them like any change. The circuit's claim is the one Redis
+call a request can make here, once per cooldown per gateway, and only for the request that would
+be the probe.
 
 Times cross processes (and machines) as wall-clock seconds: breakers run on the monotonic clock,
 which means nothing in another process, so an open circuit travels as "open until <wall time>".
@@ -28,6 +30,7 @@ import time
 
 import orjson
 
+from seawall.cluster.lease import Lease
 from seawall.cluster.link import Link
 from seawall.decide.breaker import CLOSED, Breaker
 from seawall.decide.health import Health
@@ -41,6 +44,7 @@ POLL_S = 0.25  # how stale another gateway's circuit may be here: well within th
 # A rotation probe's lock, while it runs: longer than any probe takes (it is shortened to probe_s
 # when the probe is over; a gateway that dies mid-probe holds it at most this long).
 PROBE_HELD_S = 60.0
+PROBE_SETTLED_S = 5.0  # many polls: every gateway has adopted the outcome before another may probe
 _WRITE = """
 local v = 0
 for i = 2, #ARGV, 2 do
@@ -102,6 +106,7 @@ class CircuitBoard:
         self._version = -1
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._probers: dict[str, Lease] = {}  # deployment out of rotation -> who probes it
         retrier.share, retrier.claim = self._share_breaker, self._claim_breaker_probe
         retrier.health.share = self._share_health
         prober.claim, prober.settle = self._claim_health_probe, self._settle_health_probe
@@ -121,12 +126,17 @@ class CircuitBoard:
         return await self._claim("breaker", label, max(b.cooldown_s, 1.0))
 
     async def _claim_health_probe(self, label: str) -> bool:
-        return await self._claim("health", label, PROBE_HELD_S)
+        """Whether this gateway probes it: nobody else is, or this one did last (a lease per
+        deployment, so its later probes stay its own while the others learn each outcome)."""
+        found = self._probers.get(label)
+        if found is None:
+            found = self._probers[label] = Lease(self.link, f"probe:{label}", PROBE_HELD_S)
+        return await found.renew() is not False  # Redis down: each gateway on its own
 
     async def _settle_health_probe(self, label: str, wait_s: float) -> None:
-        """The probe is over (its outcome queued for the others): nobody probes again for wait_s."""
-        await self.link.call("settling a probe", self.link.redis.set(
-            self.link.key("probe", "health", label), self.link.gateway_id, xx=True, px=int(max(wait_s, 1.0) * 1000)))
+        """The probe is over (its outcome queued for the others): they leave it to this gateway for
+        wait_s, and at least long enough to have heard the outcome."""
+        await self._probers[label].renew(max(wait_s, PROBE_SETTLED_S))
 
     async def _claim(self, kind: str, label: str, ttl_s: float) -> bool:
         """Whether this gateway is the one to probe; with Redis down, every gateway is on its own."""
@@ -168,6 +178,8 @@ class CircuitBoard:
         version = await self.link.call("reading circuits", self.link.redis.get(self._version_key))
         if version is None or int(version) == self._version:
             return
+        if int(version) < self._version:  # Redis lost its data (restarted empty): versions start again
+            self._seen.clear()
         entries = await self.link.call("reading circuits", self.link.redis.hgetall(self._hash))
         if entries is None:
             return

@@ -1,6 +1,6 @@
-"""A lease in Redis that one gateway holds at a time (the alert evaluator: cluster/alerts.py): the
-holder renews it every call, well within ttl_s; when it dies, the lease lapses after at most ttl_s
-and the next gateway to ask takes it.
+"""A lease in Redis that one gateway holds at a time (the alert evaluator: cluster/alerts.py; who
+probes a deployment out of rotation: cluster/circuits.py): the holder renews it every call, well
+within ttl_s; when it dies, the lease lapses after at most ttl_s and the next gateway to ask takes it.
 
 One script per call, atomic: renew if it is ours, take it if nobody holds it, else say no.
 """
@@ -36,10 +36,11 @@ class Lease:
         self._release = link.redis.register_script(_RELEASE)
         self.held = False
 
-    async def renew(self) -> bool | None:
-        """Whether this gateway holds the lease now; None: Redis did not answer (nobody knows)."""
-        got = await self.link.call("holding a lease", self._hold(keys=[self.key],
-                                                                 args=[self.link.gateway_id, self.ttl_ms]))
+    async def renew(self, ttl_s: float | None = None) -> bool | None:
+        """Whether this gateway holds the lease now (for ttl_s, else the lease's own); None: Redis
+        did not answer (nobody knows)."""
+        ttl_ms = self.ttl_ms if ttl_s is None else int(ttl_s * 1000)
+        got = await self.link.call("holding a lease", self._hold(keys=[self.key], args=[self.link.gateway_id, ttl_ms]))
         if got is None:
             return None
         self.held = bool(got)

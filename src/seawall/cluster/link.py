@@ -22,7 +22,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from seawall.config import redact_url
-from seawall.observe.incident import Incident
 
 log = logging.getLogger("seawall.cluster")
 
@@ -43,7 +42,6 @@ class Link:
         self.gateway_id = gateway_id or uuid.uuid4().hex[:12]
         self.redis = aioredis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
                                              retry=Retry(NoBackoff(), 0), health_check_interval=0)
-        self._incident = Incident(log, f"cluster state in Redis at {self.where}")
         self._failures, self._retry_at = 0, 0.0
 
     def key(self, *parts: str) -> str:
@@ -59,13 +57,16 @@ class Link:
             return None
         try:
             result = await asyncio.wait_for(work, TIMEOUT_S)
-        except FAILURES:
-            self._incident.failed("%s failed; going on with this gateway's own state", what)
+        except FAILURES as e:
+            if not self._failures:  # an outage, not a bug: one line when it starts, one when it ends
+                log.warning("cluster state in Redis at %s: %s failed (%s: %s); going on with this gateway's own "
+                            "state", self.where, what, type(e).__name__, str(e)[:200] or "no detail")
             self._failures += 1
             self._retry_at = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (self._failures - 1))
             return None
+        if self._failures:
+            log.warning("cluster state in Redis at %s: works again", self.where)
         self._failures, self._retry_at = 0, 0.0
-        self._incident.succeeded()
         return result
 
     async def close(self) -> None:
