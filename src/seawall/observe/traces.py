@@ -32,12 +32,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from seawall import __version__
 from seawall.config import ResolvedDeployment
 from seawall.config.traces import ExporterTarget, TraceSettings, exporter_target
+from seawall.observe.metrics import PROVIDER_NAMES  # gen_ai.provider.name, as the metrics' provider label
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import AttemptRecord, StreamEvent, UpstreamRequest
 
-# gen_ai.provider.name's well-known values, by the deployment's provider (its adapter's dialect
-# for the simulator, which plays one of them)
-PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini", "azure": "azure.ai.openai"}
 # gen_ai.operation.name's well-known values; other operations keep their own name
 OPERATION_NAMES = {"chat": "chat", "responses": "chat", "embeddings": "embeddings",
                    "completions": "text_completion"}
@@ -101,7 +99,7 @@ class RequestTrace:
         """The attempt's span starts, and its traceparent goes upstream with the request."""
         operation = OPERATION_NAMES.get(ctx.request.operation, ctx.request.operation) if ctx.request else "chat"
         model = target.spec.model or (ctx.request.model if ctx.request else "")
-        provider = self._provider = PROVIDER_NAMES.get(target.spec.adapter_name, target.spec.adapter_name)
+        provider = self._provider = PROVIDER_NAMES.get(target.spec.provider, target.spec.provider)
         url = urlsplit(upstream.url)
         span = self._attempt = self._tracing.tracer.start_span(
             f"{operation} {model}", context=set_span_in_context(self.span), kind=SpanKind.CLIENT)
