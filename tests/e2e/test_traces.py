@@ -15,7 +15,7 @@ CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 
 
-def config(sim_port: int, endpoint: str) -> str:
+def config(sim_port: int, endpoint: str, sampling: str = "") -> str:
     def dep(model: str, name: str) -> str:
         return (f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n        model: {model}\n"
                 f"        api_key_env: SIM_KEY\n        name: {name}\n"
@@ -23,7 +23,7 @@ def config(sim_port: int, endpoint: str) -> str:
 
     return ("request_log:\n  flush_interval_s: 0.1\n"
             f"traces:\n  enabled: true\n  endpoint: {endpoint}\n  batch_delay_s: 0.1\n"
-            "  service_name: seawall-under-test\n  headers: {x-tenant: team-a}\n"
+            f"  service_name: seawall-under-test\n  headers: {{x-tenant: team-a}}\n{sampling}"
             "models:\n"
             f"  - name: gpt-4o-mini\n    deployments:\n{dep('gpt-4o-mini', 'sim-main')}"
             f"  - name: retryable\n    deployments:\n{dep('gpt-4.1-nano', 'sim-retry')}")
@@ -46,6 +46,13 @@ def sim(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory, sim, receiver):
     g = start_gateway(tmp_path_factory, config(sim.port, receiver.endpoint), "traces-gateway")
+    yield g
+    g.proc.stop()
+
+
+@pytest.fixture(scope="module")
+def gw_unsampled(tmp_path_factory, sim, receiver):
+    g = start_gateway(tmp_path_factory, config(sim.port, receiver.endpoint, "  sample_ratio: 0\n"), "traces-sampled")
     yield g
     g.proc.stop()
 
@@ -147,3 +154,15 @@ def test_a_refused_request_names_its_error_category(gw, receiver):
     assert clients == []
     assert server["attributes"]["error.type"] == "model.not_found"
     assert server["attributes"]["http.response.status_code"] == 404
+
+
+def test_sampled_out_makes_no_spans_but_a_callers_sampled_trace_is_followed(gw_unsampled, sim, receiver):
+    status, left_out, _ = chat(gw_unsampled)
+    assert status == 200
+    status, followed, _ = chat(gw_unsampled, headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"})
+    assert status == 200
+    server, (client,) = receiver.trace_of(followed["x-request-id"], 1)
+    assert server["trace_id"] == CALLER_TRACE and upstream_traceparents(sim)[-1].endswith(f"{client['span_id']}-01")
+    # exported after the followed one's (one batch or an earlier one): none came for it
+    assert not [s for s in receiver.spans if s["attributes"].get("seawall.request_id") == left_out["x-request-id"]]
+    assert len(upstream_traceparents(sim)) == 1  # the left-out request sent none upstream

@@ -17,6 +17,7 @@ batches, off the event loop. One RequestTrace per request, owned by its task: no
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -32,12 +33,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from seawall import __version__
 from seawall.config import ResolvedDeployment
 from seawall.config.traces import ExporterTarget, TraceSettings, exporter_target
+from seawall.observe.metrics import PROVIDER_NAMES  # gen_ai.provider.name, as the metrics' provider label
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import AttemptRecord, StreamEvent, UpstreamRequest
 
-# gen_ai.provider.name's well-known values, by the deployment's provider (its adapter's dialect
-# for the simulator, which plays one of them)
-PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini", "azure": "azure.ai.openai"}
 # gen_ai.operation.name's well-known values; other operations keep their own name
 OPERATION_NAMES = {"chat": "chat", "responses": "chat", "embeddings": "embeddings",
                    "completions": "text_completion"}
@@ -74,8 +73,14 @@ class Tracing:
             schedule_delay_millis=settings.batch_delay_s * 1000,
             max_export_batch_size=min(512, settings.max_queue), export_timeout_millis=settings.export_timeout_s * 1000))
         self.tracer = self.provider.get_tracer("seawall", __version__)
+        self.ratio = settings.sample_ratio
 
     def begin(self, ctx: RequestContext) -> None:
+        # A new trace left out by sampling gets no spans at all, not the SDK's unrecorded ones:
+        # those cost a third of a recorded request's CPU (bench/traces_cost.py). A caller's
+        # traceparent is always handed to the SDK, which follows its sampled flag.
+        if self.ratio < 1.0 and "traceparent" not in ctx.headers and random.random() >= self.ratio:
+            return
         ctx.trace = RequestTrace(self, ctx)
 
     def close(self) -> None:
@@ -101,12 +106,12 @@ class RequestTrace:
         """The attempt's span starts, and its traceparent goes upstream with the request."""
         operation = OPERATION_NAMES.get(ctx.request.operation, ctx.request.operation) if ctx.request else "chat"
         model = target.spec.model or (ctx.request.model if ctx.request else "")
-        provider = self._provider = PROVIDER_NAMES.get(target.spec.adapter_name, target.spec.adapter_name)
-        url = urlsplit(upstream.url)
+        provider = self._provider = PROVIDER_NAMES.get(target.spec.provider, target.spec.provider)
         span = self._attempt = self._tracing.tracer.start_span(
             f"{operation} {model}", context=set_span_in_context(self.span), kind=SpanKind.CLIENT)
         _PROPAGATOR.inject(upstream.headers, context=set_span_in_context(span))
         if span.is_recording():
+            url = urlsplit(upstream.url)
             span.set_attributes({
                 "gen_ai.operation.name": operation, "gen_ai.provider.name": provider,
                 "gen_ai.system": provider,  # gen_ai.provider.name's older name, still read by many backends
