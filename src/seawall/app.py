@@ -9,52 +9,57 @@ framework's request/response objects cost a visible share of the ~0.3 ms per-req
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
-import hmac
 import logging
 import os
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 
-import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from seawall import __version__
 from seawall.cluster.node import Cluster
 from seawall.config import ResolvedDeployment, Settings, TraceSettings
 from seawall.connections import ConnectionGuard
-from seawall.console import self_key
 from seawall.console.admin import AdminConsole
 from seawall.console.deployments import DeploymentsAdmin
 from seawall.console.support import Internal, Support
 from seawall.decide.access import client_address, parse_cidr
 from seawall.decide.cors import cors_headers, origin_allowed, preflight_headers
 from seawall.decide.redact import Redactor
-from seawall.decide.keys import bearer_token
 from seawall.decide.routes import diagnose_route
-from seawall.dialects import DIALECTS, listings
-from seawall.dialects.gemini import METHODS as GEMINI_METHODS
+from seawall.dialects import DIALECTS
 from seawall.errors import SeawallError, error, method_not_allowed
 from seawall.limits.quota import QuotaLedger
 from seawall.observe.alerts import AlertMonitor
 from seawall.observe.capture import CaptureBuilder
 from seawall.observe.log import RequestLogWriter
 from seawall.observe.metrics import Metrics, SeawallCollector
-from seawall.pipeline.access import check_ip, check_model, may_use
 from seawall.pipeline.auth import Authenticator
-from seawall.pipeline.context import Principal, RequestContext, new_request_id, read_headers
-from seawall.pipeline.egress import send_error, send_json, stream_error_event
+from seawall.pipeline.context import (
+    Principal,
+    RequestContext,
+    new_request_id,
+    read_headers,
+)
+from seawall.pipeline.egress import send_error, stream_error_event
 from seawall.pipeline.flow import Pipeline
 from seawall.pipeline.forward import Forwarder
 from seawall.pipeline.health import Prober
 from seawall.pipeline.ingress import ClientGone
 from seawall.pipeline.multipart import UPLOADS
+from seawall.pipeline.paths import (
+    API_OPERATIONS,
+    CLIENT_DIALECTS,
+    gemini_operation,
+    gemini_path,
+    query_key,
+)
 from seawall.pipeline.record import record
-from seawall.pipeline.route import Router
 from seawall.pipeline.responses import PREFIX, ResponsesDesk
+from seawall.pipeline.route import Router
 from seawall.pipeline.tasks import TaskGateway
+from seawall.plain_routes import PlainRoutes
 from seawall.providers.network import Network
 from seawall.providers.transport import Transport
 from seawall.store.base import RequestRecord, Store
@@ -74,39 +79,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-
-
-_GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/")  # google-genai 3.x calls /v1/…
-
-
-def gemini_path(path: str) -> str | None:
-    """'gemini-2.5-flash:generateContent' for a Gemini API path, else None."""
-    for prefix in _GEMINI_PREFIXES:
-        if path.startswith(prefix) and ":" in path:
-            return path[len(prefix):]
-    return None
-
-
-def query_key(ctx: RequestContext, query: bytes) -> dict[str, list[str]]:
-    """Gemini clients may send the key as ?key=: move it into the header the dialect reads."""
-    params = urllib.parse.parse_qs(query.decode("latin-1"))
-    if "key" in params and "x-goog-api-key" not in ctx.headers:
-        ctx.headers["x-goog-api-key"] = params["key"][0]
-    return params
-
-
-def gemini_operation(ctx: RequestContext, path_model: str, query: bytes) -> str:
-    """Check a Gemini call's method and query (its key included); the operation it is."""
-    model, _, method = path_model.rpartition(":")
-    ctx.model_asked = model or None
-    params = query_key(ctx, query)
-    if method not in GEMINI_METHODS:
-        raise error("route_not_found", method=ctx.method, path=ctx.path,
-                    hint=f"Seawall serves Gemini's {', '.join(GEMINI_METHODS)} (POST); '{method}' is not served.")
-    if method == "streamGenerateContent" and params.get("alt", [""])[0] != "sse":
-        raise error("invalid_field", param="alt", expected="'sse' (…:streamGenerateContent?alt=sse)",
-                    got=repr(params.get("alt", [None])[0]))
-    return GEMINI_METHODS[method]
 
 
 def gateway_transport(settings: Settings, routes: dict[str, list[ResolvedDeployment]],
@@ -196,27 +168,11 @@ class Gateway:
         self.pid = os.getpid()
         self._origins = settings.server.cors_allowed_origins
         self._error_detail = settings.server.upstream_error_detail
-        self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
-                     ("POST", "/v1/messages"): "chat", ("POST", "/v1/messages/count_tokens"): "count_tokens",
-                     ("POST", "/v1/responses"): "responses", ("POST", "/v1/completions"): "completions",
-                     ("POST", "/v1/moderations"): "moderations", ("POST", "/v1/images/generations"): "images",
-                     ("POST", "/v1/audio/speech"): "speech",
-                     # multipart uploads, relayed as they arrive (pipeline/multipart.py UPLOADS)
-                     ("POST", "/v1/images/edits"): "image_edits", ("POST", "/v1/images/variations"): "image_variations",
-                     ("POST", "/v1/audio/transcriptions"): "transcriptions",
-                     ("POST", "/v1/audio/translations"): "translations"}
-        # paths whose clients speak another dialect
-        self._dialects = {"/v1/messages": "anthropic", "/v1/messages/count_tokens": "anthropic",
-                          "/v1/responses": "responses"}
         # families of paths with an id in them, each answering its own (the request log records them)
         self._families = {PREFIX: self.responses.handle}
-        self._plain = {("GET", "/healthz"): self._healthz, ("GET", "/readyz"): self._readyz,
-                       ("GET", "/v1/models"): self._models, ("GET", "/v1beta/models"): self._gemini_models,
-                       ("GET", self_key.PATH): functools.partial(self_key.answer, self.auth)}
-        if settings.metrics.enabled:
-            self._plain[("GET", settings.metrics.path)] = self._metrics
-            self._metrics_token = metrics_token.encode() if metrics_token else None
-        self._paths = {path: method for method, path in (*self._api, *self._plain)}
+        self.plain = PlainRoutes(self, metrics_token)  # health, model lists, the metrics scrape
+        self._plain = self.plain.table(settings.metrics)
+        self._paths = {path: method for method, path in (*API_OPERATIONS, *self._plain)}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
@@ -316,10 +272,10 @@ class Gateway:
         refused = origin is not None and not origin_allowed(origin, self._origins, ctx.headers.get("host"))
         cors = cors_headers(origin, self._origins, refused) if origin else []
         key = (ctx.method, ctx.path)
-        operation = self._api.get(key)
+        operation = API_OPERATIONS.get(key)
         path_model = None
         if operation is not None:
-            ctx.dialect = self._dialects.get(ctx.path, "openai")
+            ctx.dialect = CLIENT_DIALECTS.get(ctx.path, "openai")
         elif ctx.method == "POST" and (gemini := gemini_path(ctx.path)) is not None:
             ctx.dialect, operation, path_model = "gemini", "gemini", gemini
         try:
@@ -360,7 +316,7 @@ class Gateway:
                 ctx.query = scope.get("query_string", b"")
                 await family(ctx, send, cors, self.ready)
             elif ctx.method == "GET" and ctx.path.startswith("/v1/models/"):
-                await self._model(ctx, send, cors)
+                await self.plain.model(ctx, send, cors)
                 return
             elif (forward := self.forwarder.match(ctx.method, ctx.path)) is not None:
                 ctx.query = scope.get("query_string", b"")
@@ -497,71 +453,3 @@ class Gateway:
             await self.tasks.send_error(send, ctx, err, cors)  # in midjourney-proxy's shape
         else:
             await send_error(send, ctx, err, cors)
-
-    # -- plain routes ----------------------------------------------------------------------------
-    async def _healthz(self, ctx: RequestContext, send, cors: Headers) -> None:
-        await send_json(send, ctx, 200, orjson.dumps({"status": "ok", "version": __version__}), cors)
-
-    async def _readyz(self, ctx: RequestContext, send, cors: Headers) -> None:
-        body = {"status": "ready" if self.ready else "starting", "pid": self.pid,  # which worker answered
-                "models": len(self.router.model_names),
-                "request_log": self.writer.stats(),
-                "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
-                "out_of_rotation": {label: {"by": h.by, "category": h.category, "since": h.since}
-                                    for label, h in self.pipeline.retrier.health.out.items()},
-                "deployments": self.pipeline.retrier.gates.snapshot()}  # in flight, queued, held (pipeline/gate.py)
-        if self.transport.network.unverified:
-            body["tls_unverified"] = self.transport.network.unverified  # verify: false, said where it is seen
-        await send_json(send, ctx, 200 if self.ready else 503, orjson.dumps(body), cors)
-
-    async def _metrics(self, ctx: RequestContext, send, cors: Headers) -> None:
-        if self._metrics_token is not None:
-            token, _ = bearer_token(ctx.headers.get("authorization"))
-            if token is None or not hmac.compare_digest(token.encode(), self._metrics_token):
-                raise error("metrics_unauthorized", path=ctx.path)
-        body = generate_latest(self.registry)  # a few hundred series: built per scrape, off the request path
-        ctx.status = 200
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode()),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _models(self, ctx: RequestContext, send, cors: Headers) -> None:
-        """The models the key may use, in OpenAI's shape, or Anthropic's (paginated) for the
-        Anthropic SDK and Claude Code, which send anthropic-version (and their key in x-api-key)."""
-        # A refusal propagates to _http, which renders it (and knows how the address was found).
-        if anthropic_client(ctx.headers):
-            ctx.dialect = "anthropic"
-        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS[ctx.dialect])
-        check_ip(principal, ctx)
-        names = [name for name in self.router.model_names if may_use(principal, name)]
-        if ctx.dialect == "anthropic":
-            body = listings.anthropic_page(names, self.started_at, urllib.parse.parse_qs(ctx.query.decode("latin-1")))
-        else:
-            body = listings.openai_list(names, self.started_at)
-        await send_json(send, ctx, 200, orjson.dumps(body), cors)
-
-    async def _gemini_models(self, ctx: RequestContext, send, cors: Headers) -> None:
-        """Gemini's model list (`GET /v1beta/models`, google-genai's models.list), in its shape."""
-        ctx.dialect = "gemini"
-        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["gemini"])
-        check_ip(principal, ctx)
-        names = [name for name in self.router.model_names if may_use(principal, name)]
-        await send_json(send, ctx, 200, orjson.dumps(listings.gemini_list(names)), cors)
-
-    async def _model(self, ctx: RequestContext, send, cors: Headers) -> None:
-        if anthropic_client(ctx.headers):
-            ctx.dialect = "anthropic"
-        principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS[ctx.dialect])
-        check_ip(principal, ctx)
-        name = ctx.path.removeprefix("/v1/models/")
-        check_model(principal, name)
-        self.router.require(name)
-        entry = listings.anthropic_model(name, self.started_at) if ctx.dialect == "anthropic" else \
-            listings.openai_model(name, self.started_at)
-        await send_json(send, ctx, 200, orjson.dumps(entry), cors)
-
-
-def anthropic_client(headers: dict[str, str]) -> bool:
-    """The Anthropic SDK (and Claude Code) always send anthropic-version; a bare x-api-key says so too."""
-    return "anthropic-version" in headers or ("x-api-key" in headers and "authorization" not in headers)
