@@ -13,6 +13,7 @@ import functools
 import gc
 import hmac
 import logging
+import os
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from seawall import __version__
 from seawall.cluster.node import Cluster
-from seawall.config import ResolvedDeployment, Settings
+from seawall.config import ResolvedDeployment, Settings, TraceSettings
 from seawall.connections import ConnectionGuard
 from seawall.console import self_key
 from seawall.console.admin import AdminConsole
@@ -122,6 +123,15 @@ def gateway_transport(settings: Settings, routes: dict[str, list[ResolvedDeploym
     return transport
 
 
+def gateway_tracing(settings: TraceSettings, environ: Mapping[str, str] | None):
+    """OpenTelemetry's tracer when traces are on, imported only then (observe/traces.py)."""
+    if not settings.enabled:
+        return None
+    from seawall.observe.traces import Tracing
+
+    return Tracing(settings, environ or {})
+
+
 class Gateway:
     def __init__(self, settings: Settings, routes: dict[str, list[ResolvedDeployment]], store: Store,
                  secret: bytes, provision: Provision | None = None, admin_key: str | None = None,
@@ -161,6 +171,7 @@ class Gateway:
         self.admin.deployments = DeploymentsAdmin([d for ds in routes.values() for d in ds], self.pipeline.retrier,
                                                   self.prober, self.transport)
         self.metrics = Metrics(routes)
+        self.tracing = gateway_tracing(settings.traces, environ)  # None unless traces.enabled
         # The request log's pages, bundles, replays and deployments' health (admin API and console)
         self.support = Support(store, self.auth, settings, routes, self.transport, self.pipeline.retrier,
                                self.redactor, self.replay)
@@ -169,8 +180,9 @@ class Gateway:
         # A registry of our own, not prometheus_client's global one: several gateways may share a
         # process (tests), and the scrape shows only Seawall's families.
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SeawallCollector(self.metrics, __version__, lambda: self.pipeline.retrier.breakers,
-                                                self.writer.stats, lambda: self.pipeline.retrier.health.out))
+        self.collector = SeawallCollector(self.metrics, __version__, lambda: self.pipeline.retrier.breakers,
+                                          self.writer.stats, lambda: self.pipeline.retrier.health.out)
+        self.registry.register(self.collector)  # with --workers, the workers' merged files instead (workers.py)
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines,
                                  owners=self.cluster.task_ids() if self.cluster else None)
@@ -181,6 +193,7 @@ class Gateway:
         self._active = 0  # HTTP requests being handled (shutdown waits for the cancelled ones to record)
         self._cut_by_shutdown = 0
         self.started_at = int(time.time())
+        self.pid = os.getpid()
         self._origins = settings.server.cors_allowed_origins
         self._error_detail = settings.server.upstream_error_detail
         self._api = {("POST", "/v1/chat/completions"): "chat", ("POST", "/v1/embeddings"): "embeddings",
@@ -259,6 +272,8 @@ class Gateway:
         await self.quotas.stop()
         await self.transport.close()
         await self.store.close()
+        if self.tracing is not None:  # the last spans are exported (the SDK blocks: off the loop)
+            await asyncio.to_thread(self.tracing.close)
 
     async def _lifespan(self, receive, send) -> None:
         while True:
@@ -289,6 +304,8 @@ class Gateway:
         peer = client[0] if client else None
         ctx = RequestContext(new_request_id(), scope["method"], scope["path"], read_headers(scope["headers"]), peer)
         ctx.peer = peer
+        if self.tracing is not None:  # a span left unended (probes, admin calls) is never exported
+            self.tracing.begin(ctx)
         if self._error_detail != "full":
             ctx.error_detail = self._error_detail
         forwarded = ctx.headers.get("x-forwarded-for")
@@ -375,6 +392,8 @@ class Gateway:
             else:
                 await send_error(send, ctx, err, cors)
         record(self.writer, ctx, self.metrics, self.pipeline.preflight.price_of, self.alerts)
+        if ctx.trace is not None:
+            ctx.trace.finish(ctx)
 
     async def replay(self, row: RequestRecord, body: bytes, operation: str | None, model: str | None,
                      headers: dict[str, str]) -> Internal:
@@ -484,7 +503,8 @@ class Gateway:
         await send_json(send, ctx, 200, orjson.dumps({"status": "ok", "version": __version__}), cors)
 
     async def _readyz(self, ctx: RequestContext, send, cors: Headers) -> None:
-        body = {"status": "ready" if self.ready else "starting", "models": len(self.router.model_names),
+        body = {"status": "ready" if self.ready else "starting", "pid": self.pid,  # which worker answered
+                "models": len(self.router.model_names),
                 "request_log": self.writer.stats(),
                 "open_circuits": self.pipeline.retrier.open_circuits(time.monotonic()),
                 "out_of_rotation": {label: {"by": h.by, "category": h.category, "since": h.since}

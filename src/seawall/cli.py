@@ -53,6 +53,14 @@ def _with_redis(settings: Settings, flag: str | None, environ: dict[str, str]) -
     return settings
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows: no affinity call
+        return os.cpu_count() or 1
+
+
 def _data_dir(explicit: str | None, settings: Settings | None) -> str:
     return explicit or (settings.store.data_dir if settings else DEFAULT_DATA_DIR)
 
@@ -80,11 +88,20 @@ def main() -> None:
 @click.option("--console-port", type=click.IntRange(0, 65535), default=None, envvar="SEAWALL_CONSOLE_PORT",
               help="the console's port (or SEAWALL_CONSOLE_PORT; default console.port, 8101; 0: any free port, "
                    "printed at start)")
+@click.option("--workers", default="1", show_default=True, metavar="N|auto", envvar="SEAWALL_WORKERS",
+              help="worker processes serving the port (or SEAWALL_WORKERS); auto: one per core this process may "
+                   "use. More than one needs Redis (--redis)")
 def serve(config: str | None, host: str | None, port: int | None, data_dir: str | None,
           database_url: str | None, redis_url: str | None, cors_origins: tuple[str, ...],
-          console_port: int | None) -> None:
+          console_port: int | None, workers: str) -> None:
     """Start the gateway. With no --config: demo models served by the built-in simulator."""
+    from seawall.decide.workers import worker_count
     from seawall.server import ServeOptions, run
+
+    try:
+        count = worker_count(workers, usable_cores())
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
     settings = _settings(config)
     environ = environ_snapshot()
@@ -98,7 +115,7 @@ def serve(config: str | None, host: str | None, port: int | None, data_dir: str 
                            port=settings.server.port if port is None else port,
                            data_dir=_data_dir(data_dir, settings), demo=config is None,
                            bootstrap_key=environ.get("SEAWALL_BOOTSTRAP_KEY") or None,
-                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None, console_port=console_port,
+                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None, console_port=console_port, workers=count,
                            **_database_options(database_url, environ, settings))
     sys.exit(run(settings, options, environ))
 

@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import uvicorn
@@ -21,11 +22,13 @@ import uvicorn
 from seawall.app import Gateway
 from seawall.config import ConfigError, LimitSettings, Settings, resolve_metrics_token, resolve_secrets
 from seawall.connections import GuardedProtocol
+from seawall.decide.workers import streams_allowed
 from seawall.console.admin import ADMIN_HASH_META
 from seawall.keyring import (DEMO_KEY_NAME, SECRET_META, demo_key, hash_key, key_record, load_or_create_secret,
                              load_or_create_shared_secret, new_admin_key, new_key)
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.redis import RedisLimiter
+from seawall.limits.sharing import share
 from seawall.providers.network import TLSSettingsError
 from seawall.providers.registry import adapter_for, task_adapter_for
 from seawall.store.base import Store
@@ -46,23 +49,30 @@ class ServeOptions:
     database_url: str | None = None  # PostgreSQL shared with other gateways; None = SQLite in data_dir
     database_url_source: str = "store.url"  # where it came from, to name it when it doesn't work
     console_port: int | None = None  # --console-port: overrides console.port
+    workers: int = 1  # --workers: more than one runs a supervisor and worker processes (workers.py)
 
 
 class StartError(Exception):
     """The gateway can't start; the message says why and what to do."""
 
 
-def bind(host: str, port: int, fix: str = "Pick another port with --port.") -> socket.socket:
+def bind(host: str, port: int, fix: str = "Pick another port with --port.", reuse_port: bool = False,
+         listen: bool = True) -> socket.socket:
+    """A listening socket; with reuse_port, one of several processes' sockets on the same port
+    (workers.py), and with listen=False one that only holds the port for them."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
         raise StartError(f"cannot listen on {host}:{port}: {e.strerror} — is another process (another "
                          f"seawall?) using it? {fix}") from None
-    sock.listen(4096)
+    if listen:
+        sock.listen(4096)
     sock.setblocking(False)
     return sock
 
@@ -92,6 +102,22 @@ def bind_console(settings: Settings, options: ServeOptions) -> socket.socket | N
                                              "or console.port (console.enabled: false serves no console).")
 
 
+@dataclass
+class Launch:
+    """What one gateway process serves with, once the one-time work is done (here for one process;
+    by the supervisor and each worker with --workers, workers.py)."""
+    sock: socket.socket
+    store: Store
+    secret: bytes
+    routes: dict
+    metrics_token: str | None
+    console_sock: socket.socket | None
+    provision: Callable[[Store], Awaitable[None]] | None
+
+
+OnStarted = Callable[["Gateway", "DrainingServer", str, "str | None"], None]
+
+
 async def serve(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> None:
     check_providers(settings)
     sock = bind(options.host, options.port)
@@ -104,18 +130,39 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     if settings.uses_embedded_simulator:
         sim_task, sim_url = start_embedded_simulator(settings)
     try:
-        routes = resolve_secrets(settings, environ, sim_url)
-        metrics_token = resolve_metrics_token(settings, environ)
+        routes, metrics_token = resolve_config(settings, environ, sim_url)
         console_sock = bind_console(settings, options)  # after the config's own problems: those come first
-    except (ConfigError, StartError) as e:
+    except StartError:
         sock.close()
         await store.close()
         if sim_task:
             sim_task.cancel()
-        raise StartError(e.render() if isinstance(e, ConfigError) else str(e)) from None
-    os.makedirs(options.data_dir, exist_ok=True)
-    printed_key: list[str] = []
-    printed_admin_key: list[str] = []
+        raise
+    provision, printed = provisioner(secret, options)
+
+    def say_started(app: Gateway, server: DrainingServer, api_url: str, console_url: str | None) -> None:
+        print(banner(api_url, printed.get("key"), options, settings, printed.get("admin_key"), console_url,
+                     open_files_line(1)), flush=True)
+
+    try:
+        await run_gateway(settings, options, environ,
+                          Launch(sock, store, secret, routes, metrics_token, console_sock, provision), say_started)
+    finally:
+        if sim_task:
+            sim_task.cancel()
+
+
+def resolve_config(settings: Settings, environ: dict[str, str], sim_url: str | None) -> tuple[dict, str | None]:
+    """The routes (deployments with their keys) and the metrics token; a config problem refuses the start."""
+    try:
+        return resolve_secrets(settings, environ, sim_url), resolve_metrics_token(settings, environ)
+    except ConfigError as e:
+        raise StartError(e.render()) from None
+
+
+def provisioner(secret: bytes, options: ServeOptions) -> tuple[Callable[[Store], Awaitable[None]], dict[str, str]]:
+    """The start-up's key provisioning, and where it leaves the keys to print (key, admin_key)."""
+    printed: dict[str, str] = {}
 
     async def provision(store: Store) -> None:
         # Gateways sharing a database provision one at a time: starting together on an empty one,
@@ -125,19 +172,29 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
             key = await provision_key(store, secret, options)
             admin_key = await provision_admin_key(store, secret, options)
         if key:
-            printed_key.append(key)
+            printed["key"] = key
         if admin_key:
-            printed_admin_key.append(admin_key)
+            printed["admin_key"] = admin_key
 
+    return provision, printed
+
+
+async def run_gateway(settings: Settings, options: ServeOptions, environ: dict[str, str], launch: Launch,
+                      on_started: OnStarted) -> None:
+    """Build the app on launch's store and socket, serve until a signal drains it; on_started is
+    called once it accepts connections."""
+    sock, store = launch.sock, launch.store
+    os.makedirs(options.data_dir, exist_ok=True)
     try:
-        app = Gateway(settings, routes, store, secret, provision, admin_key=options.admin_key,
-                      metrics_token=metrics_token, environ=environ)
+        app = Gateway(settings, launch.routes, store, launch.secret, launch.provision, admin_key=options.admin_key,
+                      metrics_token=launch.metrics_token, environ=environ)
     except TLSSettingsError as e:
         sock.close()
         await store.close()
         raise StartError(f"TLS settings: {e}") from None
     if settings.limits.redis_url:  # app.py builds the in-process limiter; a shared Redis replaces it
         app.pipeline.limiter = await shared_limiter(settings.limits)
+        share(app.pipeline.limiter, app.quotas, app.pipeline.retrier)  # quotas, deployment caps, retry budgets
     server_settings = settings.server
     config = uvicorn.Config(app, http=functools.partial(GuardedProtocol, guard=app.connections), ws="none",
                             loop="none", lifespan="on", access_log=False, log_level="warning",
@@ -151,14 +208,14 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
+    console_sock = launch.console_sock
     console, console_task, console_url = None, None, None
     if server.started and console_sock is not None:
         console, console_url = start_console(app, settings, console_sock)
         console_task = asyncio.create_task(console.serve(sockets=[console_sock]), name="console")
     if server.started:
         host, port = sock.getsockname()[:2]
-        print(banner(f"http://{host}:{port}/v1", printed_key[0] if printed_key else None, options, settings,
-                     printed_admin_key[0] if printed_admin_key else None, console_url), flush=True)
+        on_started(app, server, f"http://{host}:{port}/v1", console_url)
     try:
         await task
     finally:
@@ -167,8 +224,6 @@ async def serve(settings: Settings, options: ServeOptions, environ: dict[str, st
             await console_task
         elif console_sock is not None:
             console_sock.close()
-        if sim_task:
-            sim_task.cancel()
         if isinstance(app.pipeline.limiter, RemoteLimiter):
             await app.pipeline.limiter.close()
     if not server.started:
@@ -184,9 +239,13 @@ def start_console(app: Gateway, settings: Settings, sock: socket.socket) -> tupl
                             ws="none", loop="none", lifespan="off",
                             access_log=False, log_level="warning", server_header=False, proxy_headers=False,
                             ssl_certfile=c.tls_cert_file, ssl_keyfile=c.tls_key_file)
+    return ConsoleServer(config), console_url(settings, sock)
+
+
+def console_url(settings: Settings, sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    return ConsoleServer(config), f"{'https' if c.tls_cert_file else 'http'}://{shown}:{port}/console"
+    return f"{'https' if settings.console.tls_cert_file else 'http'}://{shown}:{port}/console"
 
 
 class DrainingServer(uvicorn.Server):
@@ -315,7 +374,7 @@ async def reset_admin_key(database_url: str | None, data_dir: str) -> str:
 
 
 def banner(base_url: str, key: str | None, options: ServeOptions, settings: Settings,
-           admin_key: str | None = None, console_url: str | None = None) -> str:
+           admin_key: str | None = None, console_url: str | None = None, capacity: str | None = None) -> str:
     models = [m.name for m in settings.models]
     shown_key = key or "<your sk-sw- key>"
     mode = "embedded default: the built-in simulator plays the provider" if options.demo else "config"
@@ -336,6 +395,8 @@ def banner(base_url: str, key: str | None, options: ServeOptions, settings: Sett
               f"Request log: seawall logs {log_source(options)}     Stop: Ctrl+C"]
     if console_url:
         lines.insert(-1, f"Console: {console_url}  (sign in with the admin key, or an sk-sw- key for its own usage)")
+    if capacity:
+        lines.insert(2, capacity)
     return "\n".join(lines)
 
 
@@ -378,9 +439,10 @@ def log_source(options: ServeOptions) -> str:
     return f"--data-dir {options.data_dir}"
 
 
-def raise_open_file_limit() -> None:
+def raise_open_file_limit() -> int | None:
     """Every connection is a file descriptor: take the hard limit rather than the soft one (often
-    1,024), so a flood of connections meets the per-address caps of connections.py, not EMFILE."""
+    1,024), so a flood of connections meets the per-address caps of connections.py, not EMFILE.
+    The soft limit now in force (inherited by worker processes), or None where there is none."""
     try:
         import resource
 
@@ -388,8 +450,29 @@ def raise_open_file_limit() -> None:
         wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
         if soft != resource.RLIM_INFINITY and soft < wanted:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return None if soft == resource.RLIM_INFINITY else soft
     except (ImportError, ValueError, OSError):  # no such limit (Windows), or not allowed: keep the soft one
-        pass
+        return None
+
+
+def open_files_line(workers: int) -> str | None:
+    """The banner's word on the open-file limit and the concurrent streams it leaves room for."""
+    limit = raise_open_file_limit()  # already raised at start: this reads it
+    if limit is None:
+        return None
+    where = "per process, " if workers > 1 else ""
+    return (f"Open files: {limit:,} {where}about {streams_allowed(limit, workers):,} concurrent streams "
+            f"(raise LimitNOFILE / ulimit -Hn for more)")
+
+
+def loop_runner() -> asyncio.Runner:
+    try:
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # uvloop has no Windows build
+        return asyncio.Runner()
 
 
 def run(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> int:
@@ -397,14 +480,13 @@ def run(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> i
                         stream=sys.stderr)
     raise_open_file_limit()
     try:
-        import uvloop
+        with loop_runner() as runner:
+            if options.workers > 1:
+                from seawall.workers import supervise
 
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:  # uvloop has no Windows build
-        runner = asyncio.Runner()
-    try:
-        with runner:
-            runner.run(serve(settings, options, environ))
+                runner.run(supervise(settings, options, environ))
+            else:
+                runner.run(serve(settings, options, environ))
     except StartError as e:
         print(f"seawall: {e}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from seawall.decide.gate import (
     RateState,
     Refuse,
     Wait,
+    after_refusal,
     concurrency_wait_ns,
     decide,
     hold_average,
@@ -149,3 +150,18 @@ def test_the_longest_wait_of_every_limit_decides():
     state = go(policy, go(policy, RateState(requests=Budget(5, 45 * S)), 0), 0)
     state.requests = Budget(0, 45 * S)
     assert decide(policy, 0, 0, state, 0, 0, 60 * S) == Wait(45 * S)  # the reset beats rpm's 30 s
+
+
+POLL = 20_000_000
+
+
+@pytest.mark.parametrize("kind,retry_after,left,may_queue,expected", [
+    ("concurrency", 1 * NS, 5 * NS, True, Wait(POLL)),  # a slot may free in any gateway: ask again soon
+    ("concurrency", 1 * NS, 5 * NS, False, Refuse("queue_full", POLL)),  # max_queue 0: never wait
+    ("requests", 2 * NS, 5 * NS, True, Wait(2 * NS)),  # the shared rate names its wait exactly
+    ("tokens", 6 * NS, 5 * NS, True, Refuse("rate", 6 * NS)),  # longer than it may wait: fall back now
+    ("requests", 0, 5 * NS, True, Wait(1)),
+    ("too_large", -1, 5 * NS, True, Refuse("too_large", 0)),
+], ids=["full: poll", "full, no queue", "rate wait fits", "rate wait too long", "no wait", "too large"])
+def test_after_a_shared_refusal(kind, retry_after, left, may_queue, expected):
+    assert after_refusal(kind, retry_after, left, POLL, may_queue) == expected

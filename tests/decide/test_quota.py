@@ -1,6 +1,8 @@
 """Quota arithmetic, pure: holds that fit or not, charges capped at the limit."""
 
-from seawall.decide.quota import charge, shortfall
+import pytest
+
+from seawall.decide.quota import charge, share_of, shortfall
 
 
 def test_no_limit_never_falls_short():
@@ -38,3 +40,21 @@ def test_charge_never_takes_the_balance_below_zero_and_reports_the_excess():
 
 def test_a_negative_cost_charges_nothing():
     assert charge(1000, 10, -5) == (0, 0)
+
+
+@pytest.mark.parametrize("limit,used,held,gateways,share", [
+    (1000, 200, 0, 2, 600),  # 800 left, half of it on top of what is spent
+    (1000, 200, 200, 2, 500),  # what others hold is not this gateway's to spend
+    (1000, 1000, 0, 3, 1000),  # nothing left
+    (1000, 900, 300, 2, 900),  # held past the limit: nothing to share, never negative
+    (None, 5, 0, 2, None),
+    (1.0, 0.5, 0.0, 1, 1.0),  # alone: the whole balance
+])
+def test_a_gateways_share_while_redis_is_down(limit, used, held, gateways, share):
+    assert share_of(limit, used, held, gateways) == share
+
+
+def test_gateways_spending_their_shares_spend_at_most_what_was_left():
+    limit, used = 1000, 300
+    shares = [share_of(limit, used, 0, 3) - used for _ in range(3)]
+    assert sum(shares) == pytest.approx(limit - used)

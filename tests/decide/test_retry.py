@@ -1,7 +1,7 @@
 import pytest
 
 from seawall.decide.retry import (Failure, Fallback, GiveUp, Retry, RetryBudget, RetryPolicy, backoff,
-                                  falls_back, next_attempt)
+                                  falls_back, floor_share, next_attempt)
 
 POLICY = RetryPolicy(attempts_per_deployment=2, backoff_base_s=0.25, backoff_cap_s=4.0, max_wait_s=10.0,
                      deadline_s=60.0)
@@ -108,3 +108,30 @@ def test_budget_forgets_requests_that_left_the_window():
     assert budget.allows(now=12.0)
     budget.record_retry(now=12.0)
     assert not budget.allows(now=12.0)  # one request now: half a retry allowed, one taken
+
+
+@pytest.mark.parametrize("floor,instances,share", [(3, 1, 3), (3, 2, 1), (3, 3, 1), (3, 10, 1), (10, 3, 3), (3, 0, 3)])
+def test_the_floor_is_divided_among_gateways_but_never_below_one(floor, instances, share):
+    assert floor_share(floor, instances) == share
+
+
+def test_two_gateways_on_a_quiet_deployment_retry_no_more_than_one_did():
+    gateways = [RetryBudget(), RetryBudget()]  # floor 3 each, ratio 0.1; no request succeeded meanwhile
+    retried = 0
+    for budget in gateways:
+        budget.record_request(0.0)
+        while budget.allows(0.0, instances=2):
+            budget.record_retry(0.0)
+            retried += 1
+    assert retried == 2  # floor 3 // 2 each: at most the one gateway's floor, not 2 x 3
+
+
+def test_the_ratio_part_is_each_gateways_own_and_needs_no_dividing():
+    budget = RetryBudget(ratio=0.1, floor=3)
+    for _ in range(100):
+        budget.record_request(0.0)
+    retries = 0
+    while budget.allows(0.0, instances=4):
+        budget.record_retry(0.0)
+        retries += 1
+    assert retries == 10  # 0.1 of this gateway's 100 requests, above the divided floor

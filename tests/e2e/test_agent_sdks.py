@@ -6,12 +6,13 @@ answer back as an item_reference) and OpenAI's Agents SDK (a run with one tool).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import pathlib
 import subprocess
 
 import pytest
-from conftest import own_stack
+from conftest import http, own_stack
 from system_tools import require, require_path
 
 NODE_DIR = pathlib.Path(__file__).resolve().parents[1] / "node"
@@ -55,9 +56,7 @@ def test_an_openai_agents_run_with_one_tool(gw, sim):
     set_tracing_disabled(True)  # its traces would go to OpenAI's own API
     asked = []
 
-    # Messages enforces no tool schema, so a strict one is refused by name (the test below): the
-    # Agents SDK's tools are strict unless told otherwise
-    @function_tool(strict_mode=False)
+    @function_tool  # strict by default: the schema is enforced by Messages' strict tools too
     def get_weather(city: str) -> str:
         """The weather in a city."""
         asked.append(city)
@@ -76,11 +75,29 @@ def test_an_openai_agents_run_with_one_tool(gw, sim):
     assert kinds[:2] == ["tool_call_item", "tool_call_output_item"] and kinds[-1] == "message_output_item"
 
 
-def test_a_strict_tool_the_deployment_cannot_enforce_is_named_in_the_agents_terms(gw, sim, client):
+def sent_to_claude(sim) -> list[dict]:
+    recorded = json.loads(http("GET", sim.url + "/_sim/requests")[2])["requests"]
+    return [json.loads(base64.b64decode(r["body_b64"])) for r in recorded if r["path"] == "/v1/messages"]
+
+
+def test_a_strict_tool_and_a_json_schema_keep_their_constraint_at_claude(gw, sim, client):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+              "required": ["city", "days"], "additionalProperties": False}
+    called = client.responses.create(model="assistant", input="weather in Oslo?", tool_choice="required", tools=[
+        {"type": "function", "name": "get_weather", "strict": True, "parameters": schema}])
+    call = next(item for item in called.output if item.type == "function_call")
+    assert call.name == "get_weather" and set(json.loads(call.arguments)) == {"city"}  # the string fields, filled
+    assert sent_to_claude(sim)[-1]["tools"][0]["strict"] is True
+
+    answer = client.responses.create(model="assistant", input="a forecast as JSON", text={"format": {
+        "type": "json_schema", "name": "forecast", "schema": schema, "strict": True}})
+    assert set(json.loads(answer.output_text)) == {"city", "days"}
+    assert sent_to_claude(sim)[-1]["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+
+
+def test_json_mode_without_a_schema_is_named_in_the_responses_terms(gw, sim, client):
     import openai
 
     with pytest.raises(openai.BadRequestError) as e:
-        client.responses.create(model="assistant", input="hi", tools=[
-            {"type": "function", "name": "get_weather", "strict": True,
-             "parameters": {"type": "object", "properties": {}, "additionalProperties": False}}])
-    assert e.value.body["param"] == "tools[0].strict" and "claude-dep" in e.value.message
+        client.responses.create(model="assistant", input="hi", text={"format": {"type": "json_object"}})
+    assert e.value.body["param"] == "text.format" and "claude-dep" in e.value.message

@@ -54,7 +54,7 @@ async def test_a_late_timer_gives_the_reply_time_to_be_read():
     loop = asyncio.get_running_loop()
     reply = loop.create_future()
     loop.call_later(0.01, reply.set_result, "OK")  # the reply arrives in 10 ms...
-    loop.call_later(0.005, time.sleep, 0.2)  # ...but the loop is busy until ~205 ms
+    loop.call_soon(time.sleep, 0.2)  # ...but the loop is busy for the first 200 ms
     async with redis_deadline(0.05, 1.0, started_lag()):
         assert await reply == "OK"
 
@@ -64,7 +64,9 @@ async def test_asyncio_timeout_alone_fails_the_same_call():
     loop = asyncio.get_running_loop()
     reply = loop.create_future()
     loop.call_later(0.01, reply.set_result, "OK")
-    loop.call_later(0.005, time.sleep, 0.2)
+    # Busy from the start, not from a timer: were both timers due in one turn of a late-starting
+    # loop, the reply would be read before the timeout's turn and this would pass by luck.
+    loop.call_soon(time.sleep, 0.2)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.05):
             await reply

@@ -29,39 +29,42 @@ def hold(ctx, ledger, prompt: int, completion: int, **options) -> QuotaHold:
 
 async def test_no_reply_charges_nothing(store):
     ledger, ctx, key = await setup(store, quota_tokens=100)
-    with pytest.raises(RuntimeError), hold(ctx, ledger, 20, 30):
-        assert ledger.balance(key).held_tokens == 50
-        raise RuntimeError("upstream failed")
+    with pytest.raises(RuntimeError):
+        async with hold(ctx, ledger, 20, 30):
+            assert ledger.balance(key).held_tokens == 50
+            raise RuntimeError("upstream failed")
     b = ledger.balance(key)
     assert (b.used_tokens, b.held_tokens) == (0, 0)
 
 
 async def test_a_reply_is_charged_its_usage_and_one_without_usage_its_estimate(store):
     ledger, ctx, key = await setup(store, quota_tokens=1000)
-    with hold(ctx, ledger, 20, 30):
+    async with hold(ctx, ledger, 20, 30):
         ctx.status, ctx.usage = 200, Usage(7, 3)
     assert ledger.balance(key).used_tokens == 10
     ctx.usage = None
-    with hold(ctx, ledger, 20, 30):
+    async with hold(ctx, ledger, 20, 30):
         ctx.status = 200
     assert ledger.balance(key).used_tokens == 60
 
 
 async def test_a_cut_stream_is_charged_the_prompt_and_the_chunks_delivered(store):
     ledger, ctx, key = await setup(store, quota_tokens=1000)
-    with pytest.raises(ConnectionError), hold(ctx, ledger, 20, 300):
-        ctx.streamed, ctx.chunks = True, 4
-        raise ConnectionError("client gone")
+    with pytest.raises(ConnectionError):
+        async with hold(ctx, ledger, 20, 300):
+            ctx.streamed, ctx.chunks = True, 4
+            raise ConnectionError("client gone")
     b = ledger.balance(key)
     assert (b.used_tokens, b.held_tokens) == (24, 0)
 
 
 async def test_a_usd_quota_needs_a_price(store):
     ledger, ctx, key = await setup(store, quota_usd=1.0)
-    with pytest.raises(SeawallError) as e, hold(ctx, ledger, 20, 30, price_of=lambda model: None):
-        pass
+    with pytest.raises(SeawallError) as e:
+        async with hold(ctx, ledger, 20, 30, price_of=lambda model: None):
+            pass
     assert e.value.code == "quota_price_unknown" and "'m'" in e.value.message
-    with hold(ctx, ledger, 20, 30, price_of=lambda model: Price(1e-6, 2e-6, 1e-6, 1e-6)):
+    async with hold(ctx, ledger, 20, 30, price_of=lambda model: Price(1e-6, 2e-6, 1e-6, 1e-6)):
         assert ledger.balance(key).held_usd == pytest.approx(20e-6 + 60e-6)
         ctx.status, ctx.usage = 200, Usage(10, 5)
     assert ledger.balance(key).used_usd == pytest.approx(10e-6 + 10e-6)
@@ -69,7 +72,7 @@ async def test_a_usd_quota_needs_a_price(store):
 
 async def test_a_key_without_quota_is_not_held(store):
     ledger, ctx, _ = await setup(store)
-    with hold(ctx, ledger, 20, 30) as held:
+    async with hold(ctx, ledger, 20, 30) as held:
         assert held.hold is None
 
 
@@ -90,6 +93,6 @@ def test_cache_reads_and_writes_are_priced_as_the_provider_prices_them(prompt, c
 
 async def test_a_usd_quota_settles_cache_tokens_at_their_prices(store):
     ledger, ctx, key = await setup(store, quota_usd=1.0)
-    with hold(ctx, ledger, 20, 30, price_of=lambda model: SONNET):
+    async with hold(ctx, ledger, 20, 30, price_of=lambda model: SONNET):
         ctx.status, ctx.usage = 200, Usage(10_000, 50, cache_read_tokens=9_000, cache_write_tokens=500)
     assert ledger.balance(key).used_usd == pytest.approx(500 * 3e-6 + 9_000 * 0.3e-6 + 500 * 3.75e-6 + 50 * 15e-6)

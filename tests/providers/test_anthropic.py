@@ -120,20 +120,32 @@ def test_account_only_fields_are_not_sent():
     assert set(body) == {"model", "max_tokens", "messages"}
 
 
+def test_a_strict_tool_and_a_json_schema_keep_their_constraint():
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+              "additionalProperties": False}
+    body = built(tools=[{"type": "function", "function": {"name": "f", "parameters": schema, "strict": True}}],
+                 response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}})
+    assert body["tools"][0] == {"name": "f", "input_schema": schema, "strict": True}
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert "strict" not in built(tools=[{"type": "function", "function": {"name": "f"}}])["tools"][0]
+
+
+def test_a_json_schema_without_its_schema_is_named():
+    with pytest.raises(SeawallError) as e:
+        built(response_format={"type": "json_schema", "json_schema": {"name": "x"}})
+    assert e.value.param == "response_format.json_schema.schema"
+
+
 REFUSED = [  # id, extra body, the field named
     ("n>1", {"n": 2}, "n"),
     ("logprobs", {"logprobs": True}, "logprobs"),
     ("top_logprobs", {"top_logprobs": 3}, "top_logprobs"),
-    ("json_schema", {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}},
-     "response_format"),
     ("json_object", {"response_format": {"type": "json_object"}}, "response_format"),
     ("seed", {"seed": 7}, "seed"),
     ("penalty", {"presence_penalty": 0.5}, "presence_penalty"),
     ("temperature above 1", {"temperature": 1.5}, "temperature"),
     ("unknown field", {"frobnicate": 1}, "frobnicate"),
     ("non-function tool", {"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "tools[0].type"),
-    ("strict tool", {"tools": [{"type": "function", "function": {"name": "x", "strict": True}}]},
-     "tools[0].function.strict"),
     ("audio part", {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
      "messages[0].content[0].type"),
     ("custom tool_choice", {"tools": [{"type": "function", "function": {"name": "x"}}],

@@ -44,6 +44,7 @@ from seawall.config.models import Timeouts as Timeouts
 from seawall.config.responses import ResponsesSettings as ResponsesSettings
 from seawall.config.network import NetworkSettings as NetworkSettings
 from seawall.config.network import TLSSettings as TLSSettings
+from seawall.config.traces import TraceSettings as TraceSettings
 from seawall.decide.keys import secret_problem
 
 
@@ -243,6 +244,7 @@ class Settings(_Strict):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # the gateway's own alerting (observe/alerts.py)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    traces: TraceSettings = Field(default_factory=TraceSettings)  # OpenTelemetry over OTLP, off (config/traces.py)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)  # the Responses conversation store
     network: NetworkSettings = Field(default_factory=NetworkSettings)  # proxies, TLS, pool (config/network.py)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)

@@ -67,6 +67,9 @@ class LimitSettings(_Strict):
     # How many gateways share the limits, for each one's share while Redis is down (limits/share.py);
     # None: learned from the gateways' presence in Redis while it answered.
     instances: int | None = Field(None, ge=1)
+    # How long a crashed gateway's concurrency slots and quota holds stay taken in Redis (a live
+    # gateway renews its own every third of it).
+    lease_s: float = Field(30.0, ge=1)
     # Limits kept in the config file (pipeline/auth.py applies them when the key cache loads):
     # tenants', groups' and keys' (by key name) combine with those stored through the admin API
     # field by field, the lower winning, so neither source can loosen the other.

@@ -265,6 +265,8 @@ class AdminConsole:
                             rpm=key.rpm, tpm=key.tpm, max_concurrency=key.max_concurrency, rps=key.rps,
                             **{f: getattr(key, f) for f in POLICY_FIELDS})
         await self._store.insert_key(record)
+        if self._auth.quotas is not None and self._auth.quotas.shared is not None:
+            await self._auth.quotas.shared.refresh()  # every gateway's spending so far, from Redis
         spent = self._spent(key)  # the new key carries the old one's spending: rotating is no top-up
         if any(spent):
             await self._store.add_usage([(record.id, *spent)])

@@ -209,3 +209,19 @@ def _budget(remaining: str | None, reset_s: float | None, now_ns: int) -> Budget
     except ValueError:
         return None
     return Budget(max(left, 0), now_ns + int(reset_s * NS))
+
+
+# -- a deployment's limits shared through Redis (pipeline/gate_shared.py) --------------------------
+
+def after_refusal(kind: str, retry_after_ns: int, left_ns: int, poll_ns: int, may_queue: bool) -> Wait | Refuse:
+    """The shared count refused the head of this gateway's line: what next? `kind` is the
+    limiter's (requests | tokens | concurrency | too_large); `left_ns`: what the request may
+    still wait. A slot freed in another gateway wakes nobody here, so a concurrency refusal is
+    asked again after `poll_ns`; a rate refusal names its wait exactly."""
+    if kind == "too_large":
+        return Refuse("too_large", 0)
+    if kind == "concurrency":
+        return Wait(poll_ns) if may_queue else Refuse("queue_full", poll_ns)
+    if retry_after_ns > left_ns:
+        return Refuse("rate", retry_after_ns)
+    return Wait(max(retry_after_ns, 1))

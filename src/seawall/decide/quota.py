@@ -45,3 +45,12 @@ def charge(limit: float | None, used: float, cost: float) -> tuple[float, float]
         return cost, 0
     room = max(limit - used, 0)
     return (cost, 0) if cost <= room else (room, cost - room)
+
+
+def share_of(limit: float | None, used: float, held: float, gateways: int) -> float | None:
+    """The limit one of `gateways` gateways spends against on its own while the balance they
+    share can't be reached (Redis down, limits.on_redis_error: open): what it last saw spent,
+    plus its part of what was neither spent nor held. Together they spend at most what was left
+    as each last saw it, so N gateways overspend by at most what the others spent since the one
+    that heard from Redis longest ago last did."""
+    return None if limit is None else used + max(limit - used - held, 0) / max(gateways, 1)

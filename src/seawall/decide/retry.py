@@ -74,7 +74,9 @@ class RetryBudget:
     (first attempts only: retries must not grow their own allowance), and at least `floor` so a
     quiet deployment can still ride out a blip. In a full outage upstream traffic therefore stays
     within 1 + ratio times client traffic (the gRPC / Finagle retry-budget idea). Mutated by the
-    attempt loop; decisions only read its answer.
+    attempt loop; decisions only read its answer. Per process, not shared: with N gateways each
+    keeps its own, its floor divided among them (floor_share), so the total stays within bound
+    without a Redis round trip per request.
 
     Counted in `slots` time slots per window, not one timestamp per request: memory stays at a
     dozen entries at any request rate (a deque of timestamps held ~70k floats per deployment at
@@ -100,19 +102,28 @@ class RetryBudget:
             counts.append([slot, 0, 0])
         return counts[-1]
 
-    def allows(self, now: float) -> bool:
+    def allows(self, now: float, instances: int = 1) -> bool:
+        """`instances`: the gateways sending to this deployment, each with a budget of its own."""
         self._current(now)  # drops the slots that left the window
         requests = retries = 0
         for _, n, r in self.counts:
             requests += n
             retries += r
-        return retries < max(self.floor, self.ratio * requests)
+        return retries < max(floor_share(self.floor, instances), self.ratio * requests)
 
     def record_request(self, now: float) -> None:
         self._current(now)[1] += 1
 
     def record_retry(self, now: float) -> None:
         self._current(now)[2] += 1
+
+
+def floor_share(floor: int, instances: int) -> int:
+    """One gateway's part of the retry budget's floor when `instances` gateways each keep their
+    own budget: the ratio part needs no dividing (each gateway's is `ratio` of its own requests,
+    so their sum is `ratio` of all), the floor does, or N gateways would retry a quiet deployment
+    N x floor times. At least 1, so every gateway can still ride out a blip."""
+    return max(1, floor // max(instances, 1))
 
 
 def backoff(retry_number: int, policy: RetryPolicy, rand: float) -> float:

@@ -12,6 +12,9 @@ sees the others' spending up to one interval late. One gateway, or a shared Redi
 Flush and read-back run in one task, one after the other, so a charge is never counted twice
 or missed: the stored total includes exactly the batches written, and what is still pending is
 added on top.
+
+With a shared Redis (limits/quota_redis.py), the balances themselves are kept there and this
+ledger holds this gateway's view of them, its unwritten charges and the write-behind.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seawall.decide.quota import Shortfall, charge, shortfall
 from seawall.observe.incident import Incident, stop
 from seawall.store.base import GroupRecord, KeyRecord, Store
+
+if TYPE_CHECKING:
+    from seawall.limits.quota_redis import SharedBalances
 
 log = logging.getLogger("seawall.quota")
 
@@ -59,6 +66,7 @@ class Hold:
     tokens: int
     usd: float
     done: bool = False
+    lease: bytes | None = None  # its lease in Redis (limits/quota_redis.py); None: held in this process
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,17 @@ def effective_quota(key: KeyRecord, groups: dict[str, GroupRecord]) -> tuple[int
     return tokens, usd, source_tokens, source_usd
 
 
+def take(b: Balance, key_id: str, tokens: int, usd: float) -> Hold | Shortfall:
+    """Hold the estimate on `b` if it fits in what is neither spent nor held."""
+    short = (shortfall("tokens", b.limit_tokens, b.used_tokens, b.held_tokens, tokens)
+             or shortfall("usd", b.limit_usd, b.used_usd, b.held_usd, usd))
+    if short is not None:
+        return short
+    b.held_tokens += tokens
+    b.held_usd += usd
+    return Hold(key_id, b, tokens, usd)
+
+
 class QuotaLedger:
     def __init__(self, store: Store, flush_interval_s: float = 1.0):
         self._store, self._interval = store, flush_interval_s
@@ -96,6 +115,9 @@ class QuotaLedger:
         self._task: asyncio.Task | None = None
         self._incident = Incident(log, "quota")
         self._reading = Incident(log, "quota")
+        # With limits.redis_url (server.py): the balances are kept in Redis; these are this
+        # gateway's view of them (limits/quota_redis.py), and requests await its hold and settle.
+        self.shared: SharedBalances | None = None
 
     # -- the key cache tells the ledger which keys have a quota -----------------------------------
     def configure(self, keys: Iterable[KeyRecord], groups: Iterable[GroupRecord]) -> None:
@@ -121,15 +143,7 @@ class QuotaLedger:
     def hold(self, key_id: str, tokens: int, usd: float) -> Hold | Shortfall | None:
         """None: the key has no quota. A Shortfall refuses and holds nothing."""
         b = self.balances.get(key_id)
-        if b is None:
-            return None
-        short = (shortfall("tokens", b.limit_tokens, b.used_tokens, b.held_tokens, tokens)
-                 or shortfall("usd", b.limit_usd, b.used_usd, b.held_usd, usd))
-        if short is not None:
-            return short
-        b.held_tokens += tokens
-        b.held_usd += usd
-        return Hold(key_id, b, tokens, usd)
+        return None if b is None else take(b, key_id, tokens, usd)
 
     def release(self, hold: Hold) -> None:
         """The request cost nothing (refused or failed before any reply): give the hold back."""
@@ -144,16 +158,23 @@ class QuotaLedger:
         if hold.done:
             return Charged(0, 0.0, 0, 0.0)
         self.release(hold)
-        b = hold.balance
+        return self.spend(hold.key_id, hold.balance, tokens, usd)
+
+    def spend(self, key_id: str, b: Balance, tokens: int, usd: float) -> Charged:
+        """Charge `b` the real cost, capped at its limit, and keep the charge for the store."""
         t, extra_t = charge(b.limit_tokens, b.used_tokens, tokens)
         u, extra_u = charge(b.limit_usd, b.used_usd, usd)
         b.used_tokens += t
         b.used_usd += u
         if t or u:
-            pending = self._pending.setdefault(hold.key_id, [0, 0.0])
-            pending[0] += t
-            pending[1] += u
+            self.charged(key_id, t, u)
         return Charged(int(t), u, int(extra_t), extra_u)
+
+    def charged(self, key_id: str, tokens: float, usd: float) -> None:
+        """A charge this gateway made, to be written to the store with the next flush."""
+        pending = self._pending.setdefault(key_id, [0, 0.0])
+        pending[0] += tokens
+        pending[1] += usd
 
     # -- write-behind -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -161,6 +182,8 @@ class QuotaLedger:
 
     async def stop(self) -> None:
         await stop(self._task)
+        if self.shared is not None:
+            await self.shared.close()
         await self.flush()
 
     async def _run(self) -> None:
@@ -188,6 +211,9 @@ class QuotaLedger:
     async def sync(self) -> None:
         """Flush, then read back the stored totals (other gateways' charges included)."""
         if not await self.flush() or not self.balances:
+            return
+        if self.shared is not None:  # the shared totals are Redis's; the store lags them by every gateway's pending
+            await self.shared.refresh()
             return
         try:
             stored = await self._store.load_usage(list(self.balances))

@@ -7,9 +7,9 @@ gateway process that points at one Redis, so N processes enforce one global limi
   reply is judged by memory.py's own rules (the most restrictive window, the worst refusal).
 - Time is Redis's (TIME inside the script): processes whose clocks disagree share one clock.
 - Concurrency slots are leases, not counters: a slot is a member of a sorted set scored by its
-  expiry (LEASE_S ahead). A live process renews its leases every LEASE_S / 3 (one script call for
+  expiry (limits.lease_s, 30 s, ahead). A live process renews its leases every lease_s / 3 (one script call for
   all of them); a process that crashes stops renewing, so its slots free themselves within
-  LEASE_S instead of leaking forever. A release is a ZREM of the admission's own lease.
+  lease_s instead of leaking forever. A release is a ZREM of the admission's own lease.
 - Failure policy (limits.on_redis_error): when Redis errs or is slower than limits.redis_timeout_ms,
   "open" counts in this process against this gateway's share of each limit (limits/share.py: the
   limit over the number of gateways, learned from their presence in Redis), "closed" refuses
@@ -20,7 +20,7 @@ gateway process that points at one Redis, so N processes enforce one global limi
 - The timeout is Redis's time, not the event loop's (limits/redis_timing.py): a loop busy with
   a burst no longer makes a healthy Redis look down.
 - Presence: every gateway keeps its id in `<prefix>gateways` (a sorted set scored by expiry,
-  renewed every LEASE_S / 3); their number is what each gateway's share divides by.
+  renewed every lease_s / 3); their number is what each gateway's share divides by.
 
 Keys: `<prefix>key:<id>:requests:<rpm>`, `…:rps:<rps>` and `…:tokens:<tpm>` (hashes {l: level,
 t: time}, gone once drained), `<prefix>key:<id>:slots` (the leases); `group:<name>:…` and
@@ -44,6 +44,7 @@ from typing import NamedTuple
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from seawall.config import LimitSettings, redact_url
@@ -62,9 +63,6 @@ from seawall.limits.share import LOCAL, LocalShare
 log = logging.getLogger("seawall.limits")
 
 PREFIX = "seawall:rl:"
-# How long a slot outlives a process that stopped renewing it. Renewed every third of it, so a
-# live request keeps its slot through two missed renewals.
-LEASE_S = 30.0
 # Reconnect backoff: the first probe 100 ms after a failure, doubling to at most 5 s, so an
 # outage costs Redis one attempt per process per 5 s, and a blip is over within a fraction of a second.
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 5.0
@@ -155,7 +153,7 @@ def _script(name: str) -> str:
 class RedisLimiter(RemoteLimiter):
     """One per process, shared by its requests. `clock_us` replaces Redis's TIME: tests only."""
 
-    def __init__(self, settings: LimitSettings, prefix: str = PREFIX, lease_s: float = LEASE_S,
+    def __init__(self, settings: LimitSettings, prefix: str = PREFIX, lease_s: float | None = None,
                  clock_us: Callable[[], int] | None = None) -> None:
         if not settings.redis_url:
             raise ValueError("RedisLimiter needs limits.redis_url")
@@ -172,6 +170,7 @@ class RedisLimiter(RemoteLimiter):
         self._admit = self._client.register_script(_script("admit.lua"))
         self._finish = self._client.register_script(_script("finish.lua"))
         self._renew = self._client.register_script(_script("heartbeat.lua"))
+        lease_s = settings.lease_s if lease_s is None else lease_s
         self._prefix, self._lease_s, self._lease_us = prefix, lease_s, str(int(lease_s * 1_000_000)).encode()
         self._clock_us = clock_us
         self._plans: dict[tuple[ScopeLimits, ...], _Plan] = {}
@@ -193,26 +192,55 @@ class RedisLimiter(RemoteLimiter):
         mode = self.outage.begin(now)
         if mode == SKIP:
             return self._unavailable(now, scopes, tokens)
-        self._lag.start()
         lease = f"{self._id}:{next(self._serial)}"
         cost = str(tokens).encode()
         args = [self._now_arg(), lease, self._lease_us, *(cost if a is None else a for a in plan.argv)]
-        try:
-            async with redis_deadline(self._timeout_s, self._cap_s, self._lag):
-                reply = await self._admit(keys=plan.keys, args=args)
-        except _FAILURES as e:
-            self._failed(mode, e)
+        reply = await self._call(mode, self._admit, plan.keys, args)
+        if reply is None:
             return self._unavailable(time.monotonic(), scopes, tokens)
-        except BaseException:
-            self.outage.abandoned(mode)
-            raise
-        self._succeeded(mode)
         outcome = _judge(plan, reply, lease)
         if isinstance(outcome, Admitted) and plan.slot_keys:
             self._held[lease] = plan.slot_keys
             if self._heartbeat is None or self._heartbeat.done():
                 self._heartbeat = asyncio.create_task(self._renew_leases(), name="redis-limiter-leases")
         return outcome
+
+    def fails_closed(self, scope: str) -> bool:
+        """Does limits.on_redis_error refuse `scope`'s requests while Redis is down?"""
+        return self._settings.fails_closed(scope)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._client
+
+    @property
+    def lease_s(self) -> float:
+        return self._lease_s
+
+    def script(self, name: str) -> AsyncScript:
+        """One of this package's Lua scripts, on this limiter's connections (limits/quota_redis.py)."""
+        return self._client.register_script(_script(name))
+
+    async def run(self, script: AsyncScript, keys: list, args: list) -> list | None:
+        """One script call for another shared count (quotas, deployment gates), under this
+        limiter's timeout and outage state, so one Redis incident is one for them all: None when
+        Redis can't answer now (down, slower than the timeout, or skipped during an outage)."""
+        mode = self.outage.begin(time.monotonic())
+        return None if mode == SKIP else await self._call(mode, script, keys, args)
+
+    async def _call(self, mode: str, script: AsyncScript, keys: list, args: list) -> list | None:
+        self._lag.start()
+        try:
+            async with redis_deadline(self._timeout_s, self._cap_s, self._lag):
+                reply = await script(keys=keys, args=args)
+        except _FAILURES as e:
+            self._failed(mode, e)
+            return None
+        except BaseException:
+            self.outage.abandoned(mode)
+            raise
+        self._succeeded(mode)
+        return reply
 
     async def finish(self, scopes: tuple[ScopeLimits, ...], lease: str | None, token_delta: int) -> None:
         if lease is None:
@@ -260,7 +288,7 @@ class RedisLimiter(RemoteLimiter):
             if task is not None:
                 task.cancel()
         if self._presence is not None:
-            try:  # leave at once, so the others' shares grow now rather than in LEASE_S
+            try:  # leave at once, so the others' shares grow now rather than in lease_s
                 async with asyncio.timeout(0.5):
                     await self._client.zrem(self._prefix + "gateways", self._id)
             except _FAILURES:
@@ -269,7 +297,7 @@ class RedisLimiter(RemoteLimiter):
 
     async def _be_present(self) -> None:
         """Keep this gateway's id in the presence set and learn how many gateways share the
-        limits (unless limits.instances says), every LEASE_S / 3."""
+        limits (unless limits.instances says), every lease_s / 3."""
         key = self._prefix + "gateways"
         while True:
             now_ms = int(time.time() * 1000)
@@ -333,7 +361,7 @@ class RedisLimiter(RemoteLimiter):
                         self.counts["refused_locally"], self.counts["refused_unavailable"])
 
     async def _renew_leases(self) -> None:
-        """Renew every lease this process holds, every third of LEASE_S, in one call; stops when
+        """Renew every lease this process holds, every third of lease_s, in one call; stops when
         none is held (admit restarts it)."""
         while self._held:
             await asyncio.sleep(self._lease_s / 3)

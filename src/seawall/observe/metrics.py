@@ -6,8 +6,8 @@ keyed by label tuples (no prometheus_client objects on the hot path: a labelled 
 prometheus_client's supported extension point: at scrape time it turns the plain counters into
 metric families, and reads live state (circuit breakers, the request log writer) as it is then.
 
-The gateway is one process per instance (uvicorn, one worker), so no multiprocess mode: each
-instance is scraped on its own and Prometheus sums across instances.
+Each instance is scraped on its own and Prometheus sums across instances. With several worker
+processes (`serve --workers N`), observe/worker_metrics.py merges the workers' families.
 
 Labels are bounded (docs/reference/observability.md §6): `model` is a configured model name or
 `other`; never a key, request id, client IP or raw model string.

@@ -90,6 +90,7 @@ class Retrier:
         self.refuses_stream_options: set[str] = set()
         self.gates = DeploymentGates()  # concurrency, rate and learned limits per deployment
         self.health = DeploymentHealth()  # out of rotation: a refused key, a spent account (decide/health.py)
+        self.instances: Callable[[], int] = lambda: 1  # gateways sharing the upstreams (limits/sharing.py)
         # With other gateways (cluster/circuits.py): told of each breaker's change of state, and
         # asked whether this gateway may be the one to probe a half-open circuit. None: alone.
         self.share: Callable[[str, Breaker], None] | None = None
@@ -234,7 +235,8 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
             history.append(Failure(i, failed.error.category, failed.wait_s))
             if not sent.replayable:  # an upload whose body went (in part): it can't be sent again
                 raise with_retry_after(failed.error, candidates, retrier) from None
-            decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, budget.allows(now),
+            allowed = budget.allows(now, retrier.instances())
+            decision = next_attempt(history, len(candidates) - 1 - i, retrier.policy, allowed,
                                     ctx.elapsed_ms() / 1000, random.random())
             if isinstance(decision, GiveUp):
                 raise with_retry_after(failed.error, candidates, retrier) from None
@@ -248,6 +250,8 @@ async def attempt(ctx: RequestContext, req: ApiRequest, candidates: list[Resolve
                 await asyncio.sleep(decision.wait_s)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+            if ctx.trace is not None:
+                ctx.trace.attempt_ended(record, outcome)
             if not isinstance(outcome, (Streaming, Relaying)):  # idempotent: failures, cancellation (the client left)
                 ticket.release()
 
@@ -318,6 +322,8 @@ async def _one(ctx: RequestContext, req: ApiRequest, native: bool, target: Resol
     adapter = adapter_for(target.spec.adapter_name)
     upstream = record.request = (adapter.build_native(req, target, ask_usage) if native
                                  else adapter.build_request(req, target, ask_usage))
+    if ctx.trace is not None:  # the attempt's span, and its traceparent in the upstream request
+        ctx.trace.attempt_began(ctx, target, upstream)
     try:
         response = await transport.open(upstream, target.spec.timeouts, target.label)
     except UpstreamFailure as f:

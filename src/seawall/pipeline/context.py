@@ -9,12 +9,16 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from seawall.decide.access import Network, SeenAddress
 from seawall.decide.key_policy import KeyPolicy
 from seawall.dialects.base import ClientDialect, StreamTranslator
 from seawall.limits.base import ScopeLimits
 from seawall.providers.base import ApiRequest, AttemptRecord, Usage
+
+if TYPE_CHECKING:  # only for the annotation: traces off, OpenTelemetry is never imported
+    from seawall.observe.traces import RequestTrace
 
 
 @dataclass(slots=True)
@@ -78,6 +82,7 @@ class RequestContext:
     upstream_last: bytes | None = None  # the upstream's last chunk before the stream ended
     stream_log: list[bytes] | None = None  # every write of a stream, only with capture: all
     error_detail: str = "full"  # server.upstream_error_detail: what of an upstream's error the client sees
+    trace: RequestTrace | None = None  # its spans, when traces are on (observe/traces.py)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000

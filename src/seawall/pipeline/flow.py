@@ -103,7 +103,7 @@ class Pipeline:
                     ctx.usage = Usage()  # counting costs nothing
                     await send_json(send, ctx, 200, reply, cors + counted + _as_headers(limit_headers))
                     return
-                with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
+                async with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
                     candidates = pinned or self.retrier.arrange(self.router.plan(req.model, req.operation,
                                                                                  req.dialect))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier, dialect.translate)
@@ -144,7 +144,7 @@ class Pipeline:
             check_access(ctx, req)
             estimate = sum(len(v) for v in upload.reader.summary.fields.values())
             async with Admission(ctx, self.limiter, estimate) as limit_headers:
-                with QuotaHold(ctx, self.quotas, estimate, self.preflight.price_of):
+                async with QuotaHold(ctx, self.quotas, estimate, self.preflight.price_of):
                     candidates = self.retrier.arrange(self.router.plan(model, operation, "openai"))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
                     await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), DIALECTS["openai"],

@@ -57,12 +57,13 @@ class Ticket:
     """One admitted attempt. `release` gives the slot back and settles the token estimate;
     exactly once, whatever calls it first (the attempt's end, a stream's end, a cancellation)."""
 
-    __slots__ = ("_at", "_cost", "_gate", "gate")
+    __slots__ = ("_at", "_cost", "_gate", "gate", "lease")
 
-    def __init__(self, gate: Gate, cost: int, at: int):
+    def __init__(self, gate: Gate, cost: int, at: int, lease: str | None = None):
         self.gate: Gate = gate
         self._gate: Gate | None = gate  # None once released
         self._cost, self._at = cost, at
+        self.lease = lease  # its slot in Redis (pipeline/gate_shared.py)
 
     def learn(self, headers: Mapping[str, str]) -> None:
         self.gate.learn(headers)
@@ -75,7 +76,7 @@ class Ticket:
             return
         self._gate = None
         used = usage.total_tokens if usage is not None else self._cost if delivered else 0
-        gate.leave(self._at, used - self._cost)
+        gate.leave(self._at, used - self._cost, self.lease)
 
     def release_stream(self, ctx: RequestContext) -> None:
         self.release(ctx.usage, delivered=True)
@@ -139,21 +140,28 @@ class Gate:
                     sleep_ns = min(d.rate_ns or deadline - now, deadline - now)
                 else:
                     sleep_ns = deadline - now
-                if sleep_ns <= 0:
-                    raise self._refused(Refuse("timeout", self.hold_ns), may_wait_ns)
-                me.clear()
-                try:
-                    # a hair past a rate wait: asyncio's timers may fire up to the clock's resolution early
-                    async with asyncio.timeout(sleep_ns / NS + 0.001):
-                        await me.wait()
-                except TimeoutError:
-                    pass
+                await self._nap(me, sleep_ns, may_wait_ns)
         finally:
-            if me in self.queue:  # refused, timed out or cancelled (the client left) while queued
-                was_head = self.queue[0] is me
-                self.queue.remove(me)
-                if was_head:
-                    self._wake_head()
+            self._quit(me)
+
+    async def _nap(self, me: asyncio.Event, sleep_ns: int, may_wait_ns: int) -> None:
+        """Wait in line until woken or `sleep_ns` passed; refuse when no time is left."""
+        if sleep_ns <= 0:
+            raise self._refused(Refuse("timeout", self.hold_ns), may_wait_ns)
+        me.clear()
+        try:
+            # a hair past a rate wait: asyncio's timers may fire up to the clock's resolution early
+            async with asyncio.timeout(sleep_ns / NS + 0.001):
+                await me.wait()
+        except TimeoutError:
+            pass
+
+    def _quit(self, me: asyncio.Event) -> None:
+        if me in self.queue:  # refused, timed out or cancelled (the client left) while queued
+            was_head = self.queue[0] is me
+            self.queue.remove(me)
+            if was_head:
+                self._wake_head()
 
     def _counts_tokens(self, now: int) -> bool:
         """Is a token limit in force? Also forgets expired budgets, so the deployment is free()
@@ -171,7 +179,7 @@ class Gate:
         self.in_flight += 1
         return Ticket(self, cost, now)
 
-    def leave(self, started_ns: int, token_delta: int) -> None:
+    def leave(self, started_ns: int, token_delta: int, lease: str | None = None) -> None:
         self.in_flight -= 1
         now = self.clock()
         self.hold_ns = hold_average(self.hold_ns, now - started_ns)
@@ -220,11 +228,12 @@ class DeploymentGates:
     def __init__(self, clock: Callable[[], int] = time.monotonic_ns):
         self.clock = clock
         self._gates: dict[str, Gate] = {}
+        self.make: Callable[[str, GatePolicy, Callable[[], int]], Gate] = Gate  # pipeline/gate_shared.py: in Redis
 
     def gate(self, target: ResolvedDeployment) -> Gate:
         found = self._gates.get(target.label)
         if found is None:
-            found = self._gates[target.label] = Gate(target.label, policy_of(target.spec), self.clock)
+            found = self._gates[target.label] = self.make(target.label, policy_of(target.spec), self.clock)
         return found
 
     async def enter(self, target: ResolvedDeployment, ctx: RequestContext, req: ApiRequest,

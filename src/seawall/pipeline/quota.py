@@ -2,18 +2,21 @@
 call, then settle what it really cost, whatever the outcome (admit.delivered_tokens: the same
 rule the rate limits settle by); nothing reached the client: the hold is released.
 
-A plain class with __enter__/__exit__: nothing here awaits, which is what makes the hold atomic.
+A plain class. In one process nothing here awaits, which is what makes the hold atomic; with a
+shared Redis (limits/quota_redis.py) the hold and the settlement are each one atomic script call.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from seawall.decide.quota import Shortfall
 from seawall.errors import SeawallError
+from seawall.limits.base import LimiterUnavailable
 from seawall.limits.quota import Hold, QuotaLedger
-from seawall.pipeline.admit import completion_estimate, delivered_tokens
+from seawall.pipeline.admit import completion_estimate, delivered_tokens, unavailable
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import ApiRequest, Usage
 from seawall.providers.openai import IMAGE_OPERATIONS, image_kind
@@ -55,7 +58,7 @@ class QuotaHold:
         self.ctx, self.ledger, self.price_of, self.body_bytes = ctx, ledger, price_of, body_bytes
         self.hold: Hold | None = None
 
-    def __enter__(self) -> QuotaHold:
+    async def __aenter__(self) -> QuotaHold:
         """Raise insufficient_quota (429, no Retry-After) when the estimate doesn't fit."""
         p = self.ctx.principal
         if p is None or p.key_id not in self.ledger.balances:
@@ -68,18 +71,29 @@ class QuotaHold:
             if price is None:
                 raise SeawallError("quota_price_unknown", {"model": self._model()})
             usd = priced(price, self.prompt, self.completion, **unit_estimate(self.ctx.request))
-        outcome = self.ledger.hold(p.key_id, self.prompt + self.completion, usd)
+        shared = self.ledger.shared
+        if shared is None:
+            outcome = self.ledger.hold(p.key_id, self.prompt + self.completion, usd)
+        else:
+            try:
+                outcome = await shared.hold(p.key_id, self.prompt + self.completion, usd)
+            except LimiterUnavailable as e:
+                raise unavailable(e) from None
         if isinstance(outcome, Shortfall):
             raise insufficient_quota(outcome, p.name, balance.source(outcome.unit))
         self.hold = outcome
         return self
 
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if self.hold is None:
             return
+        shared = self.ledger.shared
         tokens = delivered_tokens(self.ctx, self.prompt, self.completion)
         if tokens is None:
-            self.ledger.release(self.hold)
+            if shared is None:
+                self.ledger.release(self.hold)
+            else:
+                await asyncio.shield(shared.release(self.hold))
             return
         usd = 0.0
         price = self.price_of(self._model()) if self.hold.balance.limit_usd is not None else None
@@ -87,7 +101,10 @@ class QuotaHold:
             usage = self.ctx.usage
             usd = usage_cost(price, usage) if usage is not None else \
                 priced(price, *tokens, **unit_estimate(self.ctx.request))
-        self.ledger.settle(self.hold, tokens[0] + tokens[1], usd)
+        if shared is None:
+            self.ledger.settle(self.hold, tokens[0] + tokens[1], usd)
+        else:  # shielded: a client leaving mid-settlement must not lose what its reply cost
+            await asyncio.shield(shared.settle(self.hold, tokens[0] + tokens[1], usd))
 
     def _model(self) -> str:
         return self.ctx.request.model if self.ctx.request is not None else ""

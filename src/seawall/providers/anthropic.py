@@ -13,7 +13,9 @@ whichever deployment served. Embeddings: Anthropic has none.
     user / assistant content parts  ->  text and image blocks (data: URLs -> base64 source);
                                         file parts (base64 file_data) -> document blocks
     assistant tool_calls            ->  tool_use blocks;  tool messages -> tool_result blocks
-    tools, tool_choice              ->  tools (input_schema), tool_choice auto/none/any/tool
+    tools, tool_choice              ->  tools (input_schema; function.strict -> strict), tool_choice
+                                        auto/none/any/tool
+    response_format json_schema     ->  output_config.format (json_object has no counterpart: refused)
     max_completion_tokens | max_tokens | DEFAULT_MAX_TOKENS  ->  max_tokens (required there)
     stop -> stop_sequences;  user -> metadata.user_id;  parallel_tool_calls: false ->
     tool_choice.disable_parallel_tool_use
@@ -170,9 +172,7 @@ def to_messages_request(chat: dict, model: str, deployment: str, lossy: bool = F
         elif field not in _TRANSLATED and field not in _ACCOUNT_ONLY and field not in _NATIVE \
                 and field != "reasoning_effort":
             raise refuse(field, deployment, "it is not a chat completions parameter Seawall can translate")
-    fmt = chat.get("response_format")
-    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
-        raise refuse("response_format", deployment, "Anthropic has no JSON mode; ask for JSON in the prompt")
+    output_format = _output_format(chat.get("response_format"), deployment)
     system, messages = _messages(chat.get("messages"), deployment)
     body: dict = {"model": model, "messages": messages, "max_tokens": _max_tokens(chat)}
     if system:
@@ -195,6 +195,8 @@ def to_messages_request(chat: dict, model: str, deployment: str, lossy: bool = F
             body["tool_choice"] = choice
     if isinstance(chat.get("user"), str):
         body["metadata"] = {"user_id": chat["user"]}
+    if output_format is not None:
+        body["output_config"] = {"format": output_format}
     thinking = _thinking(chat.get("reasoning_effort"), body["max_tokens"], deployment)
     if thinking is not None:
         if body.get("temperature") not in (None, 1):
@@ -338,12 +340,27 @@ def _tool(tool: object, i: int, deployment: str) -> dict:
     fn = tool.get("function") if isinstance(tool, dict) else None
     if not isinstance(fn, dict) or tool.get("type") != "function":
         raise refuse(f"tools[{i}].type", deployment, "only function tools have a Messages counterpart")
-    if fn.get("strict"):
-        raise refuse(f"tools[{i}].function.strict", deployment, "Messages does not enforce a tool's schema")
     out = {"name": fn.get("name"), "input_schema": fn.get("parameters") or {"type": "object", "properties": {}}}
     if fn.get("description"):
         out["description"] = fn["description"]
+    if fn.get("strict"):
+        out["strict"] = True  # Messages validates the tool's input against its schema too (structured outputs)
     return out
+
+
+def _output_format(fmt: object, deployment: str) -> dict | None:
+    """response_format -> Messages' output_config.format: a JSON schema has its counterpart; JSON
+    mode without a schema has none (Anthropic constrains output only to a schema)."""
+    if fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        return None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise invalid("response_format.json_schema.schema", "an object", None if not isinstance(spec, dict)
+                          else spec.get("schema"))
+        return {"type": "json_schema", "schema": spec["schema"]}
+    raise refuse("response_format", deployment, "Anthropic constrains output only to a JSON schema: send "
+                                                "response_format type json_schema, or ask for JSON in the prompt")
 
 
 def _tool_choice(choice: object, parallel: object, deployment: str) -> dict | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.staggered
 import base64
+import encodings.idna  # noqa: F401 - loaded here, at start: its import on the first connect stalled the loop 7-15 ms
 import functools
 import socket
 from urllib.parse import unquote, urlsplit

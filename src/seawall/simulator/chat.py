@@ -202,6 +202,15 @@ def value_for(schema: Any) -> Any:
     return {"integer": 42, "number": 4.2, "boolean": True, "array": [], "null": None}.get(kind, "gateways")
 
 
+JSON_PIECE = 8  # characters per streamed delta of a JSON answer
+
+
+def json_pieces(value: Any) -> tuple[str, ...]:
+    """A JSON answer as the deltas a stream carries it in."""
+    text = orjson.dumps(value).decode()
+    return tuple(text[i:i + JSON_PIECE] for i in range(0, len(text), JSON_PIECE))
+
+
 CALL_TOKENS = 12  # a tool call's name and arguments, as counted
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from seawall.simulator.catalog import Catalog
-from seawall.simulator.chat import CHAT_KINDS, value_for
+from seawall.simulator.chat import CHAT_KINDS, json_pieces, value_for
 from seawall.simulator.config import ModelSpec
 from seawall.simulator.dialects import openai as oai
 from seawall.simulator.responses_input import ReadInput, new_call_id, new_id, read_input
@@ -48,7 +48,6 @@ NOT_PLAYED = ("conversation", "prompt")  # server-side objects the simulator kee
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 FORMATS = ("text", "json_object", "json_schema")
 MIN_OUTPUT_TOKENS = 16  # the Responses API refuses a smaller max_output_tokens
-JSON_PIECE = 8  # characters per streamed delta of a JSON answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,11 +200,8 @@ def _function_to_call(body: dict, tools: list[dict], read: ReadInput) -> dict | 
 
 def _json_pieces(fmt: dict, seed: int) -> tuple[str, ...]:
     if fmt["type"] == "json_schema":
-        value = value_for(fmt.get("schema"))
-    else:
-        value = {"answer": "".join(compose(seed)).strip()}
-    text = orjson.dumps(value).decode()
-    return tuple(text[i:i + JSON_PIECE] for i in range(0, len(text), JSON_PIECE))
+        return json_pieces(value_for(fmt.get("schema")))
+    return json_pieces({"answer": "".join(compose(seed)).strip()})
 
 
 def plan_responses(body: Any, catalog: Catalog, earlier: Callable[[str], tuple[dict, ...] | None],

@@ -27,6 +27,7 @@ from collections.abc import Callable
 import orjson
 
 from seawall.simulator import wire
+from seawall.simulator.chat import json_pieces, value_for
 from seawall.simulator.config import ModelSpec
 from seawall.simulator.dialects.anthropic_errors import (
     VARIANTS,
@@ -161,6 +162,26 @@ def _forced_tool(body: dict) -> dict | None:
             "input": tool_input}
 
 
+def _output_format(body: dict, ctx: ErrorContext) -> dict | ErrorReply | None:
+    """output_config.format (structured outputs): the JSON schema the answer must match."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return invalid("output_config.format.type: Input should be 'json_schema'", ctx)
+    if not isinstance(fmt.get("schema"), dict):
+        return invalid("output_config.format.schema: Input should be a valid dictionary", ctx)
+    return fmt
+
+
+def _check_tools(tools: object, ctx: ErrorContext) -> ErrorReply | None:
+    for i, tool in enumerate(tools if isinstance(tools, list) else ()):
+        if isinstance(tool, dict) and "strict" in tool and not isinstance(tool["strict"], bool):
+            return invalid(f"tools.{i}.custom.strict: Input should be a valid boolean", ctx)
+    return None
+
+
 def plan_messages(body: object, find: Callable[[str], ModelSpec | None], ctx: ErrorContext,
                   reply_tokens: int | None = None) -> MessagesPlan | ErrorReply:
     """Validate the way Anthropic does (field errors as ``path: problem``) and decide the reply."""
@@ -187,6 +208,12 @@ def plan_messages(body: object, find: Callable[[str], ModelSpec | None], ctx: Er
     texts = _check_messages(body["messages"], ctx)
     if isinstance(texts, ErrorReply):
         return texts
+    bad_tool = _check_tools(body.get("tools"), ctx)
+    if bad_tool is not None:
+        return bad_tool
+    fmt = _output_format(body, ctx)
+    if isinstance(fmt, ErrorReply):
+        return fmt
     texts += _texts(body.get("system"))
     input_tokens = prompt_tokens(body, texts)
     if input_tokens + max_tokens > spec.context_window:
@@ -201,7 +228,7 @@ def plan_messages(body: object, find: Callable[[str], ModelSpec | None], ctx: Er
     room = max_tokens - (thinking.tokens if thinking else 0)
     tool = _forced_tool(body)
     length = None if reply_tokens is None else min(reply_tokens, room + 1)
-    pieces = () if tool else compose(seed, length)
+    pieces = () if tool else json_pieces(value_for(fmt["schema"])) if fmt else compose(seed, length)
     stop_reason = "tool_use" if tool else "end_turn"
     if len(pieces) > room:
         pieces, stop_reason = pieces[:max(room, 0)], "max_tokens"

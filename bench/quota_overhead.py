@@ -1,0 +1,96 @@
+"""What a quota shared through Redis costs the chat path: one `seawall serve` with limits.redis_url,
+in front of the simulator, and two keys taking turns round by round in the same run: one with a
+rate limit only (Redis limits: two script calls per request), one with the same rate limit and a
+token quota (Redis limits + quotas: two more, the hold and the settlement). Reported per mode: the
+gateway process's CPU per request (user + system, from /proc) and the latency p50 / p99 at the
+client, then quota / limits-only ratios. Read the ratios: the machine is shared.
+
+    .venv/bin/python bench/quota_overhead.py [--rounds 6] [--requests 1500] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+from quota_kill import Client, create_key, deployment, start_gateway, start_stack
+
+
+def cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def phase(port: int, key: str, n: int, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    left = [n]
+
+    async def worker() -> None:
+        c = Client(port, key)
+        while left[0] > 0:
+            left[0] -= 1
+            started = time.perf_counter()
+            usage = await c.chat()
+            assert usage is not None, "a request was refused: raise the limits"
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(p * 10) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--requests", type=int, default=1500, help="per key per round")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="seawall-quota-bench-")
+    procs: list[subprocess.Popen] = []
+    try:
+        redis_port, sim_port = start_stack(folder, procs)
+        port = start_gateway(folder, "gateway", deployment(sim_port), redis_port, procs)
+        gw = procs[-1]
+
+        def key(**fields) -> str:
+            return create_key(port, **fields)["key"]
+
+        modes = {"redis limits": key(rpm=10**8), "redis limits + quota": key(rpm=10**8, quota_tokens=10**12)}
+        lat: dict[str, list[float]] = {m: [] for m in modes}
+        cpu: dict[str, float] = dict.fromkeys(modes, 0.0)
+        asyncio.run(phase(port, modes["redis limits"], 300, args.concurrency))  # warm up
+        for _ in range(args.rounds):
+            for mode, k in modes.items():
+                before = cpu_s(gw.pid)
+                lat[mode] += asyncio.run(phase(port, k, args.requests, args.concurrency))
+                cpu[mode] += cpu_s(gw.pid) - before
+        out = {}
+        for mode in modes:
+            n = len(lat[mode])
+            out[mode] = {"requests": n, "cpu_us_per_request": round(cpu[mode] / n * 1e6, 1),
+                         "p50_ms": round(percentile(lat[mode], 50) * 1000, 3),
+                         "p99_ms": round(percentile(lat[mode], 99) * 1000, 3)}
+        base, quota = out["redis limits"], out["redis limits + quota"]
+        out["ratio quota / limits only"] = {k: round(quota[k] / base[k], 3) for k in ("cpu_us_per_request", "p50_ms",
+                                                                                       "p99_ms")}
+        print(json.dumps(out, indent=2))
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

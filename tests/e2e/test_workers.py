@@ -1,0 +1,275 @@
+"""`seawall serve --workers 2`, end to end: two worker processes serve one port under a
+supervisor; a worker killed with SIGKILL under load fails only what it held and comes back; SIGTERM
+drains them all and exits 0; a key's rpm holds across both workers (Redis); /metrics counts the
+whole gateway; more than one worker without Redis is refused with the fix.
+
+Which worker answered is read from /readyz's pid, asked first on the same keep-alive connection
+as the request that follows it: the kernel picks a worker per connection (SO_REUSEPORT).
+"""
+
+from __future__ import annotations
+
+from http.client import HTTPConnection, HTTPException
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from admin_cli import new_key
+from conftest import BOOTSTRAP_KEY, free_port, http, start_gateway, start_simulator
+from test_redis_limits import RedisServer
+
+WORKERS_LINE = re.compile(r"^Workers: 2 processes \(pids (\d+), (\d+)\)", re.M)
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    sim = start_simulator(tmp_path_factory, "workers-sim")
+    yield sim
+    sim.proc.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    server = RedisServer().start()
+    yield server.url
+    server.stop()
+
+
+def config(sim_port: int, extra: str = "") -> str:
+    return (extra + "server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\nrequest_log:\n  flush_interval_s: 0.1\n"
+            "models:\n  - name: gpt-4o-mini\n    deployments:\n"
+            f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
+            "        model: gpt-4o-mini\n        api_key_env: SIM_KEY\n"
+            "        circuit: {failures_to_open: 1000, take_out_refused: false}\n")
+
+
+def start_workers(tmp_path_factory, upstream, redis_url: str, name: str, extra: str = ""):
+    gw = start_gateway(tmp_path_factory, config(upstream.port, extra), name,
+                       args=("--workers", "2", "--redis", redis_url, "--console-port", "0"))
+    deadline = time.monotonic() + 30
+    while not (found := WORKERS_LINE.search(gw.proc.output())) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the supervisor prints its banner once both workers serve
+    assert found, gw.proc.output()
+    return gw, {int(found.group(1)), int(found.group(2))}
+
+
+def worker_then_call(port: int, key: str, timeout: float = 20, seen=None) -> tuple[int | None, int | None]:
+    """On one new connection: which worker holds it (/readyz's pid), then a chat call's status.
+    (pid, None) or (None, None) when the connection broke before an answer."""
+    conn = HTTPConnection("127.0.0.1", port, timeout=timeout)
+    pid = None
+    try:
+        conn.request("GET", "/readyz")
+        pid = json.loads(conn.getresponse().read())["pid"]
+        if seen is not None:
+            seen(pid)
+        conn.request("POST", "/v1/chat/completions", json.dumps(CHAT),
+                     {"authorization": f"Bearer {key}", "content-type": "application/json"})
+        reply = conn.getresponse()
+        reply.read()
+        return pid, reply.status
+    except (OSError, HTTPException, ValueError):
+        return pid, None
+    finally:
+        conn.close()
+
+
+def limited_key(gw, pids: set[int], rpm: int) -> str:
+    """A key made through the admin API (one worker), once every worker knows it: the others
+    load it within auth.refresh_interval_s, as other gateways on one store do."""
+    key = new_key(gw, "--rpm", str(rpm))["key"]
+    known: set[int] = set()
+    deadline = time.monotonic() + 10
+    while known != pids and time.monotonic() < deadline:
+        conn = HTTPConnection("127.0.0.1", gw.port, timeout=5)
+        try:
+            conn.request("GET", "/readyz")
+            pid = json.loads(conn.getresponse().read())["pid"]
+            conn.request("GET", "/v1/models", headers={"authorization": f"Bearer {key}"})
+            reply = conn.getresponse()
+            reply.read()
+            if reply.status == 200:
+                known.add(pid)
+        finally:
+            conn.close()
+    assert known == pids
+    return key
+
+
+def at_once(count: int, call) -> list:
+    results: list = [None] * count
+    gate = threading.Barrier(count)
+
+    def one(i: int) -> None:
+        gate.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(") ")[1][0] != "Z"
+
+
+def requests_counted(gw) -> float:
+    _, _, body = http("GET", gw.url + "/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+               if line.startswith("seawall_requests_total{") and 'model="gpt-4o-mini"' in line)
+
+
+def test_two_workers_serve_one_port_and_one_rpm_limit(tmp_path_factory, upstream, redis_url):
+    gw, pids = start_workers(tmp_path_factory, upstream, redis_url, "workers-rpm")
+    try:
+        key = limited_key(gw, pids, 20)
+        results = at_once(80, lambda: worker_then_call(gw.port, key))
+        assert {pid for pid, _ in results} == pids  # both workers answered, on one port
+        statuses = [status for _, status in results]
+        assert statuses.count(200) == 20 and statuses.count(429) == 60, statuses
+        by_worker = {pid: [s for p, s in results if p == pid] for pid in pids}
+        assert all(statuses for statuses in by_worker.values())
+        # /metrics, wherever the scrape lands, counts both workers' requests
+        deadline = time.monotonic() + 10
+        while requests_counted(gw) < 80 and time.monotonic() < deadline:
+            time.sleep(0.2)  # another worker's counts reach the scrape within a second
+        assert requests_counted(gw) == 80
+        # the console, on its own port, is served by worker 1 (the supervisor holds its socket)
+        console = re.search(r"^Console: (\S+)", gw.proc.output(), re.M).group(1)
+        status, _, page = http("GET", console)
+        assert status == 200 and b"<form" in page
+        # both workers write one SQLite request log
+        deadline = time.monotonic() + 10
+        while len(rows := gw.logs("--model", "gpt-4o-mini", "--limit", "200")) < 80 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sorted(r["status"] for r in rows).count(429) == 60 and len(rows) == 80
+    finally:
+        gw.proc.stop()
+
+
+def test_a_killed_worker_fails_only_what_it_held_and_comes_back(tmp_path_factory, upstream, redis_url):
+    upstream.set_faults([{"match": {"model": "gpt-4o-mini"}, "fault": "latency_ms=300"}])
+    gw, pids = start_workers(tmp_path_factory, upstream, redis_url, "workers-kill")
+    try:
+        victim = min(pids)
+        survivor = max(pids)
+        results: list[tuple[float, int | None, int | None]] = []
+        killed_at: list[float] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                pid, status = worker_then_call(gw.port, BOOTSTRAP_KEY)
+                results.append((time.monotonic(), pid, status))
+
+        clients = [threading.Thread(target=client) for _ in range(16)]
+        for t in clients:
+            t.start()
+        deadline = time.monotonic() + 30
+        while sum(1 for _, pid, _ in results if pid == victim) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the load reaches both workers
+        killed_at.append(time.monotonic())
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        back = None
+        while back is None and time.monotonic() < deadline:
+            back = next((pid for _, pid, status in results[-50:] if pid not in pids and status == 200), None)
+            time.sleep(0.1)
+        stop.set()
+        for t in clients:
+            t.join(30)
+        assert back is not None, gw.proc.output()  # a new worker process took the dead one's place
+        failed = [(pid, status) for _, pid, status in results if status != 200]
+        # only what the killed worker held: its requests in flight (16 clients: at most 16), or a
+        # connection still in its accept queue (no pid)
+        assert failed and len(failed) <= len(clients), failed
+        assert all(pid in (victim, None) for pid, _ in failed), failed
+        after = [(pid, status) for t, pid, status in results if t > killed_at[0] and pid == survivor]
+        assert after and all(status == 200 for _, status in after)  # the other worker kept serving
+        assert re.search(r"\[supervisor\] seawall: worker \d \(pid %d\) was killed by SIGKILL" % victim,
+                         gw.proc.output())
+        assert re.search(r"\[worker [12]\] ", gw.proc.output())  # each worker's lines say which it is
+    finally:
+        upstream.reset()
+        gw.proc.stop()
+
+
+def test_sigterm_drains_every_worker_and_exits_0(tmp_path_factory, upstream, redis_url):
+    upstream.set_faults([{"match": {"model": "gpt-4o-mini"}, "fault": "latency_ms=1500"}])
+    gw, pids = start_workers(tmp_path_factory, upstream, redis_url, "workers-term")
+    try:
+        held: list[int] = []
+        results: list = []
+        callers = [threading.Thread(target=lambda: results.append(worker_then_call(gw.port, BOOTSTRAP_KEY,
+                                                                                   seen=held.append)))
+                   for _ in range(12)]
+        for t in callers:
+            t.start()
+        deadline = time.monotonic() + 10
+        while upstream.stats()["in_flight"] < 12 and time.monotonic() < deadline:
+            time.sleep(0.02)  # every call is upstream, held by a worker
+        assert set(held) == pids
+        gw.proc.popen.send_signal(signal.SIGTERM)
+        assert gw.proc.popen.wait(30) == 0
+        for t in callers:
+            t.join(10)
+        assert [status for _, status in results] == [200] * 12  # in flight when it came: finished
+        assert not any(alive(pid) for pid in pids)
+        assert gw.proc.output().count("stopping: no new connections") == 2
+    finally:
+        upstream.reset()
+        gw.proc.stop()
+
+
+def test_redis_down_fail_open_each_worker_counts_its_share(tmp_path_factory, upstream):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    gw, pids = start_workers(tmp_path_factory, upstream, dead, "workers-open", "limits:\n  instances: 1\n")
+    try:
+        key = limited_key(gw, pids, 4)
+        results = [worker_then_call(gw.port, key) for _ in range(40)]
+        assert {pid for pid, _ in results} == pids
+        for pid in pids:  # rpm 4 over 1 machine of 2 workers: each admits 2
+            statuses = [status for p, status in results if p == pid]
+            assert statuses.count(200) == 2 and statuses.count(429) == len(statuses) - 2, statuses
+        assert gw.proc.output().count("against its share (1/2) of each limit") == 2  # said by each worker
+    finally:
+        gw.proc.stop()
+
+
+def test_redis_down_fail_closed_every_worker_refuses(tmp_path_factory, upstream):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    gw, pids = start_workers(tmp_path_factory, upstream, dead, "workers-closed", "limits:\n  on_redis_error: closed\n")
+    try:
+        key = limited_key(gw, pids, 100)
+        results = [worker_then_call(gw.port, key) for _ in range(20)]
+        assert {pid for pid, _ in results} == pids
+        assert {status for _, status in results} == {503}
+        # a key without limits never asks Redis: both workers serve it
+        results = [worker_then_call(gw.port, BOOTSTRAP_KEY) for _ in range(20)]
+        assert {pid for pid, _ in results} == pids and {status for _, status in results} == {200}
+    finally:
+        gw.proc.stop()
+
+
+def test_workers_without_redis_are_refused_with_the_reason(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "seawall", "serve", "--workers", "2", "--port", str(free_port()),
+                          "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if k != "SEAWALL_REDIS_URL"})
+    assert out.returncode == 2
+    assert "2 workers need Redis for exact limits: set limits.redis_url" in out.stderr
+    assert "or run --workers 1" in out.stderr
