@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import random
 import statistics
 import time
 import uuid
@@ -85,7 +86,7 @@ def main() -> None:
         orders.put(state)
         sent = done.get(timeout=10)
         delays[state].append((seen.get(timeout=10) - sent) * 1000)
-        time.sleep(0.05)
+        time.sleep(random.uniform(0.05, 0.3))  # not in step with B's poll: a change comes at any moment of it
     orders.put(None), wanted.put(None)
     a.join(10), b.join(10)
 
