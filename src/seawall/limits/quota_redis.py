@@ -60,7 +60,7 @@ class SharedBalances:
         self._id = uuid.uuid4().hex[:12]  # this process's holds: <id>:<n>|tokens|usd
         self._serial = itertools.count()
         self._keys: dict[str, list[bytes]] = {}
-        self._held: dict[str, bytes] = {}  # lease member -> its holds set, renewed while held
+        self._held: dict[bytes, bytes] = {}  # lease member -> its holds set, renewed while held
         self._renewing: asyncio.Task | None = None
         self._shares: dict[str, Balance] = {}  # while Redis is down: this gateway's share of each
         self._unsynced: dict[str, list] = {}  # key id -> [tokens, usd] charged while Redis was down
@@ -150,7 +150,7 @@ class SharedBalances:
 
     # -- every flush interval (QuotaLedger.sync) ------------------------------------------------------
     async def refresh(self) -> None:
-        """Add what was charged while Redis was down, then read every balance's shared total."""
+        """Add what was charged while Redis was down, then read back the shared totals (_to_read)."""
         if self._limiter.outage.down_since is not None:
             return
         self._shares.clear()  # Redis answers: the next outage divides what is left then
