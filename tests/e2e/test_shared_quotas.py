@@ -103,6 +103,23 @@ async def test_a_quota_spread_across_two_gateways_is_never_overspent(pair, sim):
     assert stored_tokens(a, made["id"]) == sum(served)  # each charge written once, by the gateway that made it
 
 
+async def test_a_top_up_through_one_gateway_reaches_the_other(pair, sim):
+    """The quota travels with each hold, as the answering gateway knows it: the one that took the
+    admin call at once, the other with its next key-cache refresh (auth.refresh_interval_s)."""
+    a, b = pair
+    made = create_key(a, quota_tokens=ESTIMATE)
+    wait_until_known(b, made["key"])
+    assert (await chat(b, made["key"]))["status"] == 200
+    assert [(await chat(g, made["key"]))["code"] for g in pair] == ["insufficient_quota"] * 2
+    status, _, raw = http("PATCH", f"{a.url}/admin/keys/{made['id']}", {"quota_tokens": 10 * ESTIMATE},
+                          {"authorization": f"Bearer {a.admin_key}"})
+    assert status == 200, raw
+    assert (await chat(a, made["key"]))["status"] == 200
+    assert await asyncio.to_thread(wait_until, lambda: http(
+        "POST", b.base_url + "/chat/completions", {"model": "gpt-4o-mini", "messages": HI, "max_tokens": MAX_TOKENS},
+        {"authorization": f"Bearer {made['key']}"})[0] == 200)
+
+
 async def test_max_concurrency_4_holds_in_total_across_two_gateways(pair, sim):
     sim.set_faults([{"match": {"model": "gpt-4o-mini"}, "fault": "latency_ms=400"}])
     outcomes = await asyncio.gather(*(chat(g, g.key, "capped") for g in pair * 8))

@@ -155,3 +155,19 @@ async def test_redis_down_and_open_spends_each_gateways_share_then_tells_redis(s
         assert a.balance(k.id).used_tokens == 1000 and isinstance(await b.shared.hold(k.id, 1, 0.0), Shortfall)
     finally:
         proxy.close()
+
+
+async def test_each_refresh_reads_the_keys_used_and_the_next_slice_of_the_others(store, gateway, monkeypatch):
+    monkeypatch.setattr("seawall.limits.quota_redis.READ_EACH_TIME", 2)
+    keys = [await add_key(store, quota_tokens=1000) for _ in range(5)]
+    a, b = await gateway(), await gateway()
+    for k in keys:  # b spends 10 on each key; a never serves them
+        await b.shared.settle(await b.shared.hold(k.id, 10, 0.0), 10, 0.0)
+    await a.shared.hold(keys[4].id, 1, 0.0)  # a uses the last one
+    order = list(a.balances)
+    seen = [set(a.shared._to_read()) for _ in range(3)]
+    assert seen[0] == {order[0], order[1], keys[4].id}  # the used one, then two others in turn
+    assert seen[1] == {order[2], order[3]} and seen[2] == {order[4], order[0]}
+    for _ in range(3):
+        await a.sync()
+    assert all(a.balance(k.id).used_tokens == 10 for k in keys)  # every view caught up within a few intervals

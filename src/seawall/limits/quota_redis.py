@@ -39,6 +39,9 @@ from seawall.limits.quota import Balance, Charged, Hold, QuotaLedger, take
 from seawall.limits.redis import _FAILURES, RedisLimiter
 
 PREFIX = "seawall:q:"
+# Balances read back from Redis per flush interval beyond those this gateway used: with many
+# quota'd keys, reading all of them twice a second would cost Redis more than the requests do.
+READ_EACH_TIME = 500
 _NONE = b""  # no limit of that unit
 
 
@@ -57,10 +60,12 @@ class SharedBalances:
         self._id = uuid.uuid4().hex[:12]  # this process's holds: <id>:<n>|tokens|usd
         self._serial = itertools.count()
         self._keys: dict[str, list[bytes]] = {}
-        self._held: dict[str, bytes] = {}  # lease member -> its holds set, renewed while held
+        self._held: dict[bytes, bytes] = {}  # lease member -> its holds set, renewed while held
         self._renewing: asyncio.Task | None = None
         self._shares: dict[str, Balance] = {}  # while Redis is down: this gateway's share of each
         self._unsynced: dict[str, list] = {}  # key id -> [tokens, usd] charged while Redis was down
+        self._used: set[str] = set()  # keys held since the last refresh
+        self._turn = 0  # where the next refresh's slice of the other keys starts
 
     def keys(self, key_id: str) -> list[bytes]:
         found = self._keys.get(key_id)
@@ -90,6 +95,7 @@ class SharedBalances:
                 return Shortfall("tokens", b.limit_tokens, b.used_tokens, b.held_tokens, tokens)
             return Shortfall("usd", b.limit_usd, b.used_usd, b.held_usd, usd)
         self._held[member] = keys[1]
+        self._used.add(key_id)
         if self._renewing is None or self._renewing.done():
             self._renewing = asyncio.create_task(self._renew_holds(), name="quota-holds")
         return Hold(key_id, b, tokens, usd, lease=member)
@@ -144,7 +150,7 @@ class SharedBalances:
 
     # -- every flush interval (QuotaLedger.sync) ------------------------------------------------------
     async def refresh(self) -> None:
-        """Add what was charged while Redis was down, then read every balance's shared total."""
+        """Add what was charged while Redis was down, then read back the shared totals (_to_read)."""
         if self._limiter.outage.down_since is not None:
             return
         self._shares.clear()  # Redis answers: the next outage divides what is left then
@@ -156,7 +162,7 @@ class SharedBalances:
             if reply is None:
                 return
             del self._unsynced[key_id]
-        ids = list(self._ledger.balances)
+        ids = self._to_read()
         if not ids:
             return
         try:
@@ -171,6 +177,18 @@ class SharedBalances:
             b = self._ledger.balances.get(key_id)
             if b is not None and ut is not None:
                 b.used_tokens, b.used_usd, b.held_tokens, b.held_usd = int(ut), float(uu), int(ht), float(hu)
+
+    def _to_read(self) -> list[str]:
+        """The balances to read this time: those this gateway used since the last read, and the
+        next READ_EACH_TIME of the others in turn (the views of keys it doesn't serve stay within
+        a few intervals of Redis without reading every key every interval)."""
+        used, self._used = self._used, set()
+        ids = list(self._ledger.balances)
+        if len(ids) <= READ_EACH_TIME:
+            return ids
+        start = self._turn % len(ids)
+        self._turn = start + READ_EACH_TIME
+        return list(used.union(ids[start:start + READ_EACH_TIME], ids[:max(0, start + READ_EACH_TIME - len(ids))]))
 
     async def _renew_holds(self) -> None:
         """Renew every hold this process has, every third of the lease, in one call; stops when
