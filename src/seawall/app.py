@@ -158,6 +158,7 @@ class Gateway:
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines,
                                  owners=self.cluster.task_ids() if self.cluster else None)
+        self.tasks.instances = lambda: self.pipeline.retrier.instances()  # as many as the chat retries count
         if self.cluster is not None:
             self.cluster.attach(self)
         self.ready = False

@@ -25,6 +25,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -91,6 +92,8 @@ class TaskGateway:
         self.server, self.auth, self.transport, self.deadlines = server, auth, transport, deadlines
         self.policy = policy or RetryPolicy()
         self._budgets: dict[str, RetryBudget] = {}
+        # gateways sharing the upstreams, whose retry budgets' floor is divided (decide/retry.py floor_share)
+        self.instances: Callable[[], int] = lambda: 1
         # The first configured model with Midjourney deployments serves /mj/ (its name is what key
         # permissions name); its other deployments, if any, keep serving chat.
         self.model, self.targets = next(((name, [d for d in deps if task_adapter_for(d.spec.provider)])
@@ -187,7 +190,8 @@ class TaskGateway:
             except _Failed as failed:
                 record.category, record.detail = failed.error.category, failed.detail
                 history.append(Failure(i, failed.error.category, failed.wait_s))
-                decision = next_attempt(history, len(candidates) - 1 - i, self.policy, budget.allows(now),
+                allowed = budget.allows(now, self.instances())
+                decision = next_attempt(history, len(candidates) - 1 - i, self.policy, allowed,
                                         ctx.elapsed_ms() / 1000, random.random())
                 if isinstance(decision, GiveUp):
                     raise
