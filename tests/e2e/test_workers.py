@@ -273,3 +273,19 @@ def test_workers_without_redis_are_refused_with_the_reason(tmp_path):
     assert out.returncode == 2
     assert "2 workers need Redis for exact limits: set limits.redis_url" in out.stderr
     assert "or run --workers 1" in out.stderr
+
+
+def test_a_worker_that_cannot_start_fails_the_start_with_its_reason(tmp_path, redis_url):
+    """A problem only a worker meets (here a CA file that holds no certificate: read when the
+    gateway builds its transport) stops the whole start with the worker's reason, once."""
+    (tmp_path / "bad.pem").write_text("not a certificate\n")
+    (tmp_path / "seawall.yaml").write_text(f"network:\n  tls: {{ca_file: {tmp_path / 'bad.pem'}}}\n"
+                                           "models:\n  - name: m\n    deployments: [{provider: simulator, "
+                                           "model: gpt-4o-mini}]\n")
+    out = subprocess.run([sys.executable, "-m", "seawall", "serve", "--config", str(tmp_path / "seawall.yaml"),
+                          "--workers", "2", "--redis", redis_url, "--port", str(free_port()), "--console-port", "0",
+                          "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert re.search(r"seawall: worker [12] exited with status 2 before it served", out.stderr), out.stderr
+    assert re.search(r"ERROR \[worker [12]\] seawall: TLS settings: tls.ca_file .* holds no usable CA", out.stderr)
+    assert "Seawall is listening" not in out.stdout
