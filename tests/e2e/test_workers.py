@@ -9,7 +9,7 @@ as the request that follows it: the kernel picks a worker per connection (SO_REU
 
 from __future__ import annotations
 
-from http.client import HTTPConnection, HTTPException
+import contextlib
 import json
 import os
 import re
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.client import HTTPConnection, HTTPException
 
 import pytest
 from admin_cli import new_key
@@ -43,7 +44,8 @@ def redis_url():
 
 
 def config(sim_port: int, extra: str = "") -> str:
-    return (extra + "server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\nrequest_log:\n  flush_interval_s: 0.1\n"
+    return (extra + "server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\n"
+            "request_log:\n  flush_interval_s: 0.1\n"
             "models:\n  - name: gpt-4o-mini\n    deployments:\n"
             f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
             "        model: gpt-4o-mini\n        api_key_env: SIM_KEY\n"
@@ -236,34 +238,36 @@ def test_sigterm_drains_every_worker_and_exits_0(tmp_path_factory, upstream, red
         gw.proc.stop()
 
 
-def test_redis_down_fail_open_each_worker_counts_its_share(tmp_path_factory, upstream):
+@contextlib.contextmanager
+def redis_down(tmp_path_factory, upstream, name: str, limits: str, rpm: int, calls: int):
+    """Two workers whose Redis never answers, and `calls` calls of a key with `rpm`, each on a new
+    connection (so both workers take some): yields the gateway, its worker pids and (pid, status)s."""
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    gw, pids = start_workers(tmp_path_factory, upstream, dead, "workers-open", "limits:\n  instances: 1\n")
+    gw, pids = start_workers(tmp_path_factory, upstream, dead, name, f"limits:\n  {limits}\n")
     try:
-        key = limited_key(gw, pids, 4)
-        results = [worker_then_call(gw.port, key) for _ in range(40)]
+        key = limited_key(gw, pids, rpm)
+        results = [worker_then_call(gw.port, key) for _ in range(calls)]
         assert {pid for pid, _ in results} == pids
+        yield gw, pids, results
+    finally:
+        gw.proc.stop()
+
+
+def test_redis_down_fail_open_each_worker_counts_its_share(tmp_path_factory, upstream):
+    with redis_down(tmp_path_factory, upstream, "workers-open", "instances: 1", rpm=4, calls=40) as (gw, pids, results):
         for pid in pids:  # rpm 4 over 1 machine of 2 workers: each admits 2
             statuses = [status for p, status in results if p == pid]
             assert statuses.count(200) == 2 and statuses.count(429) == len(statuses) - 2, statuses
         assert gw.proc.output().count("against its share (1/2) of each limit") == 2  # said by each worker
-    finally:
-        gw.proc.stop()
 
 
 def test_redis_down_fail_closed_every_worker_refuses(tmp_path_factory, upstream):
-    dead = f"redis://127.0.0.1:{free_port()}/0"
-    gw, pids = start_workers(tmp_path_factory, upstream, dead, "workers-closed", "limits:\n  on_redis_error: closed\n")
-    try:
-        key = limited_key(gw, pids, 100)
-        results = [worker_then_call(gw.port, key) for _ in range(20)]
-        assert {pid for pid, _ in results} == pids
+    with redis_down(tmp_path_factory, upstream, "workers-closed", "on_redis_error: closed", rpm=100,
+                    calls=20) as (gw, pids, results):
         assert {status for _, status in results} == {503}
         # a key without limits never asks Redis: both workers serve it
         results = [worker_then_call(gw.port, BOOTSTRAP_KEY) for _ in range(20)]
         assert {pid for pid, _ in results} == pids and {status for _, status in results} == {200}
-    finally:
-        gw.proc.stop()
 
 
 def test_workers_without_redis_are_refused_with_the_reason(tmp_path):
