@@ -37,7 +37,8 @@ class WorkerFiles:
         self._pid = os.getpid() if pid is None else pid
         self._files: dict[str, MmapedDict] = {}
         # A sample's key in the files is JSON (mmap_key): made once per series, not per copy
-        # (encoding every key each second cost ~7 ms of event loop for ~400 series; now ~0.5 ms).
+        # (encoding every key each second took ~7 ms of event loop for ~400 series; now ~2 ms in all,
+        # half of it building the families, on the busy 2-core VM).
         self._keys: dict[tuple, str] = {}
 
     def write(self) -> None:
