@@ -110,7 +110,8 @@ def measure(peers, args, folder: str, workers: int, upstream) -> dict:
         errors = sum(v for k, v in summary.items() if k.startswith("err_"))
         return {"workers": workers, "rps": round(summary["rps"], 1), "requests": requests, "errors": errors,
                 "p50_ms": summary["lat_p50_us"] / 1000, "p99_ms": summary["lat_p99_us"] / 1000,
-                "gateway_cpu_pct": gw_cpu.cpu_pct, "wrk_cpu_pct": round(wrk_cpu_pct, 1), "upstream_cpu_pct": up_cpu.cpu_pct,
+                "gateway_cpu_pct": gw_cpu.cpu_pct, "wrk_cpu_pct": round(wrk_cpu_pct, 1),
+                "upstream_cpu_pct": up_cpu.cpu_pct,
                 "gateway_cpu_us_per_request": round(gw_cpu.cpu_pct / 100 * summary["duration_us"] / requests, 1)}
     finally:
         peers.stop(gateway)

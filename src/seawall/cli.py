@@ -115,7 +115,8 @@ def serve(config: str | None, host: str | None, port: int | None, data_dir: str 
                            port=settings.server.port if port is None else port,
                            data_dir=_data_dir(data_dir, settings), demo=config is None,
                            bootstrap_key=environ.get("SEAWALL_BOOTSTRAP_KEY") or None,
-                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None, console_port=console_port, workers=count,
+                           admin_key=environ.get("SEAWALL_ADMIN_KEY") or None, console_port=console_port,
+                           workers=count,
                            **_database_options(database_url, environ, settings))
     sys.exit(run(settings, options, environ))
 

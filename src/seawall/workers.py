@@ -49,7 +49,9 @@ log = logging.getLogger("seawall")
 # Linux spreads a port's connections over every socket bound to it with SO_REUSEPORT; on macOS and
 # the BSDs the option lets them bind but one socket gets every connection.
 REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-METRICS_COPY_S = 1.0  # how stale another worker's counters may be in a scrape (observe/worker_metrics.py)
+# How stale another worker's counters may be in a scrape (observe/worker_metrics.py): well under
+# Prometheus' usual 15-60 s scrape interval, and each copy holds the event loop ~2 ms.
+METRICS_COPY_S = 5.0
 KILL_GRACE_S = 10.0  # after the drain: a worker still there is killed
 
 

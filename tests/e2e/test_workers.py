@@ -9,7 +9,7 @@ as the request that follows it: the kernel picks a worker per connection (SO_REU
 
 from __future__ import annotations
 
-from http.client import HTTPConnection, HTTPException
+import contextlib
 import json
 import os
 import re
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.client import HTTPConnection, HTTPException
 
 import pytest
 from admin_cli import new_key
@@ -43,7 +44,8 @@ def redis_url():
 
 
 def config(sim_port: int, extra: str = "") -> str:
-    return (extra + "server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\nrequest_log:\n  flush_interval_s: 0.1\n"
+    return (extra + "server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\n"
+            "request_log:\n  flush_interval_s: 0.1\n"
             "models:\n  - name: gpt-4o-mini\n    deployments:\n"
             f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
             "        model: gpt-4o-mini\n        api_key_env: SIM_KEY\n"
@@ -145,9 +147,9 @@ def test_two_workers_serve_one_port_and_one_rpm_limit(tmp_path_factory, upstream
         by_worker = {pid: [s for p, s in results if p == pid] for pid in pids}
         assert all(statuses for statuses in by_worker.values())
         # /metrics, wherever the scrape lands, counts both workers' requests
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while requests_counted(gw) < 80 and time.monotonic() < deadline:
-            time.sleep(0.2)  # another worker's counts reach the scrape within a second
+            time.sleep(0.2)  # another worker's counts reach the scrape within METRICS_COPY_S (5 s)
         assert requests_counted(gw) == 80
         # the console, on its own port, is served by worker 1 (the supervisor holds its socket)
         console = re.search(r"^Console: (\S+)", gw.proc.output(), re.M).group(1)
@@ -236,34 +238,36 @@ def test_sigterm_drains_every_worker_and_exits_0(tmp_path_factory, upstream, red
         gw.proc.stop()
 
 
-def test_redis_down_fail_open_each_worker_counts_its_share(tmp_path_factory, upstream):
+@contextlib.contextmanager
+def redis_down(tmp_path_factory, upstream, name: str, limits: str, rpm: int, calls: int):
+    """Two workers whose Redis never answers, and `calls` calls of a key with `rpm`, each on a new
+    connection (so both workers take some): yields the gateway, its worker pids and (pid, status)s."""
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    gw, pids = start_workers(tmp_path_factory, upstream, dead, "workers-open", "limits:\n  instances: 1\n")
+    gw, pids = start_workers(tmp_path_factory, upstream, dead, name, f"limits:\n  {limits}\n")
     try:
-        key = limited_key(gw, pids, 4)
-        results = [worker_then_call(gw.port, key) for _ in range(40)]
+        key = limited_key(gw, pids, rpm)
+        results = [worker_then_call(gw.port, key) for _ in range(calls)]
         assert {pid for pid, _ in results} == pids
+        yield gw, pids, results
+    finally:
+        gw.proc.stop()
+
+
+def test_redis_down_fail_open_each_worker_counts_its_share(tmp_path_factory, upstream):
+    with redis_down(tmp_path_factory, upstream, "workers-open", "instances: 1", rpm=4, calls=40) as (gw, pids, results):
         for pid in pids:  # rpm 4 over 1 machine of 2 workers: each admits 2
             statuses = [status for p, status in results if p == pid]
             assert statuses.count(200) == 2 and statuses.count(429) == len(statuses) - 2, statuses
         assert gw.proc.output().count("against its share (1/2) of each limit") == 2  # said by each worker
-    finally:
-        gw.proc.stop()
 
 
 def test_redis_down_fail_closed_every_worker_refuses(tmp_path_factory, upstream):
-    dead = f"redis://127.0.0.1:{free_port()}/0"
-    gw, pids = start_workers(tmp_path_factory, upstream, dead, "workers-closed", "limits:\n  on_redis_error: closed\n")
-    try:
-        key = limited_key(gw, pids, 100)
-        results = [worker_then_call(gw.port, key) for _ in range(20)]
-        assert {pid for pid, _ in results} == pids
+    with redis_down(tmp_path_factory, upstream, "workers-closed", "on_redis_error: closed", rpm=100,
+                    calls=20) as (gw, pids, results):
         assert {status for _, status in results} == {503}
         # a key without limits never asks Redis: both workers serve it
         results = [worker_then_call(gw.port, BOOTSTRAP_KEY) for _ in range(20)]
         assert {pid for pid, _ in results} == pids and {status for _, status in results} == {200}
-    finally:
-        gw.proc.stop()
 
 
 def test_workers_without_redis_are_refused_with_the_reason(tmp_path):
@@ -273,3 +277,19 @@ def test_workers_without_redis_are_refused_with_the_reason(tmp_path):
     assert out.returncode == 2
     assert "2 workers need Redis for exact limits: set limits.redis_url" in out.stderr
     assert "or run --workers 1" in out.stderr
+
+
+def test_a_worker_that_cannot_start_fails_the_start_with_its_reason(tmp_path, redis_url):
+    """A problem only a worker meets (here a CA file that holds no certificate: read when the
+    gateway builds its transport) stops the whole start with the worker's reason, once."""
+    (tmp_path / "bad.pem").write_text("not a certificate\n")
+    (tmp_path / "seawall.yaml").write_text(f"network:\n  tls: {{ca_file: {tmp_path / 'bad.pem'}}}\n"
+                                           "models:\n  - name: m\n    deployments: [{provider: simulator, "
+                                           "model: gpt-4o-mini}]\n")
+    out = subprocess.run([sys.executable, "-m", "seawall", "serve", "--config", str(tmp_path / "seawall.yaml"),
+                          "--workers", "2", "--redis", redis_url, "--port", str(free_port()), "--console-port", "0",
+                          "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert re.search(r"seawall: worker [12] exited with status 2 before it served", out.stderr), out.stderr
+    assert re.search(r"ERROR \[worker [12]\] seawall: TLS settings: tls.ca_file .* holds no usable CA", out.stderr)
+    assert "Seawall is listening" not in out.stdout

@@ -6,8 +6,8 @@ multiprocess files, one set per process id in a directory the supervisor made fo
 worker that serves a scrape merges every worker's with prometheus_client's MultiProcessCollector.
 Not prometheus_client's multiprocess Counter and Histogram themselves: they write the mmap on
 every increment, under a lock, and the request path counts in plain dicts by design (metrics.py).
-So a worker copies its families once a second and at each scrape it serves, its own first: the
-others' counts are at most a second old.
+So a worker copies its families every few seconds (workers.py METRICS_COPY_S, 5) and at each
+scrape it serves, its own first: the others' counts are at most that old.
 
 Counters and histograms are summed over every worker that ever ran in this supervisor's life: a
 dead worker's files stay, so totals don't go back when it is restarted. Gauges merge by meaning,
@@ -37,7 +37,8 @@ class WorkerFiles:
         self._pid = os.getpid() if pid is None else pid
         self._files: dict[str, MmapedDict] = {}
         # A sample's key in the files is JSON (mmap_key): made once per series, not per copy
-        # (encoding every key each second cost ~7 ms of event loop for ~400 series; now ~0.5 ms).
+        # (encoding every key each second took ~7 ms of event loop for ~400 series; now ~2 ms in all,
+        # half of it building the families, on the busy 2-core VM).
         self._keys: dict[tuple, str] = {}
 
     def write(self) -> None:
