@@ -109,6 +109,8 @@ def main() -> None:
     ap.add_argument("--threshold-ms", type=float, default=5.0)
     ap.add_argument("--depth", type=int, default=8, help="innermost frames that group stalls")
     ap.add_argument("--debug", action="store_true", help="asyncio debug mode, slow callbacks logged")
+    ap.add_argument("--gc-stats", action="store_true", help="gc.DEBUG_STATS: each collection's generation sizes "
+                                                              "and time, on stderr")
     ap.add_argument("seawall_args", nargs=argparse.REMAINDER, help="-- then `seawall` arguments")
     a = ap.parse_args()
     args = a.seawall_args[1:] if a.seawall_args[:1] == ["--"] else a.seawall_args
@@ -127,6 +129,8 @@ def main() -> None:
             loop.slow_callback_duration = a.threshold_ms / 1000
         self._probe_task = loop.create_task(probes.heartbeat())
         probes.start()
+        if a.gc_stats:
+            gc.set_debug(gc.DEBUG_STATS)
 
     app_module.Gateway.startup = startup_with_probes
     try:

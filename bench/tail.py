@@ -9,8 +9,9 @@ after the other (a minute apart), so another process's burst lands on one target
 not the other's. Here the two gateways (both pinned to the gateway core, each idle while the
 other is driven) are driven by wrk in alternating short slices, the order swapped every round;
 each round's p99 ratio compares two slices seconds apart. The report gives, per cell, the median
-of the rounds' ratios (and their spread), each target's median p50/p99/max and how many requests
-took over a second.
+of the rounds' ratios (and their spread), each target's median p50/p99 and largest max,
+and the host's CPU pressure during the slices (Linux PSI, /proc/pressure/cpu "some": the share of
+the time some runnable task waited for a CPU), which says how much of a tail is the machine's.
 
 Uses the peer harness's fake upstream (nginx, canned replies), its minimal proxy
 (bench/peers/proxies/asgi_aiohttp.py on uvicorn from $PEERBENCH_VENV) and wrk script; ports 18080
@@ -86,6 +87,15 @@ def wrk(url, env, conns, seconds):
     raise RuntimeError("wrk printed no summary:\n" + out[-2000:])
 
 
+def cpu_pressure_us() -> int | None:
+    """Linux PSI: microseconds some runnable task waited for a CPU (None where PSI is off)."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            return int(f.readline().rsplit("total=", 1)[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def targets(key):
     chat = {"WRK_MODEL": "gpt-4o-mini"}
     stream = {"WRK_MODEL": "gpt-4o-mini-stream", "WRK_STREAM": "1"}
@@ -123,19 +133,21 @@ def summarize(slices, modes, conns):
                 row[t]["max_ms"] = max(s["lat_max_us"] for s in ss) / 1000
                 row[t]["rps"] = statistics.median(s["rps"] for s in ss)
                 row[t]["errors"] = sum(s[k] for s in ss for k in s if k.startswith("err_"))
+                row[t]["cpu_pressure"] = statistics.median(s.get("cpu_pressure", 0) for s in ss)
             rows.append(row)
     return rows
 
 
 def table(rows):
     out = ["| mode | conns | p99 ×minimal (median of rounds, min–max) | Seawall p50 / p99 / max ms | "
-           "minimal p50 / p99 / max ms | RPS ×minimal | errors |", "|---|---:|---:|---:|---:|---:|---:|"]
+           "minimal p50 / p99 / max ms | RPS ×minimal | errors | CPU pressure |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         s, m = r["seawall"], r["minimal"]
         out.append(f"| {r['mode']} | {r['conns']} | {r['p99_ratio_median']:.2f} ({r['p99_ratio_min']:.2f}–"
                    f"{r['p99_ratio_max']:.2f}) | {s['lat_p50_us']:.2f} / {s['lat_p99_us']:.2f} / {s['max_ms']:.0f} | "
                    f"{m['lat_p50_us']:.2f} / {m['lat_p99_us']:.2f} / {m['max_ms']:.0f} | "
-                   f"{s['rps'] / m['rps']:.2f} | {s['errors'] + m['errors']} |")
+                   f"{s['rps'] / m['rps']:.2f} | {s['errors'] + m['errors']} | "
+                   f"{s['cpu_pressure']:.0%} / {m['cpu_pressure']:.0%} |")
     return "\n".join(out)
 
 
@@ -179,11 +191,14 @@ def main():
                 for r in range(a.rounds):
                     order = ("minimal", "seawall") if r % 2 == 0 else ("seawall", "minimal")
                     for name in order:
+                        stalled = cpu_pressure_us()
                         res = wrk(*plan[name][mode], c, a.slice)
+                        if stalled is not None:  # the share of the slice in which some task waited for a CPU
+                            res["cpu_pressure"] = (cpu_pressure_us() - stalled) / (res["duration_us"] or 1)
                         slices.append(dict(res, target=name, mode=mode, conns=c, round=r))
                         print(f"{mode:6} c={c:<4} round {r} {name:8} p50={res['lat_p50_us'] / 1000:7.2f} ms "
                               f"p99={res['lat_p99_us'] / 1000:8.2f} ms max={res['lat_max_us'] / 1000:8.1f} ms "
-                              f"rps={res['rps']:8.0f}", flush=True)
+                              f"rps={res['rps']:8.0f} cpu pressure {res.get('cpu_pressure', 0):.0%}", flush=True)
         rows = summarize(slices, modes, conns)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         os.makedirs(a.out, exist_ok=True)

@@ -67,3 +67,15 @@ def test_traces_off_import_nothing_of_opentelemetry_on_the_request_path():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_enabled_without_the_sdk_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    def missing(name, *args):
+        raise ModuleNotFoundError(name)  # as find_spec does when a parent package is missing
+
+    monkeypatch.setattr(importlib.util, "find_spec", missing)
+    with pytest.raises(ValidationError, match=r"pip install 'seawall\[otel\]'"):
+        TraceSettings(enabled=True)
+    assert TraceSettings(enabled=False).enabled is False  # off needs nothing installed

@@ -48,8 +48,9 @@ class TraceSettings(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _installed(self) -> TraceSettings:
-        if self.enabled and importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
+    def _sdk_present(self) -> TraceSettings:
+        needed = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http")
+        if self.enabled and not all(map(_installed, needed)):
             raise ValueError("traces need the OpenTelemetry SDK and OTLP exporter: pip install 'seawall[otel]'")
         return self
 
@@ -78,6 +79,13 @@ def exporter_target(settings: TraceSettings, environ: Mapping[str, str]) -> Expo
                **parse_headers(environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "")), **settings.headers}
     service = settings.service_name or environ.get("OTEL_SERVICE_NAME") or "seawall"
     return ExporterTarget(protocol, endpoint, headers, service)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def parse_headers(value: str) -> dict[str, str]:
