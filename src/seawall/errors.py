@@ -150,8 +150,8 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("previous_response_not_found", 404, _BAD, "request.invalid",
               "Previous response with id '{response_id}' not found.",
               "Continue a response this gateway made for this API key (or one it shares with: server.share_within) "
-              "within responses.retention_days ({days} days); one made with store: false, by another key, or longer ago can't be continued: send "
-              "the earlier turns as input items instead."),
+              "within responses.retention_days ({days} days); one made with store: false, by another key, or "
+              "longer ago can't be continued: send the earlier turns as input items instead."),
     ErrorKind("response_not_found", 404, _BAD, "request.invalid",
               "Response with id '{response_id}' not found.",
               "Use the id of a response this gateway made for this API key (or one it shares with) within its "
