@@ -1,7 +1,9 @@
 """`seawall serve --workers 2`, end to end: two worker processes serve one port under a
 supervisor; a worker killed with SIGKILL under load fails only what it held and comes back; SIGTERM
-drains them all and exits 0; a key's rpm holds across both workers (Redis); /metrics counts the
-whole gateway; more than one worker without Redis is refused with the fix.
+drains them all and exits 0; a worker whose event loop is blocked is killed (its heartbeat stopped)
+and replaced; a worker stopped alone by SIGTERM leaves its last counts in /metrics; a key's rpm
+holds across both workers (Redis); /metrics counts the whole gateway; more than one worker without
+Redis is refused with the fix.
 
 Which worker answered is read from /readyz's pid, asked first on the same keep-alive connection
 as the request that follows it: the kernel picks a worker per connection (SO_REUSEPORT).
