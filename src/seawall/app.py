@@ -157,7 +157,8 @@ class Gateway:
         self.registry.register(self.collector)  # with --workers, the workers' merged files instead (workers.py)
         # /mj/…: the Midjourney task API in front of provider: midjourney deployments (pipeline/tasks.py)
         self.tasks = TaskGateway(routes, settings.server, self.auth, self.transport, self.pipeline.deadlines,
-                                 owners=self.cluster.task_ids() if self.cluster else None)
+                                 owners=self.cluster.task_ids() if self.cluster else None,
+                                 health=self.pipeline.retrier.health)
         self.tasks.instances = lambda: self.pipeline.retrier.instances()  # as many as the chat retries count
         if self.cluster is not None:
             self.cluster.attach(self)

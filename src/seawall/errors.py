@@ -149,13 +149,13 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     # -- the Responses API on translated routes (dialects/responses.py, store/conversations.py) --------
     ErrorKind("previous_response_not_found", 404, _BAD, "request.invalid",
               "Previous response with id '{response_id}' not found.",
-              "Continue a response this gateway made for this same API key within responses.retention_days "
-              "({days} days); one made with store: false, by another key, or longer ago can't be continued: send "
-              "the earlier turns as input items instead."),
+              "Continue a response this gateway made for this API key (or one it shares with: server.share_within) "
+              "within responses.retention_days ({days} days); one made with store: false, by another key, or "
+              "longer ago can't be continued: send the earlier turns as input items instead."),
     ErrorKind("response_not_found", 404, _BAD, "request.invalid",
               "Response with id '{response_id}' not found.",
-              "Use the id of a response this gateway made for this same API key within its retention "
-              "({days} days), and made with store: true."),
+              "Use the id of a response this gateway made for this API key (or one it shares with) within its "
+              "retention ({days} days), and made with store: true."),
     ErrorKind("responses_store_off", 400, _BAD, "request.invalid",
               "'{param}' can't be used here: this gateway keeps no Responses conversations for models served "
               "through translation (responses.store is off).",

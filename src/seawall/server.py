@@ -255,10 +255,15 @@ class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: Gateway):
         super().__init__(config)
         self._app = app
+        # called once drained: uvicorn then re-raises the SIGTERM it caught, ending the process
+        # before anything after serve() runs
+        self.on_drained: list[Callable[[], None]] = []
 
     async def shutdown(self, sockets=None) -> None:
         self._app.begin_drain()
         await super().shutdown(sockets)
+        for drained in self.on_drained:
+            drained()
 
 
 async def shared_limiter(limits: LimitSettings) -> RedisLimiter:

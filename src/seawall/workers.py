@@ -8,6 +8,10 @@ bound with SO_REUSEPORT: the kernel spreads new connections over the workers, an
 share goes to the others. Where SO_REUSEPORT doesn't spread them, the workers share one listening
 socket the supervisor made.
 
+Each worker's event loop writes the time to a value it shares with the supervisor every second
+(its heartbeat): one silent for server.worker_timeout_s is blocked, not dead, and the supervisor
+kills it with SIGKILL and restarts it like one that died.
+
 The console is served by worker 1 alone, on a socket the supervisor holds (so it stays bound, and
 its waiting connections stay queued, while worker 1 restarts): a console page reads one process's
 live state (its queues, its sessions), which would change from request to request were each
@@ -38,7 +42,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from seawall.config import Settings
-from seawall.decide.workers import restart_delay, worker_instances, workers_problem
+from seawall.decide.workers import HEARTBEAT_S, hung, restart_delay, worker_instances, workers_problem
 from seawall.observe.worker_metrics import WorkerFiles, forget_worker, merged_registry
 from seawall.server import (Launch, ServeOptions, StartError, banner, bind, bind_console, check_providers,
                             console_url, loop_runner, open_files_line, open_store, provisioner, resolve_config,
@@ -74,6 +78,7 @@ class Slot:
     started_at: float = 0.0
     delay: float = 0.0  # the backoff before its latest start
     ready: bool = False
+    beat: object = None  # a shared double: time.monotonic() of the worker's latest heartbeat
 
 
 async def supervise(settings: Settings, options: ServeOptions, environ: dict[str, str]) -> None:
@@ -145,7 +150,11 @@ class Supervisor:
                 self._start(slot)
             if await self._until_all_ready():
                 on_started([slot.process.pid for slot in self._slots])
-                await self._supervise()
+                watchdog = asyncio.create_task(self._watch(), name="worker-watchdog")
+                try:
+                    await self._supervise()
+                finally:
+                    await stop_task(watchdog)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -184,6 +193,20 @@ class Supervisor:
                 slot.delay = delay
                 loop.call_later(delay, self._restart, slot)
 
+    async def _watch(self) -> None:
+        """Kill a serving worker whose heartbeat stopped: its death is then handled as any other."""
+        timeout = self._plan.settings.server.worker_timeout_s
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            now = time.monotonic()
+            for slot in self._slots:
+                if slot.ready and slot.process.exitcode is None and hung(slot.beat.value, now, timeout):
+                    log.warning("worker %d (pid %d) sent no heartbeat for %.1f s (server.worker_timeout_s: %g): "
+                                "its event loop is blocked; killing it", slot.number, slot.process.pid,
+                                now - slot.beat.value, timeout)
+                    slot.ready = False  # killed once; its exit restarts it
+                    slot.process.kill()
+
     def _restart(self, slot: Slot) -> None:
         if not self._stopping:
             self._start(slot)
@@ -191,8 +214,10 @@ class Supervisor:
     def _start(self, slot: Slot) -> None:
         ours, theirs = self._context.Pipe()
         console = self._console_sock if slot.number == 1 else None
+        slot.beat = self._context.RawValue("d", time.monotonic())
         slot.process = self._context.Process(target=worker_main, name=f"seawall-worker-{slot.number}",
-                                             args=(slot.number, self._plan, theirs, self._shared_sock, console))
+                                             args=(slot.number, self._plan, theirs, slot.beat, self._shared_sock,
+                                                   console))
         slot.process.start()
         theirs.close()  # the worker's end lives in the worker: its EOF then tells it the supervisor is gone
         slot.conn, slot.ready, slot.started_at = ours, False, time.monotonic()
@@ -251,14 +276,14 @@ class Supervisor:
 
 # -- in each worker ---------------------------------------------------------------------------------
 
-def worker_main(number: int, plan: Plan, conn: Connection, shared_sock: socket.socket | None,
+def worker_main(number: int, plan: Plan, conn: Connection, beat, shared_sock: socket.socket | None,
                 console_sock: socket.socket | None) -> None:
     """A worker process's life: its log lines say which worker wrote them."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s [worker {number}] %(name)s: %(message)s")
     try:
         with loop_runner() as runner:
-            runner.run(serve_worker(plan, conn, shared_sock, console_sock))
+            runner.run(serve_worker(plan, conn, beat, shared_sock, console_sock))
     except StartError as e:
         log.error("%s", e)
         sys.exit(2)
@@ -266,7 +291,7 @@ def worker_main(number: int, plan: Plan, conn: Connection, shared_sock: socket.s
         pass
 
 
-async def serve_worker(plan: Plan, conn: Connection, shared_sock: socket.socket | None,
+async def serve_worker(plan: Plan, conn: Connection, beat, shared_sock: socket.socket | None,
                        console_sock: socket.socket | None) -> None:
     options = plan.options
     limits = plan.settings.limits  # while Redis is down, each worker counts against its own share (limits/share.py)
@@ -283,6 +308,9 @@ async def serve_worker(plan: Plan, conn: Connection, shared_sock: socket.socket 
         files.append(mine)
         app.registry = merged_registry(mine, plan.metrics_dir)
         loop.create_task(copy_metrics(mine, server), name="worker-metrics")
+        server.on_drained.append(mine.write)  # its last counts, before uvicorn re-raises the SIGTERM
+        loop.create_task(heartbeat(beat), name="worker-heartbeat")
+        hang_on_request(loop)
 
         def supervisor_gone() -> None:  # its end of the pipe closed: it died without draining us
             loop.remove_reader(conn.fileno())
@@ -296,8 +324,7 @@ async def serve_worker(plan: Plan, conn: Connection, shared_sock: socket.socket 
         await run_gateway(settings, options, plan.environ,
                           Launch(sock, store, secret, routes, metrics_token, console_sock, None), started)
     finally:
-        for mine in files:  # the last counts of a worker that drained
-            mine.write()
+        for mine in files:
             mine.close()
 
 
@@ -305,3 +332,16 @@ async def copy_metrics(files: WorkerFiles, server) -> None:
     while not server.should_exit:
         files.write()
         await asyncio.sleep(METRICS_COPY_S)
+
+
+async def heartbeat(beat) -> None:
+    while True:
+        beat.value = time.monotonic()
+        await asyncio.sleep(HEARTBEAT_S)
+
+
+def hang_on_request(loop: asyncio.AbstractEventLoop) -> None:
+    """For the tests alone (SEAWALL_TEST_HANG_ON_SIGUSR1=1): SIGUSR1 blocks this worker's event
+    loop, as a stuck C call would, so the supervisor's watchdog can be seen to kill it."""
+    if os.environ.get("SEAWALL_TEST_HANG_ON_SIGUSR1") == "1":
+        loop.add_signal_handler(signal.SIGUSR1, time.sleep, 3600)

@@ -6,7 +6,7 @@ a Redis that fails is not waited on again until its retry is due."""
 import orjson
 
 from seawall.cluster.alerts import states_in, states_out, tallies_in, tallies_out
-from seawall.cluster.circuits import breaker_in, breaker_out, health_in, health_out, newer
+from seawall.cluster.circuits import breaker_in, breaker_out, health_in, health_out, held, newer
 from seawall.cluster.link import Link
 from seawall.decide.alerts import AlertState, Reading, Tally, Windows
 from seawall.decide.breaker import CLOSED, Breaker
@@ -36,6 +36,16 @@ def test_a_gateway_adopts_only_what_others_wrote_since_it_last_looked():
     assert newer(entries, seen, me="gw-a") == []  # nothing new
     entries[b"b:x"] = b"6|gw-c|{\"state\":\"closed\"}"
     assert newer(entries, seen, me="gw-a") == [("b:x", b'{"state":"closed"}')]
+
+
+def test_what_a_gateway_holds_is_its_circuits_not_closed_and_its_deployments_out():
+    """Written again when Redis lost its data; in rotation and closed are the default, not written."""
+    disabled = Health("operator", None, "rotating the key", 1000.0)
+    breakers = {"open": Breaker("open", 1, open_until=105.0, cooldown_s=10.0, probe_at=0.0), "fine": Breaker(failures=2)}
+    states = held(breakers, {"off": disabled}, mono=100.0, wall=1000.0)
+    assert set(states) == {"b:open", "h:off"}
+    assert health_in(states["h:off"]) == disabled
+    assert breaker_in(states["b:open"], mono=100.0, wall=1000.0).open_until == 105.0
 
 
 def test_alert_counts_sum_across_gateways():

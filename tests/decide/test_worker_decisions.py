@@ -1,9 +1,9 @@
-"""Worker decisions: the count, the configs N workers refuse, the restart backoff, the streams an
+"""Worker decisions: the count, the configs N workers refuse, the restart backoff, when a silent worker is hung, the streams an
 open-file limit allows."""
 
 import pytest
 
-from seawall.decide.workers import (FIRST_DELAY_S, MAX_DELAY_S, restart_delay, streams_allowed, worker_count,
+from seawall.decide.workers import (FIRST_DELAY_S, MAX_DELAY_S, hung, restart_delay, streams_allowed, worker_count,
                                     worker_instances, workers_problem)
 
 COUNTS = [  # id, asked, usable cores, expected
@@ -61,3 +61,9 @@ def test_streams_allowed_counts_two_descriptors_a_stream_per_process():
 def test_each_worker_takes_its_share_of_the_configured_gateways():
     assert worker_instances(3, 2) == 6  # 3 machines of 2 workers: 1/6 of a limit each while Redis is down
     assert worker_instances(None, 4) is None  # learned from Redis, where each worker is present
+
+
+def test_a_worker_is_hung_once_its_heartbeat_is_older_than_the_timeout():
+    assert not hung(100.0, 129.0, 30.0)
+    assert not hung(100.0, 130.0, 30.0)
+    assert hung(100.0, 130.5, 30.0)

@@ -163,6 +163,41 @@ def test_a_deployment_disabled_by_hand_on_one_gateway_is_disabled_on_the_other(s
     assert chat(a, "gpt-4o-mini")[0] == 200
 
 
+def test_after_redis_loses_its_data_a_gateway_started_later_still_knows_what_was_disabled(tmp_path_factory, stack):
+    """A Redis of its own (flushing the module's would wipe the other tests' shared state): gateway a
+    disables a deployment; Redis is flushed; a gateway c started after that finds it disabled, a
+    having written again what it holds."""
+    redis = RedisServer().start()
+    cfg = ("models:\n  - name: gpt-4o-mini\n    deployments:\n      - provider: openai\n"
+           f"        base_url: http://127.0.0.1:{stack['sim'].port}/v1\n        model: gpt-4o-mini\n"
+           "        api_key_env: SIM_KEY\n        name: sim-gpt-4o-mini\n")
+
+    def redis_cli(*args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(redis.port), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    def alone(name: str) -> Gateway:
+        return start(tmp_path_factory, name, cfg, str(tmp_path_factory.mktemp(name) / "data"), redis.url)[0]
+
+    a = alone("wiped-a")
+    try:
+        path = "/admin/deployments/sim-gpt-4o-mini"
+        assert admin(a, "POST", path + "/disable", {"reason": "rotating its key"})[0] == 200
+        eventually(lambda: redis_cli("hlen", "seawall:cl:circuits") == "1", "the disable written to Redis")
+        assert redis_cli("flushdb") == "OK"
+        c = alone("wiped-c")
+        try:
+            eventually(lambda: admin(c, "GET", path)[1]["state"] == "disabled", "disabled on gateway c")
+            status, body = chat(c, "gpt-4o-mini")
+            assert status == 503 and "rotating its key" in body["error"]["message"]
+            assert "was lost (restarted empty or flushed): writing again the 1 circuits" in a.proc.output()
+        finally:
+            c.proc.stop()
+    finally:
+        a.proc.stop()
+        redis.stop()
+
+
 def mj(gw: Gateway, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
     status, _, raw = http(method, gw.url + path, body, {"mj-api-secret": key})
     return status, json.loads(raw)

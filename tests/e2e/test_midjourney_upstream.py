@@ -15,10 +15,12 @@ UPSTREAM_SECRET = "mj-upstream-secret-0001"
 
 
 def _config(port: int) -> str:
+    # A refused secret takes no deployment of this gateway out of rotation: tests refuse it on
+    # purpose, and one test's refusal must not skip the next one's deployments (guarded_gateway's do).
     def dep(name: str, base: str) -> str:
         return (f"      - provider: midjourney\n        base_url: {base}\n        model: midjourney\n"
                 f"        api_key_env: MJ_SECRET\n        name: {name}\n"
-                f"        timeouts: {{connect_s: 2, read_s: 10}}\n")
+                f"        timeouts: {{connect_s: 2, read_s: 10}}\n        circuit: {{take_out_refused: false}}\n")
 
     root = f"http://127.0.0.1:{port}"
     return ("request_log:\n  flush_interval_s: 0.1\n"
@@ -238,3 +240,51 @@ def test_an_unreachable_deployment_and_a_timed_out_one_fall_back(shaky_gateway, 
     assert [(a["deployment"], a["category"]) for a in row["attempts_detail"]] == [
         ("mj-dead", "network.connect"), ("mj-slow", "upstream.timeout"), ("mj-steady", None)]
     assert poll(shaky_gateway, submitted["result"])[-1]["status"] == "SUCCESS"
+
+
+# -- a gateway whose Midjourney deployment is taken out of rotation by a refused secret ----------------
+
+@pytest.fixture(scope="module")
+def guarded_gateway(tmp_path_factory, upstream):
+    config = ("request_log:\n  flush_interval_s: 0.1\nmodels:\n  - name: midjourney\n    deployments:\n"
+              f"      - provider: midjourney\n        base_url: http://127.0.0.1:{upstream.port}\n"
+              "        model: midjourney\n        api_key_env: MJ_SECRET\n        name: mj-solo\n"
+              "        circuit: {probe_s: 0.5, max_probe_s: 0.5}\n")
+    gw = start_gateway(tmp_path_factory, config, name="mj-guarded-gateway", env={"MJ_SECRET": UPSTREAM_SECRET})
+    yield gw
+    gw.proc.stop()
+
+
+def upstream_paths(sim) -> list[str]:
+    return [r["path"] for r in json.loads(http("GET", sim.url + "/_sim/requests")[2])["requests"]]
+
+
+def out_of_rotation(gw) -> list[str]:
+    return json.loads(http("GET", gw.url + "/readyz")[2])["out_of_rotation"]
+
+
+def test_a_refused_secret_takes_a_midjourney_deployment_out_and_a_probe_that_submits_nothing_brings_it_back(
+        guarded_gateway, sim):
+    gw = guarded_gateway
+    sim.set_faults([{"match": {"path": "/mj/*"}, "fault": "status=401"}])  # the secret is refused everywhere
+    status, _, body = mj(gw, "POST", "/mj/submit/imagine", {"prompt": "a kite"})
+    assert status == 502 and body["category"] == "auth.key_invalid"
+    assert "mj-solo" in out_of_rotation(gw)
+    status, headers, body = mj(gw, "POST", "/mj/submit/imagine", {"prompt": "a kite"})
+    assert status == 503 and body["category"] == "auth.key_invalid" and "mj-solo" in body["description"]
+    assert gw.log_row(headers["x-request-id"])["attempts"] == 0  # answered without calling the upstream
+    deadline = time.monotonic() + 15
+    while "/mj/task/list-by-condition" not in upstream_paths(sim) and time.monotonic() < deadline:
+        time.sleep(0.1)  # a probe every probe_s (0.5 s)
+    assert "/mj/task/list-by-condition" in upstream_paths(sim)
+    assert "mj-solo" in out_of_rotation(gw)  # refused too: it stays out
+    sim.set_faults([])  # the secret works again: the next probe brings it back
+    deadline = time.monotonic() + 15
+    while "mj-solo" in out_of_rotation(gw) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "mj-solo" not in out_of_rotation(gw)
+    status, _, submitted = mj(gw, "POST", "/mj/submit/imagine", {"prompt": "a kite"})
+    assert status == 200 and submitted["code"] == 1
+    paths = upstream_paths(sim)
+    assert paths.count("/mj/submit/imagine") == 2  # the refused one and the last: every probe was a list
+    assert "deployment mj-solo is back in rotation" in gw.proc.output()

@@ -9,7 +9,8 @@ import uuid
 
 import openai
 import pytest
-from conftest import http, own_stack
+from admin_cli import new_key
+from conftest import http, own_stack, start_gateway
 
 TOOLS = [{"type": "function", "name": "get_weather", "description": "The weather in a city",
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
@@ -134,6 +135,43 @@ def test_a_translated_response_is_kept_retrieved_listed_and_deleted_by_the_gatew
     client.responses.delete(made.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(made.id)
+
+
+@pytest.fixture(scope="module")
+def tenant_gw(tmp_path_factory, upstream):
+    gateway = start_gateway(tmp_path_factory, "server:\n  share_within: tenant\n" + config(upstream.port),
+                            "responses-tenant")
+    yield gateway
+    gateway.proc.stop()
+
+
+def test_share_within_tenant_lets_a_tenants_keys_continue_a_translated_response_and_no_one_else(tenant_gw, sim):
+    def as_key(*tenant: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=tenant_gw.base_url, api_key=new_key(tenant_gw, *tenant)["key"], max_retries=0)
+
+    acme, acme_too, globex = as_key("--tenant", "acme"), as_key("--tenant", "acme"), as_key("--tenant", "globex")
+    made = acme.responses.create(model="claude-sonnet-4-5", input="Remember 42.")
+    more = acme_too.responses.create(model="claude-sonnet-4-5", input="Which number?", previous_response_id=made.id)
+    assert more.status == "completed" and more.previous_response_id == made.id
+    assert acme_too.responses.retrieve(made.id).output_text == made.output_text
+    unknown = "resp_" + uuid.uuid4().hex
+
+    def refusals(response_id: str) -> list[dict]:
+        found = []
+        for call in (lambda: globex.responses.retrieve(response_id),
+                     lambda: globex.responses.input_items.list(response_id),
+                     lambda: globex.responses.create(model="claude-sonnet-4-5", input="?",
+                                                     previous_response_id=response_id)):
+            with pytest.raises(openai.NotFoundError) as e:
+                call()
+            body = {k: v for k, v in e.value.body.items() if k != "request_id"}
+            found.append(json.loads(json.dumps(body).replace(response_id, "ID")))
+        return found
+
+    assert refusals(made.id) == refusals(unknown)  # another tenant's key: the same 404 as an unknown id
+    acme_too.responses.delete(made.id)  # the rule that lets it continue one lets it delete one
+    with pytest.raises(openai.NotFoundError):
+        acme.responses.retrieve(made.id)
 
 
 def test_a_previous_response_id_the_gateway_never_saw_is_refused_before_any_upstream(gw, sim, client):

@@ -1,7 +1,9 @@
 """`seawall serve --workers 2`, end to end: two worker processes serve one port under a
 supervisor; a worker killed with SIGKILL under load fails only what it held and comes back; SIGTERM
-drains them all and exits 0; a key's rpm holds across both workers (Redis); /metrics counts the
-whole gateway; more than one worker without Redis is refused with the fix.
+drains them all and exits 0; a worker whose event loop is blocked is killed (its heartbeat stopped)
+and replaced; a worker stopped alone by SIGTERM leaves its last counts in /metrics; a key's rpm
+holds across both workers (Redis); /metrics counts the whole gateway; more than one worker without
+Redis is refused with the fix.
 
 Which worker answered is read from /readyz's pid, asked first on the same keep-alive connection
 as the request that follows it: the kernel picks a worker per connection (SO_REUSEPORT).
@@ -43,8 +45,8 @@ def redis_url():
     server.stop()
 
 
-def config(sim_port: int, extra: str = "") -> str:
-    return (extra + "server:\n  drain_timeout_s: 3\nauth:\n  refresh_interval_s: 0.2\n"
+def config(sim_port: int, extra: str = "", server: str = "") -> str:
+    return (extra + "server:\n  drain_timeout_s: 3\n" + server + "auth:\n  refresh_interval_s: 0.2\n"
             "request_log:\n  flush_interval_s: 0.1\n"
             "models:\n  - name: gpt-4o-mini\n    deployments:\n"
             f"      - provider: openai\n        base_url: http://127.0.0.1:{sim_port}/v1\n"
@@ -52,8 +54,9 @@ def config(sim_port: int, extra: str = "") -> str:
             "        circuit: {failures_to_open: 1000, take_out_refused: false}\n")
 
 
-def start_workers(tmp_path_factory, upstream, redis_url: str, name: str, extra: str = ""):
-    gw = start_gateway(tmp_path_factory, config(upstream.port, extra), name,
+def start_workers(tmp_path_factory, upstream, redis_url: str, name: str, extra: str = "", server: str = "",
+                  env: dict | None = None):
+    gw = start_gateway(tmp_path_factory, config(upstream.port, extra, server), name, env=env,
                        args=("--workers", "2", "--redis", redis_url, "--console-port", "0"))
     deadline = time.monotonic() + 30
     while not (found := WORKERS_LINE.search(gw.proc.output())) and time.monotonic() < deadline:
@@ -235,6 +238,69 @@ def test_sigterm_drains_every_worker_and_exits_0(tmp_path_factory, upstream, red
         assert gw.proc.output().count("stopping: no new connections") == 2
     finally:
         upstream.reset()
+        gw.proc.stop()
+
+
+def pid_serving(port: int) -> int:
+    conn = HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/readyz")
+        return json.loads(conn.getresponse().read())["pid"]
+    finally:
+        conn.close()
+
+
+def replaced(gw, pids: set[int]) -> int | None:
+    """A worker pid not among `pids` serving, within 30 s (the kernel picks one per connection)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, HTTPException, ValueError):
+            if (pid := pid_serving(gw.port)) not in pids:
+                return pid
+        time.sleep(0.05)
+    return None
+
+
+def test_a_worker_whose_event_loop_is_blocked_is_killed_and_replaced(tmp_path_factory, upstream, redis_url):
+    gw, pids = start_workers(tmp_path_factory, upstream, redis_url, "workers-hang", server="  worker_timeout_s: 2\n",
+                             env={"SEAWALL_TEST_HANG_ON_SIGUSR1": "1"})
+    try:
+        victim = min(pids)
+        os.kill(victim, signal.SIGUSR1)  # its event loop sleeps: alive, and answering no one
+        new = replaced(gw, pids)
+        assert new is not None, gw.proc.output()
+        assert not alive(victim)
+        out = gw.proc.output()
+        assert re.search(r"\[supervisor\] seawall: worker \d \(pid %d\) sent no heartbeat for [\d.]+ s "
+                         r"\(server.worker_timeout_s: 2\): its event loop is blocked; killing it" % victim, out), out
+        assert re.search(r"worker \d \(pid %d\) was killed by SIGKILL" % victim, out)
+        assert worker_then_call(gw.port, BOOTSTRAP_KEY)[1] == 200
+    finally:
+        gw.proc.stop()
+
+
+def test_a_worker_stopped_by_sigterm_leaves_its_last_counts_in_metrics(tmp_path_factory, upstream, redis_url):
+    gw, pids = start_workers(tmp_path_factory, upstream, redis_url, "workers-last-counts")
+    try:
+        victim = min(pids)
+        calls = 0
+        while calls == 0:  # calls on a connection the victim holds (no scrape: one would copy its counts)
+            conn = HTTPConnection("127.0.0.1", gw.port, timeout=10)
+            conn.request("GET", "/readyz")
+            if json.loads(conn.getresponse().read())["pid"] == victim:
+                for _ in range(5):
+                    conn.request("POST", "/v1/chat/completions", json.dumps(CHAT),
+                                 {"authorization": f"Bearer {BOOTSTRAP_KEY}", "content-type": "application/json"})
+                    reply = conn.getresponse()
+                    reply.read()
+                    assert reply.status == 200
+                    calls += 1
+            conn.close()
+        os.kill(victim, signal.SIGTERM)  # drains it, well within its 5 s between copies
+        assert replaced(gw, pids) is not None, gw.proc.output()
+        assert not alive(victim)
+        assert requests_counted(gw) == calls  # its calls are still counted after its restart
+    finally:
         gw.proc.stop()
 
 

@@ -219,3 +219,12 @@ async def test_scripted_faults_reach_the_mj_routes(start_simulator):
     first = json.loads((await call(url, "POST", "/mj/submit/imagine", {"prompt": "x"}))[2])
     second = json.loads((await call(url, "POST", "/mj/submit/imagine", {"prompt": "x"}))[2])
     assert (first["code"], second["code"]) == (23, 1)
+
+
+async def test_a_list_of_no_ids_answers_the_secrets_check_alone(start_simulator):
+    """The gateway's probe of a Midjourney deployment (pipeline/health.py): no task made, the
+    secret judged as for any call."""
+    url = await start_simulator(SimulatorSettings(api_keys=("mj-secret",)))
+    status, _, body = await call(url, "POST", "/mj/task/list-by-condition", {"ids": []}, secret="mj-secret")
+    assert (status, json.loads(body)) == (200, [])
+    assert (await call(url, "POST", "/mj/task/list-by-condition", {"ids": []}, secret="wrong"))[:3:2] == (401, b"")

@@ -7,6 +7,12 @@ brings it back everywhere.
                                                       INCR seawall:cl:circuits:v   (one script)
     every POLL_S: GET …:v ──(moved?)──▶ HGETALL …circuits ──▶ adopt what others wrote since
 
+A Redis that lost its data (restarted empty, flushed) is told by its epoch: a random id the first
+gateway to find none writes, read with the version. When it changes, every gateway writes again
+what it holds (deployments out of rotation, disabled by hand included, and circuits not closed):
+a gateway started after the loss then learns them, though the one that made the change may have
+gone.
+
 Requests never wait on Redis for this: they read the local breakers and rotation as before; only
 changes of state are written (a circuit opening or closing, not each failure), by a background
 task. Failures in a row are counted by each gateway (one opening is enough for all).
@@ -27,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 
 import orjson
 
@@ -52,6 +59,15 @@ for i = 2, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], v .. '|' .. ARGV[1] .. '|' .. ARGV[i + 1])
 end
 return v
+"""
+# The epoch (set here when missing: Redis is new or lost its data) and the version, in one call.
+_READ = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+return {epoch, redis.call('GET', KEYS[2])}
 """
 
 
@@ -80,6 +96,14 @@ def health_in(raw: bytes) -> Health:
     return Health(**orjson.loads(raw))
 
 
+def held(breakers: dict[str, Breaker], out: dict[str, Health], mono: float, wall: float) -> dict[str, bytes]:
+    """What a gateway holds that isn't the default, as written to Redis: its circuits not closed and
+    its deployments out of rotation (by a refusal or by hand)."""
+    states = {"b:" + label: breaker_out(b, mono, wall) for label, b in breakers.items() if b.state != "closed"}
+    states.update(("h:" + label, health_out(h)) for label, h in out.items())
+    return states
+
+
 def newer(entries: dict[bytes, bytes], seen: dict[str, int], me: str) -> list[tuple[str, bytes]]:
     """(field, state) written by other gateways since `seen` (updated in place), oldest first."""
     out: list[tuple[int, str, bytes]] = []
@@ -100,7 +124,10 @@ class CircuitBoard:
     def __init__(self, link: Link, retrier: Retrier, prober: Prober):
         self.link, self.retrier, self.prober = link, retrier, prober
         self._hash, self._version_key = link.key("circuits"), link.key("circuits", "v")
+        self._epoch_key = link.key("circuits", "epoch")
         self._write = link.redis.register_script(_WRITE)
+        self._read = link.redis.register_script(_READ)
+        self._epoch: bytes | None = None
         self._pending: dict[str, bytes] = {}  # field -> the state to write next
         self._seen: dict[str, int] = {}  # field -> the version adopted (or written) last
         self._version = -1
@@ -152,6 +179,15 @@ class CircuitBoard:
         await stop(self._task)
         await self.flush()  # a change made while stopping still reaches the others
 
+    def _republish(self) -> None:
+        """Redis lost its data: what this gateway holds goes out again (its own changes since win)."""
+        states = held(self.retrier.breakers, self.retrier.health.out, time.monotonic(), time.time())
+        log.warning("cluster state in Redis at %s was lost (restarted empty or flushed): writing again the %d "
+                    "circuits and deployments out of rotation this gateway holds", self.link.where, len(states))
+        for field, state in states.items():
+            self._pending.setdefault(field, state)
+        self._wake.set()
+
     async def _run(self) -> None:
         while True:
             await self.flush()
@@ -175,15 +211,22 @@ class CircuitBoard:
                 self._pending.setdefault(field, state)
 
     async def poll(self) -> None:
-        version = await self.link.call("reading circuits", self.link.redis.get(self._version_key))
-        if version is None or int(version) == self._version:
+        read = await self.link.call("reading circuits", self._read(keys=[self._epoch_key, self._version_key],
+                                                                   args=[uuid.uuid4().hex]))
+        if read is None:
             return
-        if int(version) < self._version:  # Redis lost its data (restarted empty): versions start again
-            self._seen.clear()
+        epoch, version = read[0], int(read[1] or 0)
+        if epoch != self._epoch:
+            if self._epoch is not None:
+                self._republish()
+            self._epoch, self._version = epoch, -1
+            self._seen.clear()  # versions start again
+        if version == self._version:
+            return
         entries = await self.link.call("reading circuits", self.link.redis.hgetall(self._hash))
         if entries is None:
             return
-        self._version = int(version)
+        self._version = version
         mono, wall = time.monotonic(), time.time()
         for field, state in newer(entries, self._seen, self.link.gateway_id):
             kind, _, label = field.partition(":")

@@ -68,6 +68,8 @@ class ServerSettings(_Strict):
     max_incomplete_per_client: int = Field(64, ge=1)  # an address's connections stalled in their headers
     keepalive_idle_s: float = Field(75.0, gt=0)  # above the 60 s idle timeout of most load balancers
     drain_timeout_s: float = Field(25.0, ge=0)  # on SIGTERM; under Kubernetes' 30 s grace period
+    # --workers: a worker whose event loop sent no heartbeat this long (blocked, not dead) is killed and restarted
+    worker_timeout_s: float = Field(30.0, gt=0)
     # What of an upstream's error a client sees; the request log and the admin keep all of it.
     upstream_error_detail: Literal["full", "category_and_hint", "generic"] = "full"
     # Who may bring back an id the gateway handed out (a Midjourney task): its key, or its group's

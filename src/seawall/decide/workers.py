@@ -8,6 +8,7 @@ from __future__ import annotations
 STEADY_S = 30.0
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 30.0  # systemd's own restart backoff tops out in the same range
+HEARTBEAT_S = 1.0  # how often a worker's event loop says it still turns
 
 
 def worker_count(asked: str, usable_cores: int) -> int:
@@ -49,6 +50,12 @@ def restart_delay(uptime_s: float, previous_delay_s: float) -> float:
     if uptime_s >= STEADY_S:
         return 0.0
     return min(MAX_DELAY_S, max(FIRST_DELAY_S, previous_delay_s * 2))
+
+
+def hung(last_beat_s: float, now_s: float, timeout_s: float) -> bool:
+    """A worker whose event loop hasn't beaten for timeout_s is blocked (a stuck C call, an endless
+    loop): alive to the kernel, serving no one, and never restarted unless killed."""
+    return now_s - last_beat_s > timeout_s
 
 
 def streams_allowed(open_files: int, workers: int, reserve: int = 64) -> int:

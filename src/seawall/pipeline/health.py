@@ -5,7 +5,9 @@ The state is plain values in two dicts (`out`: the deployments not in rotation, 
 one's last errors); cluster/circuits.py shares the first with other gateways. Probes run on a
 one-second tick for the deployments whose next probe is due, and at once from `seawall
 deployments test`. A probe is the deployment's cheapest real call through the same transport
-(its proxy, its TLS): one token of chat, or a one-word embedding for an embedding model.
+(its proxy, its TLS): one token of chat, a one-word embedding for an embedding model, or for a
+Midjourney upstream (where a submit is a real task, paid for) a list-by-condition of no ids, which
+the proxy answers 200 with a good mj-api-secret and 401 with a refused one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from seawall.decide import health as rules
 from seawall.decide.classify import classify_reply, classify_transport
 from seawall.observe.incident import stop
 from seawall.providers.base import ApiRequest
-from seawall.providers.registry import adapter_for
+from seawall.providers.registry import adapter_for, task_adapter_for
 from seawall.providers.transport import Transport, UpstreamFailure
 
 log = logging.getLogger("seawall")
@@ -106,7 +108,9 @@ class DeploymentHealth:
 
 
 def probe_kind(target: ResolvedDeployment) -> str:
-    """What the cheapest real call to it is: an embedding model has no chat."""
+    """What the cheapest real call to it is: an embedding model has no chat; a task upstream lists."""
+    if task_adapter_for(target.spec.provider) is not None:
+        return "tasks"
     info = load_catalog().find(target.spec.model)
     embeds = (info is not None and info.max_output_tokens == 0) or "embedding" in target.spec.model
     supports = adapter_for(target.spec.adapter_name).supports
@@ -116,22 +120,22 @@ def probe_kind(target: ResolvedDeployment) -> str:
 async def probe(target: ResolvedDeployment, transport: Transport) -> dict:
     """One real call to the deployment; what came back. Never raises for the upstream's answer."""
     adapter = adapter_for(target.spec.adapter_name)
-    if not adapter.supports & {"chat", "embeddings"}:  # Midjourney: any call is a real task, paid for
-        return {"deployment": target.label, "kind": None, "ok": None, "status": None, "category": None,
-                "detail": "not probed: every call to a task upstream (Midjourney) is a real task, paid for",
-                "latency_ms": 0.0}
     kind = probe_kind(target)
-    body = {"model": target.route, "input": "ping"} if kind == "embeddings" else \
-        {"model": target.route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+    if kind == "tasks":  # no task submitted (each is paid for): the list of no ids still needs the key
+        request = adapter.build_list([], target)
+    else:
+        body = {"model": target.route, "input": "ping"} if kind == "embeddings" else \
+            {"model": target.route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+        request = adapter.build_request(ApiRequest(kind, target.route, body), target, ask_usage=False)
     started = time.perf_counter()
     status, category, detail = None, None, "answered"
     try:
-        response = await transport.open(adapter.build_request(ApiRequest(kind, target.route, body), target,
-                                                              ask_usage=False), target.spec.timeouts, target.label)
+        response = await transport.open(request, target.spec.timeouts, target.label)
         status = response.status
         raw = await response.read()
-        if status >= 300:
-            cls = classify_reply(status, response.headers, raw, now=time.time())
+        if status >= 300:  # midjourney-proxy refuses a secret with an empty 401 (as pipeline/tasks.py reads it)
+            shape = "midjourney-proxy" if kind == "tasks" and not raw.strip() else None
+            cls = classify_reply(status, response.headers, raw, now=time.time(), provider=shape)
             category, detail = cls.category, f"HTTP {status}: {adapter.read_error(status, raw).message}"
     except UpstreamFailure as f:
         category, detail = classify_transport(f.kind, f.detail).category, f.detail
@@ -157,8 +161,7 @@ class Prober:
     async def test(self, label: str) -> dict:
         target = self.targets[label]
         result = await probe(target, self.transport)
-        if result["ok"] is not None:  # a probe that was made: its outcome decides the rotation
-            self.health.probed(target, result["category"], result["detail"], result["status"])
+        self.health.probed(target, result["category"], result["detail"], result["status"])
         return result
 
     def start(self) -> None:

@@ -13,13 +13,13 @@ routes that name a response by its id.
 A response passed through lives in its upstream's store: the gateway remembers which deployment
 made it, for whom (pipeline/issued.py, like Midjourney task ids: bounded in memory, and in Redis
 when gateways share one). A translated one lives in the gateway's conversation store
-(store/conversations.py). A response belongs to the key that made it (or its group's or tenant's
-keys: server.share_within, for passed-through ids): any other key hears exactly what an unknown
-id gets.
+(store/conversations.py). A response, passed through or translated, belongs to the key that made it (or its group's or
+tenant's keys: server.share_within): any other key hears exactly what an unknown id gets.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import urllib.parse
@@ -28,6 +28,7 @@ import orjson
 
 from seawall.config import ResolvedDeployment, ResponsesSettings
 from seawall.decide.classify import classify_reply
+from seawall.decide.ownership import Owner
 from seawall.dialects import DIALECTS
 from seawall.dialects.responses_face import ResponsesFace, references
 from seawall.dialects.responses_reply import item_place
@@ -132,17 +133,17 @@ class ResponsesDesk:
         none did), or the stored conversation loaded into `face.earlier` (the request is then
         translated for every deployment), and the items its item_references name.
         `native_route`: some deployment of the model would take the request as it is."""
-        key_id = ctx.principal.key_id
+        caller = caller_of(ctx)
         if isinstance(req.body.get("input"), list):
-            await self._references(face, references(req.body["input"]), key_id)
+            await self._references(face, references(req.body["input"]), caller)
         previous = req.body.get("previous_response_id")
         if previous is None:
             return None
-        made = await self.owners.find(previous, caller_of(ctx), self.share_within)
+        made = await self.owners.find(previous, caller, self.share_within)
         if made is not None:
             return made.target
         if self.conversations.enabled:
-            record = await self.conversations.load(previous, key_id)
+            record = await self.conversations.load(previous, caller, self.share_within)
             if record is not None:
                 face.earlier = record.items
                 return None
@@ -152,7 +153,7 @@ class ResponsesDesk:
                                                             "days": f"{self.settings.retention_days:g}"},
                            param="previous_response_id")
 
-    async def _references(self, face: ResponsesFace, ids: list[str], key_id: str) -> None:
+    async def _references(self, face: ResponsesFace, ids: list[str], caller: Owner) -> None:
         """The items item_reference ids name, from the conversations that hold them (an item id
         the gateway made says which: dialects/responses_reply.item_id), for a translation."""
         loaded: dict[str, ConversationRecord | None] = {}
@@ -162,7 +163,7 @@ class ResponsesDesk:
                 continue
             response_id, index = place
             if response_id not in loaded:
-                loaded[response_id] = await self.conversations.load(response_id, key_id)
+                loaded[response_id] = await self.conversations.load(response_id, caller, self.share_within)
             record = loaded[response_id]
             output = record.output_items if record is not None else []
             if index < len(output) and output[index].get("id") == item:
@@ -179,8 +180,9 @@ class ResponsesDesk:
         stream's response (its id is known once the stream has said it)."""
         if face.turn is not None:
             record = face.turn.record(ctx.principal.key_id, self.settings.retention_days)
-            if record is not None:
-                self.conversations.save(record)
+            if record is not None:  # with the tenant and group that share_within may share it with
+                self.conversations.save(dataclasses.replace(record, tenant=ctx.principal.tenant,
+                                                            grp=ctx.principal.group))
             return
         response = face.upstream.response if face.upstream is not None else None
         response_id = response.get("id") if response else None
@@ -198,7 +200,8 @@ class ResponsesDesk:
         action, response_id = found
         principal = ctx.principal = self.auth.authenticate(ctx.headers, DIALECTS["responses"])
         check_ip(principal, ctx)
-        made = await self.owners.find(response_id, caller_of(ctx), self.share_within)
+        caller = caller_of(ctx)
+        made = await self.owners.find(response_id, caller, self.share_within)
         if made is not None:
             check_model(principal, made.model)
             ctx.request = ApiRequest(f"responses.{action}", made.model, {}, dialect="responses")
@@ -207,22 +210,23 @@ class ResponsesDesk:
                 await self.owners.forget(response_id)
             await send_json(send, ctx, 200, body, cors)
             return
-        record = await self.conversations.load(response_id, principal.key_id) if self.conversations.enabled else None
+        record = await self.conversations.load(response_id, caller, self.share_within) \
+            if self.conversations.enabled else None
         if record is None:
             raise SeawallError("response_not_found", {"response_id": response_id,
                                                       "days": f"{self.settings.retention_days:g}"})
         check_model(principal, record.model)
         ctx.request = ApiRequest(f"responses.{action}", record.model, {}, dialect="responses")
-        await send_json(send, ctx, 200, await self._kept(action, record, principal.key_id, ctx.query), cors)
+        await send_json(send, ctx, 200, await self._kept(action, record, caller, ctx.query), cors)
 
-    async def _kept(self, action: str, record: ConversationRecord, key_id: str, query: bytes) -> bytes:
+    async def _kept(self, action: str, record: ConversationRecord, caller: Owner, query: bytes) -> bytes:
         """A translated response, answered from the gateway's own copy."""
         if action == "retrieve":
             return orjson.dumps(record.response or {"id": record.response_id, "object": "response",
                                                     "status": "completed", "model": record.model,
                                                     "output": record.output_items})
         if action == "delete":
-            await self.conversations.delete(record.response_id, key_id)
+            await self.conversations.delete(record.response_id, caller, self.share_within)
             return orjson.dumps({"id": record.response_id, "object": "response", "deleted": True})
         if action == "cancel":
             raise SeawallError("response_not_cancellable", {"response_id": record.response_id})

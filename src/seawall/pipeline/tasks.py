@@ -43,11 +43,12 @@ from seawall.decide.retry import (
 )
 from seawall.errors import SeawallError, error, method_not_allowed
 from seawall.pipeline.access import check_ip, check_model
-from seawall.pipeline.attempt import malformed, transport_error
+from seawall.pipeline.attempt import malformed, out_of_rotation, transport_error
 from seawall.pipeline.auth import Authenticator
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.deadlines import BodyDeadlines
 from seawall.pipeline.egress import send_json
+from seawall.pipeline.health import DeploymentHealth
 from seawall.pipeline.ingress import ClientGone, read_body
 from seawall.pipeline.issued import Issued, IssuedIds, caller_of
 from seawall.pipeline.task_checks import (
@@ -88,8 +89,12 @@ class TaskGateway:
 
     def __init__(self, routes: dict[str, list[ResolvedDeployment]], server: ServerSettings, auth: Authenticator,
                  transport: Transport, deadlines: BodyDeadlines, max_tasks: int = DEFAULT_MAX_TASKS,
-                 policy: RetryPolicy | None = None, owners: IssuedIds | None = None):
+                 policy: RetryPolicy | None = None, owners: IssuedIds | None = None,
+                 health: DeploymentHealth | None = None):
         self.server, self.auth, self.transport, self.deadlines = server, auth, transport, deadlines
+        # the chat attempt loop's (app.py): a refused mj-api-secret takes the deployment out of
+        # rotation, and probes bring it back, as for chat deployments
+        self.health = health if health is not None else DeploymentHealth()
         self.policy = policy or RetryPolicy()
         self._budgets: dict[str, RetryBudget] = {}
         # gateways sharing the upstreams, whose retry budgets' floor is divided (decide/retry.py floor_share)
@@ -164,7 +169,10 @@ class TaskGateway:
                                                       "why": _FORGOTTEN.format(limit=self.owners.limit)},
                                    param="taskId")
             candidates = [owner.target]
-        done = await self._submit_anywhere(ctx, action, raw, candidates)
+        available = [t for t in candidates if t.label not in self.health.out]
+        if not available:
+            raise out_of_rotation(self.model, candidates, self.health)
+        done = await self._submit_anywhere(ctx, action, raw, available)
         ctx.deployment = done.target.label
         if done.reply.task_id:  # before the reply: the client may poll another gateway next
             await self.owners.remember(done.reply.task_id, Issued(done.target, caller_of(ctx), self.model))
@@ -189,6 +197,7 @@ class TaskGateway:
                 return await self._submit_once(target, action, raw, record)
             except _Failed as failed:
                 record.category, record.detail = failed.error.category, failed.detail
+                self.health.failed(target, failed.error.category, failed.detail, record.status, ctx.request_id)
                 history.append(Failure(i, failed.error.category, failed.wait_s))
                 allowed = budget.allows(now, self.instances())
                 decision = next_attempt(history, len(candidates) - 1 - i, self.policy, allowed,
@@ -317,6 +326,7 @@ class TaskGateway:
             return body
         except _Failed as failed:
             record.category, record.detail = failed.error.category, failed.detail
+            self.health.failed(target, failed.error.category, failed.detail, record.status, ctx.request_id)
             raise
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 2)

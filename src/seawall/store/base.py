@@ -301,6 +301,6 @@ KEY_COLUMNS = ("id", "name", "key_hash", "key_prefix", "last4", "created_at", "t
 # Read with the key, never written by insert/update: only add_usage changes them.
 USAGE_COLUMNS = ("used_tokens", "used_usd")
 CONVERSATION_COLUMNS = ("response_id", "key_id", "model", "created_at", "expires_at", "input_start", "output_start",
-                        "items", "response")
+                        "items", "response", "tenant", "grp")
 GROUP_COLUMNS = ("name", "created_at", "models", "quota_tokens", "quota_usd", "metadata", "updated_at", "rpm", "tpm",
                  "max_concurrency", "rps")

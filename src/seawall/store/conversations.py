@@ -1,9 +1,11 @@
 """The Responses conversations the gateway keeps for `previous_response_id` on translated routes.
 
 A row is one response's whole conversation (the earlier turns it continued, its own input, its
-output) with the model, the key that made it and its expiry (`responses.retention_days`), so a
-follow-up loads one row. Rows belong to the key that made them: `load` asks for the id *and* the
-key, so another key's id answers exactly like an unknown one.
+output) with the model, the key that made it (and the key's tenant and group) and its expiry
+(`responses.retention_days`), so a follow-up loads one row. Rows belong to the key that made them,
+or to its group's or tenant's keys too under server.share_within (decide/ownership.py, as for
+passed-through ids): `load` asks for the id *and* the caller, so anyone else's id answers exactly
+like an unknown one.
 
 `Conversations` keeps the request path off the disk, as observe/log.py does for the request
 log: `save` never waits (rows are written in batches by a background task, and kept in memory,
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from seawall.config import ResponsesSettings
+from seawall.decide.ownership import Owner, may_see
 from seawall.observe.incident import Incident, flush_loop, stop
 
 log = logging.getLogger("seawall.conversations")
@@ -44,6 +47,12 @@ class ConversationRecord:
     input_start: int
     output_start: int
     response: dict | None = None  # the response object as it was sent
+    tenant: str | None = None  # the making key's, for server.share_within
+    grp: str | None = None
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.key_id, self.tenant, self.grp)
 
     @property
     def input_items(self) -> list[dict]:
@@ -56,12 +65,12 @@ class ConversationRecord:
 
 def conversation(response_id: str, key_id: str, model: str, earlier: Sequence[dict], input_items: Sequence[dict],
                  output: Sequence[dict], now: float, retention_days: float,
-                 response: dict | None = None) -> ConversationRecord:
+                 response: dict | None = None, tenant: str | None = None, grp: str | None = None) -> ConversationRecord:
     """The record of one response: `earlier` is the conversation its previous_response_id
     named (its `items`), or nothing."""
     items = [*earlier, *input_items, *output]
     return ConversationRecord(response_id, key_id, model, now, now + retention_days * DAY_S, items, len(earlier),
-                              len(earlier) + len(input_items), response)
+                              len(earlier) + len(input_items), response, tenant, grp)
 
 
 class ConversationRows(Protocol):
@@ -70,10 +79,10 @@ class ConversationRows(Protocol):
     async def save_conversations(self, rows: list[ConversationRecord]) -> None:
         """Insert or replace (a retried batch may have been written already)."""
 
-    async def load_conversation(self, response_id: str, key_id: str, now: float) -> ConversationRecord | None:
-        """The row with this id made by this key and not expired at `now`, else None."""
+    async def load_conversation(self, response_id: str, now: float) -> ConversationRecord | None:
+        """The row with this id not expired at `now`, else None (whose it is: Conversations judges)."""
 
-    async def delete_conversation(self, response_id: str, key_id: str) -> bool: ...
+    async def delete_conversation(self, response_id: str) -> bool: ...
 
     async def purge_conversations(self, now: float) -> int:
         """Delete the rows expired at `now`; how many."""
@@ -112,25 +121,26 @@ class Conversations:
         while len(self._recent) > RECENT:
             self._recent.popitem(last=False)
 
-    async def load(self, response_id: str, key_id: str) -> ConversationRecord | None:
-        """The conversation if `key_id` made it and it has not expired; None otherwise (the
-        caller can't tell, and must not tell the client, which)."""
+    async def load(self, response_id: str, caller: Owner, share_within: str = "key") -> ConversationRecord | None:
+        """The conversation if `caller` may see it (its key made it, or shares with it under
+        `share_within`) and it has not expired; None otherwise (the caller can't tell, and must
+        not tell the client, which)."""
         now = self._clock()
-        held = self._pending.get(response_id) or self._recent.get(response_id)
-        if held is not None:
-            return held if held.key_id == key_id and held.expires_at > now else None
-        found = await self._rows.load_conversation(response_id, key_id, now)
-        if found is not None:
-            self._remember(found)
+        found = self._pending.get(response_id) or self._recent.get(response_id)
+        if found is None:
+            found = await self._rows.load_conversation(response_id, now)
+            if found is not None:
+                self._remember(found)
+        if found is None or found.expires_at <= now or not may_see(caller, found.owner, share_within):
+            return None
         return found
 
-    async def delete(self, response_id: str, key_id: str) -> bool:
-        held = self._pending.get(response_id) or self._recent.get(response_id)
-        if held is not None and held.key_id != key_id:
+    async def delete(self, response_id: str, caller: Owner, share_within: str = "key") -> bool:
+        if await self.load(response_id, caller, share_within) is None:
             return False
         pending = self._pending.pop(response_id, None) is not None
         self._recent.pop(response_id, None)
-        return await self._rows.delete_conversation(response_id, key_id) or pending
+        return await self._rows.delete_conversation(response_id) or pending
 
     def stats(self) -> dict[str, int]:
         return {"pending": len(self._pending), "written": self.written, "dropped": self.dropped,

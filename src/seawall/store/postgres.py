@@ -211,17 +211,15 @@ class PostgresStore:
     async def save_conversations(self, rows: list[ConversationRecord]) -> None:
         await self._db.executemany(_CONVERSATION_INSERT, [
             (r.response_id, r.key_id, r.model, r.created_at, r.expires_at, r.input_start, r.output_start, r.items,
-             r.response) for r in rows])
+             r.response, r.tenant, r.grp) for r in rows])
 
-    async def load_conversation(self, response_id: str, key_id: str, now: float) -> ConversationRecord | None:
+    async def load_conversation(self, response_id: str, now: float) -> ConversationRecord | None:
         row = await self._db.fetchrow(f"SELECT {', '.join(CONVERSATION_COLUMNS)} FROM response_conversations "
-                                      "WHERE response_id = $1 AND key_id = $2 AND expires_at > $3",
-                                      response_id, key_id, now)
+                                      "WHERE response_id = $1 AND expires_at > $2", response_id, now)
         return ConversationRecord(**dict(row)) if row is not None else None
 
-    async def delete_conversation(self, response_id: str, key_id: str) -> bool:
-        status = await self._db.execute("DELETE FROM response_conversations WHERE response_id = $1 AND key_id = $2",
-                                        response_id, key_id)
+    async def delete_conversation(self, response_id: str) -> bool:
+        status = await self._db.execute("DELETE FROM response_conversations WHERE response_id = $1", response_id)
         return status != "DELETE 0"
 
     async def purge_conversations(self, now: float) -> int:

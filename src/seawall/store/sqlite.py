@@ -220,22 +220,24 @@ class SQLiteStore:
         sql = (f"INSERT OR REPLACE INTO response_conversations ({', '.join(CONVERSATION_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(CONVERSATION_COLUMNS))})")
         args = [(r.response_id, r.key_id, r.model, r.created_at, r.expires_at, r.input_start, r.output_start,
-                 orjson.dumps(r.items).decode(), orjson.dumps(r.response).decode() if r.response is not None else None)
+                 orjson.dumps(r.items).decode(), orjson.dumps(r.response).decode() if r.response is not None else None,
+                 r.tenant, r.grp)
                 for r in rows]
         await self._run(lambda db: _commit_many(db, sql, args))
 
-    async def load_conversation(self, response_id: str, key_id: str, now: float) -> ConversationRecord | None:
+    async def load_conversation(self, response_id: str, now: float) -> ConversationRecord | None:
         sql = (f"SELECT {', '.join(CONVERSATION_COLUMNS)} FROM response_conversations "
-               "WHERE response_id = ? AND key_id = ? AND expires_at > ?")
-        row = await self._run(lambda db: db.execute(sql, (response_id, key_id, now)).fetchone())
+               "WHERE response_id = ? AND expires_at > ?")
+        row = await self._run(lambda db: db.execute(sql, (response_id, now)).fetchone())
         if row is None:
             return None
         return ConversationRecord(*row[:5], items=orjson.loads(row[7]), input_start=row[5], output_start=row[6],
-                                  response=orjson.loads(row[8]) if row[8] is not None else None)
+                                  response=orjson.loads(row[8]) if row[8] is not None else None, tenant=row[9],
+                                  grp=row[10])
 
-    async def delete_conversation(self, response_id: str, key_id: str) -> bool:
-        sql = "DELETE FROM response_conversations WHERE response_id = ? AND key_id = ?"
-        return await self._run(lambda db: _commit(db, sql, (response_id, key_id))) > 0
+    async def delete_conversation(self, response_id: str) -> bool:
+        sql = "DELETE FROM response_conversations WHERE response_id = ?"
+        return await self._run(lambda db: _commit(db, sql, (response_id,))) > 0
 
     async def purge_conversations(self, now: float) -> int:
         sql = "DELETE FROM response_conversations WHERE expires_at <= ?"
