@@ -250,11 +250,13 @@ async def test_time_is_redis_time(make, monkeypatch):
 
 async def test_a_crashed_process_slots_free_themselves_when_its_leases_expire(make):
     conc = scope_limits("key", "crash", None, None, max_concurrency=1)
-    crashed, survivor = make(lease_s=0.5), make(lease_s=0.5)
+    # A lease of seconds, not fractions: the survivor's first ask must come while it still holds,
+    # and on a loaded machine half a second can pass between two awaits.
+    crashed, survivor = make(lease_s=3.0), make(lease_s=3.0)
     assert isinstance(await crashed.admit((conc,), 0), Admitted)
     crashed._heartbeat.cancel()  # the process dies: its renewals stop, its release never comes
     assert (await survivor.admit((conc,), 0)).kind == "concurrency"
-    for _ in range(100):
+    for _ in range(300):
         got = await survivor.admit((conc,), 0)
         if isinstance(got, Admitted):
             break
