@@ -167,10 +167,13 @@ class RedisLimiter(RemoteLimiter):
         self.fail_open = not any(settings.fails_closed(scope) for scope in ("key", "group", "tenant"))
         self.where = redact_url(settings.redis_url)
         self._timeout_s = settings.redis_timeout_ms / 1000
-        # redis_deadline judges the timeout; redis-py's own (on the loop's clock) only caps it.
+        # redis_deadline judges the timeout and caps it at _cap_s. No socket_timeout in redis-py:
+        # every call here is under redis_deadline or asyncio.timeout already, and with one redis-py
+        # wraps each command's write in asyncio.wait_for, a task per call (~25 us of CPU a script
+        # call, measured: 97 against 125 us an admission).
         self._cap_s = max(1.0, 20 * self._timeout_s)
         # No retries inside redis-py: one attempt within the timeout; reconnecting is the Outage's job.
-        self._client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=self._cap_s,
+        self._client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=None,
                                                socket_connect_timeout=self._cap_s,
                                                retry=Retry(NoBackoff(), 0), health_check_interval=0)
         self._admit = self._client.register_script(_with("admit.lua", "quota_hold.lua", "quota_hold"))
