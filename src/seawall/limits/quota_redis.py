@@ -5,6 +5,10 @@ against one balance per key and N gateways can't together spend past a quota.
   on the server, decide/quota.py's rules (a hold must fit in what is neither spent nor held; a
   charge never takes a balance past its limit). The limit travels with each call, as this
   gateway knows it (the key cache: an admin's change reaches Redis with the next request).
+  For a key with rate limits too, they ride in the limiter's own calls (admit_and_hold,
+  finish_and_settle: admit.lua and finish.lua run them as functions), so a quota adds no round
+  trip: the hold is tried only when every limit admits, and the limits spend only when it is
+  taken.
 - Holds are leases, like the limiter's concurrency slots: members of a sorted set scored by their
   expiry (limits.lease_s), renewed by the live gateway every third of it (quota_renew.lua). A
   gateway killed mid-request stops renewing, and its holds are given back by the next hold on
