@@ -30,7 +30,7 @@ def no_separate_calls(ledger, monkeypatch) -> None:
     """The stand-alone hold and settlement go through limiter.run: folded, nothing may."""
     async def refuse(*args):
         raise AssertionError("a separate script call")
-    monkeypatch.setattr(ledger.shared._limiter, "run", refuse)
+    monkeypatch.setattr(ledger.shared.limiter, "run", refuse)
 
 
 async def test_one_call_admits_and_holds_one_call_finishes_and_settles(store, gateway, monkeypatch):
@@ -71,7 +71,7 @@ async def test_a_refusal_by_the_quota_spends_no_limit(store, gateway):
         admitted, short = await a.shared.admit_and_hold(scopes, 100, k.id, 100, 0.0)
         assert isinstance(short, Shortfall) and (short.unit, short.held, short.limit) == ("tokens", 100, 150)
         assert isinstance(admitted, Admitted) and admitted.lease is None  # nothing to finish
-    limiter = a.shared._limiter
+    limiter = a.shared.limiter
     after = await limiter.admit(scopes, 100)  # the second request and token spend of the window
     assert isinstance(after, Admitted)
     assert (after.requests.remaining, after.tokens.remaining) == (1, 10_000 - 200)
@@ -86,7 +86,7 @@ async def test_two_gateways_admitting_and_holding_at_once_never_hold_past_the_qu
     holds = [h for _, h in outcomes if isinstance(h, Hold)]
     assert len(holds) == 10  # 1000 tokens held in 100s, across both
     assert all(isinstance(h, Shortfall) for _, h in outcomes if not isinstance(h, Hold))
-    admitted = await a.shared._limiter.admit(scopes, 0)
+    admitted = await a.shared.limiter.admit(scopes, 0)
     assert admitted.requests.remaining == 1000 - 10 - 1  # only the 10 that held spent a request
     for (outcome, h) in outcomes:
         if isinstance(h, Hold):

@@ -71,6 +71,10 @@ class SharedBalances:
         self._used: set[str] = set()  # keys held since the last refresh
         self._turn = 0  # where the next refresh's slice of the other keys starts
 
+    @property
+    def limiter(self) -> RedisLimiter:
+        return self._limiter
+
     def keys(self, key_id: str) -> list[bytes]:
         found = self._keys.get(key_id)
         if found is None:

@@ -84,7 +84,7 @@ class QuotaHold:
         admission alone, and the hold waits for this stage). Raises insufficient_quota, carrying
         the rate-limit headers, when the limits admit and the quota doesn't (nothing spent)."""
         shared = self.ledger.shared
-        wanted = self.wanted() if shared is not None else None
+        wanted = self.wanted() if shared is not None and shared.limiter is limiter else None
         if wanted is None:
             return await limiter.admit(scopes, estimate)
         outcome, held = await shared.admit_and_hold(scopes, estimate, *wanted)
