@@ -1,7 +1,8 @@
 """What a quota shared through Redis costs the chat path: one `seawall serve` with limits.redis_url,
 in front of the simulator, and two keys taking turns round by round in the same run: one with a
-rate limit only (Redis limits: two script calls per request), one with the same rate limit and a
-token quota (Redis limits + quotas: two more, the hold and the settlement). Reported per mode: the
+rate limit only (Redis limits: one script call per request, the admission; an rpm needs no
+release), one with the same rate limit and a token quota (Redis limits + quota: two, the hold
+riding in the admission's call and the settlement in the release's). Reported per mode: the
 gateway process's CPU per request (user + system, from /proc) and the latency p50 / p99 at the
 client, then quota / limits-only ratios. Read the ratios: the machine is shared.
 
