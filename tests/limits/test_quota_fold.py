@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis
+from tcp_proxy import TcpProxy
 from test_quota_ledger import add_key
 from test_quota_redis import gateway  # noqa: F401 - fixture: ledgers whose balances are in Redis
 from test_redis import REDIS_URL, make, prefix, redis_server  # noqa: F401 - fixtures: Redis, a prefix per test, limiters
 
 from seawall.decide.quota import Shortfall
-from seawall.limits.base import Admitted, Refused, scope_limits
+from seawall.limits.base import Admitted, LimiterUnavailable, Refused, scope_limits
 from seawall.limits.quota import Hold
+from seawall.limits.share import LOCAL
 
 
 def held_in_redis(shared, key_id: str) -> tuple[int, int]:
@@ -93,3 +96,39 @@ async def test_two_gateways_admitting_and_holding_at_once_never_hold_past_the_qu
             g = a if h.balance is a.balance(k.id) else b
             await g.shared.finish_and_settle(scopes, outcome.lease, 0, h, 100, 0.0)
     assert held_in_redis(a.shared, k.id) == (1000, 0)
+
+
+async def test_redis_down_and_open_admits_and_holds_on_this_gateways_share(store, gateway):
+    k = await add_key(store, quota_tokens=1000)
+    proxy = TcpProxy(("127.0.0.1", 6379)).start()
+    try:
+        a = await gateway(url=f"redis://127.0.0.1:{proxy.port}/0")
+        a.shared.limiter.local.instances = 2
+        scopes = (scope_limits("key", k.id, rpm=1000, tpm=None, max_concurrency=1),)
+        proxy.cut()
+        outcome, hold = await a.shared.admit_and_hold(scopes, 400, k.id, 400, 0.0)
+        assert outcome.lease == LOCAL and isinstance(hold, Hold) and hold.lease is None  # half of 1000: 500
+        refused, nothing = await a.shared.admit_and_hold(scopes, 400, k.id, 400, 0.0)
+        assert isinstance(refused, Refused) and refused.kind == "concurrency" and nothing is None
+        charged = await a.shared.finish_and_settle(scopes, outcome.lease, 0, hold, 300, 0.0)
+        assert charged.tokens == 300  # charged here, for the store and for Redis once it answers
+        outcome, short = await a.shared.admit_and_hold(scopes, 400, k.id, 400, 0.0)
+        assert isinstance(short, Shortfall) and short.used == 300  # 200 of the share left
+        again, hold = await a.shared.admit_and_hold(scopes, 100, k.id, 100, 0.0)
+        assert isinstance(hold, Hold)  # the refused one gave its slot back
+    finally:
+        proxy.close()
+
+
+async def test_redis_down_and_closed_refuses_without_holding_or_counting(store, gateway):
+    k = await add_key(store, quota_tokens=1000)
+    proxy = TcpProxy(("127.0.0.1", 6379)).start()
+    try:
+        a = await gateway(url=f"redis://127.0.0.1:{proxy.port}/0", on_error="closed")
+        scopes = (scope_limits("key", k.id, rpm=1000, tpm=None, max_concurrency=1),)
+        proxy.cut()
+        with pytest.raises(LimiterUnavailable):
+            await a.shared.admit_and_hold(scopes, 100, k.id, 100, 0.0)
+        assert a.balance(k.id).held_tokens == 0 and not a.shared._held
+    finally:
+        proxy.close()
