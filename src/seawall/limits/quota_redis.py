@@ -249,11 +249,14 @@ class SharedBalances:
         return list(used.union(ids[start:start + READ_EACH_TIME], ids[:max(0, start + READ_EACH_TIME - len(ids))]))
 
     async def _renew_holds(self) -> None:
-        """Renew every hold this process has, every third of the lease, in one call; stops when
-        none is held (hold restarts it)."""
-        while self._held:
+        """Renew every hold this process has, every third of the lease, in one call; stops once
+        a renewal finds none held (hold restarts it). Not at once: one request at a time settles
+        its hold before this task first runs, and would start a task per request."""
+        while True:
             await asyncio.sleep(self._limiter.lease_s / 3)
-            if not self._held or self._limiter.outage.down_since is not None:
+            if not self._held:
+                return
+            if self._limiter.outage.down_since is not None:
                 continue
             members = list(self._held.items())
             await self._limiter.run(self._renew, [k for _, k in members], [self._lease_us, *(m for m, _ in members)])

@@ -388,11 +388,14 @@ class RedisLimiter(RemoteLimiter):
                         self.counts["refused_locally"], self.counts["refused_unavailable"])
 
     async def _renew_leases(self) -> None:
-        """Renew every lease this process holds, every third of lease_s, in one call; stops when
-        none is held (admit restarts it)."""
-        while self._held:
+        """Renew every lease this process holds, every third of lease_s, in one call; stops once
+        a renewal finds none held (admit restarts it): not at once, or one request at a time
+        would start a task per request."""
+        while True:
             await asyncio.sleep(self._lease_s / 3)
-            if self.outage.down_since is not None or not self._held:
+            if not self._held:
+                return
+            if self.outage.down_since is not None:
                 continue
             keys, args = [], [self._lease_us]
             for lease, slot_keys in list(self._held.items()):
