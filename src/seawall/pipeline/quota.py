@@ -54,7 +54,7 @@ class QuotaHold:
     admission's script call and the settlement into its finish (`admit`, Admission): one round
     trip each instead of two; this stage then only marks where the request is priced."""
 
-    __slots__ = ("body_bytes", "completion", "ctx", "folded", "hold", "ledger", "price_of", "prompt")
+    __slots__ = ("body_bytes", "ctx", "folded", "hold", "ledger", "price_of", "prompt")
 
     def __init__(self, ctx: RequestContext, ledger: QuotaLedger, body_bytes: int, price_of: PriceOf = no_prices):
         self.ctx, self.ledger, self.price_of, self.body_bytes = ctx, ledger, price_of, body_bytes
@@ -105,14 +105,14 @@ class QuotaHold:
         if p is None or p.key_id not in self.ledger.balances:
             return None
         balance = self.ledger.balances[p.key_id]
-        self.prompt, self.completion = self.body_bytes // 4, completion_estimate(self.ctx)
+        self.prompt, completion = self.body_bytes // 4, completion_estimate(self.ctx)
         usd = 0.0
         if balance.limit_usd is not None:  # the model asked for is known from the parse: no pre-flight needed
             price = self.price_of(self._model())
             if price is None:
                 raise SeawallError("quota_price_unknown", {"model": self._model()})
-            usd = priced(price, self.prompt, self.completion, **unit_estimate(self.ctx.request))
-        return p.key_id, self.prompt + self.completion, usd
+            usd = priced(price, self.prompt, completion, **unit_estimate(self.ctx.request))
+        return p.key_id, self.prompt + completion, usd
 
     def take(self, outcome: Hold | Shortfall | None) -> None:
         if isinstance(outcome, Shortfall):
@@ -135,7 +135,8 @@ class QuotaHold:
     def cost(self) -> tuple[int, float] | None:
         """What the request cost in tokens and USD (admit.delivered_tokens' rule); None when
         nothing reached the client, and the hold is only given back."""
-        tokens = delivered_tokens(self.ctx, self.prompt, self.completion)
+        # the completion estimate as pre-flight left it (a held max_tokens it lowered charges the lower)
+        tokens = delivered_tokens(self.ctx, self.prompt, completion_estimate(self.ctx))
         if tokens is None:
             return None
         usd = 0.0
