@@ -74,14 +74,17 @@ def start_stack(folder: str, procs: list[subprocess.Popen]) -> tuple[int, int]:
     return redis_port, sim_port
 
 
-def start_gateway(folder: str, name: str, config: str, redis_port: int, procs: list[subprocess.Popen]) -> int:
-    """`seawall serve` with `config` on the run's data dir and Redis; its port."""
+def start_gateway(folder: str, name: str, config: str, redis_port: int, procs: list[subprocess.Popen],
+                  env: dict | None = None) -> int:
+    """`seawall serve` with `config` on the run's data dir and Redis; its port. `env`: more
+    environment (a PYTHONPATH to serve another version of the code)."""
     with open(f"{folder}/{name}.yaml", "w") as f:
         f.write("console:\n  enabled: false\n" + config)
     port = free_port()
     p = seawall("serve", "--config", f"{folder}/{name}.yaml", "--port", str(port), "--data-dir", f"{folder}/data",
                 "--redis", f"redis://127.0.0.1:{redis_port}/0", log=f"{folder}/{name}.log",
-                env={"SEAWALL_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "SEAWALL_ADMIN_KEY": ADMIN_KEY, "SIM_KEY": "sk-sim"})
+                env={"SEAWALL_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "SEAWALL_ADMIN_KEY": ADMIN_KEY, "SIM_KEY": "sk-sim",
+                     **(env or {})})
     procs.append(p)
     wait_http(f"http://127.0.0.1:{port}/readyz", p)
     return port

@@ -1,11 +1,16 @@
 """What a quota shared through Redis costs the chat path: one `seawall serve` with limits.redis_url,
 in front of the simulator, and two keys taking turns round by round in the same run: one with a
-rate limit only (Redis limits: two script calls per request), one with the same rate limit and a
-token quota (Redis limits + quotas: two more, the hold and the settlement). Reported per mode: the
+rate limit only (Redis limits: one script call per request, the admission; an rpm needs no
+release), one with the same rate limit and a token quota (Redis limits + quota: two, the hold
+riding in the admission's call and the settlement in the release's). Reported per mode: the
 gateway process's CPU per request (user + system, from /proc) and the latency p50 / p99 at the
 client, then quota / limits-only ratios. Read the ratios: the machine is shared.
 
-    .venv/bin/python bench/quota_overhead.py [--rounds 6] [--requests 1500] [--concurrency 8]
+With --baseline DIR (a source tree, e.g. `git archive main src | tar -x -C DIR`), a second gateway
+serves DIR/src on the same Redis, store and simulator, and its rounds alternate with this one's:
+before and after a change, in the same run.
+
+    .venv/bin/python bench/quota_overhead.py [--rounds 6] [--requests 1500] [--concurrency 8] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import statistics
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
-from quota_kill import Client, create_key, deployment, start_gateway, start_stack
+from quota_kill import BOOTSTRAP_KEY, Client, create_key, deployment, start_gateway, start_stack
 
 
 def cpu_s(pid: int) -> float:
@@ -50,40 +57,68 @@ def percentile(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=1000)[int(p * 10) - 1] if len(values) > 1 else values[0]
 
 
+def wait_until_known(port: int, key: str) -> None:
+    """A key made through one gateway reaches another with its key-cache refresh."""
+    for _ in range(300):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers={"authorization": f"Bearer {key}"})
+        try:
+            urllib.request.urlopen(req).read()
+            return
+        except urllib.error.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the baseline gateway never learned the bench's keys")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--requests", type=int, default=1500, help="per key per round")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--baseline", help="a source tree whose src/ a second gateway serves, for before/after")
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="seawall-quota-bench-")
     procs: list[subprocess.Popen] = []
     try:
         redis_port, sim_port = start_stack(folder, procs)
         port = start_gateway(folder, "gateway", deployment(sim_port), redis_port, procs)
-        gw = procs[-1]
+        gateways = {"": (port, procs[-1])}
+        if args.baseline:
+            config = "auth:\n  refresh_interval_s: 0.2\n" + deployment(sim_port)
+            base_port = start_gateway(folder, "baseline", config, redis_port, procs,
+                                      env={"PYTHONPATH": os.path.join(os.path.abspath(args.baseline), "src")})
+            gateways["baseline: "] = (base_port, procs[-1])
 
         def key(**fields) -> str:
             return create_key(port, **fields)["key"]
 
-        modes = {"redis limits": key(rpm=10**8), "redis limits + quota": key(rpm=10**8, quota_tokens=10**12)}
+        keys = {"redis limits": key(rpm=10**8), "redis limits + quota": key(rpm=10**8, quota_tokens=10**12)}
+        modes = {g + m: (p, proc, k) for g, (p, proc) in gateways.items() for m, k in keys.items()}
+        for p, _, k in modes.values():
+            wait_until_known(p, k)
         lat: dict[str, list[float]] = {m: [] for m in modes}
         cpu: dict[str, float] = dict.fromkeys(modes, 0.0)
-        asyncio.run(phase(port, modes["redis limits"], 300, args.concurrency))  # warm up
+        for p, _ in gateways.values():
+            asyncio.run(phase(p, keys["redis limits"], 300, args.concurrency))  # warm up
         for _ in range(args.rounds):
-            for mode, k in modes.items():
-                before = cpu_s(gw.pid)
-                lat[mode] += asyncio.run(phase(port, k, args.requests, args.concurrency))
-                cpu[mode] += cpu_s(gw.pid) - before
+            for mode, (p, proc, k) in modes.items():
+                before = cpu_s(proc.pid)
+                lat[mode] += asyncio.run(phase(p, k, args.requests, args.concurrency))
+                cpu[mode] += cpu_s(proc.pid) - before
         out = {}
         for mode in modes:
             n = len(lat[mode])
             out[mode] = {"requests": n, "cpu_us_per_request": round(cpu[mode] / n * 1e6, 1),
                          "p50_ms": round(percentile(lat[mode], 50) * 1000, 3),
                          "p99_ms": round(percentile(lat[mode], 99) * 1000, 3)}
-        base, quota = out["redis limits"], out["redis limits + quota"]
-        out["ratio quota / limits only"] = {k: round(quota[k] / base[k], 3) for k in ("cpu_us_per_request", "p50_ms",
-                                                                                       "p99_ms")}
+
+        def ratio(a: str, b: str) -> dict:
+            return {k: round(out[a][k] / out[b][k], 3) for k in ("cpu_us_per_request", "p50_ms", "p99_ms")}
+
+        for g in gateways:
+            out[f"{g}ratio quota / limits only"] = ratio(f"{g}redis limits + quota", f"{g}redis limits")
+        if args.baseline:
+            for m in keys:
+                out[f"ratio {m}: this / baseline"] = ratio(m, f"baseline: {m}")
         print(json.dumps(out, indent=2))
     finally:
         for p in procs:

@@ -120,6 +120,42 @@ async def test_a_top_up_through_one_gateway_reaches_the_other(pair, sim):
         {"authorization": f"Bearer {made['key']}"})[0] == 200)
 
 
+async def test_with_a_rate_limit_the_quota_refuses_in_the_admission_and_spends_no_rate(pair, sim):
+    """A key with rpm 3 and a quota of one estimate, on both gateways: the hold is made in the
+    admission's script call. Its refusals say insufficient_quota (not a rate limit), carry the
+    rate-limit headers, and spend no request of the 3: once topped up, the key still has 2."""
+    a, b = pair
+    made = create_key(a, rpm=3, quota_tokens=ESTIMATE)
+    wait_until_known(b, made["key"])
+    assert (await chat(a, made["key"]))["status"] == 200
+    body = {"model": "gpt-4o-mini", "messages": HI, "max_tokens": MAX_TOKENS}
+    for g in (b, a, b, a):  # four refusals: more than the rpm's 2 left, had they spent it
+        status, headers, raw = await asyncio.to_thread(http, "POST", g.base_url + "/chat/completions", body,
+                                                       {"authorization": f"Bearer {made['key']}"})
+        assert (status, json.loads(raw)["error"]["code"]) == (429, "insufficient_quota")
+        assert headers["x-ratelimit-limit-requests"] == "3" and headers["x-ratelimit-remaining-requests"] == "1"
+    status, _, raw = http("PATCH", f"{a.url}/admin/keys/{made['id']}", {"quota_tokens": 10 * ESTIMATE},
+                          {"authorization": f"Bearer {a.admin_key}"})
+    assert status == 200, raw
+    assert [(await chat(a, made["key"]))["status"] for _ in range(2)] == [200, 200]
+    assert (await chat(a, made["key"]))["code"] == "rate_limit_requests"
+    assert sim.stats()["requests"]["total"] == 3
+
+
+async def test_a_usd_quota_is_priced_and_held_in_the_admission_too(pair, sim):
+    """The price is the model's as the client named it, known before pre-flight: a USD quota
+    folds into the admission as a token quota does, and its refusals spend no request either."""
+    a, b = pair
+    made = create_key(a, rpm=1, quota_usd=1e-9)
+    wait_until_known(b, made["key"])
+    assert [(await chat(g, made["key"]))["code"] for g in pair * 2] == ["insufficient_quota"] * 4
+    status, _, raw = http("PATCH", f"{a.url}/admin/keys/{made['id']}", {"quota_usd": 10.0},
+                          {"authorization": f"Bearer {a.admin_key}"})
+    assert status == 200, raw
+    assert (await chat(a, made["key"]))["status"] == 200  # the one request of the rpm, unspent until now
+    assert (await chat(a, made["key"]))["code"] == "rate_limit_requests"
+
+
 async def test_max_concurrency_4_holds_in_total_across_two_gateways(pair, sim):
     sim.set_faults([{"match": {"model": "gpt-4o-mini"}, "fault": "latency_ms=400"}])
     outcomes = await asyncio.gather(*(chat(g, g.key, "capped") for g in pair * 8))

@@ -7,6 +7,12 @@
 -- KEYS[i]: one per check. ARGV: now_us ("" = Redis TIME, so every process reads one clock),
 -- lease member, lease_us, then per check: limit, period_us (0 = a concurrency check), cost.
 -- Returns {admitted (0/1), then per check: allowed (0/1), wait_us (-1: never fits), remaining, reset_us}.
+--
+-- A quota hold may be folded in (limits/quota_redis.py; quota_hold.lua, prefixed to this script as
+-- the function quota_hold): its two keys follow the checks' and its arguments (quota_hold.lua's
+-- but now_us) follow theirs. It is tried only once every check passes, and the checks spend only
+-- if it is taken, so one round trip admits and holds, and a refusal by either spends nothing.
+-- Its reply (quota_hold.lua's) is appended.
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -15,6 +21,8 @@ else
   now = tonumber(ARGV[1])
 end
 local member, lease = ARGV[2], tonumber(ARGV[3])
+local folded = #ARGV > 3 + 3 * #KEYS  -- a check has 3 arguments per key; a hold 8 for its 2
+local checks = folded and #KEYS - 2 or #KEYS
 
 local function ceil_div(a, b)  -- exact for integers below 2^53, whatever the double division rounds to
   local q = math.floor(a / b)
@@ -31,7 +39,7 @@ local function floor_div(a, b)
 end
 
 local out, spend, admitted = {0}, {}, 1
-for i = 1, #KEYS do
+for i = 1, checks do
   local at = 3 + (i - 1) * 3
   local limit, period, cost = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   local allowed, wait, remaining, reset = 1, 0, 0, 0
@@ -61,8 +69,16 @@ for i = 1, #KEYS do
   out[#out + 1], out[#out + 2], out[#out + 3], out[#out + 4] = allowed, wait, remaining, reset
 end
 
+local held
+if folded and admitted == 1 then
+  local at, args = 3 + 3 * checks, {now}
+  for j = 1, 8 do args[j + 1] = ARGV[at + j] end
+  held = quota_hold({KEYS[checks + 1], KEYS[checks + 2]}, args)
+  if held[1] == 0 then admitted = 0 end
+end
+
 if admitted == 1 then
-  for i = 1, #KEYS do
+  for i = 1, checks do
     local period = tonumber(ARGV[3 + (i - 1) * 3 + 2])
     if period > 0 then
       local limit = tonumber(ARGV[3 + (i - 1) * 3 + 1])
@@ -77,4 +93,7 @@ if admitted == 1 then
   end
 end
 out[1] = admitted
+if held then
+  for j = 1, #held do out[#out + 1] = held[j] end
+end
 return out

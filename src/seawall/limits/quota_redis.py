@@ -5,6 +5,10 @@ against one balance per key and N gateways can't together spend past a quota.
   on the server, decide/quota.py's rules (a hold must fit in what is neither spent nor held; a
   charge never takes a balance past its limit). The limit travels with each call, as this
   gateway knows it (the key cache: an admin's change reaches Redis with the next request).
+  For a key with rate limits too, they ride in the limiter's own calls (admit_and_hold,
+  finish_and_settle: admit.lua and finish.lua run them as functions), so a quota adds no round
+  trip: the hold is tried only when every limit admits, and the limits spend only when it is
+  taken.
 - Holds are leases, like the limiter's concurrency slots: members of a sorted set scored by their
   expiry (limits.lease_s), renewed by the live gateway every third of it (quota_renew.lua). A
   gateway killed mid-request stops renewing, and its holds are given back by the next hold on
@@ -34,7 +38,7 @@ import time
 import uuid
 
 from seawall.decide.quota import Shortfall, share_of
-from seawall.limits.base import LimiterUnavailable
+from seawall.limits.base import Admitted, LimiterUnavailable, Refused, ScopeLimits
 from seawall.limits.quota import Balance, Charged, Hold, QuotaLedger, take
 from seawall.limits.redis import _FAILURES, RedisLimiter
 
@@ -67,6 +71,10 @@ class SharedBalances:
         self._used: set[str] = set()  # keys held since the last refresh
         self._turn = 0  # where the next refresh's slice of the other keys starts
 
+    @property
+    def limiter(self) -> RedisLimiter:
+        return self._limiter
+
     def keys(self, key_id: str) -> list[bytes]:
         found = self._keys.get(key_id)
         if found is None:
@@ -81,11 +89,40 @@ class SharedBalances:
         b = self._ledger.balances.get(key_id)
         if b is None:
             return None
+        keys, args = self._holding(key_id, b, tokens, usd)
+        reply = await self._limiter.run(self._hold, keys, [b"", *args])
+        return self._held_by(key_id, b, reply, args[0], tokens, usd)
+
+    async def admit_and_hold(self, scopes: tuple[ScopeLimits, ...], estimate: int, key_id: str, tokens: int,
+                             usd: float) -> tuple[Admitted | Refused, Hold | Shortfall | None]:
+        """The limiter's admission and this hold in one script call (RedisLimiter.admit_holding):
+        a refusal by the limits holds nothing, a refusal by the quota spends no limit. The hold
+        is None when the limits refused (or the key has no quota)."""
+        b = self._ledger.balances.get(key_id)
+        if b is None:
+            return await self._limiter.admit(scopes, estimate), None
+        keys, args = self._holding(key_id, b, tokens, usd)
+        outcome, reply = await self._limiter.admit_holding(scopes, estimate, keys, args)
+        if isinstance(outcome, Refused):
+            return outcome, None
+        try:
+            held = self._held_by(key_id, b, reply, args[0], tokens, usd)
+        except LimiterUnavailable:  # admitted on this gateway's share; the quota fails closed
+            await self._limiter.finish(scopes, outcome.lease, 0)
+            raise
+        if not isinstance(held, Hold) and outcome.lease is not None:  # a share's refusal: give the slot back
+            await self._limiter.finish(scopes, outcome.lease, 0)
+        return outcome, held
+
+    def _holding(self, key_id: str, b: Balance, tokens: int, usd: float) -> tuple[list[bytes], list]:
+        """quota_hold.lua's keys and arguments but now_us: the lease member comes first."""
         member = f"{self._id}:{next(self._serial)}|{tokens}|{usd!r}".encode()
-        keys = self.keys(key_id)
-        reply = await self._limiter.run(self._hold, keys, [
-            b"", member, self._lease_us, tokens, repr(usd), _limit(b.limit_tokens), _limit(b.limit_usd),
-            b.used_tokens, repr(b.used_usd)])
+        return self.keys(key_id), [member, self._lease_us, tokens, repr(usd), _limit(b.limit_tokens),
+                                   _limit(b.limit_usd), b.used_tokens, repr(b.used_usd)]
+
+    def _held_by(self, key_id: str, b: Balance, reply: list | None, member: bytes, tokens: int,
+                 usd: float) -> Hold | Shortfall:
+        """quota_hold.lua's reply read (None: Redis can't answer, so this gateway's share decides)."""
         if reply is None:
             return self._hold_share(key_id, b, tokens, usd)
         held, unit, ut, uu, ht, hu = reply
@@ -94,6 +131,7 @@ class SharedBalances:
             if unit == b"tokens":
                 return Shortfall("tokens", b.limit_tokens, b.used_tokens, b.held_tokens, tokens)
             return Shortfall("usd", b.limit_usd, b.used_usd, b.held_usd, usd)
+        keys = self.keys(key_id)
         self._held[member] = keys[1]
         self._used.add(key_id)
         if self._renewing is None or self._renewing.done():
@@ -102,6 +140,27 @@ class SharedBalances:
 
     async def settle(self, hold: Hold, tokens: int, usd: float) -> Charged:
         """As QuotaLedger.settle: give the hold back, charge the real cost (idempotent)."""
+        call = self._settling(hold, tokens, usd)
+        if isinstance(call, Charged):
+            return call
+        reply = await self._limiter.run(self._settle, *call)
+        return self._settled(hold, reply, tokens, usd)
+
+    async def finish_and_settle(self, scopes: tuple[ScopeLimits, ...], lease: str | None, token_delta: int,
+                                hold: Hold, tokens: int, usd: float) -> Charged:
+        """The limiter's finish (RedisLimiter.finish) and this settlement in one script call."""
+        call = self._settling(hold, tokens, usd)
+        if isinstance(call, Charged):
+            await self._limiter.finish(scopes, lease, token_delta)
+            return call
+        reply = await self._limiter.finish(scopes, lease, token_delta, *call)
+        return self._settled(hold, reply, tokens, usd)
+
+    async def release(self, hold: Hold) -> None:
+        await self.settle(hold, 0, 0.0)
+
+    def _settling(self, hold: Hold, tokens: int, usd: float) -> tuple[list[bytes], list] | Charged:
+        """quota_settle.lua's keys and arguments, or what was charged without Redis."""
         if hold.done:
             return Charged(0, 0.0, 0, 0.0)
         hold.done = True
@@ -113,18 +172,17 @@ class SharedBalances:
         self._held.pop(hold.lease, None)
         if not (tokens or usd) and self._limiter.outage.down_since is not None:
             return Charged(0, 0.0, 0, 0.0)  # nothing to charge; the hold's lease expires by itself
-        reply = await self._limiter.run(self._settle, self.keys(hold.key_id), [
-            hold.lease, hold.tokens, repr(hold.usd), tokens, repr(usd), _limit(b.limit_tokens), _limit(b.limit_usd),
-            b.used_tokens, repr(b.used_usd)])
+        return self.keys(hold.key_id), [hold.lease, hold.tokens, repr(hold.usd), tokens, repr(usd),
+                                        _limit(b.limit_tokens), _limit(b.limit_usd), b.used_tokens, repr(b.used_usd)]
+
+    def _settled(self, hold: Hold, reply: list | None, tokens: int, usd: float) -> Charged:
         if reply is None:  # charged here, added to Redis when it answers; the hold expires by itself
-            return self._charge_here(hold.key_id, b, tokens, usd)
+            return self._charge_here(hold.key_id, hold.balance, tokens, usd)
+        b = hold.balance
         t, u = int(reply[0]), float(reply[1])
         b.used_tokens, b.used_usd, b.held_tokens, b.held_usd = int(reply[2]), float(reply[3]), int(reply[4]), float(reply[5])
         self._ledger.charged(hold.key_id, t, u)
         return Charged(t, u, max(tokens - t, 0), max(usd - u, 0.0))
-
-    async def release(self, hold: Hold) -> None:
-        await self.settle(hold, 0, 0.0)
 
     # -- Redis down ---------------------------------------------------------------------------------
     def _hold_share(self, key_id: str, b: Balance, tokens: int, usd: float) -> Hold | Shortfall:
@@ -191,11 +249,14 @@ class SharedBalances:
         return list(used.union(ids[start:start + READ_EACH_TIME], ids[:max(0, start + READ_EACH_TIME - len(ids))]))
 
     async def _renew_holds(self) -> None:
-        """Renew every hold this process has, every third of the lease, in one call; stops when
-        none is held (hold restarts it)."""
-        while self._held:
+        """Renew every hold this process has, every third of the lease, in one call; stops once
+        a renewal finds none held (hold restarts it). Not at once: one request at a time settles
+        its hold before this task first runs, and would start a task per request."""
+        while True:
             await asyncio.sleep(self._limiter.lease_s / 3)
-            if not self._held or self._limiter.outage.down_since is not None:
+            if not self._held:
+                return
+            if self._limiter.outage.down_since is not None:
                 continue
             members = list(self._held.items())
             await self._limiter.run(self._renew, [k for _, k in members], [self._lease_us, *(m for m, _ in members)])

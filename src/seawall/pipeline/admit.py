@@ -3,8 +3,10 @@ concurrency, per key and per group, decided by decide/gcra.py in a limiter backe
 
 `Admission` reserves at entry (`__aenter__` yields the x-ratelimit-* headers to send) and at exit,
 whatever the outcome (reply, error, stream end, client gone, cancellation), gives the
-concurrency slots back and settles the token estimate with the real usage. Quota reservations
-will join here.
+concurrency slots back and settles the token estimate with the real usage. With a Redis limiter
+and shared quotas, the quota stage's hold is made in the admission's script call and settled in
+its finish's (pipeline/quota.py: `QuotaHold.admit`), so a quota'd request costs Redis two round
+trips, as a rate-limited one does.
 
 Token estimate at admission: the request body's bytes / 4 (OpenAI's rule of thumb of ~4
 characters per token; the JSON around the messages makes it an overestimate, which settlement
@@ -13,6 +15,9 @@ client sets neither.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
 
 from seawall.decide.gcra import NS
 from seawall.dialects.shapes import output_limit
@@ -27,6 +32,11 @@ from seawall.limits.base import (
 from seawall.limits.memory import MemoryLimiter
 from seawall.pipeline.context import RequestContext
 
+if TYPE_CHECKING:
+    from seawall.pipeline.quota import QuotaHold
+
+NOTHING = (0, 0.0)  # a quota settlement that charges nothing: the hold given back
+
 _NO_HEADERS: dict[str, str] = {}
 _NO_SCOPES: tuple[ScopeLimits, ...] = ()
 # A typical chat reply's length, counted until the real usage settles it: a larger default
@@ -38,10 +48,12 @@ _MS = 1_000_000
 class Admission:
     """One per request. A plain class: a generator-based context manager costs more per call."""
 
-    __slots__ = ("body_bytes", "ctx", "estimate", "headers", "lease", "limiter", "scopes")
+    __slots__ = ("body_bytes", "ctx", "estimate", "headers", "lease", "limiter", "quota", "scopes")
 
-    def __init__(self, ctx: RequestContext, limiter: MemoryLimiter | RemoteLimiter, body_bytes: int):
-        self.ctx, self.limiter, self.body_bytes = ctx, limiter, body_bytes
+    def __init__(self, ctx: RequestContext, limiter: MemoryLimiter | RemoteLimiter, body_bytes: int,
+                 quota: QuotaHold | None = None):
+        """`quota`: the request's quota stage, whose hold a remote limiter folds into admission."""
+        self.ctx, self.limiter, self.body_bytes, self.quota = ctx, limiter, body_bytes, quota
         self.scopes = _NO_SCOPES
 
     async def __aenter__(self) -> dict[str, str]:
@@ -53,7 +65,8 @@ class Admission:
         limiter = self.limiter
         if isinstance(limiter, RemoteLimiter):  # awaited only when the state is elsewhere (Redis)
             try:
-                outcome = await limiter.admit(scopes, self.estimate)
+                outcome = await (limiter.admit(scopes, self.estimate) if self.quota is None else
+                                 self.quota.admit(limiter, scopes, self.estimate))
             except LimiterUnavailable as e:
                 raise unavailable(e) from None
         else:
@@ -70,7 +83,13 @@ class Admission:
             return
         limiter = self.limiter
         if isinstance(limiter, RemoteLimiter):
-            await limiter.finish(self.scopes, self.lease, used_tokens(self.ctx, self.body_bytes, self.estimate) - self.estimate)
+            delta = used_tokens(self.ctx, self.body_bytes, self.estimate) - self.estimate
+            quota = self.quota
+            if quota is None or not quota.folded or quota.hold is None:
+                await limiter.finish(self.scopes, self.lease, delta)
+            else:  # shielded: a client leaving mid-settlement must not lose what its reply cost
+                await asyncio.shield(quota.ledger.shared.finish_and_settle(self.scopes, self.lease, delta, quota.hold,
+                                                                           *(quota.cost() or NOTHING)))
         else:
             limiter.release(self.scopes)
             limiter.settle(self.scopes, used_tokens(self.ctx, self.body_bytes, self.estimate) - self.estimate, limiter.clock())

@@ -94,7 +94,8 @@ class Pipeline:
             local_count = not native_route and req.operation == "count_tokens"
             if not native_route and not local_count:
                 req = ctx.request = dialect.translate(req, self.router.lossy(req.model))
-            async with Admission(ctx, self.limiter, len(body)) as limit_headers:  # cheap checks before counting
+            quota = None if local_count else QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of)
+            async with Admission(ctx, self.limiter, len(body), quota) as limit_headers:  # cheap checks before counting
                 # may repair it, or route it to a fallback; the key's own policy and limits over the model's
                 checked = await self.preflight.check(req, len(body), ctx.principal.request_policy)
                 ctx.request, req, cors = checked.request, checked.routed, cors + checked.headers
@@ -103,7 +104,7 @@ class Pipeline:
                     ctx.usage = Usage()  # counting costs nothing
                     await send_json(send, ctx, 200, reply, cors + counted + _as_headers(limit_headers))
                     return
-                async with QuotaHold(ctx, self.quotas, len(body), self.preflight.price_of):
+                async with quota:
                     candidates = pinned or self.retrier.arrange(self.router.plan(req.model, req.operation,
                                                                                  req.dialect))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier, dialect.translate)
@@ -143,8 +144,9 @@ class Pipeline:
             req = ctx.request = ApiRequest(operation, model, upload.reader.summary.fields, upload=upload)
             check_access(ctx, req)
             estimate = sum(len(v) for v in upload.reader.summary.fields.values())
-            async with Admission(ctx, self.limiter, estimate) as limit_headers:
-                async with QuotaHold(ctx, self.quotas, estimate, self.preflight.price_of):
+            quota = QuotaHold(ctx, self.quotas, estimate, self.preflight.price_of)
+            async with Admission(ctx, self.limiter, estimate, quota) as limit_headers:
+                async with quota:
                     candidates = self.retrier.arrange(self.router.plan(model, operation, "openai"))
                     outcome = await attempt(ctx, req, candidates, self.transport, self.retrier)
                     await self._deliver(send, ctx, outcome, cors + _as_headers(limit_headers), DIALECTS["openai"],

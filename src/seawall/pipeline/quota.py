@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from seawall.decide.quota import Shortfall
 from seawall.errors import SeawallError
-from seawall.limits.base import LimiterUnavailable
+from seawall.limits.base import Admitted, LimiterUnavailable, Refused, RemoteLimiter, ScopeLimits
 from seawall.limits.quota import Hold, QuotaLedger
-from seawall.pipeline.admit import completion_estimate, delivered_tokens, unavailable
+from seawall.pipeline.admit import NOTHING, completion_estimate, delivered_tokens, limit_headers, unavailable
 from seawall.pipeline.context import RequestContext
 from seawall.providers.base import ApiRequest, Usage
 from seawall.providers.openai import IMAGE_OPERATIONS, image_kind
@@ -50,64 +50,107 @@ def no_prices(model: str) -> None:
 
 class QuotaHold:
     """The estimate is admission's (admit.py: body bytes / 4 + max tokens), worked out only for a
-    key that has a quota."""
+    key that has a quota. With Redis limits and shared quotas the hold is folded into the
+    admission's script call and the settlement into its finish (`admit`, Admission): one round
+    trip each instead of two; this stage then only marks where the request is priced."""
 
-    __slots__ = ("body_bytes", "completion", "ctx", "hold", "ledger", "price_of", "prompt")
+    __slots__ = ("body_bytes", "ctx", "folded", "hold", "ledger", "price_of", "prompt")
 
     def __init__(self, ctx: RequestContext, ledger: QuotaLedger, body_bytes: int, price_of: PriceOf = no_prices):
         self.ctx, self.ledger, self.price_of, self.body_bytes = ctx, ledger, price_of, body_bytes
         self.hold: Hold | None = None
+        self.folded = False
 
     async def __aenter__(self) -> QuotaHold:
         """Raise insufficient_quota (429, no Retry-After) when the estimate doesn't fit."""
+        if self.folded:
+            return self  # held with the admission
+        wanted = self.wanted()
+        if wanted is None:
+            return self  # the fast path: a key without a quota pays for one dict lookup
+        shared = self.ledger.shared
+        if shared is None:
+            outcome = self.ledger.hold(*wanted)
+        else:
+            try:
+                outcome = await shared.hold(*wanted)
+            except LimiterUnavailable as e:
+                raise unavailable(e) from None
+        self.take(outcome)
+        return self
+
+    async def admit(self, limiter: RemoteLimiter, scopes: tuple[ScopeLimits, ...], estimate: int) -> Admitted | Refused:
+        """The limiter's admission with this hold folded in, when the quota is shared (else the
+        admission alone, and the hold waits for this stage). Raises insufficient_quota, carrying
+        the rate-limit headers, when the limits admit and the quota doesn't (nothing spent)."""
+        shared = self.ledger.shared
+        wanted = self.wanted() if shared is not None and shared.limiter is limiter else None
+        if wanted is None:
+            return await limiter.admit(scopes, estimate)
+        outcome, held = await shared.admit_and_hold(scopes, estimate, *wanted)
+        if isinstance(outcome, Admitted):
+            self.folded = True
+            try:
+                self.take(held)
+            except SeawallError as e:
+                for name, value in limit_headers(outcome.requests, outcome.tokens).items():
+                    e.headers.setdefault(name, value)
+                raise
+        return outcome
+
+    def wanted(self) -> tuple[str, int, float] | None:
+        """(key id, tokens, USD) to hold; None for a key without a quota. Raises
+        quota_price_unknown for a USD quota on a model the gateway has no price for."""
         p = self.ctx.principal
         if p is None or p.key_id not in self.ledger.balances:
-            return self  # the fast path: a key without a quota pays for one dict lookup
+            return None
         balance = self.ledger.balances[p.key_id]
-        self.prompt, self.completion = self.body_bytes // 4, completion_estimate(self.ctx)
+        self.prompt, completion = self.body_bytes // 4, completion_estimate(self.ctx)
         usd = 0.0
-        if balance.limit_usd is not None:
+        if balance.limit_usd is not None:  # the model asked for is known from the parse: no pre-flight needed
             price = self.price_of(self._model())
             if price is None:
                 raise SeawallError("quota_price_unknown", {"model": self._model()})
-            usd = priced(price, self.prompt, self.completion, **unit_estimate(self.ctx.request))
-        shared = self.ledger.shared
-        if shared is None:
-            outcome = self.ledger.hold(p.key_id, self.prompt + self.completion, usd)
-        else:
-            try:
-                outcome = await shared.hold(p.key_id, self.prompt + self.completion, usd)
-            except LimiterUnavailable as e:
-                raise unavailable(e) from None
+            usd = priced(price, self.prompt, completion, **unit_estimate(self.ctx.request))
+        return p.key_id, self.prompt + completion, usd
+
+    def take(self, outcome: Hold | Shortfall | None) -> None:
         if isinstance(outcome, Shortfall):
-            raise insufficient_quota(outcome, p.name, balance.source(outcome.unit))
+            p = self.ctx.principal
+            raise insufficient_quota(outcome, p.name, self.ledger.balances[p.key_id].source(outcome.unit))
         self.hold = outcome
-        return self
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if self.hold is None:
-            return
+        if self.hold is None or self.folded:
+            return  # a folded hold is settled with the admission's finish
         shared = self.ledger.shared
-        tokens = delivered_tokens(self.ctx, self.prompt, self.completion)
+        cost = self.cost()
+        if shared is not None:  # shielded: a client leaving mid-settlement must not lose what its reply cost
+            await asyncio.shield(shared.settle(self.hold, *(cost or NOTHING)))
+        elif cost is None:
+            self.ledger.release(self.hold)
+        else:
+            self.ledger.settle(self.hold, *cost)
+
+    def cost(self) -> tuple[int, float] | None:
+        """What the request cost in tokens and USD (admit.delivered_tokens' rule); None when
+        nothing reached the client, and the hold is only given back."""
+        # the completion estimate as pre-flight left it (a held max_tokens it lowered charges the lower)
+        tokens = delivered_tokens(self.ctx, self.prompt, completion_estimate(self.ctx))
         if tokens is None:
-            if shared is None:
-                self.ledger.release(self.hold)
-            else:
-                await asyncio.shield(shared.release(self.hold))
-            return
+            return None
         usd = 0.0
         price = self.price_of(self._model()) if self.hold.balance.limit_usd is not None else None
         if price is not None:  # priced as the model asked for, as the hold was
             usage = self.ctx.usage
             usd = usage_cost(price, usage) if usage is not None else \
                 priced(price, *tokens, **unit_estimate(self.ctx.request))
-        if shared is None:
-            self.ledger.settle(self.hold, tokens[0] + tokens[1], usd)
-        else:  # shielded: a client leaving mid-settlement must not lose what its reply cost
-            await asyncio.shield(shared.settle(self.hold, tokens[0] + tokens[1], usd))
+        return tokens[0] + tokens[1], usd
 
     def _model(self) -> str:
         return self.ctx.request.model if self.ctx.request is not None else ""
+
+
 
 
 # An upload's seconds of audio, before its transcription says: 16 kB a second, a 128 kbit/s MP3's
