@@ -200,9 +200,10 @@ def test_a_killed_worker_fails_only_what_it_held_and_comes_back(tmp_path_factory
             t.join(30)
         assert back is not None, gw.proc.output()  # a new worker process took the dead one's place
         failed = [(pid, status) for _, pid, status in results if status != 200]
-        # only what the killed worker held: its requests in flight (16 clients: at most 16), or a
-        # connection still in its accept queue (no pid)
-        assert failed and len(failed) <= len(clients), failed
+        # only what the killed worker held: its requests in flight (16 clients: at most 16), and a
+        # connection a client made again while the kill was under way, still landing in the dying
+        # worker's accept queue (no pid): at most one more per client
+        assert failed and len(failed) <= 2 * len(clients), failed
         assert all(pid in (victim, None) for pid, _ in failed), failed
         after = [(pid, status) for t, pid, status in results if t > killed_at[0] and pid == survivor]
         assert after and all(status == 200 for _, status in after)  # the other worker kept serving
