@@ -25,29 +25,12 @@ import tempfile
 import threading
 import time
 import urllib.request
+from processes import free_port, wait_http
 
 KEY = "sk-sw-benchCaptureCostKey000000000000000000"
 MODES = ("off", "failed", "all")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready")
 
 
 def cpu_seconds(pid: int) -> float:

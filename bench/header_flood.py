@@ -23,12 +23,8 @@ import sys
 import tempfile
 import threading
 import time
+from processes import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mib(pid: int) -> float:

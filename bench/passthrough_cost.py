@@ -34,6 +34,7 @@ import time
 import urllib.request
 
 from client_cost import _Answer  # bench/client_cost.py: reads requests, answers each by its path
+from processes import free_port
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -103,12 +104,6 @@ def serve(port_out: int) -> None:
 
 
 # -- processes --------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_upstream() -> tuple[subprocess.Popen, int]:

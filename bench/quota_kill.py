@@ -32,30 +32,13 @@ import time
 import urllib.request
 
 import redis
+from processes import free_port, wait_http
 
 ADMIN_KEY = "sw-admin-benchAdminKey00000000000000000000000"
 BOOTSTRAP_KEY = "sk-sw-benchBootstrapKey000000000000000000000"
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20}).encode()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} never answered")
 
 
 def seawall(*args: str, log: str, env: dict | None = None) -> subprocess.Popen:

@@ -32,7 +32,8 @@ from seawall.config import parse_settings, resolve_secrets
 from seawall.decide.schema import check_body
 from seawall.pipeline.route import Router
 from seawall.pipeline.validate import Preflight
-from seawall.providers.base import CanonicalRequest
+from seawall.providers.base import ApiRequest
+from processes import free_port
 
 SMALL_CHAT = {
     "model": "gpt-4o-mini",
@@ -71,11 +72,11 @@ def preflight() -> Preflight:
     return Preflight(settings.server, Router(resolve_secrets(settings, {}, "http://127.0.0.1:9")))
 
 
-async def passthrough(req: CanonicalRequest, body_bytes: int) -> CanonicalRequest:
+async def passthrough(req: ApiRequest, body_bytes: int) -> ApiRequest:
     return req
 
 
-async def per_call_us(fn, req: CanonicalRequest, body_bytes: int, n: int) -> float:
+async def per_call_us(fn, req: ApiRequest, body_bytes: int, n: int) -> float:
     for _ in range(min(n, 1000)):
         await fn(req, body_bytes)
     best = float("inf")
@@ -100,7 +101,7 @@ async def in_process(n: int) -> list[dict]:
     encoding("cl100k_base")
     rows = []
     for name, operation, body in CASES:
-        req = CanonicalRequest(operation, body["model"], body)
+        req = ApiRequest(operation, body["model"], body)
         size = len(orjson.dumps(body))
         base = await per_call_us(passthrough, req, size, n)
         stage = await per_call_us(pf.check, req, size, n)
@@ -115,11 +116,6 @@ async def in_process(n: int) -> list[dict]:
 
 
 # -- over HTTP ------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def start(args: list[str], log: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "seawall", *args], stdout=open(log, "wb"),

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from processes import free_port
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -43,11 +44,6 @@ def load_peers():
     loader.exec_module(module)
     return module
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def upstream_conf(peers, folder: str, port: int) -> str:
