@@ -69,7 +69,7 @@ def test_a_ready_listener_is_drained_in_one_go_and_each_connection_serves(loop_n
         for c in clients:
             got.append(await asyncio.wait_for(asyncio.get_running_loop().sock_recv(c, 16), 5))
         assert got == [b"PING"] * 40
-        listener.close()
+        await listener.close()
 
     try:
         run(loop_name, main)
@@ -93,13 +93,13 @@ def test_a_started_listener_accepts_as_clients_come_and_a_closed_one_stops(loop_
         async with asyncio.timeout(10):
             while len(Echo.made) < 5:
                 await asyncio.sleep(0.01)
-        listener.close()
+        await listener.close()
         clients.extend(connect(sock, 3))  # queued by the kernel, never taken
         for _ in range(20):
             await asyncio.sleep(0)
         assert len(Echo.made) == 5
         sock.accept()  # still waiting there for whoever listens next
-        listener.close()  # twice: no error
+        await listener.close()  # twice: no error
 
     try:
         run(loop_name, main)

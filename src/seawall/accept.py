@@ -39,14 +39,17 @@ class Listener:
         self.retry = None
         self.loop.add_reader(self.sock.fileno(), self._accept)
 
-    def close(self) -> None:
-        """Stop accepting (the socket stays the caller's to close)."""
+    async def close(self) -> None:
+        """Stop accepting, and let the connections taken finish setting up, so that a drain that
+        follows finds them all (the socket stays the caller's to close)."""
         if not self.closed:
             self.closed = True
             if self.retry is not None:
                 self.retry.cancel()
             else:
                 self.loop.remove_reader(self.sock.fileno())
+        if self.handing:
+            await asyncio.gather(*self.handing)
 
     def _accept(self) -> None:
         for _ in range(BATCH):

@@ -270,7 +270,7 @@ class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets=None) -> None:
         self._app.begin_drain()
         for listener in self.listeners:
-            listener.close()
+            await listener.close()
         await super().shutdown(sockets)
         for drained in self.on_drained:
             drained()
