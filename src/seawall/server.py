@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from seawall.accept import Listener, listen
 from seawall.app import Gateway
 from seawall.config import ConfigError, LimitSettings, Settings, resolve_metrics_token, resolve_secrets
 from seawall.connections import GuardedProtocol
@@ -258,9 +259,18 @@ class DrainingServer(uvicorn.Server):
         # called once drained: uvicorn then re-raises the SIGTERM it caught, ending the process
         # before anything after serve() runs
         self.on_drained: list[Callable[[], None]] = []
+        self.listeners: list[Listener] = []
+
+    async def startup(self, sockets=None) -> None:
+        # uvicorn's listener (libuv's) accepts one connection per loop turn: accept.py's take all waiting
+        await super().startup(sockets=[] if sockets else sockets)
+        if self.started and sockets:
+            self.listeners = listen(self, sockets)
 
     async def shutdown(self, sockets=None) -> None:
         self._app.begin_drain()
+        for listener in self.listeners:
+            await listener.close()
         await super().shutdown(sockets)
         for drained in self.on_drained:
             drained()
