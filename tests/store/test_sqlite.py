@@ -1,4 +1,6 @@
+import os
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -118,3 +120,18 @@ async def test_rate_limits_round_trip(store):
     group = GroupRecord(name="team", created_at=1.0, rpm=5, tpm=None, max_concurrency=2)
     await store.insert_group(group)
     assert await store.load_groups() == [group]
+
+
+async def test_the_writer_thread_yields_the_cpu_to_the_event_loop(tmp_path):
+    """Its batches must not take turns with the loop on a busy core (store/sqlite.py WRITER_NICENESS)."""
+    from seawall.store.sqlite import WRITER_NICENESS, SQLiteStore
+
+    store = SQLiteStore(str(tmp_path / "seawall.db"))
+    await store.open()
+    try:
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        writer = await store._run(lambda db: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    finally:
+        await store.close()
+    assert writer == min(mine + WRITER_NICENESS, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the loop's own is untouched

@@ -16,6 +16,7 @@ import functools
 import operator
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,22 @@ def _null(value: None) -> None:
 sqlite3.register_adapter(type(None), _null)
 
 
+# The writer thread's niceness: its batches (the request log's inserts, a few ms of CPU each)
+# yield a core to the event loop instead of taking turns with it. On a busy or pinned core the
+# scheduler otherwise runs them in slices of milliseconds while a request waits: measured, one
+# request at a time, p99 2.3-3.3 ms against 1.1 ms with the log's writes deferred.
+WRITER_NICENESS = 10
+
+
+def yield_the_cpu() -> None:
+    """Lower this thread's scheduling priority below the process's (Linux: per thread); elsewhere, leave it."""
+    try:
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, min(os.getpriority(os.PRIO_PROCESS, me) + WRITER_NICENESS, 19))
+    except (AttributeError, OSError):
+        pass
+
+
 def _chunks(count: int) -> list[int]:
     """Statement sizes that add up to count, largest first: 537 -> [500, 20, 5, 5, 5, 1, 1]."""
     out = []
@@ -104,7 +121,8 @@ class SQLiteStore:
 
     async def open(self) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seawall-sqlite")
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seawall-sqlite",
+                                          initializer=yield_the_cpu)
         loop = asyncio.get_running_loop()
         self._db = await loop.run_in_executor(self._thread, _connect, self.path)
         await self.migrate()
