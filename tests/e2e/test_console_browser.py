@@ -7,13 +7,13 @@ In CI (CI set) a missing chromium fails the test; elsewhere it is skipped naming
 """
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import ADMIN_KEY, BOOTSTRAP_KEY, free_port, http, start_gateway
+from system_tools import require
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -24,12 +24,7 @@ HOSTILE_BODY = "<img src=x onerror=alert('body')> hello"
 
 
 def chromium() -> str:
-    path = shutil.which("chromium") or (shutil.which("chromium-browser"))
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package (apt-get install chromium)")
-        pytest.skip("needs Debian's chromium package (apt-get install chromium)")
-    return path
+    return require("chromium", "apt-get install -y chromium")  # Debian's: never `playwright install`
 
 
 def console_config(sim_port: int) -> str:
