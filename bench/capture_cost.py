@@ -18,14 +18,12 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from processes import free_port, wait_http
+from processes import free_port, start_simulator, wait_http
 
 KEY = "sk-sw-benchCaptureCostKey000000000000000000"
 MODES = ("off", "failed", "all")
@@ -83,14 +81,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="seawall-capture-cost-")
     procs: list[subprocess.Popen] = []
     try:
-        sim_port = free_port()
-        sim_cfg = os.path.join(tmp, "sim.yaml")
-        with open(sim_cfg, "w") as f:
-            f.write("stream_interval_ms: 0\n")
-        sim = subprocess.Popen([sys.executable, "-m", "seawall", "simulate", "--port", str(sim_port), "--config",
-                                sim_cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(sim)
-        wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", sim)
+        sim_port = start_simulator(tmp, procs)
         gateways = {}
         for mode in MODES:
             port = free_port()

@@ -3,8 +3,10 @@ waiting for a started server to answer."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -28,3 +30,16 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{url} never answered")
+
+
+def start_simulator(folder: str, procs: list[subprocess.Popen]) -> int:
+    """The simulator with instant streams, added to `procs` (the caller stops them); its port."""
+    port = free_port()
+    config = os.path.join(folder, "sim.yaml")
+    with open(config, "w") as f:
+        f.write("stream_interval_ms: 0\n")
+    sim = subprocess.Popen([sys.executable, "-m", "seawall", "simulate", "--port", str(port), "--config", config],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(sim)
+    wait_http(f"http://127.0.0.1:{port}/_sim/health", sim)
+    return port

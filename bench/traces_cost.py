@@ -25,7 +25,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from capture_cost import KEY, cpu_seconds, drive, free_port, wait_http
+from capture_cost import KEY, cpu_seconds, drive
+from processes import free_port, start_simulator, wait_http
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,14 +64,7 @@ def main() -> None:
         subprocess.run(["tar", "-x", "-C", src], input=archive.stdout, check=True)
         variants = {"before": ("", os.path.join(src, "src")), **variants}
     try:
-        sim_port = free_port()
-        sim_cfg = os.path.join(tmp, "sim.yaml")
-        with open(sim_cfg, "w") as f:
-            f.write("stream_interval_ms: 0\n")
-        sim = subprocess.Popen([sys.executable, "-m", "seawall", "simulate", "--port", str(sim_port), "--config",
-                                sim_cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(sim)
-        wait_http(f"http://127.0.0.1:{sim_port}/_sim/health", sim)
+        sim_port = start_simulator(tmp, procs)
         gateways = {}
         for name, (section, pythonpath) in variants.items():
             port = free_port()
