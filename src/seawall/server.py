@@ -1,19 +1,16 @@
 """Run the gateway process: bind the port, start the embedded simulator when the config uses it,
-provision a key, serve with uvicorn (uvloop + httptools), print how to call it.
+provision keys (provisioning.py), serve with uvicorn (uvloop + httptools), print how to call it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import itertools
 import functools
 import logging
 import os
 import socket
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -24,14 +21,13 @@ from seawall.app import Gateway
 from seawall.config import ConfigError, LimitSettings, Settings, resolve_metrics_token, resolve_secrets
 from seawall.connections import GuardedProtocol
 from seawall.decide.workers import streams_allowed
-from seawall.console.admin import ADMIN_HASH_META
-from seawall.keyring import (DEMO_KEY_NAME, SECRET_META, demo_key, hash_key, key_record, load_or_create_secret,
-                             load_or_create_shared_secret, new_admin_key, new_key)
+from seawall.keyring import SECRET_META, load_or_create_secret, load_or_create_shared_secret
 from seawall.limits.base import RemoteLimiter
 from seawall.limits.redis import RedisLimiter
 from seawall.limits.sharing import share
 from seawall.providers.network import TLSSettingsError
 from seawall.providers.registry import adapter_for, task_adapter_for
+from seawall.provisioning import provision_admin_key, provision_key, write_admin_key
 from seawall.store.base import Store
 from seawall.store.postgres import PostgresStore, StoreUnavailable, redact_url
 from seawall.store.sqlite import SQLiteStore
@@ -308,62 +304,6 @@ def start_embedded_simulator(settings: Settings) -> tuple[asyncio.Task, str]:
     sim = SimulatorSettings(stream_interval_ms=settings.simulator.stream_interval_ms)
     task = asyncio.create_task(serve_on_socket(sim, sock), name="embedded-simulator")
     return task, f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-
-async def provision_key(store: Store, secret: bytes, options: ServeOptions) -> str | None:
-    """Make sure someone can call the gateway; return a key to print, if one was made.
-
-    Demo mode prints its `demo` key at every start: derived from the server secret (keyring.demo_key),
-    so it stays the same for the same data dir. Otherwise a first key is made only while the
-    store has none: SEAWALL_BOOTSTRAP_KEY's value if set (not printed: the operator knows it),
-    else a new `default` key printed once.
-    """
-    if options.demo:
-        return await provision_demo_key(store, secret)
-    if await store.load_keys():
-        return None
-    if options.bootstrap_key:
-        await store.insert_key(key_record(secret, options.bootstrap_key, "bootstrap"))
-        return None
-    key = new_key()
-    await store.insert_key(key_record(secret, key, "default"))
-    return key
-
-
-async def provision_demo_key(store: Store, secret: bytes) -> str:
-    """The derived demo key, stored (as its hash) at its first start. Another active `demo` key (a
-    random one of an earlier version) is revoked: it then gets "use the key printed at start"."""
-    keys = await store.load_keys()
-    by_hash = {k.key_hash: k for k in keys}
-    for generation in itertools.count():  # the next generation only if an admin revoked this one
-        key = demo_key(secret, generation)
-        record = by_hash.get(hash_key(secret, key))
-        if record is None:
-            await store.insert_key(key_record(secret, key, DEMO_KEY_NAME))
-            break
-        if record.revoked_at is None:
-            break
-    now = time.time()
-    for old in keys:
-        if old.name == DEMO_KEY_NAME and old.revoked_at is None and old.key_hash != hash_key(secret, key):
-            await store.update_key(dataclasses.replace(old, revoked_at=now))
-    return key
-
-
-async def provision_admin_key(store: Store, secret: bytes, options: ServeOptions) -> str | None:
-    """Without SEAWALL_ADMIN_KEY, make an admin key at the first start and return it to print
-    once; only its keyed hash is kept (in the store's meta table)."""
-    if options.admin_key or await store.get_meta(ADMIN_HASH_META):
-        return None
-    return await write_admin_key(store, secret)
-
-
-async def write_admin_key(store: Store, secret: bytes) -> str:
-    """A new admin key; the store keeps its keyed hash (replacing any earlier one), the caller
-    prints it once. Running gateways read the new hash on its first use (console/admin.py)."""
-    admin_key = new_admin_key()
-    await store.set_meta(ADMIN_HASH_META, hash_key(secret, admin_key))
-    return admin_key
 
 
 async def reset_admin_key(database_url: str | None, data_dir: str) -> str:
