@@ -10,7 +10,8 @@ socket the supervisor made.
 
 Each worker's event loop writes the time to a value it shares with the supervisor every second
 (its heartbeat): one silent for server.worker_timeout_s is blocked, not dead, and the supervisor
-kills it with SIGKILL and restarts it like one that died.
+kills it with SIGKILL and restarts it like one that died. One that has not said it serves within
+server.worker_start_timeout_s (stuck connecting to its store, say) is killed the same way.
 
 The console is served by worker 1 alone, on a socket the supervisor holds (so it stays bound, and
 its waiting connections stay queued, while worker 1 restarts): a console page reads one process's
@@ -42,7 +43,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from seawall.config import Settings
-from seawall.decide.workers import HEARTBEAT_S, hung, restart_delay, worker_instances, workers_problem
+from seawall.decide.workers import (HEARTBEAT_S, hung, restart_delay, start_overdue, worker_instances,
+                                    workers_problem)
 from seawall.observe.worker_metrics import WorkerFiles, forget_worker, merged_registry
 from seawall.server import (Launch, ServeOptions, StartError, banner, bind, bind_console, check_providers,
                             console_url, loop_runner, open_files_line, open_store, provisioner, resolve_config,
@@ -78,6 +80,7 @@ class Slot:
     started_at: float = 0.0
     delay: float = 0.0  # the backoff before its latest start
     ready: bool = False
+    killed_because: str = ""  # why the watchdog killed its current process, for the exit's log line
     beat: object = None  # a shared double: time.monotonic() of the worker's latest heartbeat
 
 
@@ -148,13 +151,13 @@ class Supervisor:
         try:
             for slot in self._slots:
                 self._start(slot)
-            if await self._until_all_ready():
-                on_started([slot.process.pid for slot in self._slots])
-                watchdog = asyncio.create_task(self._watch(), name="worker-watchdog")
-                try:
+            watchdog = asyncio.create_task(self._watch(), name="worker-watchdog")
+            try:
+                if await self._until_all_ready():
+                    on_started([slot.process.pid for slot in self._slots])
                     await self._supervise()
-                finally:
-                    await stop_task(watchdog)
+            finally:
+                await stop_task(watchdog)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -194,18 +197,27 @@ class Supervisor:
                 loop.call_later(delay, self._restart, slot)
 
     async def _watch(self) -> None:
-        """Kill a serving worker whose heartbeat stopped: its death is then handled as any other."""
-        timeout = self._plan.settings.server.worker_timeout_s
+        """Kill a worker whose heartbeat stopped, or that never came to serve: its death is then
+        handled as any other (restarted, or failing the gateway's own start)."""
+        server = self._plan.settings.server
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             now = time.monotonic()
             for slot in self._slots:
-                if slot.ready and slot.process.exitcode is None and hung(slot.beat.value, now, timeout):
-                    log.warning("worker %d (pid %d) sent no heartbeat for %.1f s (server.worker_timeout_s: %g): "
-                                "its event loop is blocked; killing it", slot.number, slot.process.pid,
-                                now - slot.beat.value, timeout)
-                    slot.ready = False  # killed once; its exit restarts it
-                    slot.process.kill()
+                if slot.process is None or slot.process.exitcode is not None or slot.killed_because:
+                    continue
+                if slot.ready and hung(slot.beat.value, now, server.worker_timeout_s):
+                    self._kill(slot, f"sent no heartbeat for {now - slot.beat.value:.1f} s (server.worker_timeout_s: "
+                                     f"{server.worker_timeout_s:g}): its event loop is blocked")
+                elif not slot.ready and start_overdue(slot.started_at, now, server.worker_start_timeout_s):
+                    self._kill(slot, f"was not serving {now - slot.started_at:.1f} s after it started "
+                                     f"(server.worker_start_timeout_s: {server.worker_start_timeout_s:g}): its start "
+                                     f"is stuck (its store, Redis or the network?)")
+
+    def _kill(self, slot: Slot, because: str) -> None:
+        log.warning("worker %d (pid %d) %s; killing it", slot.number, slot.process.pid, because)
+        slot.ready, slot.killed_because = False, because  # killed once; its exit restarts it
+        slot.process.kill()
 
     def _restart(self, slot: Slot) -> None:
         if not self._stopping:
@@ -220,7 +232,7 @@ class Supervisor:
                                                    console))
         slot.process.start()
         theirs.close()  # the worker's end lives in the worker: its EOF then tells it the supervisor is gone
-        slot.conn, slot.ready, slot.started_at = ours, False, time.monotonic()
+        slot.conn, slot.ready, slot.started_at, slot.killed_because = ours, False, time.monotonic(), ""
         loop = asyncio.get_running_loop()
         loop.add_reader(slot.process.sentinel, self._on_exit, slot, slot.process)
         loop.add_reader(ours.fileno(), self._on_message, slot, ours)
@@ -250,7 +262,8 @@ class Supervisor:
     def _ended(slot: Slot) -> str:
         code = slot.process.exitcode
         if code is not None and code < 0:
-            return f"was killed by {signal.Signals(-code).name}"
+            because = f" (it {slot.killed_because})" if slot.killed_because else ""
+            return f"was killed by {signal.Signals(-code).name}{because}"
         return f"exited with status {code}"
 
     async def _stop_all(self) -> None:
@@ -293,6 +306,7 @@ def worker_main(number: int, plan: Plan, conn: Connection, beat, shared_sock: so
 
 async def serve_worker(plan: Plan, conn: Connection, beat, shared_sock: socket.socket | None,
                        console_sock: socket.socket | None) -> None:
+    hang_at_start()
     options = plan.options
     limits = plan.settings.limits  # while Redis is down, each worker counts against its own share (limits/share.py)
     settings = plan.settings.model_copy(update={"limits": limits.model_copy(update={
@@ -338,6 +352,14 @@ async def heartbeat(beat) -> None:
     while True:
         beat.value = time.monotonic()
         await asyncio.sleep(HEARTBEAT_S)
+
+
+def hang_at_start() -> None:
+    """For the tests alone (SEAWALL_TEST_HANG_AT_START=<file>): while that file exists, a starting
+    worker blocks before it serves, as one whose store never answers would."""
+    flag = os.environ.get("SEAWALL_TEST_HANG_AT_START")
+    if flag and os.path.exists(flag):
+        time.sleep(3600)
 
 
 def hang_on_request(loop: asyncio.AbstractEventLoop) -> None:

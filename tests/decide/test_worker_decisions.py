@@ -3,8 +3,8 @@ open-file limit allows."""
 
 import pytest
 
-from seawall.decide.workers import (FIRST_DELAY_S, MAX_DELAY_S, hung, restart_delay, streams_allowed, worker_count,
-                                    worker_instances, workers_problem)
+from seawall.decide.workers import (FIRST_DELAY_S, MAX_DELAY_S, hung, restart_delay, start_overdue, streams_allowed,
+                                    worker_count, worker_instances, workers_problem)
 
 COUNTS = [  # id, asked, usable cores, expected
     ("a number is taken as given", "3", 2, 3),
@@ -67,3 +67,9 @@ def test_a_worker_is_hung_once_its_heartbeat_is_older_than_the_timeout():
     assert not hung(100.0, 129.0, 30.0)
     assert not hung(100.0, 130.0, 30.0)
     assert hung(100.0, 130.5, 30.0)
+
+
+def test_a_start_is_overdue_once_it_lasts_longer_than_the_start_timeout():
+    assert not start_overdue(100.0, 159.0, 60.0)
+    assert not start_overdue(100.0, 160.0, 60.0)
+    assert start_overdue(100.0, 160.5, 60.0)

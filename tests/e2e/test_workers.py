@@ -280,6 +280,31 @@ def test_a_worker_whose_event_loop_is_blocked_is_killed_and_replaced(tmp_path_fa
         gw.proc.stop()
 
 
+def test_a_worker_stuck_in_its_start_is_killed_and_started_again(tmp_path_factory, upstream, redis_url):
+    flag = tmp_path_factory.mktemp("workers-stuck") / "hang"
+    gw, pids = start_workers(tmp_path_factory, upstream, redis_url, "workers-stuck",
+                             server="  worker_start_timeout_s: 2\n", env={"SEAWALL_TEST_HANG_AT_START": str(flag)})
+    try:
+        flag.touch()  # from now on a starting worker blocks before it serves
+        victim = min(pids)
+        os.kill(victim, signal.SIGKILL)
+        out = ""
+        deadline = time.monotonic() + 30
+        while not (stuck := re.search(r"\[supervisor\] seawall: worker \d \(pid (\d+)\) was not serving [\d.]+ s after "
+                                      r"it started \(server.worker_start_timeout_s: 2\): its start is stuck.*; killing it",
+                                      out)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            out = gw.proc.output()
+        assert stuck, out
+        assert int(stuck.group(1)) not in pids
+        flag.unlink()  # the next start goes through
+        assert replaced(gw, pids - {victim} | {int(stuck.group(1))}) is not None, gw.proc.output()
+        assert not alive(int(stuck.group(1)))
+        assert worker_then_call(gw.port, BOOTSTRAP_KEY)[1] == 200
+    finally:
+        gw.proc.stop()
+
+
 def test_a_worker_stopped_by_sigterm_leaves_its_last_counts_in_metrics(tmp_path_factory, upstream, redis_url):
     gw, pids = start_workers(tmp_path_factory, upstream, redis_url, "workers-last-counts")
     try:
@@ -359,4 +384,19 @@ def test_a_worker_that_cannot_start_fails_the_start_with_its_reason(tmp_path, re
     assert out.returncode == 2
     assert re.search(r"seawall: worker [12] exited with status 2 before it served", out.stderr), out.stderr
     assert re.search(r"ERROR \[worker [12]\] seawall: TLS settings: tls.ca_file .* holds no usable CA", out.stderr)
+    assert "Seawall is listening" not in out.stdout
+
+
+def test_a_worker_stuck_in_its_first_start_fails_the_start_with_the_reason(tmp_path, redis_url):
+    (tmp_path / "hang").touch()
+    (tmp_path / "seawall.yaml").write_text("server:\n  worker_start_timeout_s: 2\nmodels:\n  - name: m\n"
+                                           "    deployments: [{provider: simulator, model: gpt-4o-mini}]\n")
+    out = subprocess.run([sys.executable, "-m", "seawall", "serve", "--config", str(tmp_path / "seawall.yaml"),
+                          "--workers", "2", "--redis", redis_url, "--port", str(free_port()), "--console-port", "0",
+                          "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "SEAWALL_TEST_HANG_AT_START": str(tmp_path / "hang")})
+    assert out.returncode == 2
+    assert re.search(r"seawall: worker [12] was killed by SIGKILL \(it was not serving [\d.]+ s after it started "
+                     r"\(server.worker_start_timeout_s: 2\): its start is stuck .*\) before it served", out.stderr), \
+        out.stderr
     assert "Seawall is listening" not in out.stdout

@@ -70,6 +70,7 @@ class ServerSettings(_Strict):
     drain_timeout_s: float = Field(25.0, ge=0)  # on SIGTERM; under Kubernetes' 30 s grace period
     # --workers: a worker whose event loop sent no heartbeat this long (blocked, not dead) is killed and restarted
     worker_timeout_s: float = Field(30.0, gt=0)
+    worker_start_timeout_s: float = Field(60.0, gt=0)  # ... and one not serving this long after its start
     # What of an upstream's error a client sees; the request log and the admin keep all of it.
     upstream_error_detail: Literal["full", "category_and_hint", "generic"] = "full"
     # Who may bring back an id the gateway handed out (a Midjourney task): its key, or its group's

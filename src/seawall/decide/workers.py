@@ -58,6 +58,12 @@ def hung(last_beat_s: float, now_s: float, timeout_s: float) -> bool:
     return now_s - last_beat_s > timeout_s
 
 
+def start_overdue(started_s: float, now_s: float, timeout_s: float) -> bool:
+    """A worker not yet serving timeout_s after it was started is stuck in its start (a store or
+    Redis that accepts the connection and never answers): it would hold its slot forever."""
+    return now_s - started_s > timeout_s
+
+
 def streams_allowed(open_files: int, workers: int, reserve: int = 64) -> int:
     """Concurrent streams the open-file limit leaves room for: a relayed stream holds two
     descriptors (the client's connection and the upstream's); each process keeps `reserve` for
