@@ -166,9 +166,10 @@ def test_a_configured_tenants_stored_limits_combine_with_the_configs_the_lower_w
     assert view["effective"] == {"rps": None, "rpm": HOOLI_RPM, "tpm": 100000, "max_concurrency": 4}
     status, view = admin(tenant_gateway, "PUT", "/admin/tenants/hooli", {"rpm": 5, "rps": 1})
     assert view["effective"] == {"rps": 1, "rpm": 5, "tpm": 100000, "max_concurrency": None}
+    assert admin(tenant_gateway, "PUT", "/admin/tenants/wayne", {"rpm": 7})[0] == 200  # stored only, not configured
     status, listed = admin(tenant_gateway, "GET", "/admin/tenants")
     names = [t["name"] for t in listed["data"]]
-    assert {"acme", "globex", "hooli", "umbrella"} <= set(names) and names == sorted(names)
+    assert {"acme", "globex", "hooli", "wayne"} <= set(names) and names == sorted(names)
 
 
 @pytest.mark.parametrize(("body", "code", "param"), [
