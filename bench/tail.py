@@ -108,8 +108,8 @@ def targets(key):
     }
 
 
-def gateway_yaml():
-    out = ["# written by bench/tail.py", "models:"]
+def gateway_yaml(extra: str = ""):
+    out = ["# written by bench/tail.py", *filter(None, extra.split("\n")), "models:"]
     for name, path in (("gpt-4o-mini", "/v1"), ("gpt-4o-mini-stream", "/stream/v1")):
         out += [f"  - name: {name}", "    deployments:", "      - provider: openai",
                 f"        base_url: {UPSTREAM}{path}", "        model: gpt-4o-mini",
@@ -159,6 +159,8 @@ def main():
     ap.add_argument("--modes", default="chat,stream")
     ap.add_argument("--seawall-bin", default=os.path.join(REPO, ".venv/bin/seawall"))
     ap.add_argument("--out", default=os.path.join(BENCH, "results"))
+    ap.add_argument("--config-extra", default="", help="YAML added to Seawall's config, e.g. "
+                    "$'request_log:\\n  batch_size: 50' (top-level sections other than models)")
     a = ap.parse_args()
     conns = [int(c) for c in a.conns.split(",")]
     modes = a.modes.split(",")
@@ -175,7 +177,7 @@ def main():
                          "proxies.asgi_aiohttp:app"], GATEWAY_CORE, os.path.join(tmp, "minimal.log"), cwd=PEERS)
         config = os.path.join(tmp, "gateway.yaml")
         with open(config, "w") as f:
-            f.write(gateway_yaml())
+            f.write(gateway_yaml(a.config_extra))
         seawall = start([a.seawall_bin, "serve", "--config", config, "--host", "127.0.0.1", "--port", "18100",
                          "--data-dir", os.path.join(tmp, "data")], GATEWAY_CORE, os.path.join(tmp, "seawall.log"),
                         env=dict(os.environ, BENCH_UPSTREAM_KEY="sk-bench-upstream", SEAWALL_BOOTSTRAP_KEY=key))

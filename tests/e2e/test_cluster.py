@@ -165,8 +165,8 @@ def test_a_deployment_disabled_by_hand_on_one_gateway_is_disabled_on_the_other(s
 
 def test_after_redis_loses_its_data_a_gateway_started_later_still_knows_what_was_disabled(tmp_path_factory, stack):
     """A Redis of its own (flushing the module's would wipe the other tests' shared state): gateway a
-    disables a deployment; Redis is flushed; a gateway c started after that finds it disabled, a
-    having written again what it holds."""
+    disables a deployment and hands out a response id; Redis is flushed; a gateway c started after
+    that finds the deployment disabled and the response, a having written again what it holds."""
     redis = RedisServer().start()
     cfg = ("models:\n  - name: gpt-4o-mini\n    deployments:\n      - provider: openai\n"
            f"        base_url: http://127.0.0.1:{stack['sim'].port}/v1\n        model: gpt-4o-mini\n"
@@ -176,11 +176,15 @@ def test_after_redis_loses_its_data_a_gateway_started_later_still_knows_what_was
         return subprocess.run(["redis-cli", "-p", str(redis.port), *args], capture_output=True, text=True,
                               check=True).stdout.strip()
 
+    data_dir = str(tmp_path_factory.mktemp("wiped") / "data")  # one store, as gateways sharing a Redis do
+
     def alone(name: str) -> Gateway:
-        return start(tmp_path_factory, name, cfg, str(tmp_path_factory.mktemp(name) / "data"), redis.url)[0]
+        return start(tmp_path_factory, name, cfg, data_dir, redis.url)[0]
 
     a = alone("wiped-a")
     try:
+        with openai.OpenAI(base_url=a.base_url, api_key=BOOTSTRAP_KEY, max_retries=0) as via_a:
+            made = via_a.responses.create(model="gpt-4o-mini", input="My name is Ada.")
         path = "/admin/deployments/sim-gpt-4o-mini"
         assert admin(a, "POST", path + "/disable", {"reason": "rotating its key"})[0] == 200
         eventually(lambda: redis_cli("hlen", "seawall:cl:circuits") == "1", "the disable written to Redis")
@@ -191,6 +195,12 @@ def test_after_redis_loses_its_data_a_gateway_started_later_still_knows_what_was
             status, body = chat(c, "gpt-4o-mini")
             assert status == 503 and "rotating its key" in body["error"]["message"]
             assert "was lost (restarted empty or flushed): writing again the 1 circuits" in a.proc.output()
+            eventually(lambda: "wrote again the 1 response ids this gateway holds" in a.proc.output(),
+                       "the response id written again")
+            ttl_ms = int(redis_cli("pttl", f"seawall:cl:id:response:{made.id}"))
+            assert 0 < ttl_ms <= 30 * 86_400_000  # what was left of its time, not a new one
+            with openai.OpenAI(base_url=c.base_url, api_key=BOOTSTRAP_KEY, max_retries=0) as via_c:
+                assert via_c.responses.retrieve(made.id).id == made.id
         finally:
             c.proc.stop()
     finally:

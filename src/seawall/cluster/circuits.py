@@ -34,6 +34,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -134,6 +135,7 @@ class CircuitBoard:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._probers: dict[str, Lease] = {}  # deployment out of rotation -> who probes it
+        self.on_lost: list[Callable[[], Awaitable[object]]] = []  # more to write again when Redis lost its data
         retrier.share, retrier.claim = self._share_breaker, self._claim_breaker_probe
         retrier.health.share = self._share_health
         prober.claim, prober.settle = self._claim_health_probe, self._settle_health_probe
@@ -219,6 +221,8 @@ class CircuitBoard:
         if epoch != self._epoch:
             if self._epoch is not None:
                 self._republish()
+                for write_again in self.on_lost:
+                    await write_again()
             self._epoch, self._version = epoch, -1
             self._seen.clear()  # versions start again
         if version == self._version:

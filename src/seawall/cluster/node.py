@@ -27,13 +27,17 @@ class Cluster:
         self.link = link or Link(settings.limits.redis_url)
         self.board: CircuitBoard | None = None
         self.alerts: SharedAlerts | None = None
+        self.ids: list[SharedIds] = []
 
     def task_ids(self) -> SharedIds:
-        return SharedIds(self.link, "task", TASK_TTL_S, DEFAULT_MAX_TASKS, self.targets)
+        self.ids.append(SharedIds(self.link, "task", TASK_TTL_S, DEFAULT_MAX_TASKS, self.targets))
+        return self.ids[-1]
 
     def response_ids(self) -> SharedIds:
         r = self.settings.responses
-        return SharedIds(self.link, "response", r.retention_days * 86_400, r.max_upstream_ids, self.targets)
+        self.ids.append(SharedIds(self.link, "response", r.retention_days * 86_400, r.max_upstream_ids,
+                                  self.targets))
+        return self.ids[-1]
 
     def sessions(self, ttl_s: float) -> RedisSessions:
         return RedisSessions(self.link, ttl_s)
@@ -41,8 +45,15 @@ class Cluster:
     def attach(self, gateway) -> None:
         """Once the gateway is built: its breakers, rotation and alerts join the others'."""
         self.board = CircuitBoard(self.link, gateway.pipeline.retrier, gateway.prober)
+        self.board.on_lost += [self._write_ids_again]
         if gateway.alerts is not None:
             self.alerts = SharedAlerts(self.link, gateway.alerts)
+
+    async def _write_ids_again(self) -> None:
+        for ids in self.ids:
+            sent = await ids.republish()
+            if sent:
+                log.warning("wrote again the %d %s ids this gateway holds", sent, ids.kind)
 
     async def start(self) -> None:
         """Before the gateway is ready: it starts with the circuits and rotation the others see."""
