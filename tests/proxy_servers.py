@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import pytest
 
 USER, PASSWORD = "alice", "s3cret pass"  # a space: credentials must be URL-quoted in the proxy URL
+# Dante checks SOCKS5 usernames against the system's accounts: the tests make this one (as root).
+SOCKS_USER = "seawall-socks"
 
 
 def require(binary: str, package: str) -> str:
@@ -119,19 +121,45 @@ http_access deny all
         _stop(proc, folder)
 
 
+def socks_account() -> None:
+    """The system account dante's username method checks (SOCKS_USER, PASSWORD): made, or its
+    password set, here. Only root can; in CI a missing account fails the test."""
+    import pwd
+    if os.geteuid() != 0:
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(SOCKS_USER)
+            return  # made by someone before: its password is assumed to be PASSWORD
+        if os.environ.get("CI"):
+            pytest.fail(f"the SOCKS5 username test needs root, or a system account {SOCKS_USER} with the "
+                        f"password {PASSWORD!r}")
+        pytest.skip(f"needs root, or a system account {SOCKS_USER} with the password {PASSWORD!r}")
+    try:
+        pwd.getpwnam(SOCKS_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SOCKS_USER],
+                       check=True, capture_output=True)
+    subprocess.run(["chpasswd"], input=f"{SOCKS_USER}:{PASSWORD}\n", text=True, check=True, capture_output=True)
+
+
 @contextlib.contextmanager
-def dante():
-    """Dante's SOCKS5 server, no authentication, connecting anywhere from loopback."""
+def dante(with_password: bool = False):
+    """Dante's SOCKS5 server connecting anywhere from loopback: no authentication, or SOCKS5's
+    username/password (RFC 1929) checked against the system account SOCKS_USER."""
     binary = require("danted", "dante-server")
+    if with_password:
+        socks_account()
     folder, port = _folder("dante"), free_port()
     log = f"{folder}/danted.log"
+    method = "username" if with_password else "none"
+    # reading /etc/shadow takes root; the rest of the time it runs as nobody
+    users = "user.privileged: root\nuser.unprivileged: nobody\n" if with_password else ""
     with open(f"{folder}/danted.conf", "w") as f:
         f.write(f"""logoutput: {log}
 internal: 127.0.0.1 port = {port}
 external: 127.0.0.1
 clientmethod: none
-socksmethod: none
-client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+socksmethod: {method}
+{users}client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
 socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }}
 """)
     proc = subprocess.Popen([binary, "-f", f"{folder}/danted.conf", "-p", f"{folder}/danted.pid", "-N", "1"],

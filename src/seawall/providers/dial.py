@@ -166,7 +166,21 @@ async def through(proxy: ProxyChoice, client: Proxy, host: str, port: int, timeo
 
 
 def _refused(proxy: ProxyChoice, e: ProxyError, host: str, port: int):
-    raise ProxyFailed(proxy, f"the proxy refused the connection to {host}:{port} ({e})", e.error_code)
+    raise ProxyFailed(proxy, socks_refusal(str(e), host, port, bool(urlsplit(proxy.url).username)))
+
+
+def socks_refusal(said: str, host: str, port: int, gave_credentials: bool) -> str:
+    """What a SOCKS5 proxy's refusal means. python-socks tells its refusals apart only by their
+    text (one ProxyError for all): the two about authentication are recognised here, so a wrong
+    password reads as one, not as a refused destination."""
+    if said.startswith("Username and password authentication failure"):
+        return "the proxy refused its credentials (SOCKS5 username/password authentication failed)"
+    if said.startswith("No acceptable authentication methods"):
+        if gave_credentials:
+            return ("the proxy accepts none of the SOCKS5 authentication methods offered (username/password); "
+                    f"it asks for another ({said})")
+        return "the proxy asks for a username and password (SOCKS5), and the proxy URL gives none"
+    return f"the proxy refused the connection to {host}:{port} ({said})"
 
 
 _MAX_CONNECT_REPLY = 64 * 1024
