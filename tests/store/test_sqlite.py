@@ -102,9 +102,9 @@ async def test_batches_across_insert_chunks_are_written_whole(store):
 def test_batches_use_a_fixed_set_of_statement_sizes():
     from seawall.store.sqlite import _chunks
 
-    assert _chunks(537) == [500, 20, 5, 5, 5, 1, 1]
+    assert _chunks(537) == [100] * 5 + [20, 5, 5, 5, 1, 1]
     assert all(sum(_chunks(n)) == n for n in range(0, 2000, 7))
-    assert {size for n in range(1, 1200) for size in _chunks(n)} == {500, 100, 20, 5, 1}
+    assert {size for n in range(1, 1200) for size in _chunks(n)} == {100, 20, 5, 1}
 
 
 async def test_rate_limits_round_trip(store):

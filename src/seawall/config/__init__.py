@@ -135,7 +135,8 @@ class RequestLogSettings(_Strict):
     # Rows per store write, and how many pending wake the writer. Small on purpose: a write takes
     # the event loop (building the rows) and, on SQLite, the GIL and a turn of the core for its
     # length, and a request that arrives meanwhile waits; 500 rows held it ~2.5 ms, 50 ~0.4 ms
-    # (one request at a time, p99 2.0-2.6 ms -> 1.0-1.7 ms), for ~1.5 % more of a core at full load.
+    # (one request at a time, p99 2.0-2.6 ms -> 1.0-1.7 ms), with no difference in CPU per
+    # request measurable at 128 connections (bench: docs/benchmark.md "Smaller log writes").
     batch_size: int = Field(50, gt=0)
     max_pending: int = Field(100_000, gt=0)  # rows held in memory while the store is unavailable
     # Captured bodies (observe/capture.py): none, the failed requests' (status >= 400 or a stream
