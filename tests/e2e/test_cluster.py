@@ -16,6 +16,7 @@ import subprocess
 import time
 
 import openai
+import orjson
 import pytest
 from admin_cli import new_key
 from conftest import ADMIN_KEY, BOOTSTRAP_KEY, Gateway, Proc, free_port, http, start_simulator
@@ -345,3 +346,39 @@ def test_when_the_evaluating_gateway_dies_the_other_takes_over(stack, sim):
                "the survivor's webhook", timeout=15)
     assert survivor.proc.output().count("evaluates the rules for every gateway") >= 1
     assert hooks_for(stack, "upstream_auth", "sim-refusing").count("fired") == 1  # not sent again by the new evaluator
+
+
+async def test_after_redis_loses_its_data_the_evaluator_takes_its_lease_and_states_back_first():
+    """The evaluator's states (an alert firing) are in Redis for whoever takes over; Redis is
+    flushed; the evaluator (told by the circuits' epoch) takes the lease back and writes them
+    again, so a gateway beating after that follows it instead of evaluating from nothing."""
+    from seawall.cluster.alerts import SharedAlerts, states_in
+    from seawall.cluster.link import Link
+    from seawall.config.alerts import AlertSettings
+    from seawall.decide.alerts import AlertState, Reading
+    from seawall.observe.alerts import AlertMonitor
+
+    def gateway() -> SharedAlerts:
+        return SharedAlerts(Link(redis.url), AlertMonitor(AlertSettings(), list, lambda: 0))
+
+    redis = RedisServer().start()
+    a, b = gateway(), gateway()
+    try:
+        now = time.time()
+        await a.beat(now)
+        assert a.leading
+        firing = {("upstream_auth", "dep"): AlertState(firing=True, first_seen=now, fired_at=now,
+                                                             last=Reading(4.0, 4, 4, ("req_1",), "auth.key_invalid"))}
+        a.monitor.states.update(firing)
+        await a.beat(now + 60)  # evaluates (an empty window keeps a firing alert until clear_for_s) and writes
+        assert states_in(orjson.loads(await a.link.redis.get(a._view_key))["states"])[("upstream_auth", "dep")].firing
+        await a.link.redis.flushdb()
+        await a.republish()
+        await b.beat(now + 61)
+        assert a.leading and not b.leading
+        assert await a.link.redis.get(a.lease.key) == a.link.gateway_id.encode()
+        assert states_in(orjson.loads(await a.link.redis.get(a._view_key))["states"])[("upstream_auth", "dep")].firing
+    finally:
+        for g in (a, b):
+            await g.link.close()
+        redis.stop()

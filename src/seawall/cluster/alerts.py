@@ -13,7 +13,9 @@ webhooks; the others only count their own requests, as they always did, and show
 The per-request work is unchanged (a few dict updates in this gateway's windows); Redis is only
 touched by the beat. A new holder (the last one stopped or died: the lease lapses within
 LEASE_S) starts from the states the last one wrote, so an alert already announced is not
-announced again. With Redis down, each gateway evaluates its own counts, as one alone would.
+announced again; a Redis that lost its data gets the lease and the states back from the evaluator
+within a circuits poll (republish). With Redis down, each gateway evaluates its own counts, as one
+alone would.
 """
 
 from __future__ import annotations
@@ -118,9 +120,20 @@ class SharedAlerts:
             if windows is not None:
                 self._evaluated_at = now
                 m.evaluate(windows, now)
-                shared = {"view": m.local_view(), "states": states_out(m.states)}
-                await self.link.call("writing the alerts", self.link.redis.set(
-                    self._view_key, orjson.dumps(shared), px=86_400_000))
+                await self._write_states()
+
+    async def republish(self) -> None:
+        """Redis lost its data (its lease and the states with it): the evaluator takes its lease
+        back at once and writes its states again, before another gateway's beat could take over
+        with none and announce a firing alert anew."""
+        if self.leading and self.monitor.evaluated_at is not None and await self.lease.renew():
+            await self._write_states()
+
+    async def _write_states(self) -> None:
+        m = self.monitor
+        shared = {"view": m.local_view(), "states": states_out(m.states)}
+        await self.link.call("writing the alerts", self.link.redis.set(self._view_key, orjson.dumps(shared),
+                                                                      px=86_400_000))
 
     async def _take_over(self) -> None:
         """This gateway evaluates from now on, from where the last evaluator left off."""

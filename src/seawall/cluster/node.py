@@ -48,6 +48,7 @@ class Cluster:
         self.board.on_lost += [self._write_ids_again]
         if gateway.alerts is not None:
             self.alerts = SharedAlerts(self.link, gateway.alerts)
+            self.board.on_lost.append(self.alerts.republish)
 
     async def _write_ids_again(self) -> None:
         for ids in self.ids:
