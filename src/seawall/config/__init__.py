@@ -1,8 +1,7 @@
 """Settings: one YAML file, validated once at start, handed to the code as arguments.
 
 `load_settings(path)` returns a Settings or raises ConfigError whose lines each name a field path
-and the fix. Provider keys are resolved here too (`resolve_secrets`): a missing, empty or
-whitespace-wrapped key refuses the start, because that is where most upstream 401s are born.
+and the fix. Provider keys are read by `resolve_secrets` (secrets.py).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
-from dataclasses import dataclass, field
 from typing import Literal
 from importlib import resources
 from urllib.parse import urlsplit
@@ -29,6 +27,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 # (and operators' scripts) import them from.
 from seawall.config.alerts import AlertSettings as AlertSettings
 from seawall.config.base import SIMULATOR_KEY as SIMULATOR_KEY
+from seawall.config.base import ConfigError as ConfigError
 from seawall.config.base import _Strict
 from seawall.config.forward import PassthroughRule as PassthroughRule
 from seawall.config.limits import LimitDefaults as LimitDefaults
@@ -42,10 +41,12 @@ from seawall.config.models import ModelRoute as ModelRoute
 from seawall.config.models import RequestLimits as RequestLimits
 from seawall.config.models import Timeouts as Timeouts
 from seawall.config.responses import ResponsesSettings as ResponsesSettings
+from seawall.config.secrets import ResolvedDeployment as ResolvedDeployment
+from seawall.config.secrets import resolve_metrics_token as resolve_metrics_token
+from seawall.config.secrets import resolve_secrets as resolve_secrets
 from seawall.config.network import NetworkSettings as NetworkSettings
 from seawall.config.network import TLSSettings as TLSSettings
 from seawall.config.traces import TraceSettings as TraceSettings
-from seawall.decide.keys import secret_problem
 
 
 class ServerSettings(_Strict):
@@ -370,19 +371,6 @@ def _fallback_cycle(graph: dict[str, list[str]]) -> list[str] | None:
     return next((c for name in graph if (c := visit(name, [])) is not None), None)
 
 
-class ConfigError(Exception):
-    """The config can't be used; `problems` are 'field.path: what is wrong — the fix' lines."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.source, self.problems = source, problems
-        super().__init__(f"{source}: " + "; ".join(problems))
-
-    def render(self) -> str:
-        lines = [f"Configuration {self.source} is not valid:"]
-        lines += [f"  - {p}" for p in self.problems]
-        return "\n".join(lines)
-
-
 def default_settings(**overrides: object) -> Settings:
     """The embedded default: a few demo models served by the built-in simulator."""
     demo = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small",
@@ -458,87 +446,6 @@ def _known_fields(loc: tuple) -> list[str]:
         inner = getattr(annotation, "__args__", None)
         model = inner[-1] if getattr(annotation, "__origin__", None) is dict else inner[0] if inner else annotation
     return list(getattr(model, "model_fields", {}))
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedDeployment:
-    """A deployment ready to call: the key read and checked, the URL final."""
-
-    route: str
-    spec: Deployment
-    base_url: str
-    api_key: str | None
-    model_route: ModelRoute | None = field(default=None, compare=False, repr=False)  # its model's settings
-    label: str = field(default="", compare=False)  # spec.label, computed once: read many times a request
-
-    def __post_init__(self) -> None:
-        if not self.label:
-            object.__setattr__(self, "label", self.spec.label)  # frozen or not, set once here
-
-
-def resolve_secrets(settings: Settings, environ: dict[str, str], simulator_url: str | None
-                    ) -> dict[str, list[ResolvedDeployment]]:
-    """Read every provider key once; refuse to start on a missing or badly pasted one."""
-    problems: list[str] = []
-    routes: dict[str, list[ResolvedDeployment]] = {}
-    for i, route in enumerate(settings.models):
-        resolved = []
-        for j, dep in enumerate(route.deployments):
-            where = f"models.{i}.deployments.{j}"
-            key, problem = _read_key(dep, environ)
-            if problem:
-                problems.append(f"{where} ({route.name}): {problem}")
-            base = dep.base_url or simulator_url
-            if base is not None and not dep.base_url and dep.dialect == "gemini":
-                base = base.removesuffix("/v1") + "/v1beta"  # where the simulator plays Gemini's API
-            if base is None:
-                problems.append(f"{where}: no base_url and no embedded simulator is running")
-                continue
-            resolved.append(ResolvedDeployment(route.name, dep, base, key, route))
-        routes[route.name] = resolved
-    if problems:
-        raise ConfigError("provider keys", problems)
-    return routes
-
-
-def resolve_metrics_token(settings: Settings, environ: dict[str, str]) -> str | None:
-    """The token /metrics asks scrapers for (None: none), checked like a provider key."""
-    m = settings.metrics
-    if not (m.token_env or m.token_file):
-        return None
-    value, problem = _read_secret(m.token_env, m.token_file, "token_file", environ)
-    if problem:
-        raise ConfigError("metrics token", [f"metrics: {problem}"])
-    return value
-
-
-def _read_key(dep: Deployment, environ: dict[str, str]) -> tuple[str | None, str | None]:
-    if not (dep.api_key_env or dep.api_key_file):
-        return (SIMULATOR_KEY, None) if dep.provider == "simulator" else (None, None)
-    return _read_secret(dep.api_key_env, dep.api_key_file, "api_key_file", environ)
-
-
-def _read_secret(env: str | None, path: str | None, file_field: str, environ: dict[str, str]
-                 ) -> tuple[str | None, str | None]:
-    """A secret from an environment variable or a file, or what is wrong with it."""
-    if env:
-        value = environ.get(env)
-        if value is None:
-            return None, f"environment variable {env} is not set — export it before starting"
-        source = f"environment variable {env}"
-    else:
-        try:
-            with open(path, encoding="utf-8") as f:
-                value = f.read()
-        except OSError as e:
-            return None, f"cannot read {file_field} {path}: {e.strerror}"
-        # A file written by `echo key > file` ends in one newline; that one is not a mistake.
-        value = value[:-1] if value.endswith("\n") and not value.endswith("\n\n") else value
-        source = f"file {path}"
-    problem = secret_problem(value)
-    if problem:
-        return None, f"the key in {source} {problem}"
-    return value, None
 
 
 def example_config() -> str:
