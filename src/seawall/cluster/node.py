@@ -45,7 +45,7 @@ class Cluster:
     def attach(self, gateway) -> None:
         """Once the gateway is built: its breakers, rotation and alerts join the others'."""
         self.board = CircuitBoard(self.link, gateway.pipeline.retrier, gateway.prober)
-        self.board.on_lost += [self._write_ids_again]
+        self.board.on_lost.append(self._write_ids_again)
         if gateway.alerts is not None:
             self.alerts = SharedAlerts(self.link, gateway.alerts)
             self.board.on_lost.append(self.alerts.republish)
