@@ -121,6 +121,11 @@ http_access deny all
         _stop(proc, folder)
 
 
+def _sbin(tool: str) -> str:
+    """A system tool by name, found in /usr/sbin when PATH (a non-login shell's) leaves it out."""
+    return shutil.which(tool) or f"/usr/sbin/{tool}"
+
+
 def socks_account() -> None:
     """The system account dante's username method checks (SOCKS_USER, PASSWORD): made, or its
     password set, here. Only root can; in CI a missing account fails the test."""
@@ -136,9 +141,9 @@ def socks_account() -> None:
     try:
         pwd.getpwnam(SOCKS_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SOCKS_USER],
+        subprocess.run([_sbin("useradd"), "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SOCKS_USER],
                        check=True, capture_output=True)
-    subprocess.run(["chpasswd"], input=f"{SOCKS_USER}:{PASSWORD}\n", text=True, check=True, capture_output=True)
+    subprocess.run([_sbin("chpasswd")], input=f"{SOCKS_USER}:{PASSWORD}\n", text=True, check=True, capture_output=True)
 
 
 @contextlib.contextmanager
