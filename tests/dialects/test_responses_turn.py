@@ -6,8 +6,11 @@ from __future__ import annotations
 import orjson
 from openai.types.responses import Response
 
+from seawall.decide.ownership import Owner
 from seawall.dialects.responses_turn import ResponsesTurn
 from seawall.errors import error
+
+KEY_1 = Owner("key_1", None, None)
 
 CALL_CHAT = {"model": "claude-sonnet-4-5", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
     "role": "assistant", "content": None, "tool_calls": [
@@ -22,7 +25,7 @@ def test_a_tool_round_trip_across_two_turns():
     first = ResponsesTurn.start({"model": "claude-sonnet-4-5", "input": "Weather in Oslo?", "tools": TOOLS}, now=100)
     reply = Response.model_validate(orjson.loads(first.reply(orjson.dumps(CALL_CHAT), "req_1")))
     assert reply.id == first.shell.id and reply.output[0].call_id == "toolu_1"
-    kept = first.record("key_1", 30, now=100)
+    kept = first.record(KEY_1, 30, now=100)
     assert [i["type"] for i in kept.items] == ["message", "function_call"] and kept.input_start == 0
     second = ResponsesTurn.start({"model": "claude-sonnet-4-5", "previous_response_id": reply.id, "tools": TOOLS,
                                   "input": [{"type": "function_call_output", "call_id": "toolu_1",
@@ -30,7 +33,7 @@ def test_a_tool_round_trip_across_two_turns():
     assert [m["role"] for m in second.canonical.body["messages"]] == ["user", "assistant", "tool"]
     final = Response.model_validate(orjson.loads(second.reply(orjson.dumps(TEXT_CHAT), "req_2")))
     assert final.output_text == "Sunny in Oslo." and final.previous_response_id == reply.id
-    again = second.record("key_1", 30)
+    again = second.record(KEY_1, 30)
     assert [i["type"] for i in again.items] == ["message", "function_call", "function_call_output", "message"]
     assert again.input_items == second.request.input_items
     assert again.output_items == second.response["output"] and again.response["id"] == final.id
@@ -39,17 +42,17 @@ def test_a_tool_round_trip_across_two_turns():
 def test_nothing_kept_for_store_false_or_a_failed_stream():
     unstored = ResponsesTurn.start({"model": "m", "input": "x", "store": False})
     unstored.reply(orjson.dumps(TEXT_CHAT), "req_1")
-    assert unstored.record("key_1", 30) is None
+    assert unstored.record(KEY_1, 30) is None
     streamed = ResponsesTurn.start({"model": "m", "input": "x", "stream": True})
     translator = streamed.stream("req_2", "m")
     translator.feed(b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n')
     translator.error_event(error("stream_interrupted", deployment="d", detail="cut"), "req_2")
-    assert streamed.record("key_1", 30) is None
+    assert streamed.record(KEY_1, 30) is None
     done = ResponsesTurn.start({"model": "m", "input": "x", "stream": True})
     translator = done.stream("req_3", "m")
     translator.feed(b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"Hi"},'
                     b'"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
-    assert done.record("key_1", 30).output_items[0]["content"][0]["text"] == "Hi"
+    assert done.record(KEY_1, 30).output_items[0]["content"][0]["text"] == "Hi"
 
 
 def test_errors_name_the_clients_field():

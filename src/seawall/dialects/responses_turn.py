@@ -8,7 +8,7 @@ takes a `ResponsesTurn` per request instead of a shared instance.
     turn.reply(canonical_bytes, request_id)            # -> the `response` JSON
     turn.stream(request_id, model)                     # -> the StreamTranslator
     turn.error_body(err, request_id)                   # -> OpenAI's envelope, the field renamed
-    turn.record(key_id, retention_days, now)           # -> what store/conversations.py keeps
+    turn.record(owner, retention_days, now)              # -> what store/conversations.py keeps
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import replace
 import orjson
 
 from seawall.decide.keys import KeyProblem
+from seawall.decide.ownership import Owner
 from seawall.dialects.openai import OpenAIDialect, error_payload
 from seawall.dialects.responses import ResponsesRequest, read_request
 from seawall.dialects.responses_reply import ResponseShell, ResponsesStream, failure_events, new_id, to_response
@@ -85,12 +86,13 @@ class ResponsesTurn:
             return self._stream.output
         return None
 
-    def record(self, key_id: str, retention_days: float, now: float | None = None) -> ConversationRecord | None:
+    def record(self, owner: Owner, retention_days: float, now: float | None = None) -> ConversationRecord | None:
         """The conversation to keep for a later previous_response_id, or None (store: false, or
         no complete answer)."""
         output = self.output()
         if not self.request.store or output is None:
             return None
         response = self.response if self.response is not None else self._stream.final if self._stream else None
-        return conversation(self.shell.id, key_id, self.shell.model, self.earlier, self.request.input_items, output,
-                            time.time() if now is None else now, retention_days, response)
+        return conversation(self.shell.id, owner.key_id, self.shell.model, self.earlier, self.request.input_items,
+                            output, time.time() if now is None else now, retention_days, response, owner.tenant,
+                            owner.group)

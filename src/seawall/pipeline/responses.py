@@ -19,7 +19,6 @@ tenant's keys: server.share_within): any other key hears exactly what an unknown
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 import urllib.parse
@@ -179,10 +178,10 @@ class ResponsesDesk:
         """After the answer: keep a translated conversation, or remember who holds a passed-through
         stream's response (its id is known once the stream has said it)."""
         if face.turn is not None:
-            record = face.turn.record(ctx.principal.key_id, self.settings.retention_days)
-            if record is not None:  # with the tenant and group that share_within may share it with
-                self.conversations.save(dataclasses.replace(record, tenant=ctx.principal.tenant,
-                                                            grp=ctx.principal.group))
+            # kept with the key's tenant and group, whom share_within may share it with
+            record = face.turn.record(caller_of(ctx), self.settings.retention_days)
+            if record is not None:
+                self.conversations.save(record)
             return
         response = face.upstream.response if face.upstream is not None else None
         response_id = response.get("id") if response else None
