@@ -137,7 +137,9 @@ def socks_account() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"the SOCKS5 username test needs root, or a system account {SOCKS_USER} with the "
                         f"password {PASSWORD!r}")
-        pytest.skip(f"needs root, or a system account {SOCKS_USER} with the password {PASSWORD!r}")
+        # outside CI only (CI runs as root, and fails above when it can't): a developer's own account
+        pytest.skip(f"making the system account {SOCKS_USER} needs root (or make it with the password "
+                    f"{PASSWORD!r})")
     try:
         pwd.getpwnam(SOCKS_USER)
     except KeyError:

@@ -43,9 +43,15 @@ def connect(sock: socket.socket, n: int) -> list[socket.socket]:
     return [socket.create_connection(sock.getsockname(), timeout=5) for _ in range(n)]
 
 
-def run(loop_name: str, main) -> None:
-    with asyncio.Runner(loop_factory=LOOPS[loop_name]) as runner:
-        runner.run(main())
+def run(loop_name: str, main, clients: list[socket.socket], sock: socket.socket) -> None:
+    """main() on that event loop; then the clients (main may have added some) and the listener closed."""
+    try:
+        with asyncio.Runner(loop_factory=LOOPS[loop_name]) as runner:
+            runner.run(main())
+    finally:
+        for c in clients:
+            c.close()
+        sock.close()
 
 
 @pytest.mark.parametrize("loop_name", LOOPS)
@@ -71,12 +77,7 @@ def test_a_ready_listener_is_drained_in_one_go_and_each_connection_serves(loop_n
         assert got == [b"PING"] * 40
         await listener.close()
 
-    try:
-        run(loop_name, main)
-    finally:
-        for c in clients:
-            c.close()
-        sock.close()
+    run(loop_name, main, clients, sock)
 
 
 @pytest.mark.parametrize("loop_name", LOOPS)
@@ -101,12 +102,7 @@ def test_a_started_listener_accepts_as_clients_come_and_a_closed_one_stops(loop_
         sock.accept()  # still waiting there for whoever listens next
         await listener.close()  # twice: no error
 
-    try:
-        run(loop_name, main)
-    finally:
-        for c in clients:
-            c.close()
-        sock.close()
+    run(loop_name, main, clients, sock)
 
 
 def test_out_of_file_descriptors_it_pauses_then_takes_the_waiting_ones(tmp_path):
